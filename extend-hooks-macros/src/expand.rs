@@ -1,0 +1,257 @@
+//! Code generation. What is emitted stays thin: serialize the payload, make one
+//! call into a non-generic runtime function, decode the answer. The descriptor
+//! is a `static` built from constants and registered with `inventory`.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::visit_mut::VisitMut;
+use syn::{Lifetime, Type};
+
+use crate::ast::PointFn;
+use crate::valid::{self, Config, Mode, Param, Shape};
+use crate::{attr, fallback};
+
+/// The attribute's entry point: parse, validate, expand or fall back.
+pub(crate) fn extension_point(args: TokenStream, item: TokenStream) -> TokenStream {
+    let (attrs, mut errors) = attr::parse(args);
+    let func: PointFn = match syn::parse2(item.clone()) {
+        Ok(func) => func,
+        Err(e) => {
+            errors.push(syn::Error::new(
+                e.span(),
+                format!("#[extension_point] goes on a free function declaration: {e}"),
+            ));
+            return fallback::unparsed(item, errors);
+        }
+    };
+    let config = valid::config(attrs, &mut errors);
+    let shape = valid::shape(&func, config.mode, &mut errors);
+    match shape {
+        Some(shape) if errors.is_empty() => point(&func, &config, &shape),
+        // The function is fine but the attribute is not: emit the function
+        // with its real signature so call sites type-check, and no registration.
+        Some(shape) => fallback::with_signature(stub(&func, &config, &shape), errors),
+        None => fallback::unchanged(&func, errors),
+    }
+}
+
+/// The full expansion of a valid point.
+fn point(func: &PointFn, config: &Config, shape: &Shape<'_>) -> TokenStream {
+    let krate = &config.krate;
+    let descriptor = descriptor_ident(func);
+    let attrs = &func.attrs;
+    let vis = &func.vis;
+    let sig = signature(func, config, shape);
+    let scope = scope_expr(krate, shape);
+    let body_expr = payload_expr(krate, shape);
+    let call = match (config.mode, &func.body) {
+        (Mode::Async, _) => quote! {
+            #krate::__private::invoke_async(&#descriptor, __extend_container, __extend_body)
+        },
+        (Mode::Sync, default) => {
+            let response = shape.response.expect("sync shapes carry a response type");
+            let invoke = quote_spanned! {response.span()=>
+                #krate::__private::invoke_sync::<#response>
+            };
+            let call = quote! { #invoke(&#descriptor, __extend_container, __extend_body).await };
+            match default {
+                None => call,
+                Some(body) => quote! {
+                    match #call {
+                        ::core::result::Result::Ok(::core::option::Option::Some(__extend_response)) => {
+                            ::core::result::Result::Ok(__extend_response)
+                        }
+                        ::core::result::Result::Ok(::core::option::Option::None) => {
+                            ::core::result::Result::Ok(async move #body.await)
+                        }
+                        ::core::result::Result::Err(__extend_error) => {
+                            ::core::result::Result::Err(__extend_error)
+                        }
+                    }
+                },
+            }
+        }
+    };
+    let static_item = descriptor_static(func, config, shape, &descriptor);
+    quote! {
+        #static_item
+        #(#attrs)*
+        #vis #sig {
+            let __extend_container = #scope;
+            let __extend_body = #body_expr;
+            #call
+        }
+    }
+}
+
+/// The function with its expanded signature and a body that is never run:
+/// what call sites need while the attribute has errors.
+fn stub(func: &PointFn, config: &Config, shape: &Shape<'_>) -> TokenStream {
+    let attrs = &func.attrs;
+    let vis = &func.vis;
+    let sig = signature(func, config, shape);
+    quote! {
+        #(#attrs)*
+        #[allow(unused_variables)]
+        #vis #sig { ::core::unreachable!("invalid #[extension_point] declaration") }
+    }
+}
+
+/// The signature callers see: the user's, with the outcome wrapped in
+/// `Result<_, Error>` (and in `Option` when there is no default body).
+fn signature(func: &PointFn, config: &Config, shape: &Shape<'_>) -> TokenStream {
+    let krate = &config.krate;
+    let sig = &func.sig;
+    let asyncness = &sig.asyncness;
+    let ident = &sig.ident;
+    let generics = &sig.generics;
+    let inputs = &sig.inputs;
+    let output = match (config.mode, shape.response, &func.body) {
+        (Mode::Async, _, _) | (Mode::Sync, None, _) => quote!(()),
+        (Mode::Sync, Some(ty), Some(_)) => quote!(#ty),
+        (Mode::Sync, Some(ty), None) => quote!(::core::option::Option<#ty>),
+    };
+    quote! {
+        #asyncness fn #ident #generics (#inputs) -> ::core::result::Result<#output, #krate::Error>
+    }
+}
+
+/// `&Container` from the first parameter. Spanned on the user's type so that a
+/// type that is not a scope is reported there.
+fn scope_expr(krate: &syn::Path, shape: &Shape<'_>) -> TokenStream {
+    let Param { ident, ty } = &shape.scope;
+    let path = quote_spanned! {ty.span()=> <#ty as #krate::Scope>::container };
+    quote! { #path(&#ident) }
+}
+
+/// The payload's JSON bytes: one parameter is the body itself, several are an
+/// object keyed by parameter name. Each parameter's trait check is spanned on
+/// its type.
+fn payload_expr(krate: &syn::Path, shape: &Shape<'_>) -> TokenStream {
+    if let [param] = shape.payload.as_slice() {
+        let (ty, value) = referent(param);
+        let path = quote_spanned! {param.ty.span()=> #krate::__private::payload_one::<#ty> };
+        return quote! { #path(#value) };
+    }
+    let fields = shape.payload.iter().map(|param| {
+        let (ty, value) = referent(param);
+        let key = param.ident.to_string();
+        let path = quote_spanned! {param.ty.span()=> #krate::__private::ObjectWriter::field::<#ty> };
+        quote! { #path(&mut __extend_writer, #key, #value); }
+    });
+    quote! {{
+        let mut __extend_writer = #krate::__private::ObjectWriter::new();
+        #(#fields)*
+        __extend_writer.finish()
+    }}
+}
+
+/// The type to check and serialize, with one reference taken off so
+/// diagnostics name `NewLead` rather than `&NewLead`, and the value as a `&T`.
+fn referent<'a>(param: &'a Param<'a>) -> (&'a Type, TokenStream) {
+    let ident = param.ident;
+    match param.ty {
+        Type::Reference(r) => (&r.elem, quote!(#ident)),
+        ty => (ty, quote!(&#ident)),
+    }
+}
+
+fn descriptor_ident(func: &PointFn) -> syn::Ident {
+    format_ident!(
+        "__EXTENSION_POINT_{}",
+        func.sig.ident.to_string().to_uppercase()
+    )
+}
+
+/// The `static` descriptor and its `inventory` registration.
+fn descriptor_static(
+    func: &PointFn,
+    config: &Config,
+    shape: &Shape<'_>,
+    descriptor: &syn::Ident,
+) -> TokenStream {
+    let krate = &config.krate;
+    let name = config
+        .name
+        .as_ref()
+        .expect("valid points have a name")
+        .value();
+    let mode = match config.mode {
+        Mode::Sync => quote!(#krate::Mode::Sync),
+        Mode::Async => quote!(#krate::Mode::Async),
+    };
+    let timeout_ms = config.timeout_ms;
+    let description = func.description();
+    let ident = &func.sig.ident;
+    let has_default = func.body.is_some() && config.mode == Mode::Sync;
+
+    let payload = if let [param] = shape.payload.as_slice() {
+        let ty = static_type(referent(param).0);
+        let type_name = type_name(&ty);
+        quote! { #krate::__private::PayloadDecl::One(#type_name, #krate::__private::subschema::<#ty>) }
+    } else {
+        let fields = shape.payload.iter().map(|param| {
+            let ty = static_type(referent(param).0);
+            let type_name = type_name(&ty);
+            let key = param.ident.to_string();
+            quote! { (#key, #type_name, #krate::__private::subschema::<#ty> as #krate::__private::SubschemaFn) }
+        });
+        quote! { #krate::__private::PayloadDecl::Object(&[#(#fields),*]) }
+    };
+    let response = match shape.response {
+        Some(ty) => {
+            let ty = static_type(ty);
+            let type_name = type_name(&ty);
+            quote! { ::core::option::Option::Some((#type_name, #krate::__private::subschema::<#ty>)) }
+        }
+        None => quote!(::core::option::Option::None),
+    };
+
+    quote! {
+        #[doc(hidden)]
+        static #descriptor: #krate::PointDescriptor = #krate::PointDescriptor::__new(#krate::__private::Decl {
+            name: #name,
+            mode: #mode,
+            timeout: ::core::time::Duration::from_millis(#timeout_ms),
+            description: #description,
+            rust_path: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)),
+            file: ::core::file!(),
+            line: ::core::line!(),
+            column: ::core::column!(),
+            has_default: #has_default,
+            payload: #payload,
+            response: #response,
+        });
+        #krate::__private::inventory::submit! {
+            #krate::__private::Registration(&#descriptor)
+        }
+    }
+}
+
+/// The type's name as written, for the catalog (`type_name` is not const).
+fn type_name(ty: &Type) -> TokenStream {
+    let text = quote!(#ty).to_string().replace(" < ", "<").replace(" >", ">").replace("& 'static ", "&").replace(" ,", ",");
+    quote!(#text)
+}
+
+/// The type with every lifetime made `'static`: descriptors are statics and
+/// can't name the function's lifetimes. Schemas don't depend on lifetimes.
+fn static_type(ty: &Type) -> Type {
+    struct Staticize;
+    impl VisitMut for Staticize {
+        fn visit_lifetime_mut(&mut self, l: &mut Lifetime) {
+            *l = Lifetime::new("'static", l.span());
+        }
+        fn visit_type_reference_mut(&mut self, r: &mut syn::TypeReference) {
+            if r.lifetime.is_none() {
+                r.lifetime = Some(Lifetime::new("'static", Span::call_site()));
+            }
+            syn::visit_mut::visit_type_reference_mut(self, r);
+        }
+    }
+    let mut ty = ty.clone();
+    Staticize.visit_type_mut(&mut ty);
+    ty
+}
+

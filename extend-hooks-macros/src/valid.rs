@@ -1,0 +1,301 @@
+//! The rules of a declaration. Each error points at the token it is about, and
+//! every rule is checked even after one fails, so one compile shows them all.
+
+use proc_macro2::Span;
+use syn::spanned::Spanned;
+use syn::{FnArg, GenericParam, Ident, LitStr, Pat, Path, ReturnType, Type};
+
+use crate::ast::PointFn;
+use crate::attr::{self, Attrs};
+use crate::timeout;
+
+/// Most payload parameters a point may take; more is a sign the payload wants
+/// to be a struct of its own.
+const MAX_PAYLOAD_PARAMS: usize = 16;
+
+/// Whether the caller waits for the extension's answer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Sync,
+    Async,
+}
+
+/// The attribute's settings, with defaults filled in where a key is missing
+/// or wrong (so the fallback expansion can still use them).
+pub(crate) struct Config {
+    pub name: Option<LitStr>,
+    pub mode: Mode,
+    pub timeout_ms: u64,
+    pub krate: Path,
+}
+
+/// A parameter with a plain name.
+pub(crate) struct Param<'a> {
+    pub ident: &'a Ident,
+    pub ty: &'a Type,
+}
+
+/// The function's shape once every rule holds.
+pub(crate) struct Shape<'a> {
+    pub scope: Param<'a>,
+    pub payload: Vec<Param<'a>>,
+    /// The declared response type of a sync point.
+    pub response: Option<&'a Type>,
+}
+
+/// Checks the attribute's values.
+pub(crate) fn config(attrs: Attrs, errors: &mut Vec<syn::Error>) -> Config {
+    let mode = match &attrs.mode {
+        None => Mode::Sync,
+        Some(lit) => match lit.value().as_str() {
+            "sync" => Mode::Sync,
+            "async" => Mode::Async,
+            other => {
+                let hint = attr::closest(other, &["sync", "async"])
+                    .map(|m| format!("; did you mean \"{m}\"?"))
+                    .unwrap_or_default();
+                errors.push(syn::Error::new(
+                    lit.span(),
+                    format!("unknown mode \"{other}\": `mode` is \"sync\" (the caller waits for the response) or \"async\" (fire and forget){hint}"),
+                ));
+                Mode::Sync
+            }
+        },
+    };
+    let default_ms = match mode {
+        Mode::Sync => 5_000,
+        Mode::Async => 30_000,
+    };
+    let timeout_ms = match &attrs.timeout {
+        None => default_ms,
+        Some(lit) => timeout::parse_ms(&lit.value()).unwrap_or_else(|msg| {
+            errors.push(syn::Error::new(lit.span(), msg));
+            default_ms
+        }),
+    };
+    match &attrs.name {
+        None => errors.push(syn::Error::new(
+            attr::attribute_span(),
+            "missing `name`: every extension point needs one, e.g. #[extension_point(name = \"on-new-lead\")]",
+        )),
+        Some(lit) => {
+            if let Err(msg) = check_name(&lit.value()) {
+                errors.push(syn::Error::new(lit.span(), msg));
+            }
+        }
+    }
+    Config {
+        name: attrs.name,
+        mode,
+        timeout_ms,
+        krate: attrs
+            .krate
+            .unwrap_or_else(|| syn::parse_quote!(::extend_hooks)),
+    }
+}
+
+/// Point names are kebab-case: `[a-z0-9]+(-[a-z0-9]+)*`, at most 64 characters.
+/// They travel in webtask metadata and URLs, so they stay plain.
+fn check_name(name: &str) -> Result<(), String> {
+    let kebab = !name.is_empty()
+        && name
+            .split('-')
+            .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+    if !kebab {
+        let suggestion: String = name
+            .trim()
+            .chars()
+            .map(|c| match c {
+                '_' | ' ' | '.' | '/' | ':' => '-',
+                c => c.to_ascii_lowercase(),
+            })
+            .collect();
+        let hint = if check_name(&suggestion).is_ok() {
+            format!("; did you mean \"{suggestion}\"?")
+        } else {
+            String::from(", e.g. \"on-new-lead\"")
+        };
+        return Err(format!(
+            "invalid point name \"{name}\": use lowercase letters, digits and single hyphens (kebab-case){hint}"
+        ));
+    }
+    if name.len() > 64 {
+        return Err(format!(
+            "point name \"{name}\" is {} characters long; the maximum is 64",
+            name.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the function against the mode. Returns its shape when it is one the
+/// expansion can use.
+pub(crate) fn shape<'a>(
+    func: &'a PointFn,
+    mode: Mode,
+    errors: &mut Vec<syn::Error>,
+) -> Option<Shape<'a>> {
+    let before = errors.len();
+    let sig = &func.sig;
+    let mut err = |span: Span, msg: &str| errors.push(syn::Error::new(span, msg));
+
+    if let Some(t) = &sig.constness {
+        err(t.span, "an extension point can't be a `const fn`");
+    }
+    match &sig.safety {
+        syn::Safety::Unsafe(t) => err(t.span, "an extension point can't be `unsafe`"),
+        syn::Safety::Safe(t) => err(t.span, "an extension point can't be marked `safe`"),
+        syn::Safety::Default => {}
+    }
+    if let Some(abi) = &sig.abi {
+        err(abi.span(), "an extension point can't declare an ABI");
+    }
+    if let Some(v) = &sig.variadic {
+        err(v.span(), "an extension point can't be variadic");
+    }
+    for param in &sig.generics.params {
+        match param {
+            GenericParam::Lifetime(_) => {}
+            GenericParam::Type(_) | GenericParam::Const(_) => err(
+                param.span(),
+                "an extension point can't be generic: its payload and response types must be concrete to build the catalog",
+            ),
+        }
+    }
+    if let Some(w) = &sig.generics.where_clause {
+        err(
+            w.where_token.span,
+            "an extension point can't have a `where` clause: its types must be concrete to build the catalog",
+        );
+    }
+
+    match mode {
+        Mode::Sync => {
+            if sig.asyncness.is_none() {
+                err(
+                    sig.fn_token.span,
+                    "a sync extension point is an `async fn`: write `async fn`, or use mode = \"async\" for fire-and-forget",
+                );
+            }
+            match &sig.output {
+                ReturnType::Default => err(
+                    sig.paren_token.span.join(),
+                    "a sync extension point declares the response type it expects, e.g. `-> LeadDecision`; use mode = \"async\" if nothing is expected back",
+                ),
+                ReturnType::Type(_, ty) if matches!(**ty, Type::ImplTrait(_)) => err(
+                    ty.span(),
+                    "the response type must be concrete: `impl Trait` can't be deserialized",
+                ),
+                ReturnType::Type(..) => {}
+            }
+        }
+        Mode::Async => {
+            if let Some(t) = &sig.asyncness {
+                err(
+                    t.span,
+                    "an async extension point is a plain `fn`: calling it only queues the invocation; remove `async`",
+                );
+            }
+            if let ReturnType::Type(arrow, ty) = &sig.output {
+                err(
+                    arrow.spans[0].join(ty.span()).unwrap_or(arrow.spans[0]),
+                    "an async extension point has no return type: nothing waits for the extension's answer (the call returns `Result<(), Error>`)",
+                );
+            }
+            if let Some(body) = &func.body {
+                err(
+                    body.brace_token.span.open(),
+                    "an async extension point has no body: end the declaration with `;`",
+                );
+            }
+        }
+    }
+
+    let mut params = Vec::new();
+    for input in &sig.inputs {
+        match input {
+            FnArg::Receiver(r) => err(
+                r.self_token.span,
+                "an extension point is a free function: `self` is not allowed; move it out of the `impl` block",
+            ),
+            FnArg::Typed(pt) => {
+                let ident = match &*pt.pat {
+                    Pat::Ident(p) if p.subpat.is_none() && p.by_ref.is_none() => Some(&p.ident),
+                    other => {
+                        err(
+                            other.span(),
+                            "extension point parameters must be plain names: the name is the payload's JSON key",
+                        );
+                        None
+                    }
+                };
+                if has_impl_trait(&pt.ty) {
+                    err(
+                        pt.ty.span(),
+                        "`impl Trait` parameters are not allowed: name a concrete type so its schema can go in the catalog",
+                    );
+                }
+                if let Some(ident) = ident {
+                    params.push(Param { ident, ty: &pt.ty });
+                }
+            }
+        }
+    }
+    match sig.inputs.len() {
+        0 => err(
+            sig.paren_token.span.join(),
+            "missing scope: the first parameter of an extension point is its scope, e.g. `tenant: &Container`",
+        ),
+        1 => err(
+            sig.paren_token.span.join(),
+            "missing payload: after the scope, an extension point takes at least one payload parameter, e.g. `lead: &NewLead`",
+        ),
+        n if n - 1 > MAX_PAYLOAD_PARAMS => err(
+            sig.inputs[MAX_PAYLOAD_PARAMS + 1].span(),
+            "too many payload parameters (at most 16): group them in a struct",
+        ),
+        _ => {}
+    }
+
+    if errors.len() != before {
+        return None;
+    }
+    let mut params = params.into_iter();
+    let scope = params.next()?;
+    let response = match (&sig.output, mode) {
+        (ReturnType::Type(_, ty), Mode::Sync) => Some(&**ty),
+        _ => None,
+    };
+    Some(Shape {
+        scope,
+        payload: params.collect(),
+        response,
+    })
+}
+
+fn has_impl_trait(ty: &Type) -> bool {
+    match ty {
+        Type::ImplTrait(_) => true,
+        Type::Reference(r) => has_impl_trait(&r.elem),
+        Type::Paren(p) => has_impl_trait(&p.elem),
+        Type::Group(g) => has_impl_trait(&g.elem),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_name;
+
+    #[test]
+    fn names_are_kebab_case() {
+        assert!(check_name("on-new-lead").is_ok());
+        assert!(check_name("v2").is_ok());
+        assert!(check_name(&"a".repeat(64)).is_ok());
+        assert!(check_name(&"a".repeat(65)).unwrap_err().contains("maximum is 64"));
+        assert!(check_name("On_New_Lead").unwrap_err().contains("did you mean \"on-new-lead\""));
+        assert!(check_name("a--b").is_err());
+        assert!(check_name("-a").is_err());
+        assert!(check_name("").is_err());
+    }
+}

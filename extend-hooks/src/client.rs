@@ -1,0 +1,269 @@
+//! The `Extend` client: configuration, containers, shutdown.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::deliver::{Outcome, OutcomeFn, Queue, QueueConfig, RetryPolicy, ShutdownReport};
+use crate::discovery::Discovery;
+use crate::scope::Container;
+
+/// The client through which extension points invoke tenants' extensions.
+/// Cheap to clone; clones share the HTTP pool, discovery and the async queue.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use extend_hooks::{Extend, Extension, StaticDiscovery};
+/// let extend = Extend::builder()
+///     .discovery(StaticDiscovery::new().with(
+///         "acme",
+///         "on-new-lead",
+///         Extension::new("http://127.0.0.1:8080/score")?,
+///     ))
+///     .build()?;
+/// let acme = extend.container("acme");
+/// // on_new_lead(&acme, &lead).await?;
+/// let report = extend.shutdown(std::time::Duration::from_secs(5)).await;
+/// assert_eq!(report.dropped, 0);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Extend {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) http: reqwest::Client,
+    pub(crate) discovery: Arc<dyn Discovery>,
+    pub(crate) max_response_bytes: usize,
+    pub(crate) queue: Queue,
+}
+
+impl Extend {
+    /// Starts configuring a client.
+    pub fn builder() -> ExtendBuilder {
+        ExtendBuilder::default()
+    }
+
+    /// The scope for one webtask container (usually one tenant).
+    pub fn container(&self, name: impl Into<Arc<str>>) -> Container {
+        Container {
+            name: name.into(),
+            extend: self.clone(),
+        }
+    }
+
+    /// Async invocations queued or in flight right now.
+    pub fn pending(&self) -> usize {
+        self.inner.queue.pending()
+    }
+
+    /// Stops taking async invocations (new ones fail with
+    /// [`ErrorKind::ShutDown`](crate::ErrorKind::ShutDown)) and waits up to
+    /// `grace` for the queued ones. What is still queued or in flight then is
+    /// cancelled, logged as dropped, and counted in the report.
+    pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
+        self.inner.queue.shutdown(grace).await
+    }
+}
+
+impl fmt::Debug for Extend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Extend")
+            .field("queue", &self.inner.queue)
+            .field("max_response_bytes", &self.inner.max_response_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures an [`Extend`] client. Every setting but the discovery has a default.
+pub struct ExtendBuilder {
+    discovery: Option<Arc<dyn Discovery>>,
+    http: Option<reqwest::Client>,
+    max_response_bytes: usize,
+    queue_capacity: usize,
+    concurrency: usize,
+    retry: RetryPolicy,
+    on_outcome: Option<OutcomeFn>,
+}
+
+impl Default for ExtendBuilder {
+    fn default() -> Self {
+        ExtendBuilder {
+            discovery: None,
+            http: None,
+            max_response_bytes: 10 * 1024 * 1024,
+            queue_capacity: 10_000,
+            concurrency: 64,
+            retry: RetryPolicy {
+                max_attempts: 4,
+                base: Duration::from_millis(200),
+                max: Duration::from_secs(10),
+            },
+            on_outcome: None,
+        }
+    }
+}
+
+impl ExtendBuilder {
+    /// How extensions are found (required).
+    #[must_use]
+    pub fn discovery(mut self, discovery: impl Discovery) -> Self {
+        self.discovery = Some(Arc::new(discovery));
+        self
+    }
+
+    /// The HTTP client to use, e.g. one with a proxy or custom TLS roots.
+    /// By default one is built with rustls, no redirects, and a 10 s connect timeout.
+    #[must_use]
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
+    /// The largest response body accepted from an extension (default 10 MiB).
+    #[must_use]
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
+    /// How many async invocations may be queued or in flight at once (default
+    /// 10,000). Beyond that, async calls fail at once with
+    /// [`ErrorKind::QueueFull`](crate::ErrorKind::QueueFull): memory stays bounded.
+    #[must_use]
+    pub fn async_queue_capacity(mut self, capacity: usize) -> Self {
+        self.queue_capacity = capacity;
+        self
+    }
+
+    /// How many async deliveries run at once (default 64).
+    #[must_use]
+    pub fn async_concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency;
+        self
+    }
+
+    /// Attempts per async delivery, the first included (default 4). Only
+    /// transient failures are retried: connection errors, 429, 502, 503, 504.
+    #[must_use]
+    pub fn async_max_attempts(mut self, attempts: u32) -> Self {
+        self.retry.max_attempts = attempts;
+        self
+    }
+
+    /// The backoff between async attempts: `base` doubling per attempt, capped
+    /// at `max`, with jitter; a longer `Retry-After` is honoured up to `max`
+    /// (defaults 200 ms and 10 s).
+    #[must_use]
+    pub fn async_backoff(mut self, base: Duration, max: Duration) -> Self {
+        self.retry.base = base;
+        self.retry.max = max;
+        self
+    }
+
+    /// Called with every async outcome, after it is logged: to record outcomes
+    /// in the platform's own store. Keep it quick; it runs on the delivery task.
+    #[must_use]
+    pub fn on_outcome(mut self, callback: impl Fn(&Outcome) + Send + Sync + 'static) -> Self {
+        self.on_outcome = Some(Arc::new(callback));
+        self
+    }
+
+    /// Builds the client. Call it inside a Tokio runtime: async deliveries run
+    /// on the runtime that built the client.
+    ///
+    /// # Errors
+    /// [`BuildError`] when no discovery is set, a setting is zero, there is no
+    /// Tokio runtime, or the HTTP client can't be built.
+    pub fn build(self) -> Result<Extend, BuildError> {
+        let discovery = self.discovery.ok_or(BuildError::NoDiscovery)?;
+        for (value, setting) in [
+            (self.queue_capacity, "async_queue_capacity"),
+            (self.concurrency, "async_concurrency"),
+            (self.retry.max_attempts as usize, "async_max_attempts"),
+            (self.max_response_bytes, "max_response_bytes"),
+        ] {
+            if value == 0 {
+                return Err(BuildError::Zero(setting));
+            }
+        }
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
+        let http = match self.http {
+            Some(http) => http,
+            None => default_http_client()?,
+        };
+        Ok(Extend {
+            inner: Arc::new(Inner {
+                http,
+                discovery,
+                max_response_bytes: self.max_response_bytes,
+                queue: Queue::new(QueueConfig {
+                    capacity: self.queue_capacity,
+                    concurrency: self.concurrency,
+                    retry: self.retry,
+                    on_outcome: self.on_outcome,
+                    runtime,
+                }),
+            }),
+        })
+    }
+}
+
+fn default_http_client() -> Result<reqwest::Client, BuildError> {
+    #[cfg(feature = "rustls")]
+    {
+        // reqwest is built without a crypto provider so that only ring is
+        // compiled; an application that installed its own provider keeps it.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+    reqwest::Client::builder()
+        // Extensions answer; they don't send us elsewhere with the tenant's secret.
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .user_agent(concat!("extend-hooks/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| BuildError::Http(e.to_string()))
+}
+
+impl fmt::Debug for ExtendBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExtendBuilder")
+            .field("has_discovery", &self.discovery.is_some())
+            .field("queue_capacity", &self.queue_capacity)
+            .field("concurrency", &self.concurrency)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why [`ExtendBuilder::build`] failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// No discovery was configured.
+    NoDiscovery,
+    /// A setting that must be at least 1 is 0.
+    Zero(&'static str),
+    /// `build` was called outside a Tokio runtime.
+    NoRuntime,
+    /// The HTTP client could not be built.
+    Http(String),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::NoDiscovery => f.write_str(
+                "no discovery configured: call .discovery(...) on the builder, e.g. with a StaticDiscovery",
+            ),
+            BuildError::Zero(setting) => write!(f, "`{setting}` must be at least 1"),
+            BuildError::NoRuntime => f.write_str(
+                "Extend must be built inside a Tokio runtime: async deliveries run on it",
+            ),
+            BuildError::Http(e) => write!(f, "the HTTP client could not be built: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}

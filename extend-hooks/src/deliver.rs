@@ -1,0 +1,297 @@
+//! Async invocations: a bounded queue of tracked background tasks, retries of
+//! transient failures with backoff and jitter, one logged outcome each, and a
+//! graceful shutdown.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::runtime::Handle;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::error::{Error, ErrorKind};
+use crate::invoke;
+use crate::{Container, PointDescriptor};
+
+/// A callback that receives every async outcome.
+pub(crate) type OutcomeFn = Arc<dyn Fn(&Outcome) + Send + Sync>;
+
+/// How an async invocation ended. Each one is logged once with `tracing` and,
+/// when set, passed to the builder's [`on_outcome`](crate::ExtendBuilder::on_outcome) callback.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Outcome {
+    /// The point's name.
+    pub point: &'static str,
+    /// The container it ran for.
+    pub container: Arc<str>,
+    /// What happened.
+    pub status: OutcomeStatus,
+    /// HTTP attempts made (0 when no extension was installed or it was dropped before trying).
+    pub attempts: u32,
+    /// From queuing to the end.
+    pub elapsed: Duration,
+}
+
+/// What happened to an async invocation.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum OutcomeStatus {
+    /// The extension answered 2xx.
+    Delivered {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// The container has no extension for the point: nothing to deliver.
+    NoExtension,
+    /// Delivery failed for good: a permanent error, or the last retry's.
+    Failed(Error),
+    /// The client shut down and the grace period ended before delivery.
+    Dropped,
+}
+
+/// The retry schedule of async deliveries.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl RetryPolicy {
+    /// Exponential backoff with jitter in [delay/2, delay], raised to the
+    /// server's `Retry-After` when that is longer, and capped at `max`.
+    fn delay(&self, failed_attempts: u32, retry_after: Option<Duration>) -> Duration {
+        let exp = self
+            .base
+            .saturating_mul(1u32 << failed_attempts.saturating_sub(1).min(16));
+        let capped = exp.min(self.max);
+        let jittered = capped / 2 + capped.mul_f64(fastrand::f64() / 2.0);
+        jittered.max(retry_after.unwrap_or_default()).min(self.max)
+    }
+}
+
+/// What [`Extend::shutdown`](crate::Extend::shutdown) reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Invocations that were queued or in flight when the grace period ended,
+    /// and so were never delivered.
+    pub dropped: usize,
+}
+
+pub(crate) struct Queue {
+    /// One permit per invocation queued or in flight: the memory bound.
+    places: Arc<Semaphore>,
+    capacity: usize,
+    /// One permit per HTTP exchange in flight.
+    in_flight: Arc<Semaphore>,
+    tracker: TaskTracker,
+    cancel: CancellationToken,
+    closed: AtomicBool,
+    dropped: Arc<AtomicUsize>,
+    retry: RetryPolicy,
+    on_outcome: Option<OutcomeFn>,
+    runtime: Handle,
+}
+
+pub(crate) struct QueueConfig {
+    pub capacity: usize,
+    pub concurrency: usize,
+    pub retry: RetryPolicy,
+    pub on_outcome: Option<OutcomeFn>,
+    pub runtime: Handle,
+}
+
+impl Queue {
+    pub(crate) fn new(config: QueueConfig) -> Self {
+        Queue {
+            places: Arc::new(Semaphore::new(config.capacity)),
+            capacity: config.capacity,
+            in_flight: Arc::new(Semaphore::new(config.concurrency)),
+            tracker: TaskTracker::new(),
+            cancel: CancellationToken::new(),
+            closed: AtomicBool::new(false),
+            dropped: Arc::new(AtomicUsize::new(0)),
+            retry: config.retry,
+            on_outcome: config.on_outcome,
+            runtime: config.runtime,
+        }
+    }
+
+    pub(crate) fn enqueue(
+        &self,
+        point: &'static PointDescriptor,
+        container: &Container,
+        body: Bytes,
+    ) -> Result<(), Error> {
+        let refuse = |kind| Error::new(point.name(), container.name.clone(), kind);
+        if self.closed.load(Ordering::Acquire) {
+            return Err(refuse(ErrorKind::ShutDown));
+        }
+        let place = self
+            .places
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| refuse(ErrorKind::QueueFull { capacity: self.capacity }))?;
+        let container = container.clone();
+        let cancel = self.cancel.clone();
+        let dropped = self.dropped.clone();
+        let queued_at = Instant::now();
+        self.tracker.spawn_on(
+            async move {
+                let _place = place;
+                let queue = &container.extend.inner.queue;
+                let (status, attempts) = match cancel
+                    .run_until_cancelled(queue.deliver(point, &container, body))
+                    .await
+                {
+                    Some(done) => done,
+                    None => {
+                        dropped.fetch_add(1, Ordering::Relaxed);
+                        (OutcomeStatus::Dropped, 0)
+                    }
+                };
+                queue.report(Outcome {
+                    point: point.name(),
+                    container: container.name.clone(),
+                    status,
+                    attempts,
+                    elapsed: queued_at.elapsed(),
+                });
+            },
+            &self.runtime,
+        );
+        Ok(())
+    }
+
+    /// Discovery and delivery, retrying transient failures. Each attempt is
+    /// bounded by the point's timeout.
+    async fn deliver(
+        &self,
+        point: &'static PointDescriptor,
+        container: &Container,
+        body: Bytes,
+    ) -> (OutcomeStatus, u32) {
+        let inner = &*container.extend.inner;
+        let name = point.name();
+        let mut attempts = 0;
+        loop {
+            let attempt = async {
+                let Some(extension) = invoke::discover(inner, name, &container.name).await? else {
+                    return Ok(None);
+                };
+                invoke::exchange(inner, name, &container.name, &extension, body.clone())
+                    .await
+                    .map(Some)
+            };
+            let permit = self.in_flight.acquire().await;
+            let result = tokio::time::timeout(point.timeout(), attempt).await;
+            drop(permit);
+            let failed = match result {
+                Ok(Ok(None)) => return (OutcomeStatus::NoExtension, attempts),
+                Ok(Ok(Some(answer))) => {
+                    return (
+                        OutcomeStatus::Delivered {
+                            status: answer.status,
+                        },
+                        attempts + 1,
+                    );
+                }
+                Ok(Err(failed)) => failed,
+                Err(_elapsed) => invoke::Failed::from(Error::new(
+                    name,
+                    container.name.clone(),
+                    ErrorKind::Timeout {
+                        after: point.timeout(),
+                    },
+                )),
+            };
+            attempts += 1;
+            if !failed.error.is_transient() || attempts >= self.retry.max_attempts {
+                return (OutcomeStatus::Failed(failed.error), attempts);
+            }
+            tokio::time::sleep(self.retry.delay(attempts, failed.retry_after)).await;
+        }
+    }
+
+    fn report(&self, outcome: Outcome) {
+        let elapsed_ms = u64::try_from(outcome.elapsed.as_millis()).unwrap_or(u64::MAX);
+        let (point, container, attempts) = (outcome.point, &*outcome.container, outcome.attempts);
+        match &outcome.status {
+            OutcomeStatus::Delivered { status } => tracing::info!(
+                point, container, status, attempts, elapsed_ms, "async extension delivered"
+            ),
+            OutcomeStatus::NoExtension => tracing::debug!(
+                point, container, attempts, elapsed_ms, "async point has no extension in this container"
+            ),
+            OutcomeStatus::Failed(error) => tracing::warn!(
+                point, container, attempts, elapsed_ms, error = %error, "async extension failed"
+            ),
+            OutcomeStatus::Dropped => tracing::warn!(
+                point, container, attempts, elapsed_ms, "async invocation dropped at shutdown"
+            ),
+        }
+        if let Some(callback) = &self.on_outcome {
+            callback(&outcome);
+        }
+    }
+
+    pub(crate) async fn shutdown(&self, grace: Duration) -> ShutdownReport {
+        self.closed.store(true, Ordering::Release);
+        self.tracker.close();
+        if tokio::time::timeout(grace, self.tracker.wait()).await.is_err() {
+            self.cancel.cancel();
+            self.tracker.wait().await;
+        }
+        ShutdownReport {
+            dropped: self.dropped.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Invocations queued or in flight right now.
+    pub(crate) fn pending(&self) -> usize {
+        self.capacity - self.places.available_permits()
+    }
+}
+
+impl fmt::Debug for Queue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Queue")
+            .field("capacity", &self.capacity)
+            .field("pending", &self.pending())
+            .field("closed", &self.closed.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RetryPolicy;
+    use std::time::Duration;
+
+    #[test]
+    fn backoff_grows_is_jittered_and_capped() {
+        let policy = RetryPolicy {
+            max_attempts: 5,
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+        };
+        for _ in 0..100 {
+            let first = policy.delay(1, None);
+            assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
+            let third = policy.delay(3, None);
+            assert!(third >= Duration::from_millis(200) && third <= Duration::from_millis(400));
+            assert!(policy.delay(30, None) <= Duration::from_secs(1));
+        }
+        assert_eq!(
+            policy.delay(1, Some(Duration::from_millis(700))),
+            Duration::from_millis(700)
+        );
+        assert_eq!(policy.delay(1, Some(Duration::from_secs(60))), Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,206 @@
+//! The error of an invocation: which point, which container, what went wrong.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::catalog::human_duration;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An invocation failed. It always names the point and the container, and its
+/// [`kind`](Error::kind) says what to act on.
+///
+/// Its `Display` is one sentence meant for a log line or an operator:
+///
+/// ```text
+/// extension point "on-new-lead" for container "acme" timed out after 2s
+/// ```
+pub struct Error {
+    point: &'static str,
+    container: Arc<str>,
+    kind: ErrorKind,
+    source: Option<BoxError>,
+}
+
+/// What went wrong. New kinds may be added: match with a `_` arm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Finding the container's extension failed (e.g. the management API was unreachable).
+    Discovery {
+        /// What the discovery backend reported.
+        message: String,
+    },
+    /// More than one extension is installed for the point in this container,
+    /// and there is no way to choose.
+    Ambiguous {
+        /// The names of the candidate extensions.
+        names: Vec<String>,
+    },
+    /// The deadline passed: the point's timeout for a sync call (discovery
+    /// included), or one delivery attempt's for an async one.
+    Timeout {
+        /// The deadline that passed.
+        after: Duration,
+    },
+    /// The request could not be delivered or its answer not read (connection
+    /// refused or reset, DNS, TLS, a response over the size limit).
+    Transport {
+        /// What the HTTP client reported.
+        message: String,
+    },
+    /// The extension answered with a status other than 2xx.
+    Status {
+        /// The HTTP status code.
+        status: u16,
+        /// The start of the response body, for diagnosis.
+        body: String,
+    },
+    /// The extension answered 2xx, but not with the point's declared response type.
+    InvalidResponse {
+        /// serde's description of the mismatch.
+        message: String,
+        /// The start of the response body.
+        body: String,
+    },
+    /// The payload could not be serialized to JSON.
+    Payload {
+        /// serde's message.
+        message: String,
+    },
+    /// The async queue is full; the invocation was not queued.
+    QueueFull {
+        /// How many invocations may be queued or in flight at once.
+        capacity: usize,
+    },
+    /// The client is shut down (or shutting down) and takes no new async work.
+    ShutDown,
+}
+
+impl Error {
+    pub(crate) fn new(point: &'static str, container: Arc<str>, kind: ErrorKind) -> Self {
+        Error {
+            point,
+            container,
+            kind,
+            source: None,
+        }
+    }
+
+    pub(crate) fn with_source(mut self, source: impl Into<BoxError>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// The point's name.
+    pub fn point(&self) -> &str {
+        self.point
+    }
+
+    /// The container (tenant) the invocation was for.
+    pub fn container(&self) -> &str {
+        &self.container
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
+    /// Whether trying again later may succeed: connection failures and the
+    /// statuses 429, 502, 503 and 504. The async path retries exactly these.
+    pub fn is_transient(&self) -> bool {
+        match &self.kind {
+            ErrorKind::Status { status, .. } => matches!(status, 429 | 502 | 503 | 504),
+            ErrorKind::Transport { .. } => self
+                .source
+                .as_ref()
+                .and_then(|s| s.downcast_ref::<reqwest::Error>())
+                .is_some_and(reqwest::Error::is_connect),
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (point, container) = (self.point, &self.container);
+        let ext = format_args!("the extension for \"{point}\" in container \"{container}\"");
+        match &self.kind {
+            ErrorKind::Discovery { message } => write!(
+                f,
+                "could not find the extension for \"{point}\" in container \"{container}\": {message}"
+            ),
+            ErrorKind::Ambiguous { names } => write!(
+                f,
+                "container \"{container}\" has {} extensions for \"{point}\" ({}); remove or disable all but one",
+                names.len(),
+                names.join(", ")
+            ),
+            ErrorKind::Timeout { after } => write!(
+                f,
+                "extension point \"{point}\" for container \"{container}\" timed out after {}",
+                human_duration(*after)
+            ),
+            ErrorKind::Transport { message } => write!(f, "{ext} could not be reached: {message}"),
+            ErrorKind::Status { status, body } => {
+                let reason = reqwest::StatusCode::from_u16(*status)
+                    .ok()
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or("");
+                write!(f, "{ext} answered {status} {reason}")?;
+                if body.is_empty() {
+                    Ok(())
+                } else {
+                    write!(f, ": {body}")
+                }
+            }
+            ErrorKind::InvalidResponse { message, body } => write!(
+                f,
+                "{ext} answered with a body that is not the declared response type ({message}): {body}"
+            ),
+            ErrorKind::Payload { message } => write!(
+                f,
+                "the payload for \"{point}\" in container \"{container}\" could not be serialized: {message}"
+            ),
+            ErrorKind::QueueFull { capacity } => write!(
+                f,
+                "async invocation of \"{point}\" for container \"{container}\" was not queued: all {capacity} queue places are taken"
+            ),
+            ErrorKind::ShutDown => write!(
+                f,
+                "async invocation of \"{point}\" for container \"{container}\" was refused: the client is shutting down"
+            ),
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("point", &self.point)
+            .field("container", &self.container)
+            .field("kind", &self.kind)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|s| s as _)
+    }
+}
+
+/// The start of a body, for error messages: at most 256 characters, lossy UTF-8.
+pub(crate) fn excerpt(body: &[u8]) -> String {
+    const MAX: usize = 256;
+    let text = String::from_utf8_lossy(&body[..body.len().min(MAX * 4)]);
+    let text = text.trim();
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None if body.len() > MAX * 4 => format!("{text}…"),
+        None => text.to_owned(),
+    }
+}

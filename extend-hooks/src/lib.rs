@@ -1,0 +1,70 @@
+//! Typed extensibility points for SaaS platforms.
+//!
+//! A platform marks a function with [`#[extension_point]`](extension_point);
+//! calling it finds the tenant's extension (a webtask), sends it the typed
+//! payload as JSON, enforces the deadline and returns the typed response, or
+//! runs the platform's default when the tenant has none.
+//!
+//! ```ignore
+//! use extend_hooks::{extension_point, Container};
+//!
+//! /// Scores a new lead. This doc comment is the point's description in the catalog.
+//! #[extension_point(name = "on-new-lead", mode = "sync", timeout = "2s")]
+//! pub async fn on_new_lead(tenant: &Container, lead: &NewLead) -> LeadDecision {
+//!     LeadDecision { score: 50, accept: true } // used when the tenant has no extension
+//! }
+//!
+//! let decision: LeadDecision = on_new_lead(&tenant, &lead).await?;
+//! ```
+//!
+//! # The attribute
+//!
+//! | key | value | default |
+//! |---|---|---|
+//! | `name` | kebab-case `[a-z0-9]+(-[a-z0-9]+)*`, at most 64 characters | required |
+//! | `mode` | `"sync"`: the caller waits; `"async"`: the call queues and returns | `"sync"` |
+//! | `timeout` | a whole number with `ms`, `s` or `m`, above zero, at most 15 minutes. Sync: the deadline of the whole call, discovery included. Async: the bound on each delivery attempt | `"5s"` sync, `"30s"` async |
+//! | `crate` | the path of this crate when it is re-exported or renamed | `::extend_hooks` |
+//!
+//! The function's shape:
+//! - the first parameter is the isolation scope: any type implementing
+//!   [`Scope`] (e.g. `&Container`, or the platform's own tenant type);
+//! - the rest is the payload, each parameter `Serialize + JsonSchema`. One
+//!   parameter is the JSON body itself; several become a JSON object keyed by
+//!   parameter name;
+//! - a sync point is an `async fn` returning its response type
+//!   (`DeserializeOwned + JsonSchema`). With a body, the body is the default
+//!   and the call returns `Result<T, Error>`; without one (`;`), it returns
+//!   `Result<Option<T>, Error>`, `None` when the tenant has no extension;
+//! - an async point is a plain `fn` without return type or body; it returns
+//!   `Result<(), Error>` once the invocation is queued;
+//! - free functions only: no type or const generics, `self`, `impl Trait` or
+//!   pattern parameters. Lifetimes are fine.
+//!
+//! Every point registers a [`PointDescriptor`]; [`Catalog::collect`] lists them at startup.
+#![warn(missing_docs)]
+
+mod catalog;
+mod client;
+mod deliver;
+mod discovery;
+mod error;
+mod invoke;
+mod payload;
+mod point;
+mod scope;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use catalog::{Catalog, DuplicatePoint};
+pub use client::{BuildError, Extend, ExtendBuilder};
+pub use deliver::{Outcome, OutcomeStatus, ShutdownReport};
+pub use discovery::{BoxFuture, Discovery, DiscoveryError, Extension, InvalidUrl, StaticDiscovery};
+pub use error::{Error, ErrorKind};
+/// Declares an extensibility point; see the [crate documentation](crate#the-attribute).
+pub use extend_hooks_macros::extension_point;
+pub use payload::{Payload, Response};
+pub use point::{Location, Mode, PointDescriptor};
+pub use scope::{Container, Scope};
