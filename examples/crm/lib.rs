@@ -1,1 +1,58 @@
-//! placeholder
+//! The CRM platform's data types and extension points.
+//!
+//! Tenants extend three moments of a lead's life: scoring a new lead (sync,
+//! with the platform's own scoring as the default), enriching it (sync, no
+//! default) and its archiving (async notification).
+
+use extend_hooks::{Container, extension_point};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A lead as the CRM receives it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct NewLead {
+    /// The person's name.
+    pub name: String,
+    /// Where to reach them.
+    pub email: String,
+    /// Their company, when known.
+    pub company: Option<String>,
+}
+
+/// A scoring decision.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+pub struct LeadDecision {
+    /// 0 to 100.
+    pub score: u8,
+    /// Whether sales should follow up.
+    pub accept: bool,
+}
+
+/// Extra facts a tenant's extension found about a lead.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+pub struct Enrichment {
+    /// The company's industry.
+    pub industry: Option<String>,
+    /// Its head count.
+    pub employees: Option<u32>,
+}
+
+/// Scores a new lead. This doc comment is the point's description in the catalog.
+#[extension_point(name = "on-new-lead", mode = "sync", timeout = "2s")]
+pub async fn on_new_lead(tenant: &Container, lead: &NewLead) -> LeadDecision {
+    // The platform's own scoring, used when the tenant has no extension.
+    let score = if lead.company.is_some() { 60 } else { 40 };
+    LeadDecision {
+        score,
+        accept: score >= 50,
+    }
+}
+
+/// Adds what the tenant knows about the lead's company. Without a body there is
+/// no default: the caller gets `None` when the tenant has no extension.
+#[extension_point(name = "enrich-lead", timeout = "500ms")]
+pub async fn enrich_lead(tenant: &Container, lead: &NewLead) -> Enrichment;
+
+/// Tells the tenant a lead was archived, and why. Nothing waits for the answer.
+#[extension_point(name = "lead-archived", mode = "async")]
+pub fn lead_archived(tenant: &Container, lead: &NewLead, reason: &str);
