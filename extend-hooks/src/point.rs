@@ -177,7 +177,8 @@ impl PointDescriptor {
 /// Turns a subschema into a root schema: adds `$schema` and the definitions the
 /// generator collected. Works whether the subschema is inline or a `$ref`.
 fn finish_root(generator: &mut SchemaGenerator, schema: &mut Schema) {
-    let defs = generator.take_definitions(true);
+    let mut defs = generator.take_definitions(true);
+    inline_root_ref(&mut defs, schema);
     if let Some(object) = schema.as_object_mut() {
         if !defs.is_empty() {
             object.insert("$defs".to_owned(), serde_json::Value::Object(defs));
@@ -197,6 +198,39 @@ fn finish_root(generator: &mut SchemaGenerator, schema: &mut Schema) {
             object.insert("not".to_owned(), serde_json::json!({}));
         }
         *schema = Schema::from(object);
+    }
+}
+
+/// A named type's subschema is only `{"$ref": "#/$defs/Name"}`: make its
+/// definition the root, so the document reads as the type itself. The
+/// definition stays in `$defs` only if something else refers to it
+/// (a recursive type).
+fn inline_root_ref(defs: &mut serde_json::Map<String, serde_json::Value>, schema: &mut Schema) {
+    let Some(object) = schema.as_object() else {
+        return;
+    };
+    let Some(name) = object
+        .get("$ref")
+        .and_then(|r| r.as_str())
+        .and_then(|r| r.strip_prefix("#/$defs/"))
+        .map(str::to_owned)
+    else {
+        return;
+    };
+    if object.len() != 1 {
+        return;
+    }
+    let reference = format!("\"#/$defs/{name}\"");
+    let still_used = defs
+        .iter()
+        .any(|(_, def)| def.to_string().contains(&reference));
+    let definition = if still_used {
+        defs.get(&name).cloned()
+    } else {
+        defs.remove(&name)
+    };
+    if let Some(serde_json::Value::Object(definition)) = definition {
+        *schema = Schema::from(definition);
     }
 }
 
