@@ -18,6 +18,9 @@ pub(crate) struct Attrs {
     pub mode: Option<LitStr>,
     pub timeout: Option<LitStr>,
     pub krate: Option<Path>,
+    /// `name` was written, even if its value was unusable: no second error
+    /// saying it is missing.
+    pub name_written: bool,
 }
 
 /// Parses the attribute's arguments. Returns what could be parsed together with
@@ -45,6 +48,7 @@ pub(crate) fn parse(args: TokenStream) -> (Attrs, Vec<syn::Error>) {
 fn parse_key(attrs: &mut Attrs, meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
     let path = &meta.path;
     if path.is_ident("name") {
+        attrs.name_written = true;
         set_once(&mut attrs.name, "name", meta, string_value)
     } else if path.is_ident("mode") {
         set_once(&mut attrs.mode, "mode", meta, string_value)

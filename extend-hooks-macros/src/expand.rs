@@ -51,10 +51,11 @@ fn point(func: &PointFn, config: &Config, shape: &Shape<'_>) -> TokenStream {
         },
         (Mode::Sync, default) => {
             let response = shape.response.expect("sync shapes carry a response type");
-            let invoke = quote_spanned! {response.span()=>
-                #krate::__private::invoke_sync::<#response>
+            // Spanned on the response type, so a type that can't be a
+            // response is reported there, once.
+            let call = quote_spanned! {response.span()=>
+                <#response as #krate::Response>::__invoke(&#descriptor, __extend_container, __extend_body).await
             };
-            let call = quote! { #invoke(&#descriptor, __extend_container, __extend_body).await };
             match default {
                 None => call,
                 Some(body) => quote! {
@@ -131,14 +132,15 @@ fn scope_expr(krate: &syn::Path, shape: &Shape<'_>) -> TokenStream {
 fn payload_expr(krate: &syn::Path, shape: &Shape<'_>) -> TokenStream {
     if let [param] = shape.payload.as_slice() {
         let (ty, value) = referent(param);
-        let path = quote_spanned! {param.ty.span()=> #krate::__private::payload_one::<#ty> };
+        let path = quote_spanned! {param.ty.span()=> <#ty as #krate::Payload>::__to_json };
         return quote! { #path(#value) };
     }
     let fields = shape.payload.iter().map(|param| {
         let (ty, value) = referent(param);
         let key = param.ident.to_string();
-        let path = quote_spanned! {param.ty.span()=> #krate::__private::ObjectWriter::field::<#ty> };
-        quote! { #path(&mut __extend_writer, #key, #value); }
+        let key = key.strip_prefix("r#").unwrap_or(&key);
+        let path = quote_spanned! {param.ty.span()=> <#ty as #krate::Payload>::__field };
+        quote! { #path(#value, &mut __extend_writer, #key); }
     });
     quote! {{
         let mut __extend_writer = #krate::__private::ObjectWriter::new();
@@ -186,24 +188,32 @@ fn descriptor_static(
     let ident = &func.sig.ident;
     let has_default = func.body.is_some() && config.mode == Mode::Sync;
 
+    // The schema functions carry the same trait bounds as the calls in the
+    // function body and the same spans, so a missing derive is reported once.
+    let payload_schema = |param: &Param<'_>| {
+        let written = referent(param).0;
+        let ty = static_type(written);
+        let path = quote_spanned! {written.span()=> <#ty as #krate::Payload>::__schema };
+        (type_name(&ty), path)
+    };
     let payload = if let [param] = shape.payload.as_slice() {
-        let ty = static_type(referent(param).0);
-        let type_name = type_name(&ty);
-        quote! { #krate::__private::PayloadDecl::One(#type_name, #krate::__private::subschema::<#ty>) }
+        let (type_name, schema) = payload_schema(param);
+        quote! { #krate::__private::PayloadDecl::One(#type_name, #schema) }
     } else {
         let fields = shape.payload.iter().map(|param| {
-            let ty = static_type(referent(param).0);
-            let type_name = type_name(&ty);
+            let (type_name, schema) = payload_schema(param);
             let key = param.ident.to_string();
-            quote! { (#key, #type_name, #krate::__private::subschema::<#ty> as #krate::__private::SubschemaFn) }
+            let key = key.strip_prefix("r#").unwrap_or(&key);
+            quote! { (#key, #type_name, #schema as #krate::__private::SubschemaFn) }
         });
         quote! { #krate::__private::PayloadDecl::Object(&[#(#fields),*]) }
     };
     let response = match shape.response {
-        Some(ty) => {
-            let ty = static_type(ty);
+        Some(written) => {
+            let ty = static_type(written);
             let type_name = type_name(&ty);
-            quote! { ::core::option::Option::Some((#type_name, #krate::__private::subschema::<#ty>)) }
+            let schema = quote_spanned! {written.span()=> <#ty as #krate::Response>::__schema };
+            quote! { ::core::option::Option::Some((#type_name, #schema)) }
         }
         None => quote!(::core::option::Option::None),
     };

@@ -74,6 +74,7 @@ pub(crate) fn config(attrs: Attrs, errors: &mut Vec<syn::Error>) -> Config {
         }),
     };
     match &attrs.name {
+        None if attrs.name_written => {}
         None => errors.push(syn::Error::new(
             attr::attribute_span(),
             "missing `name`: every extension point needs one, e.g. #[extension_point(name = \"on-new-lead\")]",
