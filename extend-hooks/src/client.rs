@@ -114,7 +114,9 @@ impl ExtendBuilder {
     }
 
     /// The HTTP client to use, e.g. one with a proxy or custom TLS roots.
-    /// By default one is built with rustls, no redirects, and a 10 s connect timeout.
+    /// By default one is built with rustls, no redirects, and a 10 s connect
+    /// timeout. With the `rustls` feature, call [`install_crypto_provider`]
+    /// before building your own client.
     #[must_use]
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
@@ -210,13 +212,22 @@ impl ExtendBuilder {
     }
 }
 
+/// Installs ring as the process's rustls crypto provider, unless one is
+/// installed already (the application's choice wins).
+///
+/// reqwest is built here without a provider of its own, so that only ring is
+/// compiled. [`ExtendBuilder::build`] calls this; call it yourself before
+/// building a `reqwest::Client` to pass to [`ExtendBuilder::http_client`],
+/// or reqwest panics for want of a provider.
+#[cfg(feature = "rustls")]
+pub fn install_crypto_provider() {
+    // `Err` means a provider is installed already, which is the goal.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 fn default_http_client() -> Result<reqwest::Client, BuildError> {
     #[cfg(feature = "rustls")]
-    {
-        // reqwest is built without a crypto provider so that only ring is
-        // compiled; an application that installed its own provider keeps it.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
+    install_crypto_provider();
     reqwest::Client::builder()
         // Extensions answer; they don't send us elsewhere with the tenant's secret.
         .redirect(reqwest::redirect::Policy::none())

@@ -59,6 +59,8 @@ mod scope;
 pub mod __private;
 
 pub use catalog::{Catalog, DuplicatePoint};
+#[cfg(feature = "rustls")]
+pub use client::install_crypto_provider;
 pub use client::{BuildError, Extend, ExtendBuilder};
 pub use deliver::{Outcome, OutcomeStatus, ShutdownReport};
 pub use discovery::{BoxFuture, Discovery, DiscoveryError, Extension, InvalidUrl, StaticDiscovery};
