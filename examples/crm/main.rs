@@ -26,7 +26,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
 
     let catalog = Catalog::collect()?;
-    println!("Extension points of this CRM ({}):\n{catalog}", catalog.len());
+    println!(
+        "Extension points of this CRM ({}):\n{catalog}",
+        catalog.len()
+    );
 
     // acme's extensions, as its developers would have written them.
     let extensions = axum::Router::new()
@@ -39,9 +42,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .route(
             "/acme/archived",
-            post(|Json(event): Json<Value>| async move {
-                Json(json!({ "noted": event["reason"] }))
-            }),
+            post(
+                |Json(event): Json<Value>| async move { Json(json!({ "noted": event["reason"] })) },
+            ),
         )
         .route(
             "/broken/score",
@@ -83,7 +86,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     o.point, o.container, o.attempts
                 ),
                 OutcomeStatus::NoExtension => {
-                    format!("{} for {}: no extension, nothing to do", o.point, o.container)
+                    format!(
+                        "{} for {}: no extension, nothing to do",
+                        o.point, o.container
+                    )
                 }
                 OutcomeStatus::Failed(e) => format!("{} for {}: failed: {e}", o.point, o.container),
                 _ => format!("{} for {}: dropped at shutdown", o.point, o.container),
@@ -145,7 +151,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for line in outcomes.lock().unwrap_or_else(|p| p.into_inner()).iter() {
         println!("  {line}");
     }
-    println!("\nShut down: {} async invocation(s) dropped.", report.dropped);
+    println!(
+        "\nShut down: {} async invocation(s) dropped.",
+        report.dropped
+    );
     server.abort();
     Ok(())
 }

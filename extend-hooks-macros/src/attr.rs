@@ -86,10 +86,7 @@ fn string_value(meta: &ParseNestedMeta<'_>) -> syn::Result<LitStr> {
         .map(ToString::to_string)
         .unwrap_or_default();
     if !meta.input.peek(syn::Token![=]) {
-        return Err(meta.error(format!(
-            "`{key}` needs a value, e.g. {}",
-            example_for(&key)
-        )));
+        return Err(meta.error(format!("`{key}` needs a value, e.g. {}", example_for(&key))));
     }
     let value: Expr = meta.value()?.parse()?;
     match value {
@@ -98,10 +95,7 @@ fn string_value(meta: &ParseNestedMeta<'_>) -> syn::Result<LitStr> {
         }) => Ok(s),
         other => Err(syn::Error::new_spanned(
             other,
-            format!(
-                "`{key}` takes a string literal, e.g. {}",
-                example_for(&key)
-            ),
+            format!("`{key}` takes a string literal, e.g. {}", example_for(&key)),
         )),
     }
 }

@@ -13,7 +13,7 @@ use crate::valid::{self, Config, Mode, Param, Shape};
 use crate::{attr, fallback};
 
 /// The attribute's entry point: parse, validate, expand or fall back.
-pub(crate) fn extension_point(args: TokenStream, item: TokenStream) -> TokenStream {
+pub(crate) fn extension_point(args: TokenStream, item: &TokenStream) -> TokenStream {
     let (attrs, mut errors) = attr::parse(args);
     let func: PointFn = match syn::parse2(item.clone()) {
         Ok(func) => func,
@@ -22,7 +22,7 @@ pub(crate) fn extension_point(args: TokenStream, item: TokenStream) -> TokenStre
                 e.span(),
                 format!("#[extension_point] goes on a free function declaration: {e}"),
             ));
-            return fallback::unparsed(item, errors);
+            return fallback::emit(item, errors);
         }
     };
     let config = valid::config(attrs, &mut errors);
@@ -31,8 +31,8 @@ pub(crate) fn extension_point(args: TokenStream, item: TokenStream) -> TokenStre
         Some(shape) if errors.is_empty() => point(&func, &config, &shape),
         // The function is fine but the attribute is not: emit the function
         // with its real signature so call sites type-check, and no registration.
-        Some(shape) => fallback::with_signature(stub(&func, &config, &shape), errors),
-        None => fallback::unchanged(&func, errors),
+        Some(shape) => fallback::emit(&stub(&func, &config, &shape), errors),
+        None => fallback::emit(&func, errors),
     }
 }
 
@@ -241,7 +241,12 @@ fn descriptor_static(
 
 /// The type's name as written, for the catalog (`type_name` is not const).
 fn type_name(ty: &Type) -> TokenStream {
-    let text = quote!(#ty).to_string().replace(" < ", "<").replace(" >", ">").replace("& 'static ", "&").replace(" ,", ",");
+    let text = quote!(#ty)
+        .to_string()
+        .replace(" < ", "<")
+        .replace(" >", ">")
+        .replace("& 'static ", "&")
+        .replace(" ,", ",");
     quote!(#text)
 }
 
@@ -264,4 +269,3 @@ fn static_type(ty: &Type) -> Type {
     Staticize.visit_type_mut(&mut ty);
     ty
 }
-

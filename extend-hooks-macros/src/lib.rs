@@ -28,5 +28,5 @@ use proc_macro::TokenStream;
 /// ```
 #[proc_macro_attribute]
 pub fn extension_point(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::extension_point(args.into(), item.into()).into()
+    expand::extension_point(args.into(), &item.into()).into()
 }

@@ -99,9 +99,11 @@ pub(crate) fn config(attrs: Attrs, errors: &mut Vec<syn::Error>) -> Config {
 /// They travel in webtask metadata and URLs, so they stay plain.
 fn check_name(name: &str) -> Result<(), String> {
     let kebab = !name.is_empty()
-        && name
-            .split('-')
-            .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+        && name.split('-').all(|w| {
+            !w.is_empty()
+                && w.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        });
     if !kebab {
         let suggestion: String = name
             .trim()
@@ -293,8 +295,16 @@ mod tests {
         assert!(check_name("on-new-lead").is_ok());
         assert!(check_name("v2").is_ok());
         assert!(check_name(&"a".repeat(64)).is_ok());
-        assert!(check_name(&"a".repeat(65)).unwrap_err().contains("maximum is 64"));
-        assert!(check_name("On_New_Lead").unwrap_err().contains("did you mean \"on-new-lead\""));
+        assert!(
+            check_name(&"a".repeat(65))
+                .unwrap_err()
+                .contains("maximum is 64")
+        );
+        assert!(
+            check_name("On_New_Lead")
+                .unwrap_err()
+                .contains("did you mean \"on-new-lead\"")
+        );
         assert!(check_name("a--b").is_err());
         assert!(check_name("-a").is_err());
         assert!(check_name("").is_err());

@@ -4,8 +4,8 @@ use std::fmt;
 
 use serde_json::{Value, json};
 
-use crate::point::{Location, PointDescriptor};
 use crate::__private::Registration;
+use crate::point::{Location, PointDescriptor};
 
 /// Every extension point linked into the binary, sorted by name.
 ///
@@ -63,9 +63,7 @@ impl Catalog {
         let mut points: Vec<&'static PointDescriptor> = points.into_iter().collect();
         // Sorting by location as well makes the duplicate report deterministic
         // (inventory's order is unspecified).
-        points.sort_unstable_by(|a, b| {
-            (a.name(), a.location()).cmp(&(b.name(), b.location()))
-        });
+        points.sort_unstable_by(|a, b| (a.name(), a.location()).cmp(&(b.name(), b.location())));
         if let Some(pair) = points.windows(2).find(|w| w[0].name() == w[1].name()) {
             return Err(DuplicatePoint {
                 name: pair[0].name(),
@@ -135,7 +133,9 @@ impl Catalog {
             out.push_str("This platform declares no extension points.\n");
             return out;
         }
-        out.push_str("| name | mode | timeout | default | payload | response |\n|---|---|---|---|---|---|\n");
+        out.push_str(
+            "| name | mode | timeout | default | payload | response |\n|---|---|---|---|---|---|\n",
+        );
         for p in &self.points {
             out.push_str(&format!(
                 "| `{}` | {} | {} | {} | `{}` | {} |\n",
@@ -144,7 +144,8 @@ impl Catalog {
                 human_duration(p.timeout()),
                 if p.has_default() { "yes" } else { "no" },
                 p.payload_type(),
-                p.response_type().map_or_else(|| "-".to_owned(), |r| format!("`{r}`")),
+                p.response_type()
+                    .map_or_else(|| "-".to_owned(), |r| format!("`{r}`")),
             ));
         }
         for p in &self.points {
@@ -160,7 +161,10 @@ impl Catalog {
                 pretty(&p.payload_schema()),
             ));
             if let Some(schema) = p.response_schema() {
-                out.push_str(&format!("\n### Response\n\n```json\n{}\n```\n", pretty(&schema)));
+                out.push_str(&format!(
+                    "\n### Response\n\n```json\n{}\n```\n",
+                    pretty(&schema)
+                ));
             }
         }
         out
@@ -174,9 +178,9 @@ fn pretty(schema: &schemars::Schema) -> String {
 /// `2s`, `500ms`, `1m`: the way timeouts are written in the attribute.
 pub(crate) fn human_duration(d: std::time::Duration) -> String {
     let ms = d.as_millis();
-    if ms % 60_000 == 0 {
+    if ms.is_multiple_of(60_000) {
         format!("{}m", ms / 60_000)
-    } else if ms % 1_000 == 0 {
+    } else if ms.is_multiple_of(1_000) {
         format!("{}s", ms / 1_000)
     } else {
         format!("{ms}ms")
@@ -207,7 +211,14 @@ impl fmt::Display for Catalog {
                 ]
             })
             .collect();
-        let header = ["POINT", "MODE", "TIMEOUT", "DEFAULT", "PAYLOAD -> RESPONSE", "DECLARED AS"];
+        let header = [
+            "POINT",
+            "MODE",
+            "TIMEOUT",
+            "DEFAULT",
+            "PAYLOAD -> RESPONSE",
+            "DECLARED AS",
+        ];
         let mut widths = header.map(str::len);
         for row in &rows {
             for (w, cell) in widths.iter_mut().zip(row) {
@@ -241,4 +252,3 @@ impl<'a> IntoIterator for &'a Catalog {
         self.points.iter().copied()
     }
 }
-

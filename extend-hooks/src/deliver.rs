@@ -133,11 +133,11 @@ impl Queue {
         if self.closed.load(Ordering::Acquire) {
             return Err(refuse(ErrorKind::ShutDown));
         }
-        let place = self
-            .places
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| refuse(ErrorKind::QueueFull { capacity: self.capacity }))?;
+        let place = self.places.clone().try_acquire_owned().map_err(|_| {
+            refuse(ErrorKind::QueueFull {
+                capacity: self.capacity,
+            })
+        })?;
         let container = container.clone();
         let cancel = self.cancel.clone();
         let dropped = self.dropped.clone();
@@ -156,7 +156,7 @@ impl Queue {
                         (OutcomeStatus::Dropped, 0)
                     }
                 };
-                queue.report(Outcome {
+                queue.report(&Outcome {
                     point: point.name(),
                     container: container.name.clone(),
                     status,
@@ -219,32 +219,48 @@ impl Queue {
         }
     }
 
-    fn report(&self, outcome: Outcome) {
+    fn report(&self, outcome: &Outcome) {
         let elapsed_ms = u64::try_from(outcome.elapsed.as_millis()).unwrap_or(u64::MAX);
         let (point, container, attempts) = (outcome.point, &*outcome.container, outcome.attempts);
         match &outcome.status {
             OutcomeStatus::Delivered { status } => tracing::info!(
-                point, container, status, attempts, elapsed_ms, "async extension delivered"
+                point,
+                container,
+                status,
+                attempts,
+                elapsed_ms,
+                "async extension delivered"
             ),
             OutcomeStatus::NoExtension => tracing::debug!(
-                point, container, attempts, elapsed_ms, "async point has no extension in this container"
+                point,
+                container,
+                attempts,
+                elapsed_ms,
+                "async point has no extension in this container"
             ),
             OutcomeStatus::Failed(error) => tracing::warn!(
                 point, container, attempts, elapsed_ms, error = %error, "async extension failed"
             ),
             OutcomeStatus::Dropped => tracing::warn!(
-                point, container, attempts, elapsed_ms, "async invocation dropped at shutdown"
+                point,
+                container,
+                attempts,
+                elapsed_ms,
+                "async invocation dropped at shutdown"
             ),
         }
         if let Some(callback) = &self.on_outcome {
-            callback(&outcome);
+            callback(outcome);
         }
     }
 
     pub(crate) async fn shutdown(&self, grace: Duration) -> ShutdownReport {
         self.closed.store(true, Ordering::Release);
         self.tracker.close();
-        if tokio::time::timeout(grace, self.tracker.wait()).await.is_err() {
+        if tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_err()
+        {
             self.cancel.cancel();
             self.tracker.wait().await;
         }
@@ -292,6 +308,9 @@ mod tests {
             policy.delay(1, Some(Duration::from_millis(700))),
             Duration::from_millis(700)
         );
-        assert_eq!(policy.delay(1, Some(Duration::from_secs(60))), Duration::from_secs(1));
+        assert_eq!(
+            policy.delay(1, Some(Duration::from_secs(60))),
+            Duration::from_secs(1)
+        );
     }
 }

@@ -185,7 +185,10 @@ impl StaticDiscovery {
     }
 
     fn get(&self, container: &str, point: &str) -> Option<Extension> {
-        let map = self.map.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let map = self
+            .map
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         map.get(container)?.get(point).cloned()
     }
 }
@@ -203,7 +206,10 @@ impl Discovery for StaticDiscovery {
 
 impl fmt::Debug for StaticDiscovery {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let map = self.map.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let map = self
+            .map
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         f.debug_struct("StaticDiscovery")
             .field("extensions", &map.values().map(HashMap::len).sum::<usize>())
             .finish()

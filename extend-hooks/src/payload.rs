@@ -72,6 +72,8 @@ pub trait Response: Sized {
 }
 
 impl<T: DeserializeOwned + JsonSchema + Send> Response for T {
+    // Not an `async fn`: that would tie `T` to `'a`, which the trait does not ask.
+    #[allow(clippy::manual_async_fn)]
     fn __invoke<'a>(
         point: &'static PointDescriptor,
         container: &'a Container,

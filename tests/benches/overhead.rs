@@ -13,7 +13,9 @@
 
 use std::time::{Duration, Instant};
 
-use extend_hooks::{Catalog, Container, ErrorKind, Extend, Extension, StaticDiscovery, extension_point};
+use extend_hooks::{
+    Catalog, Container, ErrorKind, Extend, Extension, StaticDiscovery, extension_point,
+};
 use extend_hooks_examples::{LeadDecision, NewLead, lead_archived, on_new_lead};
 
 mod points {
@@ -115,7 +117,10 @@ async fn sync_overhead() {
         }
     }
     let (raw_p50, our_p50) = (median(raw_times.clone()), median(ours.clone()));
-    println!("sync invocation vs raw reqwest POST (loopback, {} calls each)", raw_times.len());
+    println!(
+        "sync invocation vs raw reqwest POST (loopback, {} calls each)",
+        raw_times.len()
+    );
     println!(
         "  raw      p50 {:>8.1} us  p99 {:>8.1} us",
         raw_p50.as_secs_f64() * 1e6,
@@ -195,10 +200,14 @@ async fn async_queue_memory() {
     println!(
         "  growth after capacity was reached: {} KiB ({:.3}x of the growth up to capacity)",
         after.saturating_sub(rss_at_capacity),
-        after.saturating_sub(rss_at_capacity) as f64 / rss_at_capacity.saturating_sub(before).max(1) as f64
+        after.saturating_sub(rss_at_capacity) as f64
+            / rss_at_capacity.saturating_sub(before).max(1) as f64
     );
     let report = extend.shutdown(Duration::from_millis(100)).await;
-    println!("  shutdown dropped {} (all of them, by design)", report.dropped);
+    println!(
+        "  shutdown dropped {} (all of them, by design)",
+        report.dropped
+    );
 }
 
 fn main() {

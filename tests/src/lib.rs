@@ -90,13 +90,18 @@ pub async fn extensions() -> TestServer {
     let seen = Arc::new(Seen::default());
     let router = Router::new()
         .route("/echo", post(|body: Bytes| async move { json(body) }))
-        .route("/score", post(|| async { json(r#"{"score":90,"accept":true}"#) }))
+        .route(
+            "/score",
+            post(|| async { json(r#"{"score":90,"accept":true}"#) }),
+        )
         .route(
             "/slow/{ms}",
-            post(|axum::extract::Path(ms): axum::extract::Path<u64>| async move {
-                tokio::time::sleep(Duration::from_millis(ms)).await;
-                json(r#"{"score":1,"accept":false}"#)
-            }),
+            post(
+                |axum::extract::Path(ms): axum::extract::Path<u64>| async move {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    json(r#"{"score":1,"accept":false}"#)
+                },
+            ),
         )
         .route(
             "/fail",
@@ -111,7 +116,8 @@ pub async fn extensions() -> TestServer {
         .route(
             "/flaky/{n}",
             post(
-                |State(seen): State<Arc<Seen>>, axum::extract::Path(n): axum::extract::Path<usize>| async move {
+                |State(seen): State<Arc<Seen>>,
+                 axum::extract::Path(n): axum::extract::Path<usize>| async move {
                     let hit = seen.flaky_hits.fetch_add(1, Ordering::SeqCst);
                     if hit < n {
                         (StatusCode::SERVICE_UNAVAILABLE, "try later").into_response()
@@ -132,7 +138,10 @@ pub async fn extensions() -> TestServer {
             }),
         )
         .route("/malformed", post(|| async { json("{\"score\": 9") }))
-        .route("/wrong-type", post(|| async { json(r#"{"score":"high"}"#) }))
+        .route(
+            "/wrong-type",
+            post(|| async { json(r#"{"score":"high"}"#) }),
+        )
         .route(
             "/big",
             post(|| async { json(format!("\"{}\"", "x".repeat(64 * 1024))) }),
@@ -158,7 +167,9 @@ async fn record(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let (parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
     seen.requests.lock().await.push((path, auth, bytes.clone()));
     next.run(axum::extract::Request::from_parts(parts, bytes.into()))
         .await

@@ -144,7 +144,9 @@ async fn permanent_failures_are_not_retried() {
     assert_eq!(outcome.attempts, 1);
     match outcome.status {
         Status::Failed(ErrorKind::Status { status: 500, .. }, message) => assert!(
-            message.starts_with("the extension for \"lead-archived\" in container \"acme\" answered 500"),
+            message.starts_with(
+                "the extension for \"lead-archived\" in container \"acme\" answered 500"
+            ),
             "{message}"
         ),
         other => panic!("expected a 500 failure, got {other:?}"),

@@ -36,8 +36,16 @@ fn extension_urls_must_be_http() {
         "`ftp://example.com/x` is not a valid extension URL: the scheme is `ftp`; only http and https are supported"
     );
     let err = Extension::new("not a url").unwrap_err();
-    assert!(err.to_string().starts_with("`not a url` is not a valid extension URL: "));
-    let ok = Extension::new("https://example.com/x").unwrap().with_secret("hidden");
+    assert!(
+        err.to_string()
+            .starts_with("`not a url` is not a valid extension URL: ")
+    );
+    let ok = Extension::new("https://example.com/x")
+        .unwrap()
+        .with_secret("hidden");
     assert_eq!(ok.secret(), Some("hidden"));
-    assert!(!format!("{ok:?}").contains("hidden"), "Debug must not print secrets");
+    assert!(
+        !format!("{ok:?}").contains("hidden"),
+        "Debug must not print secrets"
+    );
 }

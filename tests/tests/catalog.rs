@@ -35,7 +35,13 @@ fn collects_points_from_every_linked_crate_and_module() {
     let names: Vec<&str> = catalog.iter().map(|p| p.name()).collect();
     assert_eq!(
         names,
-        ["enrich-lead", "invoice-veto", "lead-archived", "on-new-lead", "renamed-crate"]
+        [
+            "enrich-lead",
+            "invoice-veto",
+            "lead-archived",
+            "on-new-lead",
+            "renamed-crate"
+        ]
     );
     assert!(!catalog.is_empty());
     assert_eq!(catalog.len(), 5);
@@ -72,14 +78,21 @@ fn schemas_are_draft_2020_12_with_definitions() {
     let catalog = catalog();
     let lead = catalog.get("on-new-lead").unwrap();
     let payload = lead.payload_schema().to_value();
-    assert_eq!(payload["$schema"], "https://json-schema.org/draft/2020-12/schema");
+    assert_eq!(
+        payload["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
     assert_eq!(payload["type"], "object");
     assert_eq!(payload["properties"]["email"]["type"], "string");
     assert_eq!(payload["required"], serde_json::json!(["name", "email"]));
     let response = lead.response_schema().unwrap().to_value();
     assert_eq!(response["properties"]["score"]["maximum"], 255);
 
-    let archived = catalog.get("lead-archived").unwrap().payload_schema().to_value();
+    let archived = catalog
+        .get("lead-archived")
+        .unwrap()
+        .payload_schema()
+        .to_value();
     assert_eq!(archived["required"], serde_json::json!(["lead", "reason"]));
     assert_eq!(archived["properties"]["reason"]["type"], "string");
     // Several parameters reference shared definitions.
@@ -136,6 +149,9 @@ fn markdown_documents_each_point() {
 fn an_empty_catalog_is_easy_to_assert_on() {
     let empty = Catalog::from_points([]).unwrap();
     assert!(empty.is_empty());
-    assert_eq!(empty.to_string(), "no extension points are linked into this binary\n");
+    assert_eq!(
+        empty.to_string(),
+        "no extension points are linked into this binary\n"
+    );
     assert_eq!(empty.to_json(), serde_json::json!({"points": []}));
 }

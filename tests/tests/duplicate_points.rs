@@ -25,7 +25,9 @@ fn duplicate_names_are_an_error_naming_both_locations() {
         "{message}"
     );
     assert!(
-        message.contains("and by duplicate_points::second::on_signup at tests/tests/duplicate_points.rs:14:"),
+        message.contains(
+            "and by duplicate_points::second::on_signup at tests/tests/duplicate_points.rs:14:"
+        ),
         "{message}"
     );
 }

@@ -21,32 +21,65 @@ fn lead() -> NewLead {
 }
 
 fn client(discovery: StaticDiscovery) -> Extend {
-    Extend::builder().discovery(discovery).build().expect("client builds")
+    Extend::builder()
+        .discovery(discovery)
+        .build()
+        .expect("client builds")
 }
 
 #[tokio::test]
 async fn default_runs_when_the_tenant_has_no_extension() {
     let extend = client(StaticDiscovery::new());
-    let decision = on_new_lead(&extend.container("acme"), &lead()).await.unwrap();
-    assert_eq!(decision, LeadDecision { score: 60, accept: true });
-    let enrichment = enrich_lead(&extend.container("acme"), &lead()).await.unwrap();
+    let decision = on_new_lead(&extend.container("acme"), &lead())
+        .await
+        .unwrap();
+    assert_eq!(
+        decision,
+        LeadDecision {
+            score: 60,
+            accept: true
+        }
+    );
+    let enrichment = enrich_lead(&extend.container("acme"), &lead())
+        .await
+        .unwrap();
     assert_eq!(enrichment, None);
 }
 
 #[tokio::test]
 async fn extension_answer_replaces_the_default_and_gets_payload_and_secret() {
     let server = extensions().await;
-    let extend = client(StaticDiscovery::new().with(
-        "acme",
-        "on-new-lead",
-        Extension::new(&server.url("/score")).unwrap().with_secret("s3cret"),
-    ));
-    let decision = on_new_lead(&extend.container("acme"), &lead()).await.unwrap();
-    assert_eq!(decision, LeadDecision { score: 90, accept: true });
+    let extend = client(
+        StaticDiscovery::new().with(
+            "acme",
+            "on-new-lead",
+            Extension::new(&server.url("/score"))
+                .unwrap()
+                .with_secret("s3cret"),
+        ),
+    );
+    let decision = on_new_lead(&extend.container("acme"), &lead())
+        .await
+        .unwrap();
+    assert_eq!(
+        decision,
+        LeadDecision {
+            score: 90,
+            accept: true
+        }
+    );
 
     // Another tenant still gets the platform default.
-    let other = on_new_lead(&extend.container("globex"), &lead()).await.unwrap();
-    assert_eq!(other, LeadDecision { score: 60, accept: true });
+    let other = on_new_lead(&extend.container("globex"), &lead())
+        .await
+        .unwrap();
+    assert_eq!(
+        other,
+        LeadDecision {
+            score: 60,
+            accept: true
+        }
+    );
 
     let seen = server.seen.requests.lock().await;
     assert_eq!(seen.len(), 1);
@@ -108,7 +141,9 @@ async fn failing(path: &str) -> (extend_hooks_tests::TestServer, Extend) {
 async fn a_slow_extension_times_out_at_the_point_deadline() {
     let (_server, extend) = failing("/slow/5000").await;
     let started = std::time::Instant::now();
-    let err = slow_score(&extend.container("acme"), &lead()).await.unwrap_err();
+    let err = slow_score(&extend.container("acme"), &lead())
+        .await
+        .unwrap_err();
     assert_eq!(
         err.kind(),
         &ErrorKind::Timeout {
@@ -128,7 +163,9 @@ async fn a_slow_extension_times_out_at_the_point_deadline() {
 #[tokio::test]
 async fn an_error_status_is_reported_with_a_body_excerpt() {
     let (_server, extend) = failing("/fail").await;
-    let err = slow_score(&extend.container("acme"), &lead()).await.unwrap_err();
+    let err = slow_score(&extend.container("acme"), &lead())
+        .await
+        .unwrap_err();
     match err.kind() {
         ErrorKind::Status { status, body } => {
             assert_eq!(*status, 500);
@@ -154,7 +191,9 @@ async fn malformed_json_and_wrong_shapes_are_invalid_responses() {
         ),
     ] {
         let (_server, extend) = failing(path).await;
-        let err = slow_score(&extend.container("acme"), &lead()).await.unwrap_err();
+        let err = slow_score(&extend.container("acme"), &lead())
+            .await
+            .unwrap_err();
         match err.kind() {
             ErrorKind::InvalidResponse { message, body } => {
                 assert!(message.contains(expected_message), "{path}: {message}");
@@ -179,7 +218,9 @@ async fn an_unreachable_extension_is_a_transient_transport_error() {
         "slow-score",
         Extension::new(&format!("http://127.0.0.1:{port}/gone")).unwrap(),
     ));
-    let err = slow_score(&extend.container("acme"), &lead()).await.unwrap_err();
+    let err = slow_score(&extend.container("acme"), &lead())
+        .await
+        .unwrap_err();
     match err.kind() {
         ErrorKind::Transport { message } => {
             assert!(message.to_lowercase().contains("connect"), "{message}")
@@ -237,7 +278,9 @@ impl Discovery for Broken {
 #[tokio::test]
 async fn discovery_failures_name_point_and_container() {
     let extend = Extend::builder().discovery(Broken).build().unwrap();
-    let err = on_new_lead(&extend.container("twins"), &lead()).await.unwrap_err();
+    let err = on_new_lead(&extend.container("twins"), &lead())
+        .await
+        .unwrap_err();
     assert_eq!(
         err.kind(),
         &ErrorKind::Ambiguous {
@@ -248,7 +291,9 @@ async fn discovery_failures_name_point_and_container() {
         err.to_string(),
         "container \"twins\" has 2 extensions for \"on-new-lead\" (score-a, score-b); remove or disable all but one"
     );
-    let err = on_new_lead(&extend.container("acme"), &lead()).await.unwrap_err();
+    let err = on_new_lead(&extend.container("acme"), &lead())
+        .await
+        .unwrap_err();
     assert_eq!(
         err.kind(),
         &ErrorKind::Discovery {
