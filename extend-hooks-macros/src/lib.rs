@@ -22,7 +22,7 @@ use proc_macro::TokenStream;
 
 /// Declares an extensibility point. See the `extend_hooks` crate for the full reference.
 ///
-/// ```ignore
+/// ```text
 /// #[extension_point(name = "on-new-lead", mode = "sync", timeout = "2s")]
 /// pub async fn on_new_lead(tenant: &Container, lead: &NewLead) -> LeadDecision { default() }
 /// ```

@@ -95,25 +95,30 @@ pub(crate) fn config(attrs: Attrs, errors: &mut Vec<syn::Error>) -> Config {
     }
 }
 
-/// Point names are kebab-case: `[a-z0-9]+(-[a-z0-9]+)*`, at most 64 characters.
-/// They travel in webtask metadata and URLs, so they stay plain.
-fn check_name(name: &str) -> Result<(), String> {
-    let kebab = !name.is_empty()
+fn is_kebab(name: &str) -> bool {
+    !name.is_empty()
         && name.split('-').all(|w| {
             !w.is_empty()
                 && w.bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        });
-    if !kebab {
-        let suggestion: String = name
-            .trim()
-            .chars()
-            .map(|c| match c {
-                '_' | ' ' | '.' | '/' | ':' => '-',
-                c => c.to_ascii_lowercase(),
-            })
-            .collect();
-        let hint = if check_name(&suggestion).is_ok() {
+        })
+}
+
+/// `On_New Lead` -> `on-new-lead`: separators become single hyphens.
+fn kebab_suggestion(name: &str) -> String {
+    name.split(|c: char| matches!(c, '_' | ' ' | '.' | '/' | ':' | '-'))
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Point names are kebab-case: `[a-z0-9]+(-[a-z0-9]+)*`, at most 64 characters.
+/// They travel in webtask metadata and URLs, so they stay plain.
+fn check_name(name: &str) -> Result<(), String> {
+    if !is_kebab(name) {
+        let suggestion = kebab_suggestion(name);
+        let hint = if is_kebab(&suggestion) && suggestion.len() <= 64 {
             format!("; did you mean \"{suggestion}\"?")
         } else {
             String::from(", e.g. \"on-new-lead\"")
@@ -305,7 +310,21 @@ mod tests {
                 .unwrap_err()
                 .contains("did you mean \"on-new-lead\"")
         );
-        assert!(check_name("a--b").is_err());
+        assert!(
+            check_name("a--b")
+                .unwrap_err()
+                .contains("did you mean \"a-b\"")
+        );
+        assert!(
+            check_name("Bad Name")
+                .unwrap_err()
+                .contains("did you mean \"bad-name\"")
+        );
+        assert!(
+            check_name("é")
+                .unwrap_err()
+                .contains("e.g. \"on-new-lead\"")
+        );
         assert!(check_name("-a").is_err());
         assert!(check_name("").is_err());
     }

@@ -5,8 +5,16 @@
 //! payload as JSON, enforces the deadline and returns the typed response, or
 //! runs the platform's default when the tenant has none.
 //!
-//! ```ignore
-//! use extend_hooks::{extension_point, Container};
+//! ```no_run
+//! use extend_hooks::{extension_point, Container, Extend, StaticDiscovery};
+//! use schemars::JsonSchema;
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, JsonSchema)]
+//! pub struct NewLead { pub name: String, pub email: String }
+//!
+//! #[derive(Deserialize, JsonSchema)]
+//! pub struct LeadDecision { pub score: u8, pub accept: bool }
 //!
 //! /// Scores a new lead. This doc comment is the point's description in the catalog.
 //! #[extension_point(name = "on-new-lead", mode = "sync", timeout = "2s")]
@@ -14,7 +22,11 @@
 //!     LeadDecision { score: 50, accept: true } // used when the tenant has no extension
 //! }
 //!
-//! let decision: LeadDecision = on_new_lead(&tenant, &lead).await?;
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let extend = Extend::builder().discovery(StaticDiscovery::new()).build()?;
+//! let lead = NewLead { name: "Ada".into(), email: "ada@example.com".into() };
+//! let decision: LeadDecision = on_new_lead(&extend.container("acme"), &lead).await?;
+//! # Ok(()) }
 //! ```
 //!
 //! # The attribute
