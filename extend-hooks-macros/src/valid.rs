@@ -106,7 +106,7 @@ fn is_kebab(name: &str) -> bool {
 
 /// `On_New Lead` -> `on-new-lead`: separators become single hyphens.
 fn kebab_suggestion(name: &str) -> String {
-    name.split(|c: char| matches!(c, '_' | ' ' | '.' | '/' | ':' | '-'))
+    name.split(['_', ' ', '.', '/', ':', '-'])
         .filter(|w| !w.is_empty())
         .map(str::to_ascii_lowercase)
         .collect::<Vec<_>>()
