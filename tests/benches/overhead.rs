@@ -34,23 +34,13 @@ fn percentile(v: &[Duration], p: f64) -> Duration {
     v[((v.len() - 1) as f64 * p) as usize]
 }
 
-fn peak_rss_kib() -> u64 {
+/// A `/proc/self/status` memory figure in KiB: `VmHWM` (peak) or `VmRSS` (now).
+fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn current_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
@@ -174,7 +164,7 @@ async fn async_queue_memory() {
         email: "ada@example.com".into(),
         company: None,
     };
-    let before = current_rss_kib();
+    let before = status_kib("VmRSS:");
     let (mut queued, mut full) = (0, 0);
     let mut rss_at_capacity = 0;
     for i in 0..100_000 {
@@ -184,18 +174,18 @@ async fn async_queue_memory() {
             Err(e) => panic!("unexpected error: {e}"),
         }
         if i == CAPACITY {
-            rss_at_capacity = current_rss_kib();
+            rss_at_capacity = status_kib("VmRSS:");
         }
         if i % 1000 == 0 {
             tokio::task::yield_now().await;
         }
     }
-    let after = current_rss_kib();
+    let after = status_kib("VmRSS:");
     println!("queuing 100,000 async invocations against a 60 s endpoint (capacity {CAPACITY})");
     println!("  queued {queued}, refused as QueueFull {full}");
     println!(
         "  RSS before {before} KiB, at capacity {rss_at_capacity} KiB, after 100,000 {after} KiB, peak {} KiB",
-        peak_rss_kib()
+        status_kib("VmHWM:")
     );
     println!(
         "  growth after capacity was reached: {} KiB ({:.3}x of the growth up to capacity)",
