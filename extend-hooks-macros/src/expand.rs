@@ -194,7 +194,7 @@ fn descriptor_static(
         let written = referent(param).0;
         let ty = static_type(written);
         let path = quote_spanned! {written.span()=> <#ty as #krate::Payload>::__schema };
-        (type_name(&ty), path)
+        (type_name(written), path)
     };
     let payload = if let [param] = shape.payload.as_slice() {
         let (type_name, schema) = payload_schema(param);
@@ -211,7 +211,7 @@ fn descriptor_static(
     let response = match shape.response {
         Some(written) => {
             let ty = static_type(written);
-            let type_name = type_name(&ty);
+            let type_name = type_name(written);
             let schema = quote_spanned! {written.span()=> <#ty as #krate::Response>::__schema };
             quote! { ::core::option::Option::Some((#type_name, #schema)) }
         }
@@ -241,12 +241,19 @@ fn descriptor_static(
 
 /// The type's name as written, for the catalog (`type_name` is not const).
 fn type_name(ty: &Type) -> TokenStream {
-    let text = quote!(#ty)
-        .to_string()
-        .replace(" < ", "<")
-        .replace(" >", ">")
-        .replace("& 'static ", "&")
-        .replace(" ,", ",");
+    // `quote` puts a space between every two tokens; keep only the spaces
+    // that separate two words (`dyn Trait`, `'a mut`).
+    let spaced = quote!(#ty).to_string();
+    let chars: Vec<char> = spaced.chars().collect();
+    let word = |c: Option<&char>| c.is_some_and(|c| c.is_alphanumeric() || *c == '_');
+    let text: String = chars
+        .iter()
+        .enumerate()
+        .filter(|&(i, c)| {
+            *c != ' ' || (word(chars.get(i.wrapping_sub(1))) && word(chars.get(i + 1)))
+        })
+        .map(|(_, c)| *c)
+        .collect();
     quote!(#text)
 }
 

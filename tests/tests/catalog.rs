@@ -40,11 +40,12 @@ fn collects_points_from_every_linked_crate_and_module() {
             "invoice-veto",
             "lead-archived",
             "on-new-lead",
-            "renamed-crate"
+            "renamed-crate",
+            "type-names"
         ]
     );
     assert!(!catalog.is_empty());
-    assert_eq!(catalog.len(), 5);
+    assert_eq!(catalog.len(), 6);
 
     let veto = catalog.get("invoice-veto").unwrap();
     assert_eq!(veto.mode(), Mode::Sync);
@@ -108,7 +109,7 @@ fn json_rendering_is_stable_and_sorted() {
     assert_eq!(first, second);
     let doc = catalog.to_json();
     let points = doc["points"].as_array().unwrap();
-    assert_eq!(points.len(), 5);
+    assert_eq!(points.len(), 6);
     assert_eq!(points[0]["name"], "enrich-lead");
     assert_eq!(points[0]["timeout_ms"], 500);
     assert_eq!(points[0]["source"]["file"], "examples/crm/lib.rs");
@@ -122,7 +123,7 @@ fn json_rendering_is_stable_and_sorted() {
 fn display_is_an_aligned_table() {
     let table = catalog().to_string();
     let lines: Vec<&str> = table.lines().collect();
-    assert_eq!(lines.len(), 6);
+    assert_eq!(lines.len(), 7);
     assert!(lines[0].starts_with("POINT"));
     let mode_column = lines[0].find("MODE").unwrap();
     for line in &lines[1..] {
@@ -154,4 +155,27 @@ fn an_empty_catalog_is_easy_to_assert_on() {
         "no extension points are linked into this binary\n"
     );
     assert_eq!(empty.to_json(), serde_json::json!({"points": []}));
+}
+
+mod shapes {
+    use extend_hooks::{Container, extension_point};
+    use std::collections::BTreeMap;
+
+    #[extension_point(name = "type-names", mode = "async")]
+    pub(crate) fn type_names<'a>(
+        tenant: &Container,
+        tags: &'a Vec<&'a str>,
+        counts: BTreeMap<String, Option<u32>>,
+        path: &std::path::PathBuf,
+    );
+}
+
+#[test]
+fn type_names_read_as_written() {
+    let _ = shapes::type_names;
+    let catalog = catalog();
+    assert_eq!(
+        catalog.get("type-names").unwrap().payload_type(),
+        "{ tags: Vec<&'a str>, counts: BTreeMap<String,Option<u32>>, path: std::path::PathBuf }"
+    );
 }
