@@ -1,0 +1,177 @@
+//! `{ANY} /api/run/{container}/{name}[/*]`: runs an extension.
+
+use super::{App, Query, read_body};
+use crate::error::{ApiError, Source};
+use crate::names;
+use crate::sandbox::{Rejected, Reply, RunInput, Webtask};
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+
+pub(super) async fn run(
+    State(app): State<Arc<App>>,
+    Path((container, name)): Path<(String, String)>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    body: Body,
+) -> Response {
+    execute(&app, &container, &name, "", method, headers, q, body).await.unwrap_or_else(|e| e.from_source(Source::Proxy).into_response())
+}
+
+pub(super) async fn run_path(
+    State(app): State<Arc<App>>,
+    Path((container, name, rest)): Path<(String, String, String)>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    body: Body,
+) -> Response {
+    execute(&app, &container, &name, &rest, method, headers, q, body)
+        .await
+        .unwrap_or_else(|e| e.from_source(Source::Proxy).into_response())
+}
+
+/// Checks `Authorization: Bearer <secret>` in constant time when the webtask has
+/// the `auth0-extension-secret` secret.
+fn authorize(w: &Webtask, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(secret) = &w.extension_secret else { return Ok(()) };
+    let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, m);
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.split_once(' ').filter(|(s, _)| s.eq_ignore_ascii_case("bearer")).map(|(_, t)| t.trim()))
+        .ok_or_else(|| unauthorized("this extension requires `Authorization: Bearer <its extension secret>`"))?;
+    if bool::from(given.as_bytes().ct_eq(secret.as_bytes())) {
+        Ok(())
+    } else {
+        Err(unauthorized("the bearer token does not match this extension's secret"))
+    }
+}
+
+/// `ctx.body`: JSON or form bodies are parsed; anything else is left to `req.body`.
+fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Option<Value>, ApiError> {
+    if body.is_empty() {
+        return Ok(None);
+    }
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    if ct.starts_with("application/x-www-form-urlencoded") {
+        let map: Map<String, Value> = form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), Value::String(v.into_owned()))).collect();
+        return Ok(Some(Value::Object(map)));
+    }
+    let looks_json = ct.is_empty() || ct.starts_with("application/json") || ct.contains("+json");
+    if !looks_json {
+        return Ok(None);
+    }
+    match serde_json::from_slice(body) {
+        Ok(v) => Ok(Some(v)),
+        Err(_) if ct.is_empty() => Ok(None),
+        Err(e) => Err(ApiError::bad_request(format!("the request body is not valid JSON: {e}"))),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn execute(
+    app: &App,
+    container: &str,
+    name: &str,
+    rest: &str,
+    method: Method,
+    headers: HeaderMap,
+    raw_query: Option<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    names::check("container", container)?;
+    names::check("webtask", name)?;
+    let w = app.runnable(container, name).await?.ok_or_else(|| ApiError::not_found(format!("No such webtask: {container}/{name}")))?;
+    authorize(&w, &headers)?;
+    let body = read_body(body, &headers, app.limits.run_body).await?;
+    let parsed = parse_body(&headers, &body)?;
+    let query = Query::parse(raw_query.as_deref());
+    // The reserved `key` and the platform's `webtask_*` flags are not the extension's.
+    let q: Map<String, Value> = query
+        .pairs()
+        .iter()
+        .filter(|(k, _)| k != "key" && !k.starts_with("webtask_"))
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    let h: Map<String, Value> = headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), Value::String(v.to_str().ok()?.to_owned()))))
+        .collect();
+    let request_id = app.request_id();
+    let mut ctx_json = String::with_capacity(256 + body.len() + w.secrets_json.len() + w.meta_json.len());
+    ctx_json.push('{');
+    if let Some(b) = &parsed {
+        ctx_json.push_str("\"body\":");
+        ctx_json.push_str(&b.to_string());
+        ctx_json.push(',');
+    }
+    ctx_json.push_str("\"query\":");
+    ctx_json.push_str(&Value::Object(q).to_string());
+    ctx_json.push_str(",\"headers\":");
+    ctx_json.push_str(&Value::Object(h).to_string());
+    ctx_json.push_str(",\"secrets\":");
+    ctx_json.push_str(&w.secrets_json);
+    ctx_json.push_str(",\"meta\":");
+    ctx_json.push_str(&w.meta_json);
+    ctx_json.push_str(",\"id\":\"");
+    ctx_json.push_str(&request_id);
+    ctx_json.push_str("\"}");
+    let url = match (rest, raw_query.as_deref()) {
+        ("", None) => "/".to_owned(),
+        (r, None) => format!("/{r}"),
+        (r, Some(q)) => format!("/{r}?{q}"),
+    };
+    let req_json = serde_json::json!({
+        "method": method.as_str(),
+        "url": url,
+        "body": String::from_utf8_lossy(&body),
+    })
+    .to_string();
+    let input = RunInput { webtask: w, request_id, ctx_json, req_json };
+    let rx = match app.executor.submit(input) {
+        Ok(rx) => rx,
+        Err(Rejected::Busy) => {
+            return Err(ApiError::too_many(
+                format!(
+                    "container `{container}` already has {} runs in flight, its limit; retry later",
+                    app.limits.in_flight_per_container
+                ),
+                1,
+            ));
+        }
+        Err(Rejected::Quarantined) => return Ok(respond(crate::sandbox::quarantine_reply(), Some(1))),
+    };
+    let reply = rx.await.map_err(|_| ApiError::internal("the executor stopped before the run finished"))?;
+    let retry = (reply.status == 429).then_some(1);
+    Ok(respond(reply, retry))
+}
+
+fn respond(reply: Reply, retry_after: Option<u64>) -> Response {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut res = (status, reply.body).into_response();
+    let h = res.headers_mut();
+    for (k, v) in &reply.headers {
+        // Framing headers are the server's business, not the extension's.
+        if matches!(k.as_str(), "content-length" | "transfer-encoding" | "connection" | "x-wt-response-source") {
+            continue;
+        }
+        if let (Ok(k), Ok(v)) = (HeaderName::try_from(k.as_str()), HeaderValue::try_from(v.as_str())) {
+            h.insert(k, v);
+        }
+    }
+    if reply.json || !h.contains_key(header::CONTENT_TYPE) {
+        let ct = if reply.json { "application/json" } else { "text/plain; charset=utf-8" };
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    }
+    h.insert("x-wt-response-source", reply.source.header());
+    if let Some(s) = retry_after {
+        h.insert(header::RETRY_AFTER, HeaderValue::from(s));
+    }
+    res
+}

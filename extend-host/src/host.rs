@@ -1,0 +1,244 @@
+//! Starting and stopping a host.
+
+use crate::api::{self, App, AppParts};
+use crate::config::{Limits, default_workers};
+use crate::crypto::{Keys, random_hex};
+use crate::error::HostError;
+use crate::logs::LogHub;
+use crate::sandbox::{Executor, ExecutorStats};
+use crate::store::{SqliteStore, Store};
+use crate::token::{self, Claims};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+
+/// Entry point: `Host::builder().memory().start().await?`.
+#[derive(Debug)]
+pub struct Host(());
+
+impl Host {
+    /// A builder with the defaults: in memory, listening on `127.0.0.1:0`.
+    pub fn builder() -> HostBuilder {
+        HostBuilder { data: None, listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), limits: Limits::default(), workers: None, public_url: None }
+    }
+}
+
+/// Configures a host before it starts.
+#[derive(Debug, Clone)]
+pub struct HostBuilder {
+    data: Option<PathBuf>,
+    listen: SocketAddr,
+    limits: Limits,
+    workers: Option<usize>,
+    public_url: Option<String>,
+}
+
+impl HostBuilder {
+    /// Keeps everything in memory: keys, master token and webtasks are gone when the host stops. The default.
+    pub fn memory(mut self) -> Self {
+        self.data = None;
+        self
+    }
+
+    /// Keeps state in `dir` (created if missing): `extend.db` (SQLite), `keys.json`
+    /// and `master-token`, the last two readable only by the owner.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data = Some(dir.into());
+        self
+    }
+
+    /// The address to listen on. Default `127.0.0.1:0` (a free port).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// The limits runs and requests are held to.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The number of JavaScript executor threads. Default: four per core, at least eight.
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = Some(n.max(1));
+        self
+    }
+
+    /// The base of the `webtask_url`s handed out, when clients reach the host
+    /// through another address (a proxy). Default `http://{listen address}`.
+    pub fn public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = Some(url.into());
+        self
+    }
+
+    /// Opens the storage, starts the executor and listens. Must be called within a tokio runtime.
+    pub async fn start(self) -> Result<RunningHost, HostError> {
+        let (keys, master, created, store): (Keys, String, bool, Arc<dyn Store>) = match &self.data {
+            None => {
+                let keys = Keys::generate();
+                let master = mint_master(&keys);
+                (keys, master, true, Arc::new(SqliteStore::memory().map_err(HostError::Storage)?))
+            }
+            Some(dir) => {
+                let (keys, master, created) = open_data_dir(dir)?;
+                let store = SqliteStore::open(&dir.join("extend.db")).map_err(HostError::Storage)?;
+                (keys, master, created, Arc::new(store))
+            }
+        };
+        let master_jti = token::decode(&keys, &master, crate::time::unix_now())
+            .map_err(|e| HostError::BadKeyFile {
+                path: self.data.clone().unwrap_or_default().join("master-token"),
+                reason: format!("the master token does not verify with keys.json: {}", e.message),
+            })?
+            .jti;
+        let revoked = store.revoked().await.map_err(HostError::Storage)?;
+        let listener = tokio::net::TcpListener::bind(self.listen).await.map_err(|source| HostError::Bind { addr: self.listen, source })?;
+        let addr = listener.local_addr().map_err(|source| HostError::Bind { addr: self.listen, source })?;
+        let url = self.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+        let logs = LogHub::default();
+        let executor = Executor::start(self.limits.clone(), logs.clone(), self.workers.unwrap_or_else(default_workers))
+            .map_err(HostError::Executor)?;
+        let app = Arc::new(App::new(AppParts {
+            keys,
+            store,
+            base_url: url.clone(),
+            limits: self.limits,
+            master_jti,
+            revoked,
+            executor,
+            logs,
+        }));
+        let stop = app.shutdown.clone();
+        let router = api::router(Arc::clone(&app));
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await }).await
+        });
+        tracing::info!(%url, "extend-host listening");
+        Ok(RunningHost { url: url.trim_end_matches('/').to_owned(), addr, master_token: master, created_master_token: created, app, server: Some(server) })
+    }
+}
+
+fn mint_master(keys: &Keys) -> String {
+    token::encode(keys, &Claims { jti: random_hex::<16>(), iat: crate::time::unix_now(), ..Claims::default() })
+}
+
+/// Reads or creates the keys and the master token in `dir`.
+fn open_data_dir(dir: &Path) -> Result<(Keys, String, bool), HostError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| HostError::DataDir { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let key_path = dir.join("keys.json");
+    let token_path = dir.join("master-token");
+    let keys = match std::fs::read_to_string(&key_path) {
+        Ok(text) => Keys::from_file(&text).map_err(|reason| HostError::BadKeyFile { path: key_path.clone(), reason })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let keys = Keys::generate();
+            write_private(&key_path, keys.to_file().as_bytes()).map_err(io(&key_path))?;
+            keys
+        }
+        Err(e) => return Err(io(&key_path)(e)),
+    };
+    match std::fs::read_to_string(&token_path) {
+        Ok(t) => Ok((keys, t.trim().to_owned(), false)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let master = mint_master(&keys);
+            write_private(&token_path, master.as_bytes()).map_err(io(&token_path))?;
+            Ok((keys, master, true))
+        }
+        Err(e) => Err(io(&token_path)(e)),
+    }
+}
+
+/// Writes a file readable only by the owner, atomically: a crash leaves the old file or the new one.
+fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let tmp = path.with_extension("tmp");
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(&tmp)?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(parent) = path.parent() {
+        std::fs::File::open(parent)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// A running host. Dropping it stops the server without waiting; call
+/// [`RunningHost::shutdown`] to let requests in flight finish.
+#[derive(Debug)]
+pub struct RunningHost {
+    url: String,
+    addr: SocketAddr,
+    master_token: String,
+    created_master_token: bool,
+    app: Arc<App>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl RunningHost {
+    /// The base URL, e.g. `http://127.0.0.1:8721` (no trailing slash).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The address the host listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The master token: full control of every container. Never hand it to a tenant.
+    pub fn master_token(&self) -> &str {
+        &self.master_token
+    }
+
+    /// Whether this start created the master token (first start of a data
+    /// directory, or any in-memory host).
+    pub fn created_master_token(&self) -> bool {
+        self.created_master_token
+    }
+
+    /// The URL that runs `name` in `container`.
+    pub fn webtask_url(&self, container: &str, name: &str) -> String {
+        self.app.webtask_url(container, name)
+    }
+
+    /// Executor counters: live threads, threads replaced after a stuck run, resident containers.
+    pub fn executor_stats(&self) -> ExecutorStats {
+        self.app.executor.stats()
+    }
+
+    /// Bytes the JavaScript heap of `container` holds, when it is in memory and idle.
+    pub fn container_heap_bytes(&self, container: &str) -> Option<i64> {
+        self.app.executor.heap_bytes(container)
+    }
+
+    /// Stops accepting connections, ends log streams, waits for requests in
+    /// flight, then stops the executor threads.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        self.app.shutdown.cancel();
+        let result = match self.server.take() {
+            Some(server) => server.await.unwrap_or_else(|e| Err(std::io::Error::other(e))),
+            None => Ok(()),
+        };
+        self.app.executor.stop();
+        result
+    }
+}
+
+impl Drop for RunningHost {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            self.app.shutdown.cancel();
+            server.abort();
+            self.app.executor.stop();
+        }
+    }
+}

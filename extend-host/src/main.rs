@@ -1,0 +1,106 @@
+//! `extend-host serve`: the host as a standalone server.
+
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "extend-host", version, about = "A webtask-compatible extension host")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the management API and run extensions.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8721")]
+        listen: SocketAddr,
+        /// Directory for the database, keys and master token.
+        #[arg(long, default_value = "./extend-data")]
+        data_dir: PathBuf,
+        /// Keep everything in memory (a new master token on every start).
+        #[arg(long, conflicts_with = "data_dir")]
+        memory: bool,
+        /// JavaScript executor threads (default: four per core, at least eight).
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Base of the webtask URLs handed out, when clients come through a proxy.
+        #[arg(long)]
+        public_url: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    let Command::Serve { listen, data_dir, memory, workers, public_url } = Cli::parse().command;
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let mut builder = extend_host::Host::builder().listen(listen);
+        builder = if memory { builder.memory() } else { builder.data_dir(&data_dir) };
+        if let Some(n) = workers {
+            builder = builder.workers(n);
+        }
+        if let Some(url) = public_url {
+            builder = builder.public_url(url);
+        }
+        let host = match builder.start().await {
+            Ok(h) => h,
+            Err(e) => {
+                let mut msg = format!("error: {e}");
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    msg.push_str(&format!(": {s}"));
+                    source = s.source();
+                }
+                eprintln!("{msg}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if host.created_master_token() {
+            if memory {
+                println!("master token (valid until this host stops):\n{}", host.master_token());
+            } else {
+                println!(
+                    "master token (shown once; also in {}, readable only by you):\n{}",
+                    data_dir.join("master-token").display(),
+                    host.master_token()
+                );
+            }
+        }
+        println!("extend-host listening on {}", host.url());
+        wait_for_signal().await;
+        eprintln!("shutting down");
+        match host.shutdown().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: shutdown failed: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

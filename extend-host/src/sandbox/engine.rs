@@ -1,0 +1,270 @@
+//! One container's JavaScript runtime: its own QuickJS heap, memory cap, stack
+//! cap and wall-clock interrupt, and the extensions compiled in it.
+
+use super::{Reply, RunInput};
+use crate::config::Limits;
+use crate::error::Source;
+use crate::logs::LogSink;
+use rquickjs::{Array, CatchResultExt, Context, Ctx, Function, Object, Runtime, Value, context::EvalOptions};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Nanoseconds since the first call, for deadlines the interrupt handler can
+/// read without a lock.
+fn now_ns() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
+/// Whether a container may be reused after a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Health {
+    Reusable,
+    /// A time-limit or memory-limit stop: the heap may hold half-mutated
+    /// globals and queued jobs of the aborted run, so the runtime is rebuilt.
+    Discard,
+}
+
+pub(crate) struct JsContainer {
+    // Which code each extension was compiled from; compared by pointer first.
+    compiled: HashMap<String, Arc<str>>,
+    // `ctx` before `rt`: fields drop in order, and a context must go before its runtime.
+    ctx: Context,
+    rt: Runtime,
+    deadline: Arc<AtomicU64>,
+    fired: Arc<AtomicBool>,
+    log: LogSink,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for JsContainer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsContainer").field("compiled", &self.compiled.keys()).finish_non_exhaustive()
+    }
+}
+
+enum Failure {
+    Timeout,
+    OutOfMemory,
+    Other(String),
+}
+
+impl JsContainer {
+    pub(crate) fn new(limits: &Limits, log: LogSink) -> Result<Self, String> {
+        let rt = Runtime::new().map_err(|e| format!("cannot create a JavaScript runtime: {e}"))?;
+        rt.set_memory_limit(limits.memory);
+        rt.set_max_stack_size(limits.stack);
+        let deadline = Arc::new(AtomicU64::new(0));
+        let fired = Arc::new(AtomicBool::new(false));
+        let (d, f) = (Arc::clone(&deadline), Arc::clone(&fired));
+        rt.set_interrupt_handler(Some(Box::new(move || {
+            let dl = d.load(Ordering::Relaxed);
+            if dl != 0 && now_ns() > dl {
+                f.store(true, Ordering::Relaxed);
+                true
+            } else {
+                false
+            }
+        })));
+        let ctx = Context::full(&rt).map_err(|e| format!("cannot create a JavaScript context: {e}"))?;
+        let sink = log.clone();
+        ctx.with(|ctx| -> Result<(), String> {
+            let host_log = Function::new(ctx.clone(), move |level: i32, msg: String| sink.emit(level, msg))
+                .map_err(|e| e.to_string())?;
+            let mut opts = EvalOptions::default();
+            opts.global = true;
+            opts.filename = Some("extend-host.js".to_owned());
+            let install: Function<'_> =
+                ctx.eval_with_options(include_str!("prelude.js"), opts).catch(&ctx).map_err(|e| e.to_string())?;
+            install.call::<_, ()>((host_log,)).catch(&ctx).map_err(|e| e.to_string())
+        })?;
+        Ok(JsContainer { compiled: HashMap::new(), ctx, rt, deadline, fired, log, limits: limits.clone() })
+    }
+
+    /// Bytes QuickJS has allocated for this container.
+    pub(crate) fn heap_bytes(&self) -> i64 {
+        self.rt.memory_usage().malloc_size
+    }
+
+    fn arm(&self, budget: Duration) {
+        self.fired.store(false, Ordering::Relaxed);
+        self.deadline.store(now_ns() + budget.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    fn disarm(&self) {
+        self.deadline.store(0, Ordering::Relaxed);
+    }
+
+    /// Runs one request; compiles the extension first when its code changed.
+    pub(crate) fn run(&mut self, input: &RunInput) -> (Reply, Health) {
+        self.arm(self.limits.run_time);
+        self.log.begin(&input.webtask.name, &input.request_id, self.limits.log_lines_per_run);
+        let result = self.compile_and_run(input);
+        self.disarm();
+        self.log.end();
+        match result {
+            Ok(reply) => (reply, Health::Reusable),
+            Err(Failure::Timeout) => (
+                Reply::error(
+                    500,
+                    Source::Webtask,
+                    "Script exceeded the time limit.",
+                    &format!(
+                        "the extension ran longer than its time limit of {} and was stopped",
+                        human(self.limits.run_time)
+                    ),
+                ),
+                Health::Discard,
+            ),
+            Err(Failure::OutOfMemory) => (
+                Reply::error(
+                    500,
+                    Source::Webtask,
+                    "Script exceeded the memory limit.",
+                    &format!("the extension ran out of memory (the container's limit is {} MiB)", self.limits.memory >> 20),
+                ),
+                Health::Discard,
+            ),
+            Err(Failure::Other(m)) => {
+                (Reply::error(500, Source::Webtask, "Script could not be run.", &m), Health::Discard)
+            }
+        }
+    }
+
+    fn compile_and_run(&mut self, input: &RunInput) -> Result<Reply, Failure> {
+        let name = &input.webtask.name;
+        let code = &input.webtask.code;
+        let fresh = self.compiled.get(name.as_str()).is_some_and(|c| Arc::ptr_eq(c, code) || **c == **code);
+        if !fresh {
+            self.compiled.remove(name.as_str());
+            if let Some(reply) = self.compile(name, code)? {
+                return Ok(reply);
+            }
+            self.compiled.insert(name.clone(), Arc::clone(code));
+        }
+        let fired = Arc::clone(&self.fired);
+        self.ctx.with(|ctx| {
+            let api: Object<'_> = ctx.globals().get("__extend_host").map_err(|e| Failure::Other(e.to_string()))?;
+            let run: Function<'_> = api.get("run").map_err(|e| Failure::Other(e.to_string()))?;
+            let st: Object<'_> = match run.call((name.as_str(), input.ctx_json.as_str(), input.req_json.as_str())) {
+                Ok(st) => st,
+                Err(e) => return Err(classify(&ctx, &fired, e)),
+            };
+            // Drive promise jobs until the run settles; QuickJS has no event loop.
+            loop {
+                if st.get::<_, bool>("d").map_err(|e| classify(&ctx, &fired, e))? {
+                    break;
+                }
+                if fired.load(Ordering::Relaxed) {
+                    return Err(Failure::Timeout);
+                }
+                if !ctx.execute_pending_job() {
+                    break;
+                }
+            }
+            if fired.load(Ordering::Relaxed) {
+                return Err(Failure::Timeout);
+            }
+            let outcome: Function<'_> = api.get("outcome").map_err(|e| Failure::Other(e.to_string()))?;
+            let out: Array<'_> = outcome.call((st,)).map_err(|e| classify(&ctx, &fired, e))?;
+            read_outcome(&out).map_err(|e| classify(&ctx, &fired, e))?
+        })
+    }
+
+    /// Compiles and loads an extension. `Ok(Some(reply))` is a compiler error to answer with.
+    fn compile(&mut self, name: &str, code: &str) -> Result<Option<Reply>, Failure> {
+        let fired = Arc::clone(&self.fired);
+        self.ctx.with(|ctx| {
+            let api: Object<'_> = ctx.globals().get("__extend_host").map_err(|e| Failure::Other(e.to_string()))?;
+            // The wrapper starts on the code's first line so error positions match the user's file.
+            let wrapped = format!("(function (module, exports, require) {{{code}\n}})");
+            let mut opts = EvalOptions::default();
+            opts.global = true;
+            opts.strict = false;
+            opts.filename = Some(format!("{name}.js"));
+            let loaded = ctx
+                .eval_with_options::<Function<'_>, _>(wrapped, opts)
+                .and_then(|factory| api.get::<_, Function<'_>>("load")?.call::<_, ()>((name, factory)));
+            match loaded {
+                Ok(()) => Ok(None),
+                Err(rquickjs::Error::Exception) => {
+                    let e = ctx.catch();
+                    if fired.load(Ordering::Relaxed) {
+                        return Err(Failure::Timeout);
+                    }
+                    if e.is_null() || e.as_exception().is_some_and(|x| x.message().is_some_and(|m| m.contains("out of memory"))) {
+                        return Err(Failure::OutOfMemory);
+                    }
+                    let describe: Function<'_> = api.get("describe").map_err(|e| Failure::Other(e.to_string()))?;
+                    let parts: Vec<String> = describe.call((e,)).map_err(|e| Failure::Other(e.to_string()))?;
+                    let [kind, message, stack] = <[String; 3]>::try_from(parts).map_err(|_| Failure::Other("describe returned a bad shape".into()))?;
+                    let body = serde_json::json!({
+                        "code": 400,
+                        "message": format!("Compilation failed: {message}"),
+                        "error": message,
+                        "stack": if stack.is_empty() { format!("{kind}: {message}") } else { format!("{kind}: {message}\n{stack}") },
+                    });
+                    Ok(Some(Reply::json(400, Source::Compiler, body.to_string())))
+                }
+                Err(e) => Err(classify(&ctx, &fired, e)),
+            }
+        })
+    }
+}
+
+/// Turns an engine error into a failure, telling a time-limit stop and an
+/// out-of-memory (which QuickJS may throw as `null`) from everything else.
+fn classify(ctx: &Ctx<'_>, fired: &AtomicBool, e: rquickjs::Error) -> Failure {
+    if fired.load(Ordering::Relaxed) {
+        return Failure::Timeout;
+    }
+    match e {
+        rquickjs::Error::Exception => {
+            let v: Value<'_> = ctx.catch();
+            if v.is_null() || v.as_exception().is_some_and(|x| x.message().is_some_and(|m| m.contains("out of memory"))) {
+                Failure::OutOfMemory
+            } else {
+                let msg = v.as_exception().and_then(|x| x.message()).unwrap_or_else(|| "an exception escaped the host's wrapper".to_owned());
+                Failure::Other(msg)
+            }
+        }
+        rquickjs::Error::Allocation => Failure::OutOfMemory,
+        other => Failure::Other(other.to_string()),
+    }
+}
+
+fn read_outcome(out: &Array<'_>) -> rquickjs::Result<Result<Reply, Failure>> {
+    let status: i32 = out.get(0)?;
+    let kind: i32 = out.get(3)?;
+    if kind == 4 {
+        return Ok(Err(Failure::OutOfMemory));
+    }
+    let body: rquickjs::Coerced<String> = out.get(1)?;
+    let mut reply = Reply::json(u16::try_from(status).unwrap_or(0), Source::Webtask, body.0);
+    if kind == 3 {
+        reply.json = false;
+        if let Some(headers) = out.get::<Option<Object<'_>>>(2)? {
+            for key in headers.keys::<String>() {
+                let key = key?;
+                let value: rquickjs::Coerced<String> = headers.get(key.as_str())?;
+                reply.headers.push((key, value.0));
+            }
+        }
+        if !(100..=599).contains(&status) {
+            return Ok(Ok(Reply::error(
+                500,
+                Source::Webtask,
+                "Script produced an invalid response.",
+                &format!("the extension set the status code {status}, which is not an HTTP status"),
+            )));
+        }
+    }
+    Ok(Ok(reply))
+}
+
+pub(crate) fn human(d: Duration) -> String {
+    if d.as_millis() % 1000 == 0 { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
+}

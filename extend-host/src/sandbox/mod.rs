@@ -1,0 +1,66 @@
+//! The JavaScript sandbox: QuickJS runtimes per container, run on a pool of
+//! executor threads with a watchdog.
+
+mod engine;
+mod pool;
+
+pub use pool::ExecutorStats;
+pub(crate) use pool::{Executor, Rejected, quarantine_reply};
+
+use crate::error::Source;
+use std::sync::Arc;
+
+/// What a run needs to know about its webtask: kept decrypted in memory by the
+/// host's run cache, never written anywhere.
+#[derive(Clone)]
+pub(crate) struct Webtask {
+    pub(crate) container: String,
+    pub(crate) name: String,
+    pub(crate) code: Arc<str>,
+    /// The secrets as a JSON object, ready to splice into `ctx`.
+    pub(crate) secrets_json: String,
+    pub(crate) meta_json: String,
+    /// The `auth0-extension-secret` secret, when set: runs must present it.
+    pub(crate) extension_secret: Option<String>,
+}
+
+impl std::fmt::Debug for Webtask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webtask").field("container", &self.container).field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+/// One run's input, prepared off the executor threads.
+#[derive(Debug)]
+pub(crate) struct RunInput {
+    pub(crate) webtask: Arc<Webtask>,
+    pub(crate) request_id: String,
+    /// The `ctx` object as JSON.
+    pub(crate) ctx_json: String,
+    /// The `req` object of `(ctx, req, res)` extensions as JSON.
+    pub(crate) req_json: String,
+}
+
+/// A run's answer.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) source: Source,
+    pub(crate) body: String,
+    /// Headers set by a `(ctx, req, res)` extension.
+    pub(crate) headers: Vec<(String, String)>,
+    /// Whether the body is JSON (everything but raw `res.end` output).
+    pub(crate) json: bool,
+}
+
+impl Reply {
+    pub(crate) fn json(status: u16, source: Source, body: String) -> Self {
+        Reply { status, source, body, headers: Vec::new(), json: true }
+    }
+
+    /// The error shape of the Extend error table: `{code, error, message}`.
+    pub(crate) fn error(status: u16, source: Source, error: &str, message: &str) -> Self {
+        let body = serde_json::json!({ "code": status, "error": error, "message": message });
+        Reply::json(status, source, body.to_string())
+    }
+}

@@ -1,0 +1,144 @@
+// Installed once in every container's context. Extensions are kept in a
+// registry inside the JavaScript heap rather than as Rust-side persistent
+// handles: those are !Send, and a container moves between executor threads.
+(function (hostLog) {
+  'use strict';
+  const fns = Object.create(null);
+  const fmt = (a) => {
+    if (typeof a === 'string') return a;
+    try {
+      const s = JSON.stringify(a);
+      return s === undefined ? String(a) : s;
+    } catch (_) {
+      return String(a);
+    }
+  };
+  const logger = (level) => function (...args) { hostLog(level, args.map(fmt).join(' ')); };
+  globalThis.console = { log: logger(30), info: logger(30), debug: logger(20), warn: logger(40), error: logger(50) };
+  function require(m) {
+    throw new Error("Cannot find module '" + m + "': extensions on this host cannot load modules");
+  }
+  const str = (v) => { try { return String(v); } catch (_) { return Object.prototype.toString.call(v); } };
+  function errBody(e, code, error) {
+    const isObj = e !== null && (typeof e === 'object' || typeof e === 'function');
+    const b = { code, error, details: str(e) };
+    if (isObj) {
+      b.name = e.name; b.message = e.message;
+      // Node-style stack: the message line first, without the host's own frames.
+      if (typeof e.stack === 'string') {
+        const frames = e.stack.split('\n').filter((l) => l !== '' && l.indexOf('extend-host.js') < 0);
+        b.stack = [str(e.name) + ': ' + str(e.message)].concat(frames).join('\n');
+      }
+      for (const k of Object.keys(e)) if (!(k in b)) b[k] = e[k];
+    } else {
+      b.message = str(e);
+    }
+    try {
+      return JSON.stringify(b);
+    } catch (_) {
+      return JSON.stringify({ code, error, details: b.details, message: str(b.message) });
+    }
+  }
+  function describe(e) {
+    if (e !== null && typeof e === 'object') return [str(e.name), str(e.message), str(e.stack)];
+    return ['Error', str(e), ''];
+  }
+  function load(name, factory) {
+    const module = { exports: {} };
+    const r = factory.call(undefined, module, module.exports, require);
+    const f = typeof module.exports === 'function' ? module.exports : r;
+    if (typeof f !== 'function') throw new TypeError('Supplied code must return or export a function.');
+    if (f.length > 3) {
+      throw new TypeError('The JavaScript function must have one of the following signatures: ' +
+        '([ctx], callback), (ctx, req, res) or async (ctx).');
+    }
+    fns[name] = f;
+  }
+  function mkRes(st) {
+    const h = Object.create(null);
+    const chunks = [];
+    const res = {
+      statusCode: 200,
+      headersSent: false,
+      setHeader(k, v) { h[str(k).toLowerCase()] = Array.isArray(v) ? v.join(', ') : str(v); return res; },
+      getHeader(k) { return h[str(k).toLowerCase()]; },
+      removeHeader(k) { delete h[str(k).toLowerCase()]; },
+      writeHead(s, a, b) {
+        res.statusCode = s;
+        const hs = a !== null && typeof a === 'object' ? a : b;
+        if (hs) for (const k of Object.keys(hs)) res.setHeader(k, hs[k]);
+        res.headersSent = true;
+        return res;
+      },
+      write(c) { if (c !== undefined && c !== null) chunks.push(typeof c === 'string' ? c : fmt(c)); return true; },
+      end(c) {
+        if (st.d) return;
+        res.write(c);
+        st.d = true;
+        st.raw = [res.statusCode, chunks.join(''), h];
+      },
+    };
+    return res;
+  }
+  const isAsync = (f) => f.constructor !== undefined && f.constructor.name === 'AsyncFunction';
+  function run(name, ctxJson, reqJson) {
+    const fn = fns[name];
+    // k: 1 = callback error or rejection, 2 = exception thrown by the call itself.
+    const st = { d: false, t: false, k: 0, e: undefined, r: undefined, raw: undefined };
+    const fin = (e, r) => {
+      if (st.d) return;
+      st.d = true;
+      if (e !== undefined && e !== null) { st.t = true; st.k = 1; st.e = e; } else { st.r = r; }
+    };
+    const rej = (e) => { if (st.d) return; st.d = true; st.t = true; st.k = 1; st.e = e; };
+    try {
+      const c = JSON.parse(ctxJson);
+      if (fn.length === 3) {
+        const req = JSON.parse(reqJson);
+        req.headers = c.headers;
+        req.query = c.query;
+        fn(c, req, mkRes(st));
+      } else if (fn.length === 2) {
+        const r = fn(c, fin);
+        if (r && typeof r.then === 'function') r.then(undefined, rej);
+      } else if (fn.length === 1 && !isAsync(fn)) {
+        fn(fin);
+      } else {
+        const r = fn(c);
+        if (r && typeof r.then === 'function') r.then((v) => fin(null, v), rej); else fin(null, r);
+      }
+    } catch (e) {
+      if (!st.d) { st.d = true; st.t = true; st.k = 2; st.e = e; }
+    }
+    return st;
+  }
+  const oom = (e) => e === null || (e !== undefined && e instanceof InternalError && /out of memory/i.test(e.message));
+  // [status, body, headers or null, kind]; kind 0 ok, 1 error result, 2 exception, 3 raw response, 4 out of memory.
+  function outcome(st) {
+    if (!st.d) {
+      return [500, JSON.stringify({ code: 500, error: 'Script did not produce a result.',
+        message: 'the extension finished without calling its callback, settling its promise or ending the response' }), null, 2];
+    }
+    if (st.raw) return [st.raw[0], st.raw[1], st.raw[2], 3];
+    if (st.t) {
+      const e = st.e;
+      if (oom(e)) return [500, '', null, 4];
+      if (st.k === 2) return [500, errBody(e, 500, 'Script generated an unhandled synchronous exception.'), null, 2];
+      const sc = e !== null && typeof e === 'object' ? e.statusCode : undefined;
+      const status = Number.isInteger(sc) && sc >= 400 && sc <= 599 ? sc : 400;
+      return [status, errBody(e, status, 'Script returned an error.'), null, 1];
+    }
+    let body;
+    try {
+      body = st.r === undefined ? '{}' : JSON.stringify(st.r);
+    } catch (e) {
+      return [400, JSON.stringify({ code: 400, error: 'Error when JSON serializing the result of the JavaScript code.',
+        message: str(e && e.message) }), null, 1];
+    }
+    return [200, body === undefined ? '{}' : body, null, 0];
+  }
+  Object.defineProperty(globalThis, '__extend_host', {
+    value: Object.freeze({ load, run, outcome, describe, drop(name) { delete fns[name]; } }),
+    enumerable: false, writable: false, configurable: false,
+  });
+})
