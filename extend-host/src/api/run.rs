@@ -146,6 +146,9 @@ async fn execute(
             ));
         }
         Err(Rejected::Quarantined) => return Ok(respond(crate::sandbox::quarantine_reply(), Some(1))),
+        Err(Rejected::ShuttingDown) => {
+            return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the host is shutting down"));
+        }
     };
     let reply = rx.await.map_err(|_| ApiError::internal("the executor stopped before the run finished"))?;
     let retry = (reply.status == 429).then_some(1);

@@ -32,6 +32,8 @@ pub(crate) enum Rejected {
     Busy,
     /// A run of the container is stuck past its time limit.
     Quarantined,
+    /// The host is shutting down.
+    ShuttingDown,
 }
 
 struct Job {
@@ -136,6 +138,9 @@ impl Executor {
                 }
             }
         };
+        if self.0.stopping.load(Ordering::Acquire) {
+            return Err(Rejected::ShuttingDown);
+        }
         if slot.quarantined.load(Ordering::Acquire) {
             return Err(Rejected::Quarantined);
         }
@@ -174,7 +179,10 @@ impl Executor {
         for _ in 0..lock(&self.0.workers).len() {
             let _ = self.0.tx.send(Msg::Stop);
         }
-        lock(&self.0.slots).clear();
+        let slots: Vec<Arc<Slot>> = lock(&self.0.slots).drain().map(|(_, s)| s).collect();
+        for slot in slots {
+            refuse_queued(&slot, stopping_reply);
+        }
     }
 }
 
@@ -234,7 +242,11 @@ fn work(shared: &Shared, me: &Worker) {
                 slot.quarantined.store(false, Ordering::Release);
                 tracing::warn!(container = %slot.container, "the stuck run ended; the container is out of quarantine");
             }
-            if st.queue.is_empty() {
+            if shared.stopping.load(Ordering::Acquire) {
+                drop(st);
+                refuse_queued(&slot, stopping_reply);
+                lock(&slot.state).scheduled = false;
+            } else if st.queue.is_empty() {
                 st.scheduled = false;
             } else {
                 let _ = shared.tx.send(Msg::Run(Arc::clone(&slot)));
@@ -269,11 +281,7 @@ fn watch(shared: &Arc<Shared>) {
             worker.written_off.store(true, Ordering::Release);
             slot.quarantined.store(true, Ordering::Release);
             lock(&shared.workers).retain(|w| !Arc::ptr_eq(w, &worker));
-            let queued: Vec<Job> = lock(&slot.state).queue.drain(..).collect();
-            for job in queued {
-                slot.in_flight.fetch_sub(1, Ordering::AcqRel);
-                let _ = job.reply.send(quarantine_reply());
-            }
+            refuse_queued(&slot, quarantine_reply);
             shared.replaced.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
                 container = %slot.container,
@@ -286,6 +294,19 @@ fn watch(shared: &Arc<Shared>) {
             }
         }
     }
+}
+
+/// Answers every queued job of `slot` with `reply()`.
+fn refuse_queued(slot: &Slot, reply: fn() -> Reply) {
+    let queued: Vec<Job> = lock(&slot.state).queue.drain(..).collect();
+    for job in queued {
+        slot.in_flight.fetch_sub(1, Ordering::AcqRel);
+        let _ = job.reply.send(reply());
+    }
+}
+
+fn stopping_reply() -> Reply {
+    Reply::error(503, Source::Proxy, "Host shutting down.", "the host is shutting down; the run was not started")
 }
 
 pub(crate) fn quarantine_reply() -> Reply {
