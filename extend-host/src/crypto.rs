@@ -32,7 +32,9 @@ pub(crate) struct Keys {
 
 impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keys").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("Keys")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -43,7 +45,12 @@ impl Keys {
 
     fn from_parts(kid: String, signing: [u8; 32], encryption: [u8; 32]) -> Self {
         let cipher = ChaCha20Poly1305::new(Key::from_slice(&encryption));
-        Keys { kid, signing, cipher, encryption }
+        Keys {
+            kid,
+            signing,
+            cipher,
+            encryption,
+        }
     }
 
     /// The key file's content: one JSON object, base64 keys.
@@ -59,9 +66,13 @@ impl Keys {
     pub(crate) fn from_file(text: &str) -> Result<Self, String> {
         let v: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
         let key = |name: &str| -> Result<[u8; 32], String> {
-            let s = v[name].as_str().ok_or_else(|| format!("`{name}` is missing"))?;
+            let s = v[name]
+                .as_str()
+                .ok_or_else(|| format!("`{name}` is missing"))?;
             let bytes = STANDARD.decode(s).map_err(|e| format!("`{name}`: {e}"))?;
-            bytes.try_into().map_err(|_| format!("`{name}` is not 32 bytes"))
+            bytes
+                .try_into()
+                .map_err(|_| format!("`{name}` is not 32 bytes"))
         };
         let kid = v["kid"].as_str().ok_or("`kid` is missing")?.to_owned();
         Ok(Self::from_parts(kid, key("signing")?, key("encryption")?))
@@ -78,7 +89,8 @@ impl Keys {
     }
 
     fn mac(&self, data: &[u8]) -> Hmac<Sha256> {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.signing).expect("HMAC takes any key length");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.signing)
+            .expect("HMAC takes any key length");
         mac.update(data);
         mac
     }
@@ -88,7 +100,11 @@ impl Keys {
         let nonce = random::<12>();
         let mut out = nonce.to_vec();
         // Encryption only fails for messages over 256 GiB.
-        out.extend(self.cipher.encrypt(Nonce::from_slice(&nonce), plain).expect("message too long to encrypt"));
+        out.extend(
+            self.cipher
+                .encrypt(Nonce::from_slice(&nonce), plain)
+                .expect("message too long to encrypt"),
+        );
         out
     }
 
@@ -115,7 +131,11 @@ mod tests {
         let mut tampered = sealed.clone();
         *tampered.last_mut().unwrap() ^= 1;
         assert_eq!(keys.open(&tampered), None);
-        assert_eq!(Keys::generate().open(&sealed), None, "another host's key opens nothing");
+        assert_eq!(
+            Keys::generate().open(&sealed),
+            None,
+            "another host's key opens nothing"
+        );
     }
 
     #[test]
@@ -124,6 +144,10 @@ mod tests {
         let again = Keys::from_file(&keys.to_file()).unwrap();
         assert_eq!(again.sign(b"x"), keys.sign(b"x"));
         assert!(Keys::from_file("{}").unwrap_err().contains("missing"));
-        assert!(Keys::from_file(r#"{"kid":"a","signing":"AAAA","encryption":"AAAA"}"#).unwrap_err().contains("32 bytes"));
+        assert!(
+            Keys::from_file(r#"{"kid":"a","signing":"AAAA","encryption":"AAAA"}"#)
+                .unwrap_err()
+                .contains("32 bytes")
+        );
     }
 }

@@ -39,7 +39,12 @@ pub(crate) struct ApiError {
 
 impl ApiError {
     pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into(), source: None, retry_after: None }
+        ApiError {
+            status,
+            message: message.into(),
+            source: None,
+            retry_after: None,
+        }
     }
     pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
@@ -54,7 +59,10 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
     }
     pub(crate) fn too_large(limit: usize) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, format!("Request body size exceeds {limit}"))
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("Request body size exceeds {limit}"),
+        )
     }
     pub(crate) fn too_many(message: impl Into<String>, retry_after: u64) -> Self {
         let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, message);
@@ -62,7 +70,7 @@ impl ApiError {
         e
     }
     /// Marks this error as an answer of the run endpoint.
-    pub(crate) fn from_source(mut self, source: Source) -> Self {
+    pub(crate) fn with_source(mut self, source: Source) -> Self {
         self.source = Some(source);
         self
     }
@@ -73,10 +81,12 @@ impl IntoResponse for ApiError {
         let body = serde_json::json!({ "code": self.status.as_u16(), "message": self.message });
         let mut res = (self.status, axum::Json(body)).into_response();
         if let Some(source) = self.source {
-            res.headers_mut().insert("x-wt-response-source", source.header());
+            res.headers_mut()
+                .insert("x-wt-response-source", source.header());
         }
         if let Some(secs) = self.retry_after {
-            res.headers_mut().insert("retry-after", HeaderValue::from(secs));
+            res.headers_mut()
+                .insert("retry-after", HeaderValue::from(secs));
         }
         res
     }

@@ -20,7 +20,13 @@ pub struct Host(());
 impl Host {
     /// A builder with the defaults: in memory, listening on `127.0.0.1:0`.
     pub fn builder() -> HostBuilder {
-        HostBuilder { data: None, listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), limits: Limits::default(), workers: None, public_url: None }
+        HostBuilder {
+            data: None,
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            limits: Limits::default(),
+            workers: None,
+            public_url: None,
+        }
     }
 }
 
@@ -75,31 +81,56 @@ impl HostBuilder {
 
     /// Opens the storage, starts the executor and listens. Must be called within a tokio runtime.
     pub async fn start(self) -> Result<RunningHost, HostError> {
-        let (keys, master, created, store): (Keys, String, bool, Arc<dyn Store>) = match &self.data {
+        let (keys, master, created, store): (Keys, String, bool, Arc<dyn Store>) = match &self.data
+        {
             None => {
                 let keys = Keys::generate();
                 let master = mint_master(&keys);
-                (keys, master, true, Arc::new(SqliteStore::memory().map_err(HostError::Storage)?))
+                (
+                    keys,
+                    master,
+                    true,
+                    Arc::new(SqliteStore::memory().map_err(HostError::Storage)?),
+                )
             }
             Some(dir) => {
                 let (keys, master, created) = open_data_dir(dir)?;
-                let store = SqliteStore::open(&dir.join("extend.db")).map_err(HostError::Storage)?;
+                let store =
+                    SqliteStore::open(&dir.join("extend.db")).map_err(HostError::Storage)?;
                 (keys, master, created, Arc::new(store))
             }
         };
         let master_jti = token::decode(&keys, &master, crate::time::unix_now())
             .map_err(|e| HostError::BadKeyFile {
                 path: self.data.clone().unwrap_or_default().join("master-token"),
-                reason: format!("the master token does not verify with keys.json: {}", e.message),
+                reason: format!(
+                    "the master token does not verify with keys.json: {}",
+                    e.message
+                ),
             })?
             .jti;
         let revoked = store.revoked().await.map_err(HostError::Storage)?;
-        let listener = tokio::net::TcpListener::bind(self.listen).await.map_err(|source| HostError::Bind { addr: self.listen, source })?;
-        let addr = listener.local_addr().map_err(|source| HostError::Bind { addr: self.listen, source })?;
-        let url = self.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+        let listener = tokio::net::TcpListener::bind(self.listen)
+            .await
+            .map_err(|source| HostError::Bind {
+                addr: self.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| HostError::Bind {
+            addr: self.listen,
+            source,
+        })?;
+        let url = self
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
         let logs = LogHub::default();
-        let executor = Executor::start(self.limits.clone(), logs.clone(), self.workers.unwrap_or_else(default_workers))
-            .map_err(HostError::Executor)?;
+        let executor = Executor::start(
+            self.limits.clone(),
+            logs.clone(),
+            self.workers.unwrap_or_else(default_workers),
+        )
+        .map_err(HostError::Executor)?;
         let app = Arc::new(App::new(AppParts {
             keys,
             store,
@@ -113,15 +144,31 @@ impl HostBuilder {
         let stop = app.shutdown.clone();
         let router = api::router(Arc::clone(&app));
         let server = tokio::spawn(async move {
-            axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await }).await
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
         });
         tracing::info!(%url, "extend-host listening");
-        Ok(RunningHost { url: url.trim_end_matches('/').to_owned(), addr, master_token: master, created_master_token: created, app, server: Some(server) })
+        Ok(RunningHost {
+            url: url.trim_end_matches('/').to_owned(),
+            addr,
+            master_token: master,
+            created_master_token: created,
+            app,
+            server: Some(server),
+        })
     }
 }
 
 fn mint_master(keys: &Keys) -> String {
-    token::encode(keys, &Claims { jti: random_hex::<16>(), iat: crate::time::unix_now(), ..Claims::default() })
+    token::encode(
+        keys,
+        &Claims {
+            jti: random_hex::<16>(),
+            iat: crate::time::unix_now(),
+            ..Claims::default()
+        },
+    )
 }
 
 /// Reads or creates the keys and the master token in `dir`.
@@ -134,7 +181,10 @@ fn open_data_dir(dir: &Path) -> Result<(Keys, String, bool), HostError> {
     let key_path = dir.join("keys.json");
     let token_path = dir.join("master-token");
     let keys = match std::fs::read_to_string(&key_path) {
-        Ok(text) => Keys::from_file(&text).map_err(|reason| HostError::BadKeyFile { path: key_path.clone(), reason })?,
+        Ok(text) => Keys::from_file(&text).map_err(|reason| HostError::BadKeyFile {
+            path: key_path.clone(),
+            reason,
+        })?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let keys = Keys::generate();
             write_private(&key_path, keys.to_file().as_bytes()).map_err(io(&key_path))?;
@@ -225,7 +275,9 @@ impl RunningHost {
     pub async fn shutdown(mut self) -> std::io::Result<()> {
         self.app.shutdown.cancel();
         let result = match self.server.take() {
-            Some(server) => server.await.unwrap_or_else(|e| Err(std::io::Error::other(e))),
+            Some(server) => server
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e))),
             None => Ok(()),
         };
         self.app.executor.stop();

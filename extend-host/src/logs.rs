@@ -19,7 +19,9 @@ pub(crate) struct LogHub {
 impl LogHub {
     fn sender(&self, container: &str) -> broadcast::Sender<Arc<str>> {
         let mut s = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
-        s.entry(container.to_owned()).or_insert_with(|| broadcast::channel(BACKLOG).0).clone()
+        s.entry(container.to_owned())
+            .or_insert_with(|| broadcast::channel(BACKLOG).0)
+            .clone()
     }
 
     /// A new subscriber to `container`'s records (JSON text, one per record).
@@ -70,7 +72,11 @@ impl LogSink {
     }
 
     pub(crate) fn end(&self) {
-        self.0.run.lock().unwrap_or_else(PoisonError::into_inner).left = 0;
+        self.0
+            .run
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .left = 0;
     }
 
     /// Writes one record at bunyan `level` (20 debug, 30 info, 40 warn, 50 error).
@@ -80,7 +86,7 @@ impl LogSink {
             if !r.cut && !r.webtask.is_empty() {
                 r.cut = true;
                 let note = "log limit of this run reached; further lines are dropped".to_owned();
-                self.send(&r, 40, note);
+                self.send(&r, 40, &note);
             }
             return;
         }
@@ -91,12 +97,12 @@ impl LogSink {
                 end -= 1;
             }
             msg.truncate(end);
-            msg.push_str("…");
+            msg.push('…');
         }
-        self.send(&r, level, msg);
+        self.send(&r, level, &msg);
     }
 
-    fn send(&self, r: &RunInfo, level: i32, msg: String) {
+    fn send(&self, r: &RunInfo, level: i32, msg: &str) {
         if self.0.tx.receiver_count() == 0 {
             return;
         }

@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "extend-host", version, about = "A webtask-compatible extension host")]
+#[command(
+    name = "extend-host",
+    version,
+    about = "A webtask-compatible extension host"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -35,9 +39,20 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
-    let Command::Serve { listen, data_dir, memory, workers, public_url } = Cli::parse().command;
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
+    let Command::Serve {
+        listen,
+        data_dir,
+        memory,
+        workers,
+        public_url,
+    } = Cli::parse().command;
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -46,7 +61,11 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async move {
         let mut builder = extend_host::Host::builder().listen(listen);
-        builder = if memory { builder.memory() } else { builder.data_dir(&data_dir) };
+        builder = if memory {
+            builder.memory()
+        } else {
+            builder.data_dir(&data_dir)
+        };
         if let Some(n) = workers {
             builder = builder.workers(n);
         }
@@ -68,7 +87,10 @@ fn main() -> ExitCode {
         };
         if host.created_master_token() {
             if memory {
-                println!("master token (valid until this host stops):\n{}", host.master_token());
+                println!(
+                    "master token (valid until this host stops):\n{}",
+                    host.master_token()
+                );
             } else {
                 println!(
                     "master token (shown once; also in {}, readable only by you):\n{}",

@@ -11,7 +11,9 @@ pub(crate) const MAX_NAME: usize = 64;
 
 /// Checks a container or webtask name; `what` is "container" or "webtask".
 pub(crate) fn check(what: &str, name: &str) -> Result<(), ApiError> {
-    let ok_chars = name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'));
+    let ok_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'));
     if name.is_empty() || name.len() > MAX_NAME || !ok_chars || name.bytes().all(|b| b == b'.') {
         return Err(ApiError::bad_request(format!(
             "invalid {what} name `{}`: use 1 to {MAX_NAME} characters from A-Z, a-z, 0-9, `-`, `_`, `.` and `~` (not only dots)",
@@ -33,7 +35,11 @@ mod tests {
         for bad in ["", "a/b", "a b", "é", "..", &"x".repeat(65), "a%20"] {
             let e = check("container", bad).unwrap_err();
             assert_eq!(e.status, 400);
-            assert!(e.message.contains("invalid container name"), "{}", e.message);
+            assert!(
+                e.message.contains("invalid container name"),
+                "{}",
+                e.message
+            );
         }
     }
 }

@@ -53,11 +53,14 @@ pub(crate) struct Claims {
 impl Claims {
     /// The containers this token is limited to; `None` = every container.
     pub(crate) fn containers(&self) -> Option<Vec<&str>> {
-        self.ten.as_deref().map(|t| t.split(',').map(str::trim).collect())
+        self.ten
+            .as_deref()
+            .map(|t| t.split(',').map(str::trim).collect())
     }
 
     pub(crate) fn covers(&self, container: &str) -> bool {
-        self.containers().is_none_or(|list| list.contains(&container))
+        self.containers()
+            .is_none_or(|list| list.contains(&container))
     }
 
     /// Refuses with 403 unless this token may manage `container`.
@@ -68,7 +71,9 @@ impl Claims {
             ));
         }
         if !self.covers(container) {
-            return Err(ApiError::forbidden(format!("not authorized to perform operation on tenant `{container}`")));
+            return Err(ApiError::forbidden(format!(
+                "not authorized to perform operation on tenant `{container}`"
+            )));
         }
         Ok(())
     }
@@ -88,21 +93,35 @@ pub(crate) fn encode(keys: &Keys, claims: &Claims) -> String {
 
 /// Checks signature, key id and validity window; revocation is checked by the caller.
 pub(crate) fn decode(keys: &Keys, token: &str, now: u64) -> Result<Claims, ApiError> {
-    let bad = || ApiError::forbidden("rejecting request with a token that is not a JWT issued by this host");
+    let bad = || {
+        ApiError::forbidden("rejecting request with a token that is not a JWT issued by this host")
+    };
     let mut parts = token.split('.');
-    let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(h), Some(c), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(bad());
     };
-    let header: Value = URL_SAFE_NO_PAD.decode(h).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or_else(bad)?;
+    let header: Value = URL_SAFE_NO_PAD
+        .decode(h)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(bad)?;
     if header["alg"] != "HS256" {
-        return Err(ApiError::forbidden("rejecting request with a JWT token not signed with HS256"));
+        return Err(ApiError::forbidden(
+            "rejecting request with a JWT token not signed with HS256",
+        ));
     }
     if header["kid"] != keys.kid.as_str() {
-        return Err(ApiError::forbidden("rejecting request with JWT token signed with untrusted key"));
+        return Err(ApiError::forbidden(
+            "rejecting request with JWT token signed with untrusted key",
+        ));
     }
     let sig = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
     if !keys.verify(&token.as_bytes()[..h.len() + 1 + c.len()], &sig) {
-        return Err(ApiError::forbidden("rejecting request with JWT token that fails signature validation"));
+        return Err(ApiError::forbidden(
+            "rejecting request with JWT token that fails signature validation",
+        ));
     }
     let claims: Claims = URL_SAFE_NO_PAD
         .decode(c)
@@ -120,10 +139,12 @@ pub(crate) fn decode(keys: &Keys, token: &str, now: u64) -> Result<Claims, ApiEr
 
 /// The claims a client may request from `POST /api/tokens/issue`.
 const REQUESTABLE: &[&str] = &[
-    "ten", "jtn", "jtnm", "nbf", "exp", "host", "meta", "pb", "mb", "dd", "dr", "pctx", "ectx", "url", "code", "ls", "lm",
-    "lh", "ld", "lw", "lo", "lts", "ltm", "lth", "ltd", "ltw", "lto",
+    "ten", "jtn", "jtnm", "nbf", "exp", "host", "meta", "pb", "mb", "dd", "dr", "pctx", "ectx",
+    "url", "code", "ls", "lm", "lh", "ld", "lw", "lo", "lts", "ltm", "lth", "ltd", "ltw", "lto",
 ];
-const LIMIT_CLAIMS: &[&str] = &["ls", "lm", "lh", "ld", "lw", "lo", "lts", "ltm", "lth", "ltd", "ltw", "lto"];
+const LIMIT_CLAIMS: &[&str] = &[
+    "ls", "lm", "lh", "ld", "lw", "lo", "lts", "ltm", "lth", "ltd", "ltw", "lto",
+];
 
 /// A parsed `POST /api/tokens/issue` body.
 #[derive(Debug, Default)]
@@ -160,10 +181,17 @@ fn number(name: &str, v: &Value) -> Result<u64, ApiError> {
 /// since wt-cli turns `--secret a.b=c` into a nested object.
 pub(crate) fn string_map(name: &str, v: &Value) -> Result<BTreeMap<String, String>, ApiError> {
     let Value::Object(m) = v else {
-        return Err(ApiError::bad_request(format!("claim `{name}` must be an object of strings")));
+        return Err(ApiError::bad_request(format!(
+            "claim `{name}` must be an object of strings"
+        )));
     };
     Ok(m.iter()
-        .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+            )
+        })
         .collect())
 }
 
@@ -172,10 +200,13 @@ impl IssueRequest {
         let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
             Value::Object(Map::new())
         } else {
-            serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?
+            serde_json::from_slice(body)
+                .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?
         };
         let Value::Object(m) = body else {
-            return Err(ApiError::bad_request("the body must be a JSON object of requested claims"));
+            return Err(ApiError::bad_request(
+                "the body must be a JSON object of requested claims",
+            ));
         };
         let mut r = IssueRequest::default();
         for (k, v) in &m {
@@ -186,7 +217,9 @@ impl IssueRequest {
                 continue;
             }
             let string = || {
-                v.as_str().map(str::to_owned).ok_or_else(|| ApiError::bad_request(format!("claim `{k}` must be a string")))
+                v.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| ApiError::bad_request(format!("claim `{k}` must be a string")))
             };
             match k.as_str() {
                 "ten" => r.ten = Some(string()?),
@@ -210,7 +243,11 @@ impl IssueRequest {
                         "claim `url` is not supported: this host runs stored code only; send the code in `code`",
                     ));
                 }
-                "jtnm" => return Err(ApiError::bad_request("claim `jtnm` is not supported by this host")),
+                "jtnm" => {
+                    return Err(ApiError::bad_request(
+                        "claim `jtnm` is not supported by this host",
+                    ));
+                }
                 limit if LIMIT_CLAIMS.contains(&limit) => {
                     let n = number(k, v)?;
                     if n == 0 || n > 2_147_483_647 {
@@ -236,7 +273,9 @@ fn parse_ten(ten: &str) -> Result<Vec<String>, ApiError> {
     }
     let list: Vec<String> = ten.split(',').map(|s| s.trim().to_owned()).collect();
     if list.iter().any(String::is_empty) {
-        return Err(ApiError::bad_request("the `ten` claim cannot contain a list with empty entries"));
+        return Err(ApiError::bad_request(
+            "the `ten` claim cannot contain a list with empty entries",
+        ));
     }
     for c in &list {
         crate::names::check("container", c)?;
@@ -249,7 +288,9 @@ fn parse_ten(ten: &str) -> Result<Vec<String>, ApiError> {
 /// caller fills in).
 pub(crate) fn derive(parent: &Claims, req: &IssueRequest, now: u64) -> Result<Claims, ApiError> {
     if parent.jtn.is_some() || parent.dd == Some(0) {
-        return Err(ApiError::forbidden("The authentication webtask token cannot be used to issue new webtask tokens."));
+        return Err(ApiError::forbidden(
+            "The authentication webtask token cannot be used to issue new webtask tokens.",
+        ));
     }
     let ten = match (&req.ten, parent.containers()) {
         (Some(t), parents) => {
@@ -273,7 +314,9 @@ pub(crate) fn derive(parent: &Claims, req: &IssueRequest, now: u64) -> Result<Cl
         }
         crate::names::check("webtask", jtn)?;
     } else if req.meta.is_some() {
-        return Err(ApiError::bad_request("the `meta` claim can only be specified together with `jtn`"));
+        return Err(ApiError::bad_request(
+            "the `meta` claim can only be specified together with `jtn`",
+        ));
     } else if req.code.is_some() {
         return Err(ApiError::bad_request(
             "the `code` claim can only be specified together with `jtn`: this host runs named webtasks only",
@@ -282,12 +325,16 @@ pub(crate) fn derive(parent: &Claims, req: &IssueRequest, now: u64) -> Result<Cl
     if let (Some(pe), Some(re)) = (parent.exp, req.exp)
         && re > pe
     {
-        return Err(ApiError::forbidden("the `exp` claim cannot extend the expiration of the authentication token"));
+        return Err(ApiError::forbidden(
+            "the `exp` claim cannot extend the expiration of the authentication token",
+        ));
     }
     if let (Some(pn), Some(rn)) = (parent.nbf, req.nbf)
         && rn < pn
     {
-        return Err(ApiError::forbidden("the `nbf` claim cannot precede the `nbf` claim of the authentication token"));
+        return Err(ApiError::forbidden(
+            "the `nbf` claim cannot precede the `nbf` claim of the authentication token",
+        ));
     }
     let exp = req.exp.or(parent.exp);
     let nbf = req.nbf.or(parent.nbf);
@@ -296,11 +343,17 @@ pub(crate) fn derive(parent: &Claims, req: &IssueRequest, now: u64) -> Result<Cl
             return Err(ApiError::bad_request("the `exp` claim is in the past"));
         }
         if nbf.is_some_and(|nbf| nbf >= exp) {
-            return Err(ApiError::bad_request("the `nbf` claim must be earlier than the `exp` claim"));
+            return Err(ApiError::bad_request(
+                "the `nbf` claim must be earlier than the `exp` claim",
+            ));
         }
     }
     for fixed in ["pctx", "ectx"] {
-        let has = if fixed == "pctx" { parent.pctx.is_some() && req.pctx.is_some() } else { parent.ectx.is_some() && req.ectx.is_some() };
+        let has = if fixed == "pctx" {
+            parent.pctx.is_some() && req.pctx.is_some()
+        } else {
+            parent.ectx.is_some() && req.ectx.is_some()
+        };
         if has {
             return Err(ApiError::bad_request(format!(
                 "the `{fixed}` claim cannot be specified if the authentication token already specifies it"
@@ -314,7 +367,12 @@ pub(crate) fn derive(parent: &Claims, req: &IssueRequest, now: u64) -> Result<Cl
     };
     let mut ca = parent.ca.clone();
     ca.push(parent.jti.clone());
-    let mut limits = parent.limits.iter().filter(|(k, _)| !k.starts_with("lt")).map(|(k, v)| (k.clone(), *v)).collect::<BTreeMap<_, _>>();
+    let mut limits = parent
+        .limits
+        .iter()
+        .filter(|(k, _)| !k.starts_with("lt"))
+        .map(|(k, v)| (k.clone(), *v))
+        .collect::<BTreeMap<_, _>>();
     limits.extend(req.limits.iter().map(|(k, v)| (k.clone(), *v)));
     Ok(Claims {
         jti: String::new(),
@@ -340,15 +398,30 @@ mod tests {
     use super::*;
 
     fn master() -> Claims {
-        Claims { jti: "m".into(), iat: 1, ..Claims::default() }
+        Claims {
+            jti: "m".into(),
+            iat: 1,
+            ..Claims::default()
+        }
     }
 
     #[test]
     fn header_has_no_typ_and_tokens_round_trip() {
         let keys = Keys::generate();
-        let claims = Claims { jti: "abc".into(), iat: 5, ten: Some("acme".into()), dd: Some(1), ..Claims::default() };
+        let claims = Claims {
+            jti: "abc".into(),
+            iat: 5,
+            ten: Some("acme".into()),
+            dd: Some(1),
+            ..Claims::default()
+        };
         let t = encode(&keys, &claims);
-        let header = String::from_utf8(URL_SAFE_NO_PAD.decode(t.split('.').next().unwrap()).unwrap()).unwrap();
+        let header = String::from_utf8(
+            URL_SAFE_NO_PAD
+                .decode(t.split('.').next().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
         assert_eq!(header, format!(r#"{{"alg":"HS256","kid":"{}"}}"#, keys.kid));
         assert_eq!(decode(&keys, &t, 10).unwrap(), claims);
         let e = decode(&Keys::generate(), &t, 10).unwrap_err();
@@ -357,43 +430,107 @@ mod tests {
         let widened = URL_SAFE_NO_PAD.encode(br#"{"jti":"abc","iat":5}"#);
         parts[1] = &widened;
         let forged = parts.join(".");
-        assert!(decode(&keys, &forged, 10).unwrap_err().message.contains("signature"));
-        assert!(decode(&keys, "nope", 10).unwrap_err().message.contains("not a JWT"));
+        assert!(
+            decode(&keys, &forged, 10)
+                .unwrap_err()
+                .message
+                .contains("signature")
+        );
+        assert!(
+            decode(&keys, "nope", 10)
+                .unwrap_err()
+                .message
+                .contains("not a JWT")
+        );
     }
 
     #[test]
     fn expiry_and_not_before_are_enforced() {
         let keys = Keys::generate();
-        let t = encode(&keys, &Claims { jti: "a".into(), nbf: Some(10), exp: Some(20), ..Claims::default() });
-        assert_eq!(decode(&keys, &t, 5).unwrap_err().message, "not yet valid JWT token");
-        assert_eq!(decode(&keys, &t, 20).unwrap_err().message, "expired JWT token");
+        let t = encode(
+            &keys,
+            &Claims {
+                jti: "a".into(),
+                nbf: Some(10),
+                exp: Some(20),
+                ..Claims::default()
+            },
+        );
+        assert_eq!(
+            decode(&keys, &t, 5).unwrap_err().message,
+            "not yet valid JWT token"
+        );
+        assert_eq!(
+            decode(&keys, &t, 20).unwrap_err().message,
+            "expired JWT token"
+        );
         assert!(decode(&keys, &t, 15).is_ok());
     }
 
     #[test]
     fn numbers_may_arrive_as_strings_and_unknown_claims_are_named() {
-        let r = IssueRequest::parse(br#"{"ten":"a","exp":"2000000000","dd":"0","mb":true}"#).unwrap();
+        let r =
+            IssueRequest::parse(br#"{"ten":"a","exp":"2000000000","dd":"0","mb":true}"#).unwrap();
         assert_eq!((r.exp, r.dd, r.mb), (Some(2_000_000_000), Some(0), Some(1)));
-        assert_eq!(IssueRequest::parse(br#"{"bogus":1}"#).unwrap_err().message, "unsupported claim `bogus`");
-        assert!(IssueRequest::parse(br#"{"exp":"soon"}"#).unwrap_err().message.contains("`exp`"));
+        assert_eq!(
+            IssueRequest::parse(br#"{"bogus":1}"#).unwrap_err().message,
+            "unsupported claim `bogus`"
+        );
+        assert!(
+            IssueRequest::parse(br#"{"exp":"soon"}"#)
+                .unwrap_err()
+                .message
+                .contains("`exp`")
+        );
     }
 
     #[test]
     fn children_cannot_widen_ten_extend_exp_or_exceed_depth() {
-        let tenant = Claims { jti: "t".into(), ten: Some("a,b".into()), dd: Some(1), exp: Some(100), ..Claims::default() };
+        let tenant = Claims {
+            jti: "t".into(),
+            ten: Some("a,b".into()),
+            dd: Some(1),
+            exp: Some(100),
+            ..Claims::default()
+        };
         let req = |json: &str| IssueRequest::parse(json.as_bytes()).unwrap();
         let e = derive(&tenant, &req(r#"{"ten":"a,c"}"#), 1).unwrap_err();
         assert_eq!(e.status, 403);
         assert!(e.message.contains("subset"), "{}", e.message);
-        assert!(derive(&tenant, &req(r#"{"exp":200}"#), 1).unwrap_err().message.contains("extend the expiration"));
+        assert!(
+            derive(&tenant, &req(r#"{"exp":200}"#), 1)
+                .unwrap_err()
+                .message
+                .contains("extend the expiration")
+        );
         let child = derive(&tenant, &req(r#"{"ten":"a","dd":5}"#), 1).unwrap();
-        assert_eq!((child.ten.as_deref(), child.dd, child.exp), (Some("a"), Some(0), Some(100)));
+        assert_eq!(
+            (child.ten.as_deref(), child.dd, child.exp),
+            (Some("a"), Some(0), Some(100))
+        );
         assert_eq!(child.ca, vec!["t".to_owned()]);
         let e = derive(&child, &req("{}"), 1).unwrap_err();
-        assert!(e.message.contains("cannot be used to issue"), "{}", e.message);
+        assert!(
+            e.message.contains("cannot be used to issue"),
+            "{}",
+            e.message
+        );
         let from_master = derive(&master(), &req(r#"{"ten":"acme"}"#), 1).unwrap();
-        assert_eq!((from_master.ten.as_deref(), from_master.dd), (Some("acme"), Some(1)));
-        assert!(derive(&master(), &req(r#"{"jtn":"x"}"#), 1).unwrap_err().message.contains("specific containers"));
-        assert!(derive(&master(), &req(r#"{"ten":"/a.*/"}"#), 1).unwrap_err().message.contains("regular-expression"));
+        assert_eq!(
+            (from_master.ten.as_deref(), from_master.dd),
+            (Some("acme"), Some(1))
+        );
+        assert!(
+            derive(&master(), &req(r#"{"jtn":"x"}"#), 1)
+                .unwrap_err()
+                .message
+                .contains("specific containers")
+        );
+        assert!(
+            derive(&master(), &req(r#"{"ten":"/a.*/"}"#), 1)
+                .unwrap_err()
+                .message
+                .contains("regular-expression")
+        );
     }
 }

@@ -14,8 +14,18 @@ async fn a_spinning_tenant_does_not_hold_up_another() {
     limits.run_time = Duration::from_secs(10);
     limits.in_flight_per_container = 4;
     let env = start_with(limits).await;
-    env.install("noisy", "spin", "module.exports = (ctx, cb) => { console.log('spinning'); while (true) {} };").await;
-    env.install("quiet", "double", "module.exports = (ctx, cb) => cb(null, { score: ctx.body.x * 2 });").await;
+    env.install(
+        "noisy",
+        "spin",
+        "module.exports = (ctx, cb) => { console.log('spinning'); while (true) {} };",
+    )
+    .await;
+    env.install(
+        "quiet",
+        "double",
+        "module.exports = (ctx, cb) => cb(null, { score: ctx.body.x * 2 });",
+    )
+    .await;
     let mut logs = LogStream::open(&env, "noisy", env.master()).await;
     let spinners: Vec<_> = (0..4)
         .map(|_| {
@@ -35,8 +45,16 @@ async fn a_spinning_tenant_does_not_hold_up_another() {
         clients.spawn(async move {
             let mut ok = 0;
             for i in (0..50).map(|i| c * 50 + i) {
-                let r = http.post(&url).json(&json!({ "x": i })).send().await.unwrap();
-                let (status, body) = (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap());
+                let r = http
+                    .post(&url)
+                    .json(&json!({ "x": i }))
+                    .send()
+                    .await
+                    .unwrap();
+                let (status, body) = (
+                    r.status().as_u16(),
+                    r.json::<serde_json::Value>().await.unwrap(),
+                );
                 assert_eq!((status, body), (200, json!({ "score": i * 2 })));
                 ok += 1;
             }
@@ -45,7 +63,10 @@ async fn a_spinning_tenant_does_not_hold_up_another() {
     }
     let done: i32 = clients.join_all().await.into_iter().sum();
     assert_eq!(done, 200);
-    assert!(spinners.iter().all(|s| !s.is_finished()), "all 200 finished before the first spinner hit its 10 s limit");
+    assert!(
+        spinners.iter().all(|s| !s.is_finished()),
+        "all 200 finished before the first spinner hit its 10 s limit"
+    );
     // The spinning thread ends at its limit on its own; nobody waits for it.
     for s in spinners {
         s.abort();
@@ -58,7 +79,13 @@ async fn a_run_stuck_past_twice_its_limit_quarantines_the_container_and_its_thre
     let mut limits = Limits::default();
     limits.run_time = Duration::from_millis(100);
     let env = common::Env {
-        host: extend_host::Host::builder().memory().limits(limits).workers(4).start().await.unwrap(),
+        host: extend_host::Host::builder()
+            .memory()
+            .limits(limits)
+            .workers(4)
+            .start()
+            .await
+            .unwrap(),
         http: reqwest::Client::new(),
     };
     // Builtins on fast arrays do not poll QuickJS's interrupt, which it checks
@@ -69,15 +96,28 @@ async fn a_run_stuck_past_twice_its_limit_quarantines_the_container_and_its_thre
         "const a = new Array(100000).fill(0); module.exports = (ctx, cb) => { console.log('looping'); for (;;) a.includes(1); };",
     )
     .await;
-    env.install("stuck", "ok", "module.exports = (ctx, cb) => cb(null, 'back');").await;
-    env.install("other", "ok", "module.exports = (ctx, cb) => cb(null, 'unaffected');").await;
+    env.install(
+        "stuck",
+        "ok",
+        "module.exports = (ctx, cb) => cb(null, 'back');",
+    )
+    .await;
+    env.install(
+        "other",
+        "ok",
+        "module.exports = (ctx, cb) => cb(null, 'unaffected');",
+    )
+    .await;
     let mut logs = LogStream::open(&env, "stuck", env.master()).await;
     let started = std::time::Instant::now();
     let stuck = {
         let (http, url) = (env.http.clone(), env.url("/api/run/stuck/includes"));
         tokio::spawn(async move {
             let r = http.post(url).send().await.unwrap();
-            (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap())
+            (
+                r.status().as_u16(),
+                r.json::<serde_json::Value>().await.unwrap(),
+            )
         })
     };
     assert_eq!(logs.next_record().await["msg"], "looping");
@@ -87,15 +127,37 @@ async fn a_run_stuck_past_twice_its_limit_quarantines_the_container_and_its_thre
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     };
-    tokio::time::timeout(Duration::from_secs(20), replaced).await.expect("the watchdog writes off the stuck thread");
-    assert!(!stuck.is_finished(), "the run is still stuck (overran {:?} so far)", started.elapsed());
+    tokio::time::timeout(Duration::from_secs(20), replaced)
+        .await
+        .expect("the watchdog writes off the stuck thread");
+    assert!(
+        !stuck.is_finished(),
+        "the run is still stuck (overran {:?} so far)",
+        started.elapsed()
+    );
     assert_eq!(env.host.executor_stats().workers, 4, "capacity stays");
     let (status, source, body) = env.run("stuck", "ok", json!({})).await;
     assert_eq!((status, source.as_str()), (429, "proxy"), "{body}");
-    assert!(body["message"].as_str().unwrap().contains("stuck past its time limit"), "{body}");
-    assert_eq!(env.run("other", "ok", json!({})).await.2, json!("unaffected"));
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("stuck past its time limit"),
+        "{body}"
+    );
+    assert_eq!(
+        env.run("other", "ok", json!({})).await.2,
+        json!("unaffected")
+    );
     let (status, body) = stuck.await.unwrap();
-    assert_eq!((status, body["error"].as_str()), (500, Some("Script exceeded the time limit.")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (500, Some("Script exceeded the time limit."))
+    );
     eprintln!("the stuck run ended after {:?}", started.elapsed());
-    assert_eq!(env.run("stuck", "ok", json!({})).await.2, json!("back"), "out of quarantine once the run ended");
+    assert_eq!(
+        env.run("stuck", "ok", json!({})).await.2,
+        json!("back"),
+        "out of quarantine once the run ended"
+    );
 }

@@ -17,7 +17,15 @@ fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Starts `extend-host serve` on a free port and reads stdout up to the "listening" line.
+#[allow(clippy::zombie_processes)] // `Served` kills and waits for it when dropped
 fn serve(data: &Path) -> Served {
     let mut child = Command::new(env!("CARGO_BIN_EXE_extend-host"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -31,7 +39,11 @@ fn serve(data: &Path) -> Served {
     loop {
         let line = lines.next().expect("the host prints its address").unwrap();
         if let Some(url) = line.strip_prefix("extend-host listening on ") {
-            return Served { child, url: url.to_owned(), stdout };
+            return Served {
+                child,
+                url: url.to_owned(),
+                stdout,
+            };
         }
         stdout.push(line);
     }
@@ -41,13 +53,26 @@ fn serve(data: &Path) -> Served {
 async fn acknowledged_writes_survive_kill_9_and_secrets_are_encrypted_at_rest() {
     let dir = temp_dir("kill9");
     let mut first = serve(&dir);
-    assert_eq!(first.stdout[0], format!("master token (shown once; also in {}, readable only by you):", dir.join("master-token").display()));
+    assert_eq!(
+        first.stdout[0],
+        format!(
+            "master token (shown once; also in {}, readable only by you):",
+            dir.join("master-token").display()
+        )
+    );
     let master = first.stdout[1].clone();
-    assert_eq!(std::fs::read_to_string(dir.join("master-token")).unwrap(), master);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("master-token")).unwrap(),
+        master
+    );
     #[cfg(unix)]
     for file in ["master-token", "keys.json"] {
         use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(dir.join(file)).unwrap().permissions().mode() & 0o777;
+        let mode = std::fs::metadata(dir.join(file))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600, "{file} is readable only by the owner");
     }
     let http = reqwest::Client::new();
@@ -63,23 +88,46 @@ async fn acknowledged_writes_survive_kill_9_and_secrets_are_encrypted_at_rest() 
     assert_eq!(r.status(), 200);
     first.child.kill().unwrap(); // SIGKILL: no shutdown, no checkpoint
     first.child.wait().unwrap();
+    drop(first);
 
     let mut raw = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
-        if path.file_name().unwrap().to_str().unwrap().starts_with("extend.db") {
+        if path
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("extend.db")
+        {
             raw.extend(std::fs::read(path).unwrap());
         }
     }
-    assert!(raw.windows(6).any(|w| w == b"scorer"), "the webtask is in the database files");
-    assert!(!raw.windows(secret.len()).any(|w| w == secret.as_bytes()), "no secret in the clear");
+    assert!(
+        raw.windows(6).any(|w| w == b"scorer"),
+        "the webtask is in the database files"
+    );
+    assert!(
+        !raw.windows(secret.len()).any(|w| w == secret.as_bytes()),
+        "no secret in the clear"
+    );
 
-    let mut second = serve(&dir);
-    assert!(second.stdout.is_empty(), "the master token is printed once only: {:?}", second.stdout);
-    let v: serde_json::Value = http.post(format!("{}/api/run/acme/scorer", second.url)).send().await.unwrap().json().await.unwrap();
+    let second = serve(&dir);
+    assert!(
+        second.stdout.is_empty(),
+        "the master token is printed once only: {:?}",
+        second.stdout
+    );
+    let v: serde_json::Value = http
+        .post(format!("{}/api/run/acme/scorer", second.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v, json!(secret.len()));
-    second.child.kill().unwrap();
-    second.child.wait().unwrap();
+    drop(second);
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -88,9 +136,16 @@ fn a_damaged_key_file_is_refused_with_its_path() {
     let dir = temp_dir("badkeys");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("keys.json"), "{}").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_extend-host")).args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(&dir).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_extend-host"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("keys.json is not usable: `kid` is missing"), "{err}");
+    assert!(
+        err.contains("keys.json is not usable: `kid` is missing"),
+        "{err}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }

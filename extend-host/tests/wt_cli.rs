@@ -16,7 +16,13 @@ fn wt_bin() -> PathBuf {
     let bin = prefix.join("node_modules/.bin/wt");
     if !bin.exists() {
         let status = Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--loglevel=error", "--prefix"])
+            .args([
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--loglevel=error",
+                "--prefix",
+            ])
             .arg(&prefix)
             .arg(WT_CLI)
             .status()
@@ -34,14 +40,22 @@ struct Wt {
 impl Wt {
     fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(&self.bin);
-        c.args(args).env("HOME", &self.home).env_remove("http_proxy").env_remove("HTTP_PROXY").env("NO_COLOR", "1");
+        c.args(args)
+            .env("HOME", &self.home)
+            .env_remove("http_proxy")
+            .env_remove("HTTP_PROXY")
+            .env("NO_COLOR", "1");
         c
     }
 
     /// Runs `wt args…`; returns (success, stdout + stderr).
     fn run(&self, args: &[&str]) -> (bool, String) {
         let out = self.cmd(args).output().unwrap();
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         (out.status.success(), text)
     }
 
@@ -55,44 +69,116 @@ impl Wt {
 #[test]
 fn wt_cli_manages_and_runs_webtasks_on_our_host() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let host = rt.block_on(extend_host::Host::builder().memory().start()).unwrap();
+    let host = rt
+        .block_on(extend_host::Host::builder().memory().start())
+        .unwrap();
     let url = host.url().to_owned();
-    let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("wt-home-{}", std::process::id()));
+    let home =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("wt-home-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&home);
     std::fs::create_dir_all(&home).unwrap();
-    let wt = Wt { bin: wt_bin(), home: home.clone() };
+    let wt = Wt {
+        bin: wt_bin(),
+        home: home.clone(),
+    };
     let v1 = home.join("hello.js");
     std::fs::write(&v1, "module.exports = function (ctx, cb) { console.log('hello from ' + ctx.body.name); cb(null, { hi: ctx.body.name, foo: ctx.secrets.foo }); };\n").unwrap();
     let v2 = home.join("hello2.js");
     std::fs::write(&v2, "module.exports = function (ctx, cb) { console.log('v2 greets ' + ctx.body.name); cb(null, { v: 2, foo: ctx.secrets.foo }); };\n").unwrap();
 
-    wt.ok(&["init", "--url", &url, "--token", host.master_token(), "--container", "acme", "-p", "master"]);
+    wt.ok(&[
+        "init",
+        "--url",
+        &url,
+        "--token",
+        host.master_token(),
+        "--container",
+        "acme",
+        "-p",
+        "master",
+    ]);
 
-    let created = wt.ok(&["create", v1.to_str().unwrap(), "-p", "master", "--name", "hello", "--secret", "foo=bar", "--meta", "auth0-extension-type=on-new-lead"]);
+    let created = wt.ok(&[
+        "create",
+        v1.to_str().unwrap(),
+        "-p",
+        "master",
+        "--name",
+        "hello",
+        "--secret",
+        "foo=bar",
+        "--meta",
+        "auth0-extension-type=on-new-lead",
+    ]);
     let run_url = host.webtask_url("acme", "hello");
-    assert!(created.contains("Webtask created") && created.contains(&run_url), "{created}");
+    assert!(
+        created.contains("Webtask created") && created.contains(&run_url),
+        "{created}"
+    );
 
     let ls = wt.ok(&["ls", "-p", "master"]);
-    assert!(ls.contains("Name:        hello") && ls.contains("Successfully listed named webtasks 1 to 1"), "{ls}");
-    let filtered = wt.ok(&["ls", "-p", "master", "--meta", "auth0-extension-type=on-new-lead", "-o", "json"]);
+    assert!(
+        ls.contains("Name:        hello")
+            && ls.contains("Successfully listed named webtasks 1 to 1"),
+        "{ls}"
+    );
+    let filtered = wt.ok(&[
+        "ls",
+        "-p",
+        "master",
+        "--meta",
+        "auth0-extension-type=on-new-lead",
+        "-o",
+        "json",
+    ]);
     let items: serde_json::Value = serde_json::from_str(&filtered).unwrap();
     assert_eq!(items[0]["name"], "hello");
     assert_eq!(items[0]["meta"]["auth0-extension-type"], "on-new-lead");
-    let none = wt.ok(&["ls", "-p", "master", "--meta", "auth0-extension-type=other", "-o", "json"]);
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&none).unwrap(), serde_json::json!([]));
+    let none = wt.ok(&[
+        "ls",
+        "-p",
+        "master",
+        "--meta",
+        "auth0-extension-type=other",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&none).unwrap(),
+        serde_json::json!([])
+    );
 
-    let inspect = wt.ok(&["inspect", "hello", "-p", "master", "--decrypt", "--fetch-code"]);
+    let inspect = wt.ok(&[
+        "inspect",
+        "hello",
+        "-p",
+        "master",
+        "--decrypt",
+        "--fetch-code",
+    ]);
     assert!(inspect.contains("Token.ectx:  { foo: 'bar' }"), "{inspect}");
-    assert!(inspect.contains("Meta.auth0-extension-type: on-new-lead"), "{inspect}");
+    assert!(
+        inspect.contains("Meta.auth0-extension-type: on-new-lead"),
+        "{inspect}"
+    );
     assert!(inspect.contains("console.log('hello from '"), "{inspect}");
 
     let updated = wt.ok(&["update", "hello", v2.to_str().unwrap(), "-p", "master"]);
     assert!(updated.contains("Webtask updated"), "{updated}");
     let after = wt.ok(&["inspect", "hello", "-p", "master", "--decrypt"]);
-    assert!(after.contains("Token.ectx:  { foo: 'bar' }") && after.contains("Meta.auth0-extension-type: on-new-lead"), "meta and secrets survive: {after}");
+    assert!(
+        after.contains("Token.ectx:  { foo: 'bar' }")
+            && after.contains("Meta.auth0-extension-type: on-new-lead"),
+        "meta and secrets survive: {after}"
+    );
 
     // Run the URL wt printed, with `wt logs` attached.
-    let mut logs = wt.cmd(&["logs", "-p", "master"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut logs = wt
+        .cmd(&["logs", "-p", "master"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let (tx, rx) = mpsc::channel();
     let reader = BufReader::new(logs.stdout.take().unwrap());
     std::thread::spawn(move || {
@@ -103,14 +189,21 @@ fn wt_cli_manages_and_runs_webtasks_on_our_host() {
         }
     });
     let wait_for = |needle: &str| loop {
-        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("wt logs never printed `{needle}`"));
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("wt logs never printed `{needle}`"));
         if line.contains(needle) {
             break line;
         }
     };
     wait_for("connected to streaming logs");
     let body: serde_json::Value = rt.block_on(async {
-        let r = reqwest::Client::new().post(&run_url).json(&serde_json::json!({"name": "bob"})).send().await.unwrap();
+        let r = reqwest::Client::new()
+            .post(&run_url)
+            .json(&serde_json::json!({"name": "bob"}))
+            .send()
+            .await
+            .unwrap();
         r.json().await.unwrap()
     });
     assert_eq!(body, serde_json::json!({"v": 2, "foo": "bar"}));
@@ -128,10 +221,23 @@ fn wt_cli_manages_and_runs_webtasks_on_our_host() {
     assert!(!ok && again.contains("No such webtask: hello"), "{again}");
 
     // A profile on a tenant token is refused on another container.
-    wt.ok(&["init", "--url", &url, "--token", token, "--container", "acme", "-p", "tenant"]);
+    wt.ok(&[
+        "init",
+        "--url",
+        &url,
+        "--token",
+        token,
+        "--container",
+        "acme",
+        "-p",
+        "tenant",
+    ]);
     wt.ok(&["ls", "-p", "tenant"]);
     let (ok, refused) = wt.run(&["ls", "-p", "tenant", "--container", "globex"]);
-    assert!(!ok && refused.contains("not authorized to perform operation on tenant `globex`"), "{refused}");
+    assert!(
+        !ok && refused.contains("not authorized to perform operation on tenant `globex`"),
+        "{refused}"
+    );
 
     rt.block_on(host.shutdown()).unwrap();
     std::fs::remove_dir_all(home).unwrap();

@@ -35,33 +35,44 @@ pub(super) async fn stream(
     names::check("container", &container)?;
     let max = match query.get("max") {
         None => u64::MAX,
-        Some(m) => m.parse().map_err(|_| ApiError::bad_request(format!("`max` must be a positive integer, not `{m}`")))?,
+        Some(m) => m.parse().map_err(|_| {
+            ApiError::bad_request(format!("`max` must be a positive integer, not `{m}`"))
+        })?,
     };
     let rx = app.logs.subscribe(&container);
     let stop = app.shutdown.clone();
     // The first chunk is a comment so that clients see the stream open at once.
-    let first = futures_util::stream::once(async { Ok::<_, Infallible>(Bytes::from_static(b": connected\n\n")) });
-    let records = futures_util::stream::unfold((rx, stop, max), |(mut rx, stop, left)| async move {
-        if left == 0 {
-            return None;
-        }
-        let chunk = tokio::select! {
-            () = stop.cancelled() => return None,
-            r = tokio::time::timeout(KEEP_ALIVE, rx.recv()) => match r {
-                Err(_) => return Some((Ok::<_, Infallible>(Bytes::from_static(b": ping\n\n")), (rx, stop, left))),
-                Ok(Ok(record)) => event(&record),
-                Ok(Err(RecvError::Lagged(n))) => event(
-                    &serde_json::json!({ "msg": format!("{n} log records were dropped because this client fell behind"), "level": 40 })
-                        .to_string(),
-                ),
-                Ok(Err(RecvError::Closed)) => return None,
-            },
-        };
-        Some((Ok(chunk), (rx, stop, left - 1)))
+    let first = futures_util::stream::once(async {
+        Ok::<_, Infallible>(Bytes::from_static(b": connected\n\n"))
     });
+    let records = futures_util::stream::unfold(
+        (rx, stop, max),
+        |(mut rx, stop, left)| async move {
+            if left == 0 {
+                return None;
+            }
+            let chunk = tokio::select! {
+                () = stop.cancelled() => return None,
+                r = tokio::time::timeout(KEEP_ALIVE, rx.recv()) => match r {
+                    Err(_) => return Some((Ok::<_, Infallible>(Bytes::from_static(b": ping\n\n")), (rx, stop, left))),
+                    Ok(Ok(record)) => event(&record),
+                    Ok(Err(RecvError::Lagged(n))) => event(
+                        &serde_json::json!({ "msg": format!("{n} log records were dropped because this client fell behind"), "level": 40 })
+                            .to_string(),
+                    ),
+                    Ok(Err(RecvError::Closed)) => return None,
+                },
+            };
+            Some((Ok(chunk), (rx, stop, left - 1)))
+        },
+    );
     let body = Body::from_stream(futures_util::StreamExt::chain(first, records));
     Ok((
-        [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache"), (header::CONNECTION, "keep-alive")],
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::CONNECTION, "keep-alive"),
+        ],
         body,
     )
         .into_response())

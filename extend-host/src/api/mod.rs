@@ -44,7 +44,9 @@ pub(crate) struct App {
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("App").field("base_url", &self.base_url).finish_non_exhaustive()
+        f.debug_struct("App")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -83,21 +85,35 @@ impl App {
     }
 
     pub(crate) fn request_id(&self) -> String {
-        format!("{}{:08x}", self.request_prefix, self.requests.fetch_add(1, Ordering::Relaxed))
+        format!(
+            "{}{:08x}",
+            self.request_prefix,
+            self.requests.fetch_add(1, Ordering::Relaxed)
+        )
     }
 
     /// The caller's verified, unrevoked claims, from `Authorization: Bearer` or `?key=`.
-    pub(crate) fn authenticate(&self, headers: &HeaderMap, query: &Query) -> Result<Claims, ApiError> {
+    pub(crate) fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        query: &Query,
+    ) -> Result<Claims, ApiError> {
         let token = match headers.get(header::AUTHORIZATION) {
             Some(h) => {
                 let h = h.to_str().unwrap_or("");
                 match h.split_once(' ') {
                     Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => t.trim(),
-                    _ => return Err(ApiError::forbidden("rejecting request with unexpected Authorization header")),
+                    _ => {
+                        return Err(ApiError::forbidden(
+                            "rejecting request with unexpected Authorization header",
+                        ));
+                    }
                 }
             }
             None => query.get("key").ok_or_else(|| {
-                ApiError::forbidden("rejecting request without Authorization header or key URL query parameter")
+                ApiError::forbidden(
+                    "rejecting request without Authorization header or key URL query parameter",
+                )
             })?,
         };
         self.verify(token)
@@ -134,15 +150,30 @@ impl App {
                 self.limits.code_size
             )));
         }
-        let sealed = self.keys.seal(serde_json::to_string(secrets).expect("string map serializes").as_bytes());
-        let w = StoredWebtask::new(container.to_owned(), name.to_owned(), code, sealed, meta, token);
+        let sealed = self.keys.seal(
+            serde_json::to_string(secrets)
+                .expect("string map serializes")
+                .as_bytes(),
+        );
+        let w = StoredWebtask::new(
+            container.to_owned(),
+            name.to_owned(),
+            code,
+            sealed,
+            meta,
+            token,
+        );
         self.generation.fetch_add(1, Ordering::AcqRel);
         let saved = self.store.put(w).await?;
         self.uncache(container, name);
         Ok(saved)
     }
 
-    pub(crate) async fn delete_webtask(&self, container: &str, name: &str) -> Result<bool, ApiError> {
+    pub(crate) async fn delete_webtask(
+        &self,
+        container: &str,
+        name: &str,
+    ) -> Result<bool, ApiError> {
         self.generation.fetch_add(1, Ordering::AcqRel);
         let deleted = self.store.delete(container, name).await?;
         self.uncache(container, name);
@@ -159,14 +190,28 @@ impl App {
     /// The stored secrets of a webtask.
     pub(crate) fn unseal(&self, w: &StoredWebtask) -> Result<BTreeMap<String, String>, ApiError> {
         let plain = self.keys.open(&w.sealed_secrets).ok_or_else(|| {
-            ApiError::internal(format!("error decrypting the secrets of webtask `{}/{}`", w.container, w.name))
+            ApiError::internal(format!(
+                "error decrypting the secrets of webtask `{}/{}`",
+                w.container, w.name
+            ))
         })?;
-        serde_json::from_slice(&plain).map_err(|e| ApiError::internal(format!("stored secrets are unreadable: {e}")))
+        serde_json::from_slice(&plain)
+            .map_err(|e| ApiError::internal(format!("stored secrets are unreadable: {e}")))
     }
 
     /// A webtask ready to run, from the cache or storage.
-    pub(crate) async fn runnable(&self, container: &str, name: &str) -> Result<Option<Arc<Webtask>>, ApiError> {
-        if let Some(w) = self.cache.read().unwrap_or_else(PoisonError::into_inner).get(container).and_then(|c| c.get(name)) {
+    pub(crate) async fn runnable(
+        &self,
+        container: &str,
+        name: &str,
+    ) -> Result<Option<Arc<Webtask>>, ApiError> {
+        if let Some(w) = self
+            .cache
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(container)
+            .and_then(|c| c.get(name))
+        {
             return Ok(Some(Arc::clone(w)));
         }
         let generation = self.generation.load(Ordering::Acquire);
@@ -184,7 +229,10 @@ impl App {
         });
         if self.generation.load(Ordering::Acquire) == generation {
             let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
-            cache.entry(container.to_owned()).or_default().insert(name.to_owned(), Arc::clone(&w));
+            cache
+                .entry(container.to_owned())
+                .or_default()
+                .insert(name.to_owned(), Arc::clone(&w));
         }
         Ok(Some(w))
     }
@@ -196,21 +244,32 @@ pub(crate) struct Query(Vec<(String, String)>);
 
 impl Query {
     pub(crate) fn parse(raw: Option<&str>) -> Self {
-        Query(raw.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default())
+        Query(
+            raw.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+                .unwrap_or_default(),
+        )
     }
 
     /// The last value of `key`.
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     pub(crate) fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.0.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// A flag: clients send `1` or `true`.
     pub(crate) fn flag(&self, key: &str) -> bool {
-        self.get(key).is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | ""))
+        self.get(key)
+            .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | ""))
     }
 
     pub(crate) fn pairs(&self) -> &[(String, String)] {
@@ -219,12 +278,20 @@ impl Query {
 }
 
 /// Reads a body of at most `limit` bytes; more is 413 `Request body size exceeds {limit}`.
-pub(crate) async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<bytes::Bytes, ApiError> {
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+pub(crate) async fn read_body(
+    body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+) -> Result<bytes::Bytes, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::too_large(limit));
     }
-    axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::too_large(limit))
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::too_large(limit))
 }
 
 pub(crate) fn router(app: Arc<App>) -> Router {
@@ -233,7 +300,12 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/api/tokens/inspect", get(tokens::inspect))
         .route("/api/tokens/revoke", post(tokens::revoke))
         .route("/api/webtask/{container}", get(webtasks::list))
-        .route("/api/webtask/{container}/{name}", get(webtasks::get).put(webtasks::put).delete(webtasks::delete))
+        .route(
+            "/api/webtask/{container}/{name}",
+            get(webtasks::get)
+                .put(webtasks::put)
+                .delete(webtasks::delete),
+        )
         .route("/api/logs/tenant/{container}", get(logs::stream))
         .route("/api/run/{container}/{name}", any(run::run))
         .route("/api/run/{container}/{name}/{*rest}", any(run::run_path))

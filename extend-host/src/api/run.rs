@@ -20,7 +20,9 @@ pub(super) async fn run(
     RawQuery(q): RawQuery,
     body: Body,
 ) -> Response {
-    execute(&app, &container, &name, "", method, headers, q, body).await.unwrap_or_else(|e| e.from_source(Source::Proxy).into_response())
+    execute(&app, &container, &name, "", method, headers, q, body)
+        .await
+        .unwrap_or_else(|e| e.with_source(Source::Proxy).into_response())
 }
 
 pub(super) async fn run_path(
@@ -33,23 +35,33 @@ pub(super) async fn run_path(
 ) -> Response {
     execute(&app, &container, &name, &rest, method, headers, q, body)
         .await
-        .unwrap_or_else(|e| e.from_source(Source::Proxy).into_response())
+        .unwrap_or_else(|e| e.with_source(Source::Proxy).into_response())
 }
 
 /// Checks `Authorization: Bearer <secret>` in constant time when the webtask has
 /// the `auth0-extension-secret` secret.
 fn authorize(w: &Webtask, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(secret) = &w.extension_secret else { return Ok(()) };
+    let Some(secret) = &w.extension_secret else {
+        return Ok(());
+    };
     let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, m);
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.split_once(' ').filter(|(s, _)| s.eq_ignore_ascii_case("bearer")).map(|(_, t)| t.trim()))
-        .ok_or_else(|| unauthorized("this extension requires `Authorization: Bearer <its extension secret>`"))?;
+        .and_then(|h| {
+            h.split_once(' ')
+                .filter(|(s, _)| s.eq_ignore_ascii_case("bearer"))
+                .map(|(_, t)| t.trim())
+        })
+        .ok_or_else(|| {
+            unauthorized("this extension requires `Authorization: Bearer <its extension secret>`")
+        })?;
     if bool::from(given.as_bytes().ct_eq(secret.as_bytes())) {
         Ok(())
     } else {
-        Err(unauthorized("the bearer token does not match this extension's secret"))
+        Err(unauthorized(
+            "the bearer token does not match this extension's secret",
+        ))
     }
 }
 
@@ -58,9 +70,15 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Option<Value>, ApiErro
     if body.is_empty() {
         return Ok(None);
     }
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     if ct.starts_with("application/x-www-form-urlencoded") {
-        let map: Map<String, Value> = form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), Value::String(v.into_owned()))).collect();
+        let map: Map<String, Value> = form_urlencoded::parse(body)
+            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+            .collect();
         return Ok(Some(Value::Object(map)));
     }
     let looks_json = ct.is_empty() || ct.starts_with("application/json") || ct.contains("+json");
@@ -70,7 +88,9 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Option<Value>, ApiErro
     match serde_json::from_slice(body) {
         Ok(v) => Ok(Some(v)),
         Err(_) if ct.is_empty() => Ok(None),
-        Err(e) => Err(ApiError::bad_request(format!("the request body is not valid JSON: {e}"))),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "the request body is not valid JSON: {e}"
+        ))),
     }
 }
 
@@ -87,7 +107,10 @@ async fn execute(
 ) -> Result<Response, ApiError> {
     names::check("container", container)?;
     names::check("webtask", name)?;
-    let w = app.runnable(container, name).await?.ok_or_else(|| ApiError::not_found(format!("No such webtask: {container}/{name}")))?;
+    let w = app
+        .runnable(container, name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("No such webtask: {container}/{name}")))?;
     authorize(&w, &headers)?;
     let body = read_body(body, &headers, app.limits.run_body).await?;
     let parsed = parse_body(&headers, &body)?;
@@ -101,10 +124,16 @@ async fn execute(
         .collect();
     let h: Map<String, Value> = headers
         .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_owned(), Value::String(v.to_str().ok()?.to_owned()))))
+        .filter_map(|(k, v)| {
+            Some((
+                k.as_str().to_owned(),
+                Value::String(v.to_str().ok()?.to_owned()),
+            ))
+        })
         .collect();
     let request_id = app.request_id();
-    let mut ctx_json = String::with_capacity(256 + body.len() + w.secrets_json.len() + w.meta_json.len());
+    let mut ctx_json =
+        String::with_capacity(256 + body.len() + w.secrets_json.len() + w.meta_json.len());
     ctx_json.push('{');
     if let Some(b) = &parsed {
         ctx_json.push_str("\"body\":");
@@ -133,7 +162,12 @@ async fn execute(
         "body": String::from_utf8_lossy(&body),
     })
     .to_string();
-    let input = RunInput { webtask: w, request_id, ctx_json, req_json };
+    let input = RunInput {
+        webtask: w,
+        request_id,
+        ctx_json,
+        req_json,
+    };
     let rx = match app.executor.submit(input) {
         Ok(rx) => rx,
         Err(Rejected::Busy) => {
@@ -145,12 +179,19 @@ async fn execute(
                 1,
             ));
         }
-        Err(Rejected::Quarantined) => return Ok(respond(crate::sandbox::quarantine_reply(), Some(1))),
+        Err(Rejected::Quarantined) => {
+            return Ok(respond(crate::sandbox::quarantine_reply(), Some(1)));
+        }
         Err(Rejected::ShuttingDown) => {
-            return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the host is shutting down"));
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the host is shutting down",
+            ));
         }
     };
-    let reply = rx.await.map_err(|_| ApiError::internal("the executor stopped before the run finished"))?;
+    let reply = rx
+        .await
+        .map_err(|_| ApiError::internal("the executor stopped before the run finished"))?;
     let retry = (reply.status == 429).then_some(1);
     Ok(respond(reply, retry))
 }
@@ -161,15 +202,25 @@ fn respond(reply: Reply, retry_after: Option<u64>) -> Response {
     let h = res.headers_mut();
     for (k, v) in &reply.headers {
         // Framing headers are the server's business, not the extension's.
-        if matches!(k.as_str(), "content-length" | "transfer-encoding" | "connection" | "x-wt-response-source") {
+        if matches!(
+            k.as_str(),
+            "content-length" | "transfer-encoding" | "connection" | "x-wt-response-source"
+        ) {
             continue;
         }
-        if let (Ok(k), Ok(v)) = (HeaderName::try_from(k.as_str()), HeaderValue::try_from(v.as_str())) {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::try_from(k.as_str()),
+            HeaderValue::try_from(v.as_str()),
+        ) {
             h.insert(k, v);
         }
     }
     if reply.json || !h.contains_key(header::CONTENT_TYPE) {
-        let ct = if reply.json { "application/json" } else { "text/plain; charset=utf-8" };
+        let ct = if reply.json {
+            "application/json"
+        } else {
+            "text/plain; charset=utf-8"
+        };
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
     }
     h.insert("x-wt-response-source", reply.source.header());

@@ -31,20 +31,37 @@ pub(super) async fn issue(
     claims.jti = random_hex::<16>();
     let Some(name) = claims.jtn.clone() else {
         if let Some(ectx) = &req.ectx {
-            let sealed = app.keys.seal(serde_json::to_string(ectx).expect("string map serializes").as_bytes());
+            let sealed = app.keys.seal(
+                serde_json::to_string(ectx)
+                    .expect("string map serializes")
+                    .as_bytes(),
+            );
             claims.ectx = Some(STANDARD.encode(sealed));
         }
         let token = app.sign(&claims);
         return Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], token).into_response());
     };
-    let container = claims.ten.clone().expect("derive requires one container with jtn");
+    let container = claims
+        .ten
+        .clone()
+        .expect("derive requires one container with jtn");
     let token = app.sign(&claims);
     let secrets = req.ectx.unwrap_or_default();
-    app.save_webtask(&container, &name, req.code.unwrap_or_default(), &secrets, req.meta.unwrap_or_default(), token.clone())
-        .await?;
+    app.save_webtask(
+        &container,
+        &name,
+        req.code.unwrap_or_default(),
+        &secrets,
+        req.meta.unwrap_or_default(),
+        token.clone(),
+    )
+    .await?;
     tracing::info!(%container, webtask = %name, "webtask created or replaced through token issue");
     Ok((
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()), (header::LOCATION, app.webtask_url(&container, &name))],
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
+            (header::LOCATION, app.webtask_url(&container, &name)),
+        ],
         token,
     )
         .into_response())
@@ -54,14 +71,20 @@ pub(super) async fn issue(
 /// container of the target is one of the caller's.
 fn may_inspect(caller: &Claims, target: &Claims) -> Result<(), ApiError> {
     if caller.jtn.is_some() {
-        return Err(ApiError::forbidden("a webtask token (one with a `jtn` claim) cannot inspect tokens"));
+        return Err(ApiError::forbidden(
+            "a webtask token (one with a `jtn` claim) cannot inspect tokens",
+        ));
     }
     match (caller.containers(), target.containers()) {
         (None, _) => Ok(()),
-        (Some(_), None) => Err(ApiError::forbidden("only a master token may inspect a token that is not limited to containers")),
+        (Some(_), None) => Err(ApiError::forbidden(
+            "only a master token may inspect a token that is not limited to containers",
+        )),
         (Some(mine), Some(theirs)) => match theirs.iter().find(|c| !mine.contains(c)) {
             None => Ok(()),
-            Some(c) => Err(ApiError::forbidden(format!("not authorized to inspect a token for tenant `{c}`"))),
+            Some(c) => Err(ApiError::forbidden(format!(
+                "not authorized to inspect a token for tenant `{c}`"
+            ))),
         },
     }
 }
@@ -69,17 +92,26 @@ fn may_inspect(caller: &Claims, target: &Claims) -> Result<(), ApiError> {
 /// Returns a token's claims; with `decrypt`, its secrets as an object under
 /// `ectx` (what `wt update` copies back); with `meta`/`fetch_code`, the named
 /// webtask's metadata and code.
-pub(super) async fn inspect(State(app): State<Arc<App>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+pub(super) async fn inspect(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
     let query = Query::parse(q.as_deref());
     let caller = app.authenticate(&headers, &query)?;
-    let token = query.get("token").ok_or_else(|| ApiError::bad_request("the `token` query parameter is required"))?;
+    let token = query
+        .get("token")
+        .ok_or_else(|| ApiError::bad_request("the `token` query parameter is required"))?;
     let target = app.verify(token)?;
     may_inspect(&caller, &target)?;
     let mut out = serde_json::to_value(&target).expect("claims serialize");
     let obj = out.as_object_mut().expect("claims are an object");
     let sealed_ectx = obj.remove("ectx");
     if let (Some(container), Some(name)) = (target.ten.as_deref(), target.jtn.as_deref()) {
-        obj.insert("webtask_url".into(), app.webtask_url(container, name).into());
+        obj.insert(
+            "webtask_url".into(),
+            app.webtask_url(container, name).into(),
+        );
         if let Some(w) = app.store.get(container, name).await? {
             if query.flag("meta") && !w.meta.is_empty() {
                 obj.insert("meta".into(), json!(w.meta));
@@ -96,7 +128,10 @@ pub(super) async fn inspect(State(app): State<Arc<App>>, headers: HeaderMap, Raw
         }
     } else if let Some(Value::String(sealed)) = sealed_ectx {
         if query.flag("decrypt") {
-            let plain = STANDARD.decode(&sealed).ok().and_then(|b| app.keys.open(&b));
+            let plain = STANDARD
+                .decode(&sealed)
+                .ok()
+                .and_then(|b| app.keys.open(&b));
             let secrets: BTreeMap<String, String> = plain
                 .and_then(|p| serde_json::from_slice(&p).ok())
                 .ok_or_else(|| ApiError::internal("error decrypting JWT token context"))?;
@@ -121,25 +156,42 @@ pub(super) async fn revoke(
     let from_body = serde_json::from_slice::<Value>(&body)
         .ok()
         .and_then(|v| v.get("token").and_then(Value::as_str).map(str::to_owned))
-        .or_else(|| Query::parse(std::str::from_utf8(&body).ok()).get("token").map(str::to_owned));
+        .or_else(|| {
+            Query::parse(std::str::from_utf8(&body).ok())
+                .get("token")
+                .map(str::to_owned)
+        });
     let token = query
         .get("token")
         .map(str::to_owned)
         .or(from_body)
-        .ok_or_else(|| ApiError::bad_request("the token to revoke is required, as `?token=` or in the body"))?;
+        .ok_or_else(|| {
+            ApiError::bad_request("the token to revoke is required, as `?token=` or in the body")
+        })?;
     let target = app.verify(&token)?;
     if target.jti == app.master_jti {
         return Err(ApiError::forbidden("the master token cannot be revoked"));
     }
     let is_self = caller.jti == target.jti;
     if is_self && target.dr == Some(1) {
-        return Err(ApiError::forbidden("this token was issued with `dr` and cannot revoke itself"));
+        return Err(ApiError::forbidden(
+            "this token was issued with `dr` and cannot revoke itself",
+        ));
     }
     if !is_self && !target.ca.contains(&caller.jti) {
-        return Err(ApiError::forbidden("a token may only be revoked by itself or by a token it was issued from"));
+        return Err(ApiError::forbidden(
+            "a token may only be revoked by itself or by a token it was issued from",
+        ));
     }
     app.store.revoke(&target.jti).await?;
-    app.revoked.write().unwrap_or_else(PoisonError::into_inner).insert(target.jti.clone());
+    app.revoked
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(target.jti.clone());
     tracing::info!(jti = %target.jti, "token revoked");
-    Ok((StatusCode::OK, axum::Json(json!({ "jti": target.jti, "revoked": true }))).into_response())
+    Ok((
+        StatusCode::OK,
+        axum::Json(json!({ "jti": target.jti, "revoked": true })),
+    )
+        .into_response())
 }

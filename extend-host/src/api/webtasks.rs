@@ -21,13 +21,18 @@ fn item(app: &App, w: &StoredWebtask) -> Map<String, Value> {
     m.insert("name".into(), w.name.clone().into());
     m.insert("token".into(), w.token.clone().into());
     m.insert("meta".into(), json!(w.meta));
-    m.insert("webtask_url".into(), app.webtask_url(&w.container, &w.name).into());
+    m.insert(
+        "webtask_url".into(),
+        app.webtask_url(&w.container, &w.name).into(),
+    );
     m
 }
 
 fn number(query: &Query, key: &str, default: u64) -> Result<u64, ApiError> {
     query.get(key).map_or(Ok(default), |v| {
-        v.parse().map_err(|_| ApiError::bad_request(format!("`{key}` must be a non-negative integer, not `{v}`")))
+        v.parse().map_err(|_| {
+            ApiError::bad_request(format!("`{key}` must be a non-negative integer, not `{v}`"))
+        })
     })
 }
 
@@ -49,7 +54,9 @@ pub(super) async fn list(
             // Split on the first `:`: values may contain colons.
             f.split_once(':')
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .ok_or_else(|| ApiError::bad_request(format!("meta filter `{f}` must have the form key:value")))
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!("meta filter `{f}` must have the form key:value"))
+                })
         })
         .collect::<Result<Vec<_>, _>>()?;
     let found = app.store.list(&container, &filters, offset, limit).await?;
@@ -72,7 +79,11 @@ pub(super) async fn get(
     app.authenticate(&headers, &query)?.authorize(&container)?;
     names::check("container", &container)?;
     names::check("webtask", &name)?;
-    let w = app.store.get(&container, &name).await?.ok_or_else(|| no_such(&name))?;
+    let w = app
+        .store
+        .get(&container, &name)
+        .await?
+        .ok_or_else(|| no_such(&name))?;
     let mut out = item(&app, &w);
     if query.flag("decrypt") {
         out.insert("secrets".into(), json!(app.unseal(&w)?));
@@ -99,17 +110,26 @@ pub(super) async fn put(
     names::check("webtask", &name)?;
     let body = read_body(body, &headers, app.limits.management_body).await?;
     let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&body) else {
-        return Err(ApiError::bad_request("the body must be a JSON object with `code` and optional `secrets` and `meta`"));
+        return Err(ApiError::bad_request(
+            "the body must be a JSON object with `code` and optional `secrets` and `meta`",
+        ));
     };
     if body.contains_key("url") {
-        return Err(ApiError::bad_request("`url` is not supported: this host runs stored code only; send `code`"));
+        return Err(ApiError::bad_request(
+            "`url` is not supported: this host runs stored code only; send `code`",
+        ));
     }
     let code = body
         .get("code")
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::bad_request("`code` is required and must be a string"))?
         .to_owned();
-    let meta = body.get("meta").filter(|v| !v.is_null()).map(|m| string_map("meta", m)).transpose()?.unwrap_or_default();
+    let meta = body
+        .get("meta")
+        .filter(|v| !v.is_null())
+        .map(|m| string_map("meta", m))
+        .transpose()?
+        .unwrap_or_default();
     let secrets = match body.get("secrets").filter(|v| !v.is_null()) {
         Some(s) => string_map("secrets", s)?,
         None => match app.store.get(&container, &name).await? {
@@ -131,10 +151,17 @@ pub(super) async fn put(
         ..Claims::default()
     };
     let token = app.sign(&claims);
-    let saved = app.save_webtask(&container, &name, code, &secrets, meta, token).await?;
+    let saved = app
+        .save_webtask(&container, &name, code, &secrets, meta, token)
+        .await?;
     tracing::info!(%container, webtask = %name, "webtask created or replaced");
     let url = app.webtask_url(&container, &name);
-    Ok((StatusCode::OK, [(header::LOCATION, url)], axum::Json(item(&app, &saved))).into_response())
+    Ok((
+        StatusCode::OK,
+        [(header::LOCATION, url)],
+        axum::Json(item(&app, &saved)),
+    )
+        .into_response())
 }
 
 /// Deletes a webtask: 204, or 404 when there is none.
@@ -144,7 +171,8 @@ pub(super) async fn delete(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    app.authenticate(&headers, &Query::parse(q.as_deref()))?.authorize(&container)?;
+    app.authenticate(&headers, &Query::parse(q.as_deref()))?
+        .authorize(&container)?;
     names::check("container", &container)?;
     names::check("webtask", &name)?;
     if !app.delete_webtask(&container, &name).await? {

@@ -5,11 +5,13 @@ use super::{Reply, RunInput};
 use crate::config::Limits;
 use crate::error::Source;
 use crate::logs::LogSink;
-use rquickjs::{Array, CatchResultExt, Context, Ctx, Function, Object, Runtime, Value, context::EvalOptions};
+use rquickjs::{
+    Array, CatchResultExt, Context, Ctx, Function, Object, Runtime, Value, context::EvalOptions,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Nanoseconds since the first call, for deadlines the interrupt handler can
@@ -42,7 +44,9 @@ pub(crate) struct JsContainer {
 
 impl std::fmt::Debug for JsContainer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JsContainer").field("compiled", &self.compiled.keys()).finish_non_exhaustive()
+        f.debug_struct("JsContainer")
+            .field("compiled", &self.compiled.keys())
+            .finish_non_exhaustive()
     }
 }
 
@@ -69,19 +73,35 @@ impl JsContainer {
                 false
             }
         })));
-        let ctx = Context::full(&rt).map_err(|e| format!("cannot create a JavaScript context: {e}"))?;
+        let ctx =
+            Context::full(&rt).map_err(|e| format!("cannot create a JavaScript context: {e}"))?;
         let sink = log.clone();
         ctx.with(|ctx| -> Result<(), String> {
-            let host_log = Function::new(ctx.clone(), move |level: i32, msg: String| sink.emit(level, msg))
-                .map_err(|e| e.to_string())?;
+            let host_log = Function::new(ctx.clone(), move |level: i32, msg: String| {
+                sink.emit(level, msg)
+            })
+            .map_err(|e| e.to_string())?;
             let mut opts = EvalOptions::default();
             opts.global = true;
             opts.filename = Some("extend-host.js".to_owned());
-            let install: Function<'_> =
-                ctx.eval_with_options(include_str!("prelude.js"), opts).catch(&ctx).map_err(|e| e.to_string())?;
-            install.call::<_, ()>((host_log,)).catch(&ctx).map_err(|e| e.to_string())
+            let install: Function<'_> = ctx
+                .eval_with_options(include_str!("prelude.js"), opts)
+                .catch(&ctx)
+                .map_err(|e| e.to_string())?;
+            install
+                .call::<_, ()>((host_log,))
+                .catch(&ctx)
+                .map_err(|e| e.to_string())
         })?;
-        Ok(JsContainer { compiled: HashMap::new(), ctx, rt, deadline, fired, log, limits: limits.clone() })
+        Ok(JsContainer {
+            compiled: HashMap::new(),
+            ctx,
+            rt,
+            deadline,
+            fired,
+            log,
+            limits: limits.clone(),
+        })
     }
 
     /// Bytes QuickJS has allocated for this container.
@@ -91,7 +111,8 @@ impl JsContainer {
 
     fn arm(&self, budget: Duration) {
         self.fired.store(false, Ordering::Relaxed);
-        self.deadline.store(now_ns() + budget.as_nanos() as u64, Ordering::Relaxed);
+        self.deadline
+            .store(now_ns() + budget.as_nanos() as u64, Ordering::Relaxed);
     }
 
     fn disarm(&self) {
@@ -101,7 +122,11 @@ impl JsContainer {
     /// Runs one request; compiles the extension first when its code changed.
     pub(crate) fn run(&mut self, input: &RunInput) -> (Reply, Health) {
         self.arm(self.limits.run_time);
-        self.log.begin(&input.webtask.name, &input.request_id, self.limits.log_lines_per_run);
+        self.log.begin(
+            &input.webtask.name,
+            &input.request_id,
+            self.limits.log_lines_per_run,
+        );
         let result = self.compile_and_run(input);
         self.disarm();
         self.log.end();
@@ -124,20 +149,27 @@ impl JsContainer {
                     500,
                     Source::Webtask,
                     "Script exceeded the memory limit.",
-                    &format!("the extension ran out of memory (the container's limit is {} MiB)", self.limits.memory >> 20),
+                    &format!(
+                        "the extension ran out of memory (the container's limit is {} MiB)",
+                        self.limits.memory >> 20
+                    ),
                 ),
                 Health::Discard,
             ),
-            Err(Failure::Other(m)) => {
-                (Reply::error(500, Source::Webtask, "Script could not be run.", &m), Health::Discard)
-            }
+            Err(Failure::Other(m)) => (
+                Reply::error(500, Source::Webtask, "Script could not be run.", &m),
+                Health::Discard,
+            ),
         }
     }
 
     fn compile_and_run(&mut self, input: &RunInput) -> Result<Reply, Failure> {
         let name = &input.webtask.name;
         let code = &input.webtask.code;
-        let fresh = self.compiled.get(name.as_str()).is_some_and(|c| Arc::ptr_eq(c, code) || **c == **code);
+        let fresh = self
+            .compiled
+            .get(name.as_str())
+            .is_some_and(|c| Arc::ptr_eq(c, code) || **c == **code);
         if !fresh {
             self.compiled.remove(name.as_str());
             if let Some(reply) = self.compile(name, code)? {
@@ -147,15 +179,25 @@ impl JsContainer {
         }
         let fired = Arc::clone(&self.fired);
         self.ctx.with(|ctx| {
-            let api: Object<'_> = ctx.globals().get("__extend_host").map_err(|e| Failure::Other(e.to_string()))?;
+            let api: Object<'_> = ctx
+                .globals()
+                .get("__extend_host")
+                .map_err(|e| Failure::Other(e.to_string()))?;
             let run: Function<'_> = api.get("run").map_err(|e| Failure::Other(e.to_string()))?;
-            let st: Object<'_> = match run.call((name.as_str(), input.ctx_json.as_str(), input.req_json.as_str())) {
+            let st: Object<'_> = match run.call((
+                name.as_str(),
+                input.ctx_json.as_str(),
+                input.req_json.as_str(),
+            )) {
                 Ok(st) => st,
                 Err(e) => return Err(classify(&ctx, &fired, e)),
             };
             // Drive promise jobs until the run settles; QuickJS has no event loop.
             loop {
-                if st.get::<_, bool>("d").map_err(|e| classify(&ctx, &fired, e))? {
+                if st
+                    .get::<_, bool>("d")
+                    .map_err(|e| classify(&ctx, &fired, e))?
+                {
                     break;
                 }
                 if fired.load(Ordering::Relaxed) {
@@ -168,7 +210,9 @@ impl JsContainer {
             if fired.load(Ordering::Relaxed) {
                 return Err(Failure::Timeout);
             }
-            let outcome: Function<'_> = api.get("outcome").map_err(|e| Failure::Other(e.to_string()))?;
+            let outcome: Function<'_> = api
+                .get("outcome")
+                .map_err(|e| Failure::Other(e.to_string()))?;
             let out: Array<'_> = outcome.call((st,)).map_err(|e| classify(&ctx, &fired, e))?;
             read_outcome(&out).map_err(|e| classify(&ctx, &fired, e))?
         })
@@ -224,10 +268,16 @@ fn classify(ctx: &Ctx<'_>, fired: &AtomicBool, e: rquickjs::Error) -> Failure {
     match e {
         rquickjs::Error::Exception => {
             let v: Value<'_> = ctx.catch();
-            if v.is_null() || v.as_exception().is_some_and(|x| x.message().is_some_and(|m| m.contains("out of memory"))) {
+            if v.is_null()
+                || v.as_exception()
+                    .is_some_and(|x| x.message().is_some_and(|m| m.contains("out of memory")))
+            {
                 Failure::OutOfMemory
             } else {
-                let msg = v.as_exception().and_then(|x| x.message()).unwrap_or_else(|| "an exception escaped the host's wrapper".to_owned());
+                let msg = v
+                    .as_exception()
+                    .and_then(|x| x.message())
+                    .unwrap_or_else(|| "an exception escaped the host's wrapper".to_owned());
                 Failure::Other(msg)
             }
         }
@@ -266,5 +316,9 @@ fn read_outcome(out: &Array<'_>) -> rquickjs::Result<Result<Reply, Failure>> {
 }
 
 pub(crate) fn human(d: Duration) -> String {
-    if d.as_millis() % 1000 == 0 { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
+    if d.as_millis().is_multiple_of(1000) {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
 }

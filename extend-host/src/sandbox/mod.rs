@@ -26,7 +26,10 @@ pub(crate) struct Webtask {
 
 impl std::fmt::Debug for Webtask {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Webtask").field("container", &self.container).field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("Webtask")
+            .field("container", &self.container)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -55,7 +58,13 @@ pub(crate) struct Reply {
 
 impl Reply {
     pub(crate) fn json(status: u16, source: Source, body: String) -> Self {
-        Reply { status, source, body, headers: Vec::new(), json: true }
+        Reply {
+            status,
+            source,
+            body,
+            headers: Vec::new(),
+            json: true,
+        }
     }
 
     /// The error shape of the Extend error table: `{code, error, message}`.

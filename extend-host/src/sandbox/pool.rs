@@ -94,7 +94,9 @@ pub(crate) struct Executor(Arc<Shared>);
 
 impl std::fmt::Debug for Executor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Executor").field("stats", &self.stats()).finish()
+        f.debug_struct("Executor")
+            .field("stats", &self.stats())
+            .finish()
     }
 }
 
@@ -115,7 +117,9 @@ impl Executor {
             spawn_worker(&shared)?;
         }
         let watchdog = Arc::clone(&shared);
-        std::thread::Builder::new().name("extend-host-watchdog".into()).spawn(move || watch(&watchdog))?;
+        std::thread::Builder::new()
+            .name("extend-host-watchdog".into())
+            .spawn(move || watch(&watchdog))?;
         Ok(Executor(shared))
     }
 
@@ -129,7 +133,11 @@ impl Executor {
                 None => {
                     let s = Arc::new(Slot {
                         container: c.clone(),
-                        state: Mutex::new(SlotState { queue: VecDeque::new(), scheduled: false, js: None }),
+                        state: Mutex::new(SlotState {
+                            queue: VecDeque::new(),
+                            scheduled: false,
+                            js: None,
+                        }),
                         in_flight: AtomicUsize::new(0),
                         quarantined: AtomicBool::new(false),
                     });
@@ -161,8 +169,15 @@ impl Executor {
 
     pub(crate) fn stats(&self) -> ExecutorStats {
         let workers = lock(&self.0.workers).len();
-        let resident = lock(&self.0.slots).values().filter(|s| lock(&s.state).js.is_some()).count();
-        ExecutorStats { workers, replaced: self.0.replaced.load(Ordering::Relaxed), resident_containers: resident }
+        let resident = lock(&self.0.slots)
+            .values()
+            .filter(|s| lock(&s.state).js.is_some())
+            .count();
+        ExecutorStats {
+            workers,
+            replaced: self.0.replaced.load(Ordering::Relaxed),
+            resident_containers: resident,
+        }
     }
 
     /// Heap bytes QuickJS reports for `container`'s runtime, when it is idle in memory.
@@ -187,7 +202,10 @@ impl Executor {
 }
 
 fn spawn_worker(shared: &Arc<Shared>) -> std::io::Result<()> {
-    let me = Arc::new(Worker { busy: Mutex::new(None), written_off: AtomicBool::new(false) });
+    let me = Arc::new(Worker {
+        busy: Mutex::new(None),
+        written_off: AtomicBool::new(false),
+    });
     let (s, w) = (Arc::clone(shared), Arc::clone(&me));
     // A large stack keeps QuickJS's own stack limit, not the thread's, the one that trips.
     std::thread::Builder::new()
@@ -222,7 +240,10 @@ fn work(shared: &Shared, me: &Worker) {
             }
             Err(e) => {
                 tracing::error!(container = %slot.container, error = %e, "cannot create a JavaScript runtime");
-                (Reply::error(500, Source::Proxy, "Runtime unavailable.", &e), None)
+                (
+                    Reply::error(500, Source::Proxy, "Runtime unavailable.", &e),
+                    None,
+                )
             }
         };
         *lock(&me.busy) = None;
@@ -266,7 +287,8 @@ fn work(shared: &Shared, me: &Worker) {
 /// thread takes the stuck one's place, so capacity stays.
 fn watch(shared: &Arc<Shared>) {
     let limit = shared.limits.run_time * shared.limits.overrun_factor.max(1);
-    let tick = (shared.limits.run_time / 4).clamp(Duration::from_millis(10), Duration::from_millis(250));
+    let tick =
+        (shared.limits.run_time / 4).clamp(Duration::from_millis(10), Duration::from_millis(250));
     while !shared.stopping.load(Ordering::Acquire) {
         std::thread::sleep(tick);
         let stuck: Vec<(Arc<Worker>, Arc<Slot>, Duration)> = lock(&shared.workers)
@@ -274,7 +296,8 @@ fn watch(shared: &Arc<Shared>) {
             .filter_map(|w| {
                 let busy = lock(&w.busy);
                 let (slot, since) = busy.as_ref()?;
-                (since.elapsed() > limit).then(|| (Arc::clone(w), Arc::clone(slot), since.elapsed()))
+                (since.elapsed() > limit)
+                    .then(|| (Arc::clone(w), Arc::clone(slot), since.elapsed()))
             })
             .collect();
         for (worker, slot, elapsed) in stuck {
@@ -306,7 +329,12 @@ fn refuse_queued(slot: &Slot, reply: fn() -> Reply) {
 }
 
 fn stopping_reply() -> Reply {
-    Reply::error(503, Source::Proxy, "Host shutting down.", "the host is shutting down; the run was not started")
+    Reply::error(
+        503,
+        Source::Proxy,
+        "Host shutting down.",
+        "the host is shutting down; the run was not started",
+    )
 }
 
 pub(crate) fn quarantine_reply() -> Reply {

@@ -38,8 +38,24 @@ pub struct StoredWebtask {
 
 impl StoredWebtask {
     /// A webtask record; `created_at` and `updated_at` are set by [`Store::put`].
-    pub fn new(container: String, name: String, code: String, sealed_secrets: Vec<u8>, meta: BTreeMap<String, String>, token: String) -> Self {
-        StoredWebtask { container, name, code, sealed_secrets, meta, token, created_at: 0, updated_at: 0 }
+    pub fn new(
+        container: String,
+        name: String,
+        code: String,
+        sealed_secrets: Vec<u8>,
+        meta: BTreeMap<String, String>,
+        token: String,
+    ) -> Self {
+        StoredWebtask {
+            container,
+            name,
+            code,
+            sealed_secrets,
+            meta,
+            token,
+            created_at: 0,
+            updated_at: 0,
+        }
     }
 }
 
@@ -78,11 +94,19 @@ impl std::error::Error for StoreError {}
 /// What a host stores. Every write is durable when its future resolves.
 pub trait Store: Send + Sync + 'static {
     /// One webtask.
-    fn get<'a>(&'a self, container: &'a str, name: &'a str) -> BoxFuture<'a, Result<Option<StoredWebtask>, StoreError>>;
+    fn get<'a>(
+        &'a self,
+        container: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredWebtask>, StoreError>>;
     /// Creates or replaces a webtask; returns it with its timestamps.
     fn put(&self, webtask: StoredWebtask) -> BoxFuture<'_, Result<StoredWebtask, StoreError>>;
     /// Deletes a webtask; `false` when there was none.
-    fn delete<'a>(&'a self, container: &'a str, name: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
+    fn delete<'a>(
+        &'a self,
+        container: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
     /// The webtasks of a container whose meta has every `(key, value)` of `meta`,
     /// in name order, from `offset`, at most `limit`.
     fn list<'a>(

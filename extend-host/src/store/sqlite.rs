@@ -17,6 +17,7 @@ pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
 }
 
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(db)`
 fn db(e: rusqlite::Error) -> StoreError {
     StoreError::Database(e.to_string())
 }
@@ -25,8 +26,10 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` and migrates it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = Connection::open(path).map_err(db)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(db)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db)?;
         Self::migrate(conn)
     }
 
@@ -36,8 +39,11 @@ impl SqliteStore {
     }
 
     fn migrate(mut conn: Connection) -> Result<Self, StoreError> {
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db)?;
-        let done: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(db)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(db)?;
+        let done: usize = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(db)?;
         if done > MIGRATIONS.len() {
             return Err(StoreError::Corrupt(format!(
                 "the database has schema version {done}, newer than this host knows ({}); use a newer extend-host",
@@ -51,7 +57,9 @@ impl SqliteStore {
             tx.pragma_update(None, "user_version", i + 1).map_err(db)?;
             tx.commit().map_err(db)?;
         }
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+        })
     }
 
     /// Runs `f` on the connection on a blocking thread.
@@ -62,7 +70,9 @@ impl SqliteStore {
         let conn = Arc::clone(&self.conn);
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
-                let mut c = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut c = conn
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 f(&mut c)
             })
             .await
@@ -72,7 +82,9 @@ impl SqliteStore {
 }
 
 fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 const COLUMNS: &str = "container, name, code, secrets, meta, token, created_at, updated_at";
@@ -94,19 +106,28 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredWebtask, String)> {
 }
 
 fn with_meta((mut w, meta): (StoredWebtask, String)) -> Result<StoredWebtask, StoreError> {
-    w.meta = serde_json::from_str(&meta).map_err(|e| StoreError::Corrupt(format!("meta of {}/{}: {e}", w.container, w.name)))?;
+    w.meta = serde_json::from_str(&meta)
+        .map_err(|e| StoreError::Corrupt(format!("meta of {}/{}: {e}", w.container, w.name)))?;
     Ok(w)
 }
 
 impl Store for SqliteStore {
-    fn get<'a>(&'a self, container: &'a str, name: &'a str) -> BoxFuture<'a, Result<Option<StoredWebtask>, StoreError>> {
+    fn get<'a>(
+        &'a self,
+        container: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredWebtask>, StoreError>> {
         let (c, n) = (container.to_owned(), name.to_owned());
         self.with(move |conn| {
-            conn.query_row(&format!("SELECT {COLUMNS} FROM webtasks WHERE container = ?1 AND name = ?2"), params![c, n], row)
-                .optional()
-                .map_err(db)?
-                .map(with_meta)
-                .transpose()
+            conn.query_row(
+                &format!("SELECT {COLUMNS} FROM webtasks WHERE container = ?1 AND name = ?2"),
+                params![c, n],
+                row,
+            )
+            .optional()
+            .map_err(db)?
+            .map(with_meta)
+            .transpose()
         })
     }
 
@@ -131,10 +152,20 @@ impl Store for SqliteStore {
         })
     }
 
-    fn delete<'a>(&'a self, container: &'a str, name: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+    fn delete<'a>(
+        &'a self,
+        container: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
         let (c, n) = (container.to_owned(), name.to_owned());
         self.with(move |conn| {
-            Ok(conn.execute("DELETE FROM webtasks WHERE container = ?1 AND name = ?2", params![c, n]).map_err(db)? > 0)
+            Ok(conn
+                .execute(
+                    "DELETE FROM webtasks WHERE container = ?1 AND name = ?2",
+                    params![c, n],
+                )
+                .map_err(db)?
+                > 0)
         })
     }
 
@@ -169,8 +200,11 @@ impl Store for SqliteStore {
     fn revoke<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         let jti = jti.to_owned();
         self.with(move |conn| {
-            conn.execute("INSERT OR IGNORE INTO revoked_tokens (jti, revoked_at) VALUES (?1, ?2)", params![jti, now()])
-                .map_err(db)?;
+            conn.execute(
+                "INSERT OR IGNORE INTO revoked_tokens (jti, revoked_at) VALUES (?1, ?2)",
+                params![jti, now()],
+            )
+            .map_err(db)?;
             Ok(())
         })
     }
@@ -194,7 +228,9 @@ mod tests {
             name.into(),
             "module.exports = cb => cb()".into(),
             vec![1, 2, 3],
-            meta.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            meta.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             "t".into(),
         )
     }
@@ -202,19 +238,41 @@ mod tests {
     #[tokio::test]
     async fn put_get_list_filter_and_delete() {
         let s = SqliteStore::memory().unwrap();
-        s.put(wt("b", &[("auth0-extension-type", "on-new-lead"), ("x", "a:b")])).await.unwrap();
-        s.put(wt("a", &[("auth0-extension-type", "on-new-lead")])).await.unwrap();
-        s.put(wt("c", &[("auth0-extension-type", "other")])).await.unwrap();
+        s.put(wt(
+            "b",
+            &[("auth0-extension-type", "on-new-lead"), ("x", "a:b")],
+        ))
+        .await
+        .unwrap();
+        s.put(wt("a", &[("auth0-extension-type", "on-new-lead")]))
+            .await
+            .unwrap();
+        s.put(wt("c", &[("auth0-extension-type", "other")]))
+            .await
+            .unwrap();
         let names = |v: Vec<StoredWebtask>| v.into_iter().map(|w| w.name).collect::<Vec<_>>();
         let f = |k: &str, v: &str| (k.to_owned(), v.to_owned());
-        assert_eq!(names(s.list("acme", &[], 0, 100).await.unwrap()), ["a", "b", "c"]);
-        assert_eq!(names(s.list("acme", &[f("auth0-extension-type", "on-new-lead")], 0, 100).await.unwrap()), ["a", "b"]);
+        assert_eq!(
+            names(s.list("acme", &[], 0, 100).await.unwrap()),
+            ["a", "b", "c"]
+        );
+        assert_eq!(
+            names(
+                s.list("acme", &[f("auth0-extension-type", "on-new-lead")], 0, 100)
+                    .await
+                    .unwrap()
+            ),
+            ["a", "b"]
+        );
         let both = [f("auth0-extension-type", "on-new-lead"), f("x", "a:b")];
         assert_eq!(names(s.list("acme", &both, 0, 100).await.unwrap()), ["b"]);
         assert_eq!(names(s.list("acme", &[], 1, 1).await.unwrap()), ["b"]);
         assert!(s.list("other", &[], 0, 100).await.unwrap().is_empty());
         let got = s.get("acme", "b").await.unwrap().unwrap();
-        assert_eq!((got.sealed_secrets.as_slice(), got.meta["x"].as_str()), (&[1u8, 2, 3][..], "a:b"));
+        assert_eq!(
+            (got.sealed_secrets.as_slice(), got.meta["x"].as_str()),
+            (&[1u8, 2, 3][..], "a:b")
+        );
         assert!(s.delete("acme", "b").await.unwrap());
         assert!(!s.delete("acme", "b").await.unwrap());
         assert_eq!(s.get("acme", "b").await.unwrap(), None);
@@ -222,7 +280,10 @@ mod tests {
 
     #[tokio::test]
     async fn replacing_keeps_created_at_and_revocations_persist() {
-        let dir = std::env::temp_dir().join(format!("extend-host-store-{}", crate::crypto::random_hex::<6>()));
+        let dir = std::env::temp_dir().join(format!(
+            "extend-host-store-{}",
+            crate::crypto::random_hex::<6>()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("extend.db");
         {

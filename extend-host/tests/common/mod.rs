@@ -15,8 +15,16 @@ pub async fn start() -> Env {
 }
 
 pub async fn start_with(limits: Limits) -> Env {
-    let host = Host::builder().memory().limits(limits).start().await.expect("host starts");
-    Env { host, http: reqwest::Client::new() }
+    let host = Host::builder()
+        .memory()
+        .limits(limits)
+        .start()
+        .await
+        .expect("host starts");
+    Env {
+        host,
+        http: reqwest::Client::new(),
+    }
 }
 
 impl Env {
@@ -43,7 +51,14 @@ impl Env {
     }
 
     /// PUTs a webtask with the master token and checks the 200.
-    pub async fn put(&self, container: &str, name: &str, code: &str, secrets: Value, meta: Value) -> Value {
+    pub async fn put(
+        &self,
+        container: &str,
+        name: &str,
+        code: &str,
+        secrets: Value,
+        meta: Value,
+    ) -> Value {
         let r = self
             .http
             .put(self.url(&format!("/api/webtask/{container}/{name}")))
@@ -62,11 +77,25 @@ impl Env {
 
     /// POSTs `body` to the run URL; returns status, `x-wt-response-source` and the body.
     pub async fn run(&self, container: &str, name: &str, body: Value) -> (u16, String, Value) {
-        let r = self.http.post(self.url(&format!("/api/run/{container}/{name}"))).json(&body).send().await.unwrap();
+        let r = self
+            .http
+            .post(self.url(&format!("/api/run/{container}/{name}")))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
-        let source = r.headers().get("x-wt-response-source").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        let source = r
+            .headers()
+            .get("x-wt-response-source")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
         let text = r.text().await.unwrap();
-        (status, source, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            source,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 }
 
@@ -78,10 +107,18 @@ pub struct LogStream {
 
 impl LogStream {
     pub async fn open(env: &Env, container: &str, token: &str) -> LogStream {
-        let resp = env.http.get(env.url(&format!("/api/logs/tenant/{container}?key={token}"))).send().await.unwrap();
+        let resp = env
+            .http
+            .get(env.url(&format!("/api/logs/tenant/{container}?key={token}")))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 200);
         assert_eq!(resp.headers()["content-type"], "text/event-stream");
-        let mut s = LogStream { resp, buf: String::new() };
+        let mut s = LogStream {
+            resp,
+            buf: String::new(),
+        };
         // The stream opens with a comment; once it arrives the subscription exists.
         let first = s.next_chunk().await;
         assert_eq!(first, ": connected\n\n");
@@ -89,7 +126,12 @@ impl LogStream {
     }
 
     async fn next_chunk(&mut self) -> String {
-        let c = self.resp.chunk().await.unwrap().expect("the log stream ended");
+        let c = self
+            .resp
+            .chunk()
+            .await
+            .unwrap()
+            .expect("the log stream ended");
         String::from_utf8(c.to_vec()).unwrap()
     }
 
