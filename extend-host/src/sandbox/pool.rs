@@ -248,7 +248,6 @@ fn work(shared: &Shared, me: &Worker) {
         };
         *lock(&me.busy) = None;
         slot.in_flight.fetch_sub(1, Ordering::AcqRel);
-        let _ = job.reply.send(reply);
         let written_off = me.written_off.load(Ordering::Acquire);
         let discarded = {
             let mut st = lock(&slot.state);
@@ -274,6 +273,9 @@ fn work(shared: &Shared, me: &Worker) {
             }
             discarded
         };
+        // The reply goes last, so that a caller's next request finds the
+        // container back in place and out of quarantine.
+        let _ = job.reply.send(reply);
         // Dropping a runtime takes tens of microseconds: not under the lock.
         drop(discarded);
         if written_off {
@@ -305,7 +307,6 @@ fn watch(shared: &Arc<Shared>) {
             slot.quarantined.store(true, Ordering::Release);
             lock(&shared.workers).retain(|w| !Arc::ptr_eq(w, &worker));
             refuse_queued(&slot, quarantine_reply);
-            shared.replaced.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
                 container = %slot.container,
                 elapsed_ms = elapsed.as_millis() as u64,
@@ -315,6 +316,8 @@ fn watch(shared: &Arc<Shared>) {
             if let Err(e) = spawn_worker(shared) {
                 tracing::error!(error = %e, "cannot start a replacement executor thread");
             }
+            // Counted after the replacement exists, so readers see capacity restored.
+            shared.replaced.fetch_add(1, Ordering::Release);
         }
     }
 }
