@@ -9,7 +9,7 @@ use crate::config::Limits;
 use crate::crypto::Keys;
 use crate::error::ApiError;
 use crate::logs::LogHub;
-use crate::sandbox::{Executor, Webtask};
+use crate::sandbox::{Executor, RunInput, Webtask};
 use crate::store::{Store, StoredWebtask};
 use crate::token::{self, Claims};
 use axum::Router;
@@ -38,6 +38,8 @@ pub(crate) struct App {
     // host bump `generation`, so a load that raced a write is not cached.
     cache: RwLock<HashMap<String, HashMap<String, Arc<Webtask>>>>,
     generation: AtomicU64,
+    // Serialises writes, so the cache ends up with the last write's webtask.
+    writes: tokio::sync::Mutex<()>,
     requests: AtomicU64,
     request_prefix: String,
 }
@@ -75,6 +77,7 @@ impl App {
             shutdown: CancellationToken::new(),
             cache: RwLock::default(),
             generation: AtomicU64::new(0),
+            writes: tokio::sync::Mutex::new(()),
             requests: AtomicU64::new(0),
             request_prefix: crate::crypto::random_hex::<4>(),
         }
@@ -163,9 +166,18 @@ impl App {
             meta,
             token,
         );
+        let _write = self.writes.lock().await;
         self.generation.fetch_add(1, Ordering::AcqRel);
         let saved = self.store.put(w).await?;
-        self.uncache(container, name);
+        // The first run should find the webtask decrypted and its code compiled.
+        let runnable = Arc::new(runnable(&saved, secrets));
+        self.cache
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(container.to_owned())
+            .or_default()
+            .insert(name.to_owned(), Arc::clone(&runnable));
+        let _ = self.executor.submit(RunInput::compile(runnable));
         Ok(saved)
     }
 
@@ -174,6 +186,7 @@ impl App {
         container: &str,
         name: &str,
     ) -> Result<bool, ApiError> {
+        let _write = self.writes.lock().await;
         self.generation.fetch_add(1, Ordering::AcqRel);
         let deleted = self.store.delete(container, name).await?;
         self.uncache(container, name);
@@ -219,14 +232,7 @@ impl App {
             return Ok(None);
         };
         let secrets = self.unseal(&stored)?;
-        let w = Arc::new(Webtask {
-            container: stored.container,
-            name: stored.name,
-            code: stored.code.into(),
-            secrets_json: serde_json::to_string(&secrets).expect("string map serializes"),
-            meta_json: serde_json::to_string(&stored.meta).expect("string map serializes"),
-            extension_secret: secrets.get("auth0-extension-secret").cloned(),
-        });
+        let w = Arc::new(runnable(&stored, &secrets));
         if self.generation.load(Ordering::Acquire) == generation {
             let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
             cache
@@ -235,6 +241,18 @@ impl App {
                 .insert(name.to_owned(), Arc::clone(&w));
         }
         Ok(Some(w))
+    }
+}
+
+/// The run view of a stored webtask.
+fn runnable(stored: &StoredWebtask, secrets: &BTreeMap<String, String>) -> Webtask {
+    Webtask {
+        container: stored.container.clone(),
+        name: stored.name.clone(),
+        code: stored.code.as_str().into(),
+        secrets_json: serde_json::to_string(secrets).expect("string map serializes"),
+        meta_json: serde_json::to_string(&stored.meta).expect("string map serializes"),
+        extension_secret: secrets.get("auth0-extension-secret").cloned(),
     }
 }
 

@@ -167,6 +167,7 @@ async fn execute(
         request_id,
         ctx_json,
         req_json,
+        compile_only: false,
     };
     let rx = match app.executor.submit(input) {
         Ok(rx) => rx,

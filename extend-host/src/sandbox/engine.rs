@@ -130,6 +130,7 @@ impl JsContainer {
         let result = self.compile_and_run(input);
         self.disarm();
         self.log.end();
+
         match result {
             Ok(reply) => (reply, Health::Reusable),
             Err(Failure::Timeout) => (
@@ -176,6 +177,9 @@ impl JsContainer {
                 return Ok(reply);
             }
             self.compiled.insert(name.clone(), Arc::clone(code));
+        }
+        if input.compile_only {
+            return Ok(Reply::json(204, Source::Webtask, String::new()));
         }
         let fired = Arc::clone(&self.fired);
         self.ctx.with(|ctx| {

@@ -42,6 +42,21 @@ pub(crate) struct RunInput {
     pub(crate) ctx_json: String,
     /// The `req` object of `(ctx, req, res)` extensions as JSON.
     pub(crate) req_json: String,
+    /// Only compile the code (after a create or update), so that the first
+    /// real run finds it ready.
+    pub(crate) compile_only: bool,
+}
+
+impl RunInput {
+    pub(crate) fn compile(webtask: Arc<Webtask>) -> Self {
+        RunInput {
+            webtask,
+            request_id: String::new(),
+            ctx_json: String::new(),
+            req_json: String::new(),
+            compile_only: true,
+        }
+    }
 }
 
 /// A run's answer.
