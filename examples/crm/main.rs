@@ -1,22 +1,27 @@
 //! The CRM platform, end to end on one machine.
 //!
-//! It prints the catalog of its extension points, serves one tenant's
-//! extensions in-process over real HTTP (a stand-in for the webtask host),
-//! and runs a short scenario: sync decisions with and without an extension,
-//! a typed error from a failing extension, and async notifications drained
-//! at shutdown.
+//! It prints the catalog of its extension points, starts `extend-host`
+//! in-process (or uses the host in `EXTEND_URL` with the master token in
+//! `EXTEND_TOKEN`), provisions two tenants, installs one tenant's JavaScript
+//! extensions from `examples/crm/extensions/`, and runs a short scenario:
+//! decisions from the extension or the platform's default, a typed error from
+//! an extension that fails, and async notifications whose `console.log` lines
+//! come back through the host's log stream. It drains them at shutdown.
 //!
 //! Run it with `cargo run --example crm`.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Json;
-use axum::http::StatusCode;
-use axum::routing::post;
-use extend_hooks::{Catalog, Extend, Extension, OutcomeStatus, StaticDiscovery};
+use extend_hooks::{Catalog, Extend, OutcomeStatus};
 use extend_hooks_examples::{NewLead, enrich_lead, lead_archived, on_new_lead};
-use serde_json::{Value, json};
+
+/// acme's extensions, as its developers would have written them.
+const EXTENSIONS: [(&str, &str); 3] = [
+    ("on-new-lead", include_str!("extensions/on-new-lead.js")),
+    ("enrich-lead", include_str!("extensions/enrich-lead.js")),
+    ("lead-archived", include_str!("extensions/lead-archived.js")),
+];
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -31,76 +36,65 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         catalog.len()
     );
 
-    // acme's extensions, as its developers would have written them.
-    let extensions = axum::Router::new()
-        .route(
-            "/acme/score",
-            post(|Json(lead): Json<Value>| async move {
-                let corporate = !lead["email"].as_str().unwrap_or("").ends_with("@gmail.com");
-                Json(json!({ "score": if corporate { 95 } else { 20 }, "accept": corporate }))
-            }),
-        )
-        .route(
-            "/acme/archived",
-            post(
-                |Json(event): Json<Value>| async move { Json(json!({ "noted": event["reason"] })) },
-            ),
-        )
-        .route(
-            "/broken/score",
-            post(|| async {
-                (
-                    StatusCode::BAD_REQUEST,
-                    Json(json!({ "code": 400, "message": "scoring table not configured" })),
-                )
-            }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let server = tokio::spawn(async move { axum::serve(listener, extensions).await });
+    // The host: a running one if configured, else one in this process, in memory.
+    let (embedded, url, master) = match (std::env::var("EXTEND_URL"), std::env::var("EXTEND_TOKEN"))
+    {
+        (Ok(url), Ok(token)) => (None, url, token),
+        _ => {
+            let host = extend_host::Host::builder().memory().start().await?;
+            let (url, token) = (host.url().to_owned(), host.master_token().to_owned());
+            (Some(host), url, token)
+        }
+    };
+    let how = if embedded.is_some() {
+        "started in-process, in memory"
+    } else {
+        "from EXTEND_URL"
+    };
+    println!("extend-host at {url} ({how})\n");
 
-    let discovery = StaticDiscovery::new()
-        .with(
-            "acme",
-            "on-new-lead",
-            Extension::new(&format!("{base}/acme/score"))?.with_secret("acme-secret"),
-        )
-        .with(
-            "acme",
-            "lead-archived",
-            Extension::new(&format!("{base}/acme/archived"))?.with_secret("acme-secret"),
-        )
-        .with(
-            "initech",
-            "on-new-lead",
-            Extension::new(&format!("{base}/broken/score"))?,
-        );
     let outcomes = Arc::new(Mutex::new(Vec::new()));
     let sink = outcomes.clone();
     let extend = Extend::builder()
-        .discovery(discovery)
+        .webtask(&url, &master)
         .on_outcome(move |o| {
             let line = match &o.status {
-                OutcomeStatus::Delivered { status } => format!(
-                    "{} for {}: delivered ({status}) after {} attempt(s)",
-                    o.point, o.container, o.attempts
-                ),
-                OutcomeStatus::NoExtension => {
-                    format!(
-                        "{} for {}: no extension, nothing to do",
-                        o.point, o.container
-                    )
-                }
-                OutcomeStatus::Failed(e) => format!("{} for {}: failed: {e}", o.point, o.container),
-                _ => format!("{} for {}: dropped at shutdown", o.point, o.container),
+                OutcomeStatus::Delivered { status } => format!("delivered ({status})"),
+                OutcomeStatus::NoExtension => "no extension, nothing to do".to_owned(),
+                OutcomeStatus::Failed(e) => format!("failed: {e}"),
+                _ => "dropped at shutdown".to_owned(),
             };
-            sink.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+            sink.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(format!("{} for {}: {line}", o.point, o.container));
         })
         .build()?;
+    let admin = extend.management().expect("built with a webtask host");
+
+    println!("Provisioning tenants:");
+    let mut acme_token = String::new();
+    for tenant in ["acme", "globex"] {
+        let token = admin.issue_tenant_token(tenant).await?;
+        println!(
+            "  {tenant:<7} tenant token {}… (the platform stores it)",
+            &token[..16]
+        );
+        if tenant == "acme" {
+            acme_token = token;
+        }
+    }
+    for (point, code) in EXTENSIONS {
+        let x = admin.install("acme", point, point, code).await?;
+        println!("  acme    installed {point:<14} -> {}", x.url);
+    }
+    println!("  globex  no extensions: the platform's defaults apply\n");
+
+    // acme's log stream, read as the tenant would: with its own token.
+    let logs = follow_logs(&url, "acme", &acme_token).await?;
 
     let leads = [
         NewLead {
-            name: "Ada Lovelace".into(),
+            name: "Ada".into(),
             email: "ada@analytical.example".into(),
             company: Some("Analytical Engines".into()),
         },
@@ -109,52 +103,117 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             email: "bob@gmail.com".into(),
             company: None,
         },
+        NewLead {
+            name: "Eve".into(),
+            email: "eve at home".into(),
+            company: None,
+        },
     ];
 
     println!("Scoring leads (on-new-lead, sync, 2s):");
-    for tenant in ["acme", "globex", "initech"] {
+    for tenant in ["acme", "globex"] {
         let container = extend.container(tenant);
+        let from = match extend.discover(tenant, "on-new-lead").await? {
+            Some(_) => "extension",
+            None => "default",
+        };
         for lead in &leads {
             let started = Instant::now();
             let result = on_new_lead(&container, lead).await;
-            let took = started.elapsed();
-            let source = match tenant {
-                "globex" => "platform default",
-                _ => "tenant extension",
-            };
+            let ms = started.elapsed().as_secs_f64() * 1e3;
             match result {
                 Ok(d) => println!(
-                    "  {tenant:<8} {:<13} score {:>3}  accept {:<5}  from {source}  ({:.1} ms)",
-                    lead.name,
-                    d.score,
-                    d.accept,
-                    took.as_secs_f64() * 1e3
+                    "  {tenant:<7} {:<4} score {:>3}  accept {:<5}  from {from:<9}  {ms:>5.1} ms",
+                    lead.name, d.score, d.accept
                 ),
-                Err(e) => println!("  {tenant:<8} {:<13} error: {e}", lead.name),
+                Err(e) => println!(
+                    "  {tenant:<7} {:<4} {}:\n          {e}",
+                    lead.name,
+                    kind_name(e.kind())
+                ),
             }
         }
     }
 
     println!("\nEnriching (enrich-lead, sync, no default):");
-    match enrich_lead(&extend.container("acme"), &leads[0]).await? {
-        Some(e) => println!("  acme: {e:?}"),
-        None => println!("  acme has no enrich-lead extension: nothing added"),
+    for tenant in ["acme", "globex"] {
+        match enrich_lead(&extend.container(tenant), &leads[0]).await? {
+            Some(e) => println!("  {tenant:<7} {e:?}"),
+            None => println!("  {tenant:<7} no extension: nothing added"),
+        }
     }
 
     println!("\nArchiving (lead-archived, async):");
     for tenant in ["acme", "globex"] {
         lead_archived(&extend.container(tenant), &leads[1], "duplicate")?;
-        println!("  queued for {tenant}");
     }
-
     let report = extend.shutdown(Duration::from_secs(5)).await;
     for line in outcomes.lock().unwrap_or_else(|p| p.into_inner()).iter() {
         println!("  {line}");
     }
+    match tokio::time::timeout(Duration::from_secs(5), logs.recv_async()).await {
+        Ok(Some(line)) => println!("  acme's log stream: {line}"),
+        _ => println!("  acme's log stream: (no line arrived within 5 s)"),
+    }
+
+    if let Some(host) = embedded {
+        host.shutdown().await?;
+    }
     println!(
-        "\nShut down: {} async invocation(s) dropped.",
+        "\nShut down cleanly: {} async invocation(s) dropped.",
         report.dropped
     );
-    server.abort();
     Ok(())
+}
+
+/// A short name for an error kind, for the scenario's output.
+fn kind_name(kind: &extend_hooks::ErrorKind) -> &'static str {
+    use extend_hooks::ErrorKind as K;
+    match kind {
+        K::ExtensionFailed { .. } => "ExtensionFailed",
+        K::ExtensionCrashed { .. } => "ExtensionCrashed",
+        K::CompilationFailed { .. } => "CompilationFailed",
+        K::Timeout { .. } => "Timeout",
+        _ => "Error",
+    }
+}
+
+/// The `msg` of each record on a container's log stream (server-sent events).
+struct Logs(tokio::sync::mpsc::Receiver<String>);
+
+impl Logs {
+    async fn recv_async(mut self) -> Option<String> {
+        self.0.recv().await
+    }
+}
+
+async fn follow_logs(url: &str, container: &str, token: &str) -> Result<Logs, reqwest::Error> {
+    extend_hooks::install_crypto_provider();
+    let mut resp = reqwest::Client::new()
+        // Tokens are JWTs: URL-safe as they are.
+        .get(format!("{url}/api/logs/tenant/{container}?key={token}"))
+        .send()
+        .await?
+        .error_for_status()?;
+    // The stream opens with a comment: after it, the subscription is live.
+    resp.chunk().await?;
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        let mut buf = String::new();
+        while let Ok(Some(chunk)) = resp.chunk().await {
+            buf.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buf.find("\n\n") {
+                let event: String = buf.drain(..end + 2).collect();
+                let record = event
+                    .strip_prefix("data: ")
+                    .and_then(|d| serde_json::from_str::<serde_json::Value>(d.trim()).ok());
+                if let Some(msg) = record.as_ref().and_then(|r| r["msg"].as_str())
+                    && tx.send(msg.to_owned()).await.is_err()
+                {
+                    return;
+                }
+            }
+        }
+    });
+    Ok(Logs(rx))
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::deliver::{Outcome, OutcomeFn, Queue, QueueConfig, RetryPolicy, ShutdownReport};
 use crate::discovery::Discovery;
 use crate::scope::Container;
+use crate::webtask::{Management, WebtaskDiscovery, WebtaskOptions};
 
 /// The client through which extension points invoke tenants' extensions.
 /// Cheap to clone; clones share the HTTP pool, discovery and the async queue.
@@ -35,6 +36,7 @@ pub struct Extend {
 pub(crate) struct Inner {
     pub(crate) http: reqwest::Client,
     pub(crate) discovery: Arc<dyn Discovery>,
+    pub(crate) webtask: Option<WebtaskDiscovery>,
     pub(crate) max_response_bytes: usize,
     pub(crate) queue: Queue,
 }
@@ -51,6 +53,36 @@ impl Extend {
             name: name.into(),
             extend: self.clone(),
         }
+    }
+
+    /// Forgets the cached discovery answer for (container, point), so the next
+    /// invocation asks the host again. Management calls made through
+    /// [`Extend::management`] do this themselves. A no-op unless the client
+    /// discovers through a webtask host.
+    pub async fn invalidate(&self, container: &str, point: &str) {
+        if let Some(w) = &self.inner.webtask {
+            w.invalidate(container, point).await;
+        }
+    }
+
+    /// The extension `container` has for `point`, as an invocation would find
+    /// it (through the same cache): `None` means the point's default runs.
+    pub async fn discover(
+        &self,
+        container: &str,
+        point: &str,
+    ) -> Result<Option<crate::Extension>, crate::DiscoveryError> {
+        self.inner.discovery.discover(container, point).await
+    }
+
+    /// Management calls (tenant tokens, installing and removing extensions)
+    /// on the webtask host this client discovers through; `None` when it was
+    /// built with another discovery.
+    pub fn management(&self) -> Option<Management> {
+        self.inner
+            .webtask
+            .as_ref()
+            .map(WebtaskDiscovery::management)
     }
 
     /// Async invocations queued or in flight right now.
@@ -79,6 +111,7 @@ impl fmt::Debug for Extend {
 /// Configures an [`Extend`] client. Every setting but the discovery has a default.
 pub struct ExtendBuilder {
     discovery: Option<Arc<dyn Discovery>>,
+    webtask: Option<(String, String, WebtaskOptions)>,
     http: Option<reqwest::Client>,
     max_response_bytes: usize,
     queue_capacity: usize,
@@ -91,6 +124,7 @@ impl Default for ExtendBuilder {
     fn default() -> Self {
         ExtendBuilder {
             discovery: None,
+            webtask: None,
             http: None,
             max_response_bytes: 10 * 1024 * 1024,
             queue_capacity: 10_000,
@@ -106,10 +140,33 @@ impl Default for ExtendBuilder {
 }
 
 impl ExtendBuilder {
-    /// How extensions are found (required).
+    /// How extensions are found: this or [`ExtendBuilder::webtask`] is required.
     #[must_use]
     pub fn discovery(mut self, discovery: impl Discovery) -> Self {
         self.discovery = Some(Arc::new(discovery));
+        self.webtask = None;
+        self
+    }
+
+    /// Finds extensions through a webtask host's management API (a
+    /// [`WebtaskDiscovery`], cached) at `base_url` with `token`: the master
+    /// token, or a tenant token when the client serves one tenant. Also enables
+    /// [`Extend::management`].
+    #[must_use]
+    pub fn webtask(mut self, base_url: impl Into<String>, token: impl Into<String>) -> Self {
+        let options = self.webtask.take().map(|w| w.2).unwrap_or_default();
+        self.webtask = Some((base_url.into(), token.into(), options));
+        self.discovery = None;
+        self
+    }
+
+    /// Cache lifetimes, size and metadata key names of webtask discovery.
+    /// Call after [`ExtendBuilder::webtask`].
+    #[must_use]
+    pub fn webtask_options(mut self, options: WebtaskOptions) -> Self {
+        if let Some(w) = &mut self.webtask {
+            w.2 = options;
+        }
         self
     }
 
@@ -179,7 +236,9 @@ impl ExtendBuilder {
     /// [`BuildError`] when no discovery is set, a setting is zero, there is no
     /// Tokio runtime, or the HTTP client can't be built.
     pub fn build(self) -> Result<Extend, BuildError> {
-        let discovery = self.discovery.ok_or(BuildError::NoDiscovery)?;
+        if self.discovery.is_none() && self.webtask.is_none() {
+            return Err(BuildError::NoDiscovery);
+        }
         for (value, setting) in [
             (self.queue_capacity, "async_queue_capacity"),
             (self.concurrency, "async_concurrency"),
@@ -195,10 +254,20 @@ impl ExtendBuilder {
             Some(http) => http,
             None => default_http_client()?,
         };
+        let (discovery, webtask): (Arc<dyn Discovery>, _) = match (self.discovery, self.webtask) {
+            (Some(d), _) => (d, None),
+            (None, Some((url, token, options))) => {
+                let w = WebtaskDiscovery::new(http.clone(), &url, token, options)
+                    .map_err(BuildError::WebtaskUrl)?;
+                (Arc::new(w.clone()), Some(w))
+            }
+            (None, None) => return Err(BuildError::NoDiscovery),
+        };
         Ok(Extend {
             inner: Arc::new(Inner {
                 http,
                 discovery,
+                webtask,
                 max_response_bytes: self.max_response_bytes,
                 queue: Queue::new(QueueConfig {
                     capacity: self.queue_capacity,
@@ -260,19 +329,22 @@ pub enum BuildError {
     NoRuntime,
     /// The HTTP client could not be built.
     Http(String),
+    /// The webtask host URL is not an absolute http or https URL.
+    WebtaskUrl(String),
 }
 
 impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BuildError::NoDiscovery => f.write_str(
-                "no discovery configured: call .discovery(...) on the builder, e.g. with a StaticDiscovery",
+                "no discovery configured: call .webtask(url, token) or .discovery(...) on the builder",
             ),
             BuildError::Zero(setting) => write!(f, "`{setting}` must be at least 1"),
             BuildError::NoRuntime => f.write_str(
                 "Extend must be built inside a Tokio runtime: async deliveries run on it",
             ),
             BuildError::Http(e) => write!(f, "the HTTP client could not be built: {e}"),
+            BuildError::WebtaskUrl(e) => write!(f, "the webtask host URL is not usable: {e}"),
         }
     }
 }

@@ -50,7 +50,52 @@ pub enum ErrorKind {
         /// What the HTTP client reported.
         message: String,
     },
-    /// The extension answered with a status other than 2xx.
+    /// The extension's code ran and reported an error: `cb(err)`, a rejected
+    /// promise, or a status the code chose (`x-wt-response-source: webtask`).
+    ExtensionFailed {
+        /// The HTTP status (400, or the error's `statusCode`).
+        status: u16,
+        /// The error's `message`.
+        message: String,
+        /// The error's `details` (usually `"Error: message"`), when sent.
+        details: Option<String>,
+    },
+    /// The extension's code threw an exception it did not catch, or the host
+    /// stopped it at its time or memory limit (500 from the code's side).
+    ExtensionCrashed {
+        /// The host's description (`error`) and the exception's message.
+        message: String,
+    },
+    /// The extension's code does not compile (`x-wt-response-source: compiler`).
+    CompilationFailed {
+        /// The compiler's message, e.g. `Compilation failed: expecting ';'`.
+        message: String,
+    },
+    /// The host refused the credentials: the extension secret (401) or a token (403).
+    Unauthorized {
+        /// 401 or 403.
+        status: u16,
+        /// The host's message.
+        message: String,
+    },
+    /// The host asked to slow down (429): too many runs in flight for the
+    /// container, or the container is quarantined.
+    RateLimited {
+        /// The `Retry-After` the host sent, if any.
+        retry_after: Option<Duration>,
+        /// The host's message.
+        message: String,
+    },
+    /// The host could not be reached, or answered 502/503/504 or a 5xx of
+    /// its own (`x-wt-response-source: proxy` or `network`) before the code ran.
+    HostUnavailable {
+        /// The status, when the host answered at all.
+        status: Option<u16>,
+        /// What went wrong.
+        message: String,
+    },
+    /// The extension answered with a status other than 2xx that fits none of
+    /// the kinds above (e.g. a plain HTTP server, or 404 for a removed extension).
     Status {
         /// The HTTP status code.
         status: u16,
@@ -108,10 +153,12 @@ impl Error {
         &self.kind
     }
 
-    /// Whether trying again later may succeed: connection failures and the
-    /// statuses 429, 502, 503 and 504. The async path retries exactly these.
+    /// Whether trying again later may succeed: [`ErrorKind::RateLimited`] and
+    /// [`ErrorKind::HostUnavailable`] (connection failures, 502, 503, 504).
+    /// The async path retries exactly these.
     pub fn is_transient(&self) -> bool {
         match &self.kind {
+            ErrorKind::RateLimited { .. } | ErrorKind::HostUnavailable { .. } => true,
             ErrorKind::Status { status, .. } => matches!(status, 429 | 502 | 503 | 504),
             ErrorKind::Transport { .. } => self
                 .source
@@ -144,6 +191,32 @@ impl fmt::Display for Error {
                 human_duration(*after)
             ),
             ErrorKind::Transport { message } => write!(f, "{ext} could not be reached: {message}"),
+            ErrorKind::ExtensionFailed {
+                status, message, ..
+            } => {
+                write!(f, "{ext} reported an error ({status}): {message}")
+            }
+            ErrorKind::ExtensionCrashed { message } => write!(f, "{ext} crashed: {message}"),
+            ErrorKind::CompilationFailed { message } => {
+                write!(f, "{ext} does not compile: {message}")
+            }
+            ErrorKind::Unauthorized { status, message } => {
+                write!(f, "{ext} refused the credentials ({status}): {message}")
+            }
+            ErrorKind::RateLimited {
+                retry_after,
+                message,
+            } => {
+                write!(f, "{ext} is rate limited: {message}")?;
+                match retry_after {
+                    Some(d) => write!(f, " (retry after {})", human_duration(*d)),
+                    None => Ok(()),
+                }
+            }
+            ErrorKind::HostUnavailable { status, message } => match status {
+                Some(s) => write!(f, "the host of {ext} is unavailable ({s}): {message}"),
+                None => write!(f, "the host of {ext} is unavailable: {message}"),
+            },
             ErrorKind::Status { status, body } => {
                 let reason = reqwest::StatusCode::from_u16(*status)
                     .ok()

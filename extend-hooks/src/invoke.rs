@@ -140,10 +140,16 @@ pub(crate) async fn exchange(
 ) -> Result<Answer, Failed> {
     let error = |kind| Error::new(point, container.clone(), kind);
     let transport = |e: reqwest::Error| {
-        error(ErrorKind::Transport {
-            message: error_chain(&e),
-        })
-        .with_source(e)
+        let message = error_chain(&e);
+        let kind = if e.is_connect() {
+            ErrorKind::HostUnavailable {
+                status: None,
+                message,
+            }
+        } else {
+            ErrorKind::Transport { message }
+        };
+        error(kind).with_source(e)
     };
     let mut request = inner
         .http
@@ -156,6 +162,11 @@ pub(crate) async fn exchange(
     }
     let mut response = request.send().await.map_err(transport)?;
     let status = response.status();
+    let source = response
+        .headers()
+        .get("x-wt-response-source")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let retry_after = response
         .headers()
         .get(RETRY_AFTER)
@@ -186,12 +197,68 @@ pub(crate) async fn exchange(
         })
     } else {
         Err(Failed {
-            error: error(ErrorKind::Status {
-                status: status.as_u16(),
-                body: excerpt(&buf),
-            }),
+            error: error(classify(
+                status.as_u16(),
+                source.as_deref(),
+                &buf,
+                retry_after,
+            )),
             retry_after,
         })
+    }
+}
+
+/// Sorts a non-2xx answer into the kinds a platform acts on, by status,
+/// `x-wt-response-source` and the `{code, error, details, message}` body of
+/// the Extend error table.
+pub(crate) fn classify(
+    status: u16,
+    source: Option<&str>,
+    body: &[u8],
+    retry_after: Option<Duration>,
+) -> ErrorKind {
+    let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let field = |name: &str| {
+        json.as_ref()
+            .and_then(|v| v.get(name))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    };
+    let message = || {
+        field("message")
+            .or_else(|| field("error"))
+            .unwrap_or_else(|| excerpt(body))
+    };
+    let ran = source == Some("webtask");
+    match (status, source) {
+        (429, _) => ErrorKind::RateLimited {
+            retry_after,
+            message: message(),
+        },
+        (401 | 403, _) if !ran => ErrorKind::Unauthorized {
+            status,
+            message: message(),
+        },
+        (502..=504, _) | (500..=599, Some("proxy" | "network")) => ErrorKind::HostUnavailable {
+            status: Some(status),
+            message: message(),
+        },
+        (_, Some("compiler")) => ErrorKind::CompilationFailed { message: message() },
+        (500, Some("webtask")) => ErrorKind::ExtensionCrashed {
+            message: match (field("error"), field("message")) {
+                (Some(e), Some(m)) => format!("{e} {m}"),
+                (e, m) => e.or(m).unwrap_or_else(|| excerpt(body)),
+            },
+        },
+        (_, Some("webtask")) => ErrorKind::ExtensionFailed {
+            status,
+            message: message(),
+            details: field("details"),
+        },
+        _ => ErrorKind::Status {
+            status,
+            body: excerpt(body),
+        },
     }
 }
 

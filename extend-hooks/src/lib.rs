@@ -65,6 +65,7 @@ mod invoke;
 mod payload;
 mod point;
 mod scope;
+mod webtask;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -82,3 +83,6 @@ pub use extend_hooks_macros::extension_point;
 pub use payload::{Payload, Response};
 pub use point::{Location, Mode, PointDescriptor};
 pub use scope::{Container, Scope};
+pub use webtask::{
+    InstalledExtension, Management, ManagementError, WebtaskDiscovery, WebtaskOptions,
+};

@@ -124,6 +124,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::new();
     let dir = std::env::temp_dir().join(format!("extend-host-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

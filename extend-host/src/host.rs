@@ -265,6 +265,12 @@ impl RunningHost {
         self.app.executor.stats()
     }
 
+    /// How many `GET /api/webtask/{container}` (list) calls the host has
+    /// served: the discovery traffic clients cause.
+    pub fn list_requests(&self) -> u64 {
+        self.app.lists.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Bytes the JavaScript heap of `container` holds, when it is in memory and idle.
     pub fn container_heap_bytes(&self, container: &str) -> Option<i64> {
         self.app.executor.heap_bytes(container)

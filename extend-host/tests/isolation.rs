@@ -86,7 +86,7 @@ async fn a_run_stuck_past_twice_its_limit_quarantines_the_container_and_its_thre
             .start()
             .await
             .unwrap(),
-        http: reqwest::Client::new(),
+        http: common::http(),
     };
     // Builtins on fast arrays do not poll QuickJS's interrupt, which it checks
     // only every 10,000 ticks: this loop runs well past the 100 ms limit.

@@ -1,5 +1,7 @@
 //! Durable state: the binary on a data directory, `kill -9`, keys and secrets at rest.
 
+mod common;
+
 use serde_json::json;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -75,7 +77,7 @@ async fn acknowledged_writes_survive_kill_9_and_secrets_are_encrypted_at_rest() 
             & 0o777;
         assert_eq!(mode, 0o600, "{file} is readable only by the owner");
     }
-    let http = reqwest::Client::new();
+    let http = common::http();
     let secret = "sk_live_4b1d6a1f9e2c";
     let r = http
         .put(format!("{}/api/webtask/acme/scorer", first.url))

@@ -2,6 +2,8 @@
 //! on loopback. The client is installed once into `target/wt-cli` (npm must be
 //! on PATH; `.ci/run` installs it the same way before the tests).
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -198,7 +200,7 @@ fn wt_cli_manages_and_runs_webtasks_on_our_host() {
     };
     wait_for("connected to streaming logs");
     let body: serde_json::Value = rt.block_on(async {
-        let r = reqwest::Client::new()
+        let r = common::http()
             .post(&run_url)
             .json(&serde_json::json!({"name": "bob"}))
             .send()

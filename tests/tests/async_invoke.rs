@@ -126,9 +126,15 @@ async fn retries_stop_at_the_attempt_limit() {
     let outcome = outcomes.recv().await.unwrap();
     assert_eq!(outcome.attempts, 3);
     match outcome.status {
-        Status::Failed(ErrorKind::Status { status, body }, _) => {
-            assert_eq!(status, 429);
-            assert_eq!(body, "slow down");
+        Status::Failed(
+            ErrorKind::RateLimited {
+                retry_after,
+                message,
+            },
+            _,
+        ) => {
+            assert_eq!(retry_after, Some(Duration::ZERO));
+            assert_eq!(message, "slow down");
         }
         other => panic!("expected a 429 failure, got {other:?}"),
     }

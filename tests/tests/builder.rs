@@ -19,7 +19,10 @@ fn building_outside_a_runtime_is_an_error() {
 async fn discovery_is_required_and_settings_must_be_positive() {
     let err = Extend::builder().build().unwrap_err();
     assert_eq!(err, BuildError::NoDiscovery);
-    assert!(err.to_string().contains("call .discovery(...)"));
+    assert!(
+        err.to_string()
+            .contains("call .webtask(url, token) or .discovery(...)")
+    );
     let err = Extend::builder()
         .discovery(StaticDiscovery::new())
         .async_queue_capacity(0)

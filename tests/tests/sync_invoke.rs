@@ -206,7 +206,7 @@ async fn malformed_json_and_wrong_shapes_are_invalid_responses() {
 }
 
 #[tokio::test]
-async fn an_unreachable_extension_is_a_transient_transport_error() {
+async fn an_unreachable_extension_is_a_transient_host_unavailable_error() {
     // A port that was just free: nothing listens there.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -222,10 +222,11 @@ async fn an_unreachable_extension_is_a_transient_transport_error() {
         .await
         .unwrap_err();
     match err.kind() {
-        ErrorKind::Transport { message } => {
-            assert!(message.to_lowercase().contains("connect"), "{message}")
-        }
-        other => panic!("expected a transport error, got {other:?}"),
+        ErrorKind::HostUnavailable {
+            status: None,
+            message,
+        } => assert!(message.to_lowercase().contains("connect"), "{message}"),
+        other => panic!("expected an unavailable host, got {other:?}"),
     }
     assert!(err.is_transient());
     assert!(std::error::Error::source(&err).is_some());

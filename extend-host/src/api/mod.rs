@@ -41,6 +41,8 @@ pub(crate) struct App {
     // Serialises writes, so the cache ends up with the last write's webtask.
     writes: tokio::sync::Mutex<()>,
     requests: AtomicU64,
+    /// `GET /api/webtask/{container}` calls served: discovery traffic.
+    pub(crate) lists: AtomicU64,
     request_prefix: String,
 }
 
@@ -79,6 +81,7 @@ impl App {
             generation: AtomicU64::new(0),
             writes: tokio::sync::Mutex::new(()),
             requests: AtomicU64::new(0),
+            lists: AtomicU64::new(0),
             request_prefix: crate::crypto::random_hex::<4>(),
         }
     }

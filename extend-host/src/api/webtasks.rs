@@ -43,6 +43,7 @@ pub(super) async fn list(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
+    app.lists.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let query = Query::parse(q.as_deref());
     app.authenticate(&headers, &query)?.authorize(&container)?;
     names::check("container", &container)?;

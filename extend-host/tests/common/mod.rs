@@ -21,10 +21,7 @@ pub async fn start_with(limits: Limits) -> Env {
         .start()
         .await
         .expect("host starts");
-    Env {
-        host,
-        http: reqwest::Client::new(),
-    }
+    Env { host, http: http() }
 }
 
 impl Env {
@@ -149,4 +146,11 @@ impl LogStream {
             self.buf.push_str(&c);
         }
     }
+}
+
+/// A plain HTTP client. In a workspace build reqwest has rustls without a
+/// crypto provider, and panics unless one is installed first.
+pub fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
 }
