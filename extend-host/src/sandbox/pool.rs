@@ -153,7 +153,11 @@ impl Executor {
             return Err(Rejected::Quarantined);
         }
         // The host's own compile-ahead jobs don't take a tenant's run slots.
-        let limit = if input.compile_only { usize::MAX } else { self.0.limits.in_flight_per_container };
+        let limit = if input.compile_only {
+            usize::MAX
+        } else {
+            self.0.limits.in_flight_per_container
+        };
         if slot.in_flight.fetch_add(1, Ordering::AcqRel) >= limit {
             slot.in_flight.fetch_sub(1, Ordering::AcqRel);
             return Err(Rejected::Busy);
