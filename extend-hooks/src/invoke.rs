@@ -196,6 +196,14 @@ pub(crate) async fn exchange(
             body: Bytes::from(buf),
         })
     } else {
+        if status == reqwest::StatusCode::NOT_FOUND
+            && source.as_deref() == Some("proxy")
+            && let Some(webtask) = &inner.webtask
+        {
+            // The host no longer has the extension the cache pointed at (removed
+            // by another client): the next invocation asks again.
+            webtask.invalidate(container, point).await;
+        }
         Err(Failed {
             error: error(classify(
                 status.as_u16(),

@@ -142,6 +142,41 @@ async fn changes_made_elsewhere_are_seen_after_invalidate() {
 }
 
 #[tokio::test]
+async fn an_extension_removed_elsewhere_is_forgotten_after_one_404() {
+    let host = host_with(|_| {}).await;
+    let extend = client(&host);
+    extend
+        .management()
+        .unwrap()
+        .install("acme", "score", "scorer", DOUBLE)
+        .await
+        .unwrap();
+    let acme = extend.container("acme");
+    assert_eq!(
+        score(&acme, &Lead { x: 5 }).await.unwrap(),
+        Decision { score: 10 }
+    );
+    // Removed by another client: the cached answer points at nothing.
+    let r = reqwest::Client::new()
+        .delete(format!("{}/api/webtask/acme/scorer", host.url()))
+        .bearer_auth(host.master_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let err = score(&acme, &Lead { x: 5 }).await.unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::Status { status: 404, .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        score(&acme, &Lead { x: 5 }).await.unwrap(),
+        Decision { score: 0 },
+        "the default runs again"
+    );
+}
+
+#[tokio::test]
 async fn disabled_extensions_are_skipped_and_two_enabled_ones_are_ambiguous() {
     let host = host_with(|_| {}).await;
     let extend = client(&host);
