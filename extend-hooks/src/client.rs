@@ -111,7 +111,8 @@ impl fmt::Debug for Extend {
 /// Configures an [`Extend`] client. Every setting but the discovery has a default.
 pub struct ExtendBuilder {
     discovery: Option<Arc<dyn Discovery>>,
-    webtask: Option<(String, String, WebtaskOptions)>,
+    webtask: Option<(String, String)>,
+    webtask_options: WebtaskOptions,
     http: Option<reqwest::Client>,
     max_response_bytes: usize,
     queue_capacity: usize,
@@ -125,6 +126,7 @@ impl Default for ExtendBuilder {
         ExtendBuilder {
             discovery: None,
             webtask: None,
+            webtask_options: WebtaskOptions::default(),
             http: None,
             max_response_bytes: 10 * 1024 * 1024,
             queue_capacity: 10_000,
@@ -154,19 +156,16 @@ impl ExtendBuilder {
     /// [`Extend::management`].
     #[must_use]
     pub fn webtask(mut self, base_url: impl Into<String>, token: impl Into<String>) -> Self {
-        let options = self.webtask.take().map(|w| w.2).unwrap_or_default();
-        self.webtask = Some((base_url.into(), token.into(), options));
+        self.webtask = Some((base_url.into(), token.into()));
         self.discovery = None;
         self
     }
 
-    /// Cache lifetimes, size and metadata key names of webtask discovery.
-    /// Call after [`ExtendBuilder::webtask`].
+    /// Cache lifetimes, size and metadata key names of webtask discovery
+    /// (used with [`ExtendBuilder::webtask`]).
     #[must_use]
     pub fn webtask_options(mut self, options: WebtaskOptions) -> Self {
-        if let Some(w) = &mut self.webtask {
-            w.2 = options;
-        }
+        self.webtask_options = options;
         self
     }
 
@@ -256,8 +255,8 @@ impl ExtendBuilder {
         };
         let (discovery, webtask): (Arc<dyn Discovery>, _) = match (self.discovery, self.webtask) {
             (Some(d), _) => (d, None),
-            (None, Some((url, token, options))) => {
-                let w = WebtaskDiscovery::new(http.clone(), &url, token, options)
+            (None, Some((url, token))) => {
+                let w = WebtaskDiscovery::new(http.clone(), &url, token, self.webtask_options)
                     .map_err(BuildError::WebtaskUrl)?;
                 (Arc::new(w.clone()), Some(w))
             }

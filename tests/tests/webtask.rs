@@ -537,3 +537,53 @@ async fn a_host_that_went_away_is_unavailable_and_async_retries_only_that() {
         "{status:?}"
     );
 }
+
+#[tokio::test]
+async fn options_rename_the_meta_keys_and_bad_urls_are_refused_at_build() {
+    let host = host_with(|_| {}).await;
+    extend_hooks::install_crypto_provider();
+    let extend = Extend::builder()
+        .webtask_options(extend_hooks::WebtaskOptions::default().meta_keys(
+            "my-point",
+            "my-secret",
+            "my-off",
+        ))
+        .webtask(host.url(), host.master_token())
+        .build()
+        .unwrap();
+    let put = |name: &'static str, meta: serde_json::Value| {
+        let (url, token) = (
+            format!("{}/api/webtask/acme/{name}", host.url()),
+            host.master_token().to_owned(),
+        );
+        async move {
+            let r = reqwest::Client::new()
+                .put(url)
+                .bearer_auth(token)
+                .json(&json!({"code": DOUBLE, "secrets": {"auth0-extension-secret": "s"}, "meta": meta}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+    };
+    // The host checks the secret named `auth0-extension-secret`; the client reads `my-secret`.
+    put("renamed", json!({"my-point": "score", "my-secret": "s"})).await;
+    put("off", json!({"my-point": "score", "my-off": "1"})).await;
+    put("default-keys", json!({"auth0-extension-type": "score"})).await;
+    assert_eq!(
+        score(&extend.container("acme"), &Lead { x: 7 })
+            .await
+            .unwrap(),
+        Decision { score: 14 }
+    );
+
+    let err = Extend::builder()
+        .webtask("ftp://host", "t")
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the webtask host URL is not usable: `ftp://host` is not an http or https URL"
+    );
+}
