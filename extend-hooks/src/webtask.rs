@@ -426,12 +426,7 @@ async fn list(
     let req = s.http.get(url);
     let (status, body) = call(s, OP, container, req).await?;
     if status == 404 {
-        return Err(ManagementError::new(
-            OP,
-            container,
-            Some(404),
-            "the host has no webtask management API at this URL",
-        ));
+        return Err(no_api(OP, container));
     }
     let items: Vec<Value> = serde_json::from_slice(&body).map_err(|e| {
         ManagementError::new(
@@ -526,12 +521,7 @@ impl Management {
         );
         let (status, answer) = call(s, op, container, req).await?;
         if status == 404 {
-            return Err(ManagementError::new(
-                op,
-                container,
-                Some(404),
-                "the host has no webtask management API at this URL",
-            ));
+            return Err(no_api(op, container));
         }
         serde_json::from_slice::<Value>(&answer)
             .ok()
@@ -646,6 +636,16 @@ impl Management {
         self.discovery.invalidate_container(container);
         out
     }
+}
+
+/// The answer when the URL is not a webtask host's management API.
+fn no_api(op: &'static str, container: &str) -> ManagementError {
+    ManagementError::new(
+        op,
+        container,
+        Some(404),
+        "the host has no webtask management API at this URL",
+    )
 }
 
 /// A JSON request body (reqwest's `json` feature is not compiled in).

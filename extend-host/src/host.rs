@@ -271,6 +271,11 @@ impl RunningHost {
         self.app.lists.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// How many clients follow `container`'s log stream right now.
+    pub fn log_subscribers(&self, container: &str) -> usize {
+        self.app.logs.subscribers(container)
+    }
+
     /// Bytes the JavaScript heap of `container` holds, when it is in memory and idle.
     pub fn container_heap_bytes(&self, container: &str) -> Option<i64> {
         self.app.executor.heap_bytes(container)

@@ -29,6 +29,13 @@ impl LogHub {
         self.sender(container).subscribe()
     }
 
+    /// How many clients follow `container`'s stream right now.
+    pub(crate) fn subscribers(&self, container: &str) -> usize {
+        let s = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
+        s.get(container)
+            .map_or(0, broadcast::Sender::receiver_count)
+    }
+
     /// The sink a container's JavaScript runtime writes to.
     pub(crate) fn sink(&self, container: &str) -> LogSink {
         LogSink(Arc::new(SinkInner {

@@ -199,6 +199,16 @@ fn wt_cli_manages_and_runs_webtasks_on_our_host() {
         }
     };
     wait_for("connected to streaming logs");
+    // wt-cli prints that once it has a socket, before the host has the request:
+    // wait until the host has the subscription (a condition, polled).
+    let subscribed = std::time::Instant::now();
+    while host.log_subscribers("acme") == 0 {
+        assert!(
+            subscribed.elapsed() < Duration::from_secs(30),
+            "wt logs never subscribed"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let body: serde_json::Value = rt.block_on(async {
         let r = common::http()
             .post(&run_url)

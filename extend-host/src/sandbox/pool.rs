@@ -152,13 +152,12 @@ impl Executor {
         if slot.quarantined.load(Ordering::Acquire) {
             return Err(Rejected::Quarantined);
         }
-        // The host's own compile-ahead jobs don't take a tenant's run slots.
-        let limit = if input.compile_only {
-            usize::MAX
-        } else {
-            self.0.limits.in_flight_per_container
-        };
-        if slot.in_flight.fetch_add(1, Ordering::AcqRel) >= limit {
+        // The host's own compile-ahead jobs neither take nor count against a
+        // tenant's run slots.
+        if !input.compile_only
+            && slot.in_flight.fetch_add(1, Ordering::AcqRel)
+                >= self.0.limits.in_flight_per_container
+        {
             slot.in_flight.fetch_sub(1, Ordering::AcqRel);
             return Err(Rejected::Busy);
         }
@@ -253,7 +252,7 @@ fn work(shared: &Shared, me: &Worker) {
             }
         };
         *lock(&me.busy) = None;
-        slot.in_flight.fetch_sub(1, Ordering::AcqRel);
+        release(&slot, &job);
         let written_off = me.written_off.load(Ordering::Acquire);
         let discarded = {
             let mut st = lock(&slot.state);
@@ -332,8 +331,15 @@ fn watch(shared: &Arc<Shared>) {
 fn refuse_queued(slot: &Slot, reply: fn() -> Reply) {
     let queued: Vec<Job> = lock(&slot.state).queue.drain(..).collect();
     for job in queued {
-        slot.in_flight.fetch_sub(1, Ordering::AcqRel);
+        release(slot, &job);
         let _ = job.reply.send(reply());
+    }
+}
+
+/// Gives back the run slot `job` took when it was admitted.
+fn release(slot: &Slot, job: &Job) {
+    if !job.input.compile_only {
+        slot.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
