@@ -158,13 +158,8 @@ impl Error {
     /// The async path retries exactly these.
     pub fn is_transient(&self) -> bool {
         match &self.kind {
+            // Every 429, 502-504 and connect error is classified into these two.
             ErrorKind::RateLimited { .. } | ErrorKind::HostUnavailable { .. } => true,
-            ErrorKind::Status { status, .. } => matches!(status, 429 | 502 | 503 | 504),
-            ErrorKind::Transport { .. } => self
-                .source
-                .as_ref()
-                .and_then(|s| s.downcast_ref::<reqwest::Error>())
-                .is_some_and(reqwest::Error::is_connect),
             _ => false,
         }
     }

@@ -311,14 +311,13 @@ async fn management_calls_return_typed_results_and_name_what_was_refused() {
     }
 }
 
-async fn with_extension(host: &RunningHost, extend: &Extend, code: &str) -> extend_hooks::Error {
+async fn with_extension(extend: &Extend, code: &str) -> extend_hooks::Error {
     extend
         .management()
         .unwrap()
         .install("acme", "score", "scorer", code)
         .await
         .unwrap();
-    let _ = host;
     score(&extend.container("acme"), &Lead { x: 1 })
         .await
         .unwrap_err()
@@ -330,7 +329,6 @@ async fn errors_from_extension_code_are_classified_by_the_wire() {
     let extend = client(&host);
 
     let err = with_extension(
-        &host,
         &extend,
         "module.exports = (ctx, cb) => cb(new Error('no table'));",
     )
@@ -349,13 +347,13 @@ async fn errors_from_extension_code_are_classified_by_the_wire() {
         "the extension for \"score\" in container \"acme\" reported an error (400): no table"
     );
 
-    let err = with_extension(&host, &extend, "module.exports = (ctx, cb) => { const e = new Error('teapot'); e.statusCode = 418; cb(e); };").await;
+    let err = with_extension(&extend, "module.exports = (ctx, cb) => { const e = new Error('teapot'); e.statusCode = 418; cb(e); };").await;
     assert!(
         matches!(err.kind(), ErrorKind::ExtensionFailed { status: 418, .. }),
         "{err:?}"
     );
 
-    let err = with_extension(&host, &extend, "module.exports = (ctx, cb) => { null.x; };").await;
+    let err = with_extension(&extend, "module.exports = (ctx, cb) => { null.x; };").await;
     match err.kind() {
         ErrorKind::ExtensionCrashed { message } => {
             assert!(
@@ -367,7 +365,6 @@ async fn errors_from_extension_code_are_classified_by_the_wire() {
     }
 
     let err = with_extension(
-        &host,
         &extend,
         "module.exports = (ctx, cb) => { while (true) {} };",
     )
@@ -379,7 +376,7 @@ async fn errors_from_extension_code_are_classified_by_the_wire() {
         other => panic!("expected the host's time limit, got {other:?}"),
     }
 
-    let err = with_extension(&host, &extend, "module.exports = (ctx, cb) => {").await;
+    let err = with_extension(&extend, "module.exports = (ctx, cb) => {").await;
     match err.kind() {
         ErrorKind::CompilationFailed { message } => {
             assert!(message.starts_with("Compilation failed: "), "{message}")
@@ -388,7 +385,6 @@ async fn errors_from_extension_code_are_classified_by_the_wire() {
     }
 
     let err = with_extension(
-        &host,
         &extend,
         "module.exports = (ctx, cb) => cb(null, { score: 'high' });",
     )
