@@ -183,7 +183,10 @@ fn descriptor_static(
         Mode::Sync => quote!(#krate::Mode::Sync),
         Mode::Async => quote!(#krate::Mode::Async),
     };
-    let timeout_ms = config.timeout_ms;
+    let timeout = match config.timeout_ms {
+        Some(ms) => quote!(::core::time::Duration::from_millis(#ms)),
+        None => quote!(#mode.default_timeout()),
+    };
     let description = func.description();
     let ident = &func.sig.ident;
     let has_default = func.body.is_some() && config.mode == Mode::Sync;
@@ -223,7 +226,7 @@ fn descriptor_static(
         static #descriptor: #krate::PointDescriptor = #krate::PointDescriptor::__new(#krate::__private::Decl {
             name: #name,
             mode: #mode,
-            timeout: ::core::time::Duration::from_millis(#timeout_ms),
+            timeout: #timeout,
             description: #description,
             rust_path: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)),
             file: ::core::file!(),

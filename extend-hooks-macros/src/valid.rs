@@ -25,7 +25,8 @@ pub(crate) enum Mode {
 pub(crate) struct Config {
     pub name: Option<LitStr>,
     pub mode: Mode,
-    pub timeout_ms: u64,
+    /// `None`: not written (or unusable); the runtime's `Mode::default_timeout` applies.
+    pub timeout_ms: Option<u64>,
     pub krate: Path,
 }
 
@@ -62,17 +63,16 @@ pub(crate) fn config(attrs: Attrs, errors: &mut Vec<syn::Error>) -> Config {
             }
         },
     };
-    let default_ms = match mode {
-        Mode::Sync => 5_000,
-        Mode::Async => 30_000,
-    };
-    let timeout_ms = match &attrs.timeout {
-        None => default_ms,
-        Some(lit) => timeout::parse_ms(&lit.value()).unwrap_or_else(|msg| {
-            errors.push(syn::Error::new(lit.span(), msg));
-            default_ms
-        }),
-    };
+    let timeout_ms = attrs
+        .timeout
+        .as_ref()
+        .and_then(|lit| match timeout::parse_ms(&lit.value()) {
+            Ok(ms) => Some(ms),
+            Err(msg) => {
+                errors.push(syn::Error::new(lit.span(), msg));
+                None
+            }
+        });
     match &attrs.name {
         None if attrs.name_written => {}
         None => errors.push(syn::Error::new(
@@ -104,13 +104,34 @@ fn is_kebab(name: &str) -> bool {
         })
 }
 
-/// `On_New Lead` -> `on-new-lead`: separators become single hyphens.
+/// `OnNewLead`, `on_new_lead`, `On_New Lead`, `HTTPRequest2` -> `on-new-lead`,
+/// `http-request2`: separators become single hyphens, and a word starts at
+/// every upper-case letter that follows a lower-case letter or digit, or that
+/// precedes a lower-case letter after an upper-case run.
 fn kebab_suggestion(name: &str) -> String {
-    name.split(['_', ' ', '.', '/', ':', '-'])
-        .filter(|w| !w.is_empty())
-        .map(str::to_ascii_lowercase)
-        .collect::<Vec<_>>()
-        .join("-")
+    let mut words: Vec<String> = Vec::new();
+    for part in name.split(['_', ' ', '.', '/', ':', '-']) {
+        let chars: Vec<char> = part.chars().collect();
+        let mut word = String::new();
+        for (i, &c) in chars.iter().enumerate() {
+            let prev = i.checked_sub(1).map(|j| chars[j]);
+            let next = chars.get(i + 1);
+            let boundary = c.is_uppercase()
+                && prev.is_some_and(|p| {
+                    p.is_lowercase()
+                        || p.is_ascii_digit()
+                        || (p.is_uppercase() && next.is_some_and(|n| n.is_lowercase()))
+                });
+            if boundary && !word.is_empty() {
+                words.push(std::mem::take(&mut word));
+            }
+            word.extend(c.to_lowercase());
+        }
+        if !word.is_empty() {
+            words.push(word);
+        }
+    }
+    words.join("-")
 }
 
 /// Point names are kebab-case: `[a-z0-9]+(-[a-z0-9]+)*`, at most 64 characters.
@@ -293,7 +314,22 @@ fn has_impl_trait(ty: &Type) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::check_name;
+    use super::{check_name, kebab_suggestion};
+
+    #[test]
+    fn suggestions_split_camel_snake_and_acronyms() {
+        for (written, suggested) in [
+            ("OnNewLead", "on-new-lead"),
+            ("onNewLead", "on-new-lead"),
+            ("on_new_lead", "on-new-lead"),
+            ("On_New Lead", "on-new-lead"),
+            ("HTTPRequest", "http-request"),
+            ("leadV2Archived", "lead-v2-archived"),
+            ("ON-NEW-LEAD", "on-new-lead"),
+        ] {
+            assert_eq!(kebab_suggestion(written), suggested, "{written}");
+        }
+    }
 
     #[test]
     fn names_are_kebab_case() {

@@ -4,10 +4,15 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use crate::deliver::{Outcome, OutcomeFn, Queue, QueueConfig, RetryPolicy, ShutdownReport};
-use crate::discovery::Discovery;
+use crate::discovery::{Discovery, DiscoveryError, Extension};
+use crate::error::Error;
+use crate::invoke::Invoker;
+use crate::point::PointDescriptor;
 use crate::scope::Container;
-use crate::webtask::{Management, WebtaskDiscovery, WebtaskOptions};
+use crate::webtask::{Management, WebtaskApi, WebtaskDiscovery, WebtaskOptions};
 
 /// The client through which extension points invoke tenants' extensions.
 /// Cheap to clone; clones share the HTTP pool, discovery and the async queue.
@@ -34,11 +39,9 @@ pub struct Extend {
 }
 
 pub(crate) struct Inner {
-    pub(crate) http: reqwest::Client,
-    pub(crate) discovery: Arc<dyn Discovery>,
-    pub(crate) webtask: Option<WebtaskDiscovery>,
-    pub(crate) max_response_bytes: usize,
-    pub(crate) queue: Queue,
+    pub(crate) invoker: Arc<Invoker>,
+    queue: Queue,
+    management: Option<Management>,
 }
 
 impl Extend {
@@ -56,13 +59,14 @@ impl Extend {
     }
 
     /// Forgets the cached discovery answer for (container, point), so the next
-    /// invocation asks the host again. Management calls made through
-    /// [`Extend::management`] do this themselves. A no-op unless the client
-    /// discovers through a webtask host.
+    /// invocation asks again (see [`Discovery::invalidate`]). Management calls
+    /// made through [`Extend::management`] do this themselves.
     pub async fn invalidate(&self, container: &str, point: &str) {
-        if let Some(w) = &self.inner.webtask {
-            w.invalidate(container, point).await;
-        }
+        self.inner
+            .invoker
+            .discovery
+            .invalidate(container, point)
+            .await;
     }
 
     /// The extension `container` has for `point`, as an invocation would find
@@ -71,18 +75,29 @@ impl Extend {
         &self,
         container: &str,
         point: &str,
-    ) -> Result<Option<crate::Extension>, crate::DiscoveryError> {
-        self.inner.discovery.discover(container, point).await
+    ) -> Result<Option<Extension>, DiscoveryError> {
+        self.inner
+            .invoker
+            .discovery
+            .discover(container, point)
+            .await
     }
 
     /// Management calls (tenant tokens, installing and removing extensions)
     /// on the webtask host this client discovers through; `None` when it was
     /// built with another discovery.
     pub fn management(&self) -> Option<Management> {
-        self.inner
-            .webtask
-            .as_ref()
-            .map(WebtaskDiscovery::management)
+        self.inner.management.clone()
+    }
+
+    /// Queues an async invocation (see [`crate::deliver`]).
+    pub(crate) fn enqueue(
+        &self,
+        point: &'static PointDescriptor,
+        container: Arc<str>,
+        body: Bytes,
+    ) -> Result<(), Error> {
+        self.inner.queue.enqueue(point, container, body)
     }
 
     /// Async invocations queued or in flight right now.
@@ -103,7 +118,7 @@ impl fmt::Debug for Extend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Extend")
             .field("queue", &self.inner.queue)
-            .field("max_response_bytes", &self.inner.max_response_bytes)
+            .field("max_response_bytes", &self.inner.invoker.max_response_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -112,7 +127,7 @@ impl fmt::Debug for Extend {
 pub struct ExtendBuilder {
     discovery: Option<Arc<dyn Discovery>>,
     webtask: Option<(String, String)>,
-    webtask_options: WebtaskOptions,
+    webtask_options: Option<WebtaskOptions>,
     http: Option<reqwest::Client>,
     max_response_bytes: usize,
     queue_capacity: usize,
@@ -126,7 +141,7 @@ impl Default for ExtendBuilder {
         ExtendBuilder {
             discovery: None,
             webtask: None,
-            webtask_options: WebtaskOptions::default(),
+            webtask_options: None,
             http: None,
             max_response_bytes: 10 * 1024 * 1024,
             queue_capacity: 10_000,
@@ -142,30 +157,32 @@ impl Default for ExtendBuilder {
 }
 
 impl ExtendBuilder {
-    /// How extensions are found: this or [`ExtendBuilder::webtask`] is required.
+    /// How extensions are found: exactly one of this and
+    /// [`ExtendBuilder::webtask`] is required; [`build`](ExtendBuilder::build)
+    /// refuses both.
     #[must_use]
     pub fn discovery(mut self, discovery: impl Discovery) -> Self {
         self.discovery = Some(Arc::new(discovery));
-        self.webtask = None;
         self
     }
 
     /// Finds extensions through a webtask host's management API (a
     /// [`WebtaskDiscovery`], cached) at `base_url` with `token`: the master
     /// token, or a tenant token when the client serves one tenant. Also enables
-    /// [`Extend::management`].
+    /// [`Extend::management`]. Exactly one of this and
+    /// [`ExtendBuilder::discovery`] is required.
     #[must_use]
     pub fn webtask(mut self, base_url: impl Into<String>, token: impl Into<String>) -> Self {
         self.webtask = Some((base_url.into(), token.into()));
-        self.discovery = None;
         self
     }
 
-    /// Cache lifetimes, size and metadata key names of webtask discovery
-    /// (used with [`ExtendBuilder::webtask`]).
+    /// Cache lifetimes, size and metadata key names of webtask discovery.
+    /// Only with [`ExtendBuilder::webtask`]: [`build`](ExtendBuilder::build)
+    /// refuses them with another discovery, where they would do nothing.
     #[must_use]
     pub fn webtask_options(mut self, options: WebtaskOptions) -> Self {
-        self.webtask_options = options;
+        self.webtask_options = Some(options);
         self
     }
 
@@ -232,11 +249,15 @@ impl ExtendBuilder {
     /// on the runtime that built the client.
     ///
     /// # Errors
-    /// [`BuildError`] when no discovery is set, a setting is zero, there is no
-    /// Tokio runtime, or the HTTP client can't be built.
+    /// [`BuildError`] when no discovery is set or two are, webtask options
+    /// are set without a webtask host, a setting is zero, there is no Tokio
+    /// runtime, or the HTTP client can't be built.
     pub fn build(self) -> Result<Extend, BuildError> {
-        if self.discovery.is_none() && self.webtask.is_none() {
-            return Err(BuildError::NoDiscovery);
+        match (&self.discovery, &self.webtask, &self.webtask_options) {
+            (None, None, _) => return Err(BuildError::NoDiscovery),
+            (Some(_), Some(_), _) => return Err(BuildError::TwoDiscoveries),
+            (Some(_), None, Some(_)) => return Err(BuildError::WebtaskOptionsWithoutWebtask),
+            _ => {}
         }
         for (value, setting) in [
             (self.queue_capacity, "async_queue_capacity"),
@@ -253,28 +274,38 @@ impl ExtendBuilder {
             Some(http) => http,
             None => default_http_client()?,
         };
-        let (discovery, webtask): (Arc<dyn Discovery>, _) = match (self.discovery, self.webtask) {
+        let (discovery, management): (Arc<dyn Discovery>, _) = match (self.discovery, self.webtask)
+        {
             (Some(d), _) => (d, None),
             (None, Some((url, token))) => {
-                let w = WebtaskDiscovery::new(http.clone(), &url, token, self.webtask_options)
-                    .map_err(BuildError::WebtaskUrl)?;
-                (Arc::new(w.clone()), Some(w))
+                let api =
+                    WebtaskApi::new(http.clone(), &url, token).map_err(BuildError::WebtaskUrl)?;
+                let w =
+                    WebtaskDiscovery::new(Arc::new(api), self.webtask_options.unwrap_or_default());
+                (Arc::new(w.clone()), Some(Management::new(w)))
             }
             (None, None) => return Err(BuildError::NoDiscovery),
         };
+        let invoker = Arc::new(Invoker {
+            http,
+            discovery,
+            max_response_bytes: self.max_response_bytes,
+        });
+        let queue = Queue::new(
+            Arc::clone(&invoker),
+            QueueConfig {
+                capacity: self.queue_capacity,
+                concurrency: self.concurrency,
+                retry: self.retry,
+                on_outcome: self.on_outcome,
+                runtime,
+            },
+        );
         Ok(Extend {
             inner: Arc::new(Inner {
-                http,
-                discovery,
-                webtask,
-                max_response_bytes: self.max_response_bytes,
-                queue: Queue::new(QueueConfig {
-                    capacity: self.queue_capacity,
-                    concurrency: self.concurrency,
-                    retry: self.retry,
-                    on_outcome: self.on_outcome,
-                    runtime,
-                }),
+                invoker,
+                queue,
+                management,
             }),
         })
     }
@@ -302,7 +333,7 @@ fn default_http_client() -> Result<reqwest::Client, BuildError> {
         .connect_timeout(Duration::from_secs(10))
         .user_agent(concat!("extend-hooks/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| BuildError::Http(e.to_string()))
+        .map_err(BuildError::Http)
 }
 
 impl fmt::Debug for ExtendBuilder {
@@ -317,17 +348,23 @@ impl fmt::Debug for ExtendBuilder {
 }
 
 /// Why [`ExtendBuilder::build`] failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum BuildError {
     /// No discovery was configured.
     NoDiscovery,
+    /// Both `.discovery(...)` and `.webtask(...)` were called: one client
+    /// finds extensions one way.
+    TwoDiscoveries,
+    /// `.webtask_options(...)` was called without `.webtask(...)`: the options
+    /// would do nothing.
+    WebtaskOptionsWithoutWebtask,
     /// A setting that must be at least 1 is 0.
     Zero(&'static str),
     /// `build` was called outside a Tokio runtime.
     NoRuntime,
     /// The HTTP client could not be built.
-    Http(String),
+    Http(reqwest::Error),
     /// The webtask host URL is not an absolute http or https URL.
     WebtaskUrl(String),
 }
@@ -337,6 +374,12 @@ impl fmt::Display for BuildError {
         match self {
             BuildError::NoDiscovery => f.write_str(
                 "no discovery configured: call .webtask(url, token) or .discovery(...) on the builder",
+            ),
+            BuildError::TwoDiscoveries => f.write_str(
+                "both .webtask(url, token) and .discovery(...) were called on the builder: keep one",
+            ),
+            BuildError::WebtaskOptionsWithoutWebtask => f.write_str(
+                ".webtask_options(...) only applies to .webtask(url, token) discovery, which is not configured",
             ),
             BuildError::Zero(setting) => write!(f, "`{setting}` must be at least 1"),
             BuildError::NoRuntime => f.write_str(
@@ -348,4 +391,11 @@ impl fmt::Display for BuildError {
     }
 }
 
-impl std::error::Error for BuildError {}
+impl std::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BuildError::Http(e) => Some(e),
+            _ => None,
+        }
+    }
+}

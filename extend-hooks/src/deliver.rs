@@ -3,8 +3,8 @@
 //! graceful shutdown.
 
 use std::fmt;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::error::{Error, ErrorKind};
-use crate::invoke;
-use crate::{Container, PointDescriptor};
+use crate::invoke::{self, Failed, Invoker};
+use crate::point::PointDescriptor;
 
 /// A callback that receives every async outcome.
 pub(crate) type OutcomeFn = Arc<dyn Fn(&Outcome) + Send + Sync>;
@@ -84,16 +84,24 @@ pub struct ShutdownReport {
     pub dropped: usize,
 }
 
-pub(crate) struct Queue {
+/// The async queue. Its state is shared with the delivery tasks it spawns,
+/// which need nothing else: the [`Invoker`] does the HTTP.
+pub(crate) struct Queue(Arc<QueueState>);
+
+struct QueueState {
+    invoker: Arc<Invoker>,
     /// One permit per invocation queued or in flight: the memory bound.
     places: Arc<Semaphore>,
     capacity: usize,
     /// One permit per HTTP exchange in flight.
-    in_flight: Arc<Semaphore>,
+    in_flight: Semaphore,
     tracker: TaskTracker,
     cancel: CancellationToken,
-    closed: AtomicBool,
-    dropped: Arc<AtomicUsize>,
+    /// Admission: `enqueue` spawns under the read lock, `shutdown` flips it
+    /// under the write lock, so no task is spawned after shutdown started
+    /// waiting.
+    closed: RwLock<bool>,
+    dropped: AtomicUsize,
     retry: RetryPolicy,
     on_outcome: Option<OutcomeFn>,
     runtime: Handle,
@@ -108,108 +116,118 @@ pub(crate) struct QueueConfig {
 }
 
 impl Queue {
-    pub(crate) fn new(config: QueueConfig) -> Self {
-        Queue {
+    pub(crate) fn new(invoker: Arc<Invoker>, config: QueueConfig) -> Self {
+        Queue(Arc::new(QueueState {
+            invoker,
             places: Arc::new(Semaphore::new(config.capacity)),
             capacity: config.capacity,
-            in_flight: Arc::new(Semaphore::new(config.concurrency)),
+            in_flight: Semaphore::new(config.concurrency),
             tracker: TaskTracker::new(),
             cancel: CancellationToken::new(),
-            closed: AtomicBool::new(false),
-            dropped: Arc::new(AtomicUsize::new(0)),
+            closed: RwLock::new(false),
+            dropped: AtomicUsize::new(0),
             retry: config.retry,
             on_outcome: config.on_outcome,
             runtime: config.runtime,
-        }
+        }))
     }
 
     pub(crate) fn enqueue(
         &self,
         point: &'static PointDescriptor,
-        container: &Container,
+        container: Arc<str>,
         body: Bytes,
     ) -> Result<(), Error> {
-        let refuse = |kind| Error::new(point.name(), container.name.clone(), kind);
-        if self.closed.load(Ordering::Acquire) {
+        let q = &self.0;
+        let refuse = |kind| Error::new(point.name(), container.clone(), kind);
+        let closed = q.closed.read().unwrap_or_else(PoisonError::into_inner);
+        if *closed {
             return Err(refuse(ErrorKind::ShutDown));
         }
-        let place = self.places.clone().try_acquire_owned().map_err(|_| {
+        let place = q.places.clone().try_acquire_owned().map_err(|_| {
             refuse(ErrorKind::QueueFull {
-                capacity: self.capacity,
+                capacity: q.capacity,
             })
         })?;
-        let container = container.clone();
-        let cancel = self.cancel.clone();
-        let dropped = self.dropped.clone();
+        let state = Arc::clone(q);
         let queued_at = Instant::now();
-        self.tracker.spawn_on(
+        q.tracker.spawn_on(
             async move {
                 let _place = place;
-                let queue = &container.extend.inner.queue;
-                let (status, attempts) = match cancel
-                    .run_until_cancelled(queue.deliver(point, &container, body))
+                let (status, attempts) = match state
+                    .cancel
+                    .run_until_cancelled(state.deliver(point, &container, body))
                     .await
                 {
                     Some(done) => done,
                     None => {
-                        dropped.fetch_add(1, Ordering::Relaxed);
+                        state.dropped.fetch_add(1, Ordering::Relaxed);
                         (OutcomeStatus::Dropped, 0)
                     }
                 };
-                queue.report(&Outcome {
+                state.report(&Outcome {
                     point: point.name(),
-                    container: container.name.clone(),
+                    container,
                     status,
                     attempts,
                     elapsed: queued_at.elapsed(),
                 });
             },
-            &self.runtime,
+            &q.runtime,
         );
+        drop(closed);
         Ok(())
     }
 
+    pub(crate) async fn shutdown(&self, grace: Duration) -> ShutdownReport {
+        let q = &self.0;
+        *q.closed.write().unwrap_or_else(PoisonError::into_inner) = true;
+        q.tracker.close();
+        if tokio::time::timeout(grace, q.tracker.wait()).await.is_err() {
+            q.cancel.cancel();
+            q.tracker.wait().await;
+        }
+        ShutdownReport {
+            dropped: q.dropped.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Invocations queued or in flight right now.
+    pub(crate) fn pending(&self) -> usize {
+        self.0.capacity - self.0.places.available_permits()
+    }
+}
+
+impl QueueState {
     /// Discovery and delivery, retrying transient failures. Each attempt is
     /// bounded by the point's timeout.
     async fn deliver(
         &self,
         point: &'static PointDescriptor,
-        container: &Container,
+        container: &Arc<str>,
         body: Bytes,
     ) -> (OutcomeStatus, u32) {
-        let inner = &*container.extend.inner;
-        let name = point.name();
         let mut attempts = 0;
         loop {
-            let attempt = async {
-                let Some(extension) = invoke::discover(inner, name, &container.name).await? else {
-                    return Ok(None);
-                };
-                invoke::exchange(inner, name, &container.name, &extension, body.clone())
-                    .await
-                    .map(Some)
-            };
             let permit = self.in_flight.acquire().await;
-            let result = tokio::time::timeout(point.timeout(), attempt).await;
+            let result = tokio::time::timeout(
+                point.timeout(),
+                self.invoker.attempt(point.name(), container, body.clone()),
+            )
+            .await;
             drop(permit);
             let failed = match result {
                 Ok(Ok(None)) => return (OutcomeStatus::NoExtension, attempts),
-                Ok(Ok(Some(answer))) => {
+                Ok(Ok(Some(delivered))) => {
                     return (
                         OutcomeStatus::Delivered {
-                            status: answer.status,
+                            status: delivered.status,
                         },
                         attempts + 1,
                     );
                 }
                 Ok(Err(failed)) => failed,
-                Err(_elapsed) => invoke::Failed::from(Error::new(
-                    name,
-                    container.name.clone(),
-                    ErrorKind::Timeout {
-                        after: point.timeout(),
-                    },
-                )),
+                Err(_elapsed) => Failed::from(invoke::timeout_error(point, container)),
             };
             attempts += 1;
             if !failed.error.is_transient() || attempts >= self.retry.max_attempts {
@@ -253,34 +271,15 @@ impl Queue {
             callback(outcome);
         }
     }
-
-    pub(crate) async fn shutdown(&self, grace: Duration) -> ShutdownReport {
-        self.closed.store(true, Ordering::Release);
-        self.tracker.close();
-        if tokio::time::timeout(grace, self.tracker.wait())
-            .await
-            .is_err()
-        {
-            self.cancel.cancel();
-            self.tracker.wait().await;
-        }
-        ShutdownReport {
-            dropped: self.dropped.load(Ordering::Relaxed),
-        }
-    }
-
-    /// Invocations queued or in flight right now.
-    pub(crate) fn pending(&self) -> usize {
-        self.capacity - self.places.available_permits()
-    }
 }
 
 impl fmt::Debug for Queue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let closed = *self.0.closed.read().unwrap_or_else(PoisonError::into_inner);
         f.debug_struct("Queue")
-            .field("capacity", &self.capacity)
+            .field("capacity", &self.0.capacity)
             .field("pending", &self.pending())
-            .field("closed", &self.closed.load(Ordering::Relaxed))
+            .field("closed", &closed)
             .finish_non_exhaustive()
     }
 }

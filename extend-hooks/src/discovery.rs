@@ -22,6 +22,16 @@ pub trait Discovery: Send + Sync + 'static {
         container: &'a str,
         point: &'a str,
     ) -> BoxFuture<'a, Result<Option<Extension>, DiscoveryError>>;
+
+    /// Forgets what the backend remembers about (container, point), so the
+    /// next [`discover`](Discovery::discover) asks its source again. Called by
+    /// [`Extend::invalidate`](crate::Extend::invalidate), and by the client
+    /// when a host says the extension discovery pointed at is gone. The
+    /// default does nothing: right for a backend that does not cache.
+    fn invalidate<'a>(&'a self, container: &'a str, point: &'a str) -> BoxFuture<'a, ()> {
+        let _ = (container, point);
+        Box::pin(std::future::ready(()))
+    }
 }
 
 /// Why discovery could not give an answer.

@@ -45,10 +45,17 @@ pub enum ErrorKind {
         after: Duration,
     },
     /// The request could not be delivered or its answer not read (connection
-    /// refused or reset, DNS, TLS, a response over the size limit).
+    /// reset, DNS, TLS).
     Transport {
         /// What the HTTP client reported.
         message: String,
+    },
+    /// The extension's answer is larger than the client's
+    /// [`max_response_bytes`](crate::ExtendBuilder::max_response_bytes); it
+    /// was not read further.
+    ResponseTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
     },
     /// The extension's code ran and reported an error: `cb(err)`, a rejected
     /// promise, or a status the code chose (`x-wt-response-source: webtask`).
@@ -186,6 +193,10 @@ impl fmt::Display for Error {
                 human_duration(*after)
             ),
             ErrorKind::Transport { message } => write!(f, "{ext} could not be reached: {message}"),
+            ErrorKind::ResponseTooLarge { limit } => write!(
+                f,
+                "{ext} answered with a body larger than the limit of {limit} bytes"
+            ),
             ErrorKind::ExtensionFailed {
                 status, message, ..
             } => {

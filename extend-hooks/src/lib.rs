@@ -35,7 +35,7 @@
 //! |---|---|---|
 //! | `name` | kebab-case `[a-z0-9]+(-[a-z0-9]+)*`, at most 64 characters | required |
 //! | `mode` | `"sync"`: the caller waits; `"async"`: the call queues and returns | `"sync"` |
-//! | `timeout` | a whole number with `ms`, `s` or `m`, above zero, at most 15 minutes. Sync: the deadline of the whole call, discovery included. Async: the bound on each delivery attempt | `"5s"` sync, `"30s"` async |
+//! | `timeout` | a whole number with `ms`, `s` or `m`, above zero, at most 15 minutes. Sync: the deadline of the whole call, discovery included. Async: the bound on each delivery attempt | [`Mode::default_timeout`]: 5 s sync, 30 s async |
 //! | `crate` | the path of this crate when it is re-exported or renamed | `::extend_hooks` |
 //!
 //! The function's shape:
@@ -57,6 +57,7 @@
 #![warn(missing_docs)]
 
 mod catalog;
+mod classify;
 mod client;
 mod deliver;
 mod discovery;
@@ -84,5 +85,5 @@ pub use payload::{Payload, Response};
 pub use point::{Location, Mode, PointDescriptor};
 pub use scope::{Container, Scope};
 pub use webtask::{
-    InstalledExtension, Management, ManagementError, WebtaskDiscovery, WebtaskOptions,
+    InstalledExtension, Management, ManagementError, ManagementErrorKind, WebtaskOptions,
 };

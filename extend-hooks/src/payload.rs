@@ -13,7 +13,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::__private::ObjectWriter;
-use crate::{Container, Error, PointDescriptor, invoke};
+use crate::invoke::{invalid_response, payload_bytes};
+use crate::{Container, Error, PointDescriptor};
 
 /// A type that can travel to an extension: it serializes to the JSON body and
 /// has a JSON Schema for the catalog. Implemented for every
@@ -80,11 +81,19 @@ impl<T: DeserializeOwned + JsonSchema + Send> Response for T {
         body: Result<Vec<u8>, serde_json::Error>,
     ) -> impl Future<Output = Result<Option<Self>, Error>> + Send + 'a {
         async move {
-            match invoke::sync(point, container, body).await? {
+            let name = &container.name;
+            let body = payload_bytes(point, name, body)?;
+            match container
+                .extend
+                .inner
+                .invoker
+                .sync(point, name, body)
+                .await?
+            {
                 None => Ok(None),
                 Some(bytes) => match serde_json::from_slice(&bytes) {
                     Ok(response) => Ok(Some(response)),
-                    Err(e) => Err(invoke::invalid_response(point, container, &bytes, e)),
+                    Err(e) => Err(invalid_response(point, name, &bytes, e)),
                 },
             }
         }

@@ -24,6 +24,16 @@ impl Mode {
             Mode::Async => "async",
         }
     }
+
+    /// The timeout of a point that declares none: 5 s for a sync point (the
+    /// caller waits), 30 s for each attempt of an async one. This is the one
+    /// definition; the attribute expands to a call of it.
+    pub const fn default_timeout(self) -> Duration {
+        match self {
+            Mode::Sync => Duration::from_secs(5),
+            Mode::Async => Duration::from_secs(30),
+        }
+    }
 }
 
 impl fmt::Display for Mode {

@@ -1,7 +1,8 @@
 //! What generated code calls. Not public API: it may change in any release.
 
+use crate::invoke::payload_bytes;
 pub use crate::point::{Decl, PayloadDecl, SubschemaFn};
-use crate::{Container, Error, PointDescriptor, invoke};
+use crate::{Container, Error, PointDescriptor};
 pub use inventory;
 
 /// A point's entry in the `inventory` registry.
@@ -60,5 +61,8 @@ pub fn invoke_async(
     container: &Container,
     body: Result<Vec<u8>, serde_json::Error>,
 ) -> Result<(), Error> {
-    invoke::enqueue(point, container, body)
+    let body = payload_bytes(point, &container.name, body)?;
+    container
+        .extend
+        .enqueue(point, container.name.clone(), body)
 }

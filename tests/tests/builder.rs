@@ -1,6 +1,6 @@
 //! Building a client: every misconfiguration is a clear error, not a panic.
 
-use extend_hooks::{BuildError, Extend, Extension, StaticDiscovery};
+use extend_hooks::{BuildError, Extend, Extension, StaticDiscovery, WebtaskOptions};
 
 #[test]
 fn building_outside_a_runtime_is_an_error() {
@@ -8,7 +8,7 @@ fn building_outside_a_runtime_is_an_error() {
         .discovery(StaticDiscovery::new())
         .build()
         .unwrap_err();
-    assert_eq!(err, BuildError::NoRuntime);
+    assert!(matches!(err, BuildError::NoRuntime), "{err:?}");
     assert_eq!(
         err.to_string(),
         "Extend must be built inside a Tokio runtime: async deliveries run on it"
@@ -18,7 +18,7 @@ fn building_outside_a_runtime_is_an_error() {
 #[tokio::test]
 async fn discovery_is_required_and_settings_must_be_positive() {
     let err = Extend::builder().build().unwrap_err();
-    assert_eq!(err, BuildError::NoDiscovery);
+    assert!(matches!(err, BuildError::NoDiscovery), "{err:?}");
     assert!(
         err.to_string()
             .contains("call .webtask(url, token) or .discovery(...)")
@@ -51,4 +51,46 @@ fn extension_urls_must_be_http() {
         !format!("{ok:?}").contains("hidden"),
         "Debug must not print secrets"
     );
+}
+
+#[tokio::test]
+async fn contradictory_discovery_settings_are_refused() {
+    let err = Extend::builder()
+        .discovery(StaticDiscovery::new())
+        .webtask("http://127.0.0.1:1", "token")
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, BuildError::TwoDiscoveries), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "both .webtask(url, token) and .discovery(...) were called on the builder: keep one"
+    );
+    // Order does not matter: the builder does not silently keep the last one.
+    let err = Extend::builder()
+        .webtask("http://127.0.0.1:1", "token")
+        .discovery(StaticDiscovery::new())
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, BuildError::TwoDiscoveries), "{err:?}");
+
+    let err = Extend::builder()
+        .webtask_options(WebtaskOptions::default())
+        .discovery(StaticDiscovery::new())
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(err, BuildError::WebtaskOptionsWithoutWebtask),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("only applies to .webtask(url, token)")
+    );
+
+    // Options with a webtask host, in either order, build.
+    Extend::builder()
+        .webtask_options(WebtaskOptions::default())
+        .webtask("http://127.0.0.1:1", "token")
+        .build()
+        .unwrap();
 }

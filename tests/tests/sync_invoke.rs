@@ -247,11 +247,11 @@ async fn responses_over_the_size_limit_are_refused() {
     let err = echo_several(&extend.container("acme"), &lead(), "x", 1)
         .await
         .unwrap_err();
-    assert_eq!(
-        err.kind(),
-        &ErrorKind::Transport {
-            message: "the response is larger than the limit of 1024 bytes".into()
-        }
+    assert_eq!(err.kind(), &ErrorKind::ResponseTooLarge { limit: 1024 });
+    assert!(
+        err.to_string()
+            .ends_with("answered with a body larger than the limit of 1024 bytes"),
+        "{err}"
     );
 }
 

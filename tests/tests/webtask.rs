@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use extend_hooks::{Container, ErrorKind, Extend, OutcomeStatus, extension_point};
+use extend_hooks::{
+    Container, ErrorKind, Extend, ManagementErrorKind, OutcomeStatus, extension_point,
+};
 use extend_host::{Host, Limits, RunningHost};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -290,8 +292,13 @@ async fn management_calls_return_typed_results_and_name_what_was_refused() {
         .await
         .unwrap_err();
     assert_eq!(
-        (e.status(), e.container(), e.operation()),
-        (Some(403), "globex", "install an extension")
+        (e.kind(), e.status(), e.container(), e.operation()),
+        (
+            ManagementErrorKind::Refused,
+            Some(403),
+            "globex",
+            "install an extension"
+        )
     );
     assert_eq!(
         e.to_string(),
@@ -302,6 +309,7 @@ async fn management_calls_return_typed_results_and_name_what_was_refused() {
         .await
         .unwrap_err();
     assert!(e.message().contains("invalid container name"), "{e}");
+    assert_eq!(e.kind(), ManagementErrorKind::BadInput);
     let err = score(&scoped.container("globex"), &Lead { x: 1 })
         .await
         .unwrap_err();
@@ -582,4 +590,50 @@ async fn options_rename_the_meta_keys_and_bad_urls_are_refused_at_build() {
         err.to_string(),
         "the webtask host URL is not usable: `ftp://host` is not an http or https URL"
     );
+}
+
+/// A host whose list answer has a malformed item: the item is an error that
+/// names it, not silently dropped (a purpose-built faulty server).
+#[tokio::test]
+async fn a_malformed_list_item_is_an_error_naming_it() {
+    use axum::routing::get;
+    let router = axum::Router::new().route(
+        "/api/webtask/acme",
+        get(|| async {
+            axum::Json(json!([
+                { "name": "fine", "webtask_url": "http://127.0.0.1:9/api/run/acme/fine", "meta": {} },
+                { "name": "broken", "meta": { "auth0-extension-type": "score" } },
+            ]))
+        }),
+    );
+    let server = extend_hooks_tests::serve(router, Default::default()).await;
+    let extend = Extend::builder()
+        .webtask(server.url(""), "token")
+        .build()
+        .unwrap();
+    let e = extend
+        .management()
+        .unwrap()
+        .list("acme", None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ManagementErrorKind::InvalidAnswer);
+    assert!(
+        e.message()
+            .starts_with("list item 1 (`broken`) is not a webtask: missing field `webtask_url`"),
+        "{e}"
+    );
+    assert!(
+        std::error::Error::source(&e).is_some(),
+        "the serde error is kept"
+    );
+    let err = score(&extend.container("acme"), &Lead { x: 1 })
+        .await
+        .unwrap_err();
+    match err.kind() {
+        ErrorKind::Discovery { message } => {
+            assert!(message.contains("list item 1 (`broken`)"), "{message}")
+        }
+        other => panic!("expected a discovery error, got {other:?}"),
+    }
 }

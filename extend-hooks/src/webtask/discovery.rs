@@ -1,0 +1,187 @@
+//! [`WebtaskDiscovery`]: discovery through a webtask host's management API,
+//! cached per (container, point) with single-flight misses.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use moka::Expiry;
+use moka::future::Cache;
+
+use super::api::{WebtaskApi, check_name};
+use super::management::InstalledExtension;
+use super::options::WebtaskOptions;
+use crate::discovery::{BoxFuture, Discovery, DiscoveryError, Extension};
+
+/// What the cache remembers for a (container, point).
+type Cached = Option<Extension>;
+
+struct TtlByAnswer {
+    found: Duration,
+    none: Duration,
+}
+
+impl Expiry<String, Cached> for TtlByAnswer {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        value: &Cached,
+        _now: Instant,
+    ) -> Option<Duration> {
+        Some(if value.is_some() {
+            self.found
+        } else {
+            self.none
+        })
+    }
+}
+
+/// Extensions are webtasks whose metadata names their point, found with
+/// `GET /api/webtask/{container}?meta=…` as the Extend developer guide
+/// prescribes. Built by [`ExtendBuilder::webtask`](crate::ExtendBuilder::webtask).
+#[derive(Clone)]
+pub(crate) struct WebtaskDiscovery {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    api: Arc<WebtaskApi>,
+    options: WebtaskOptions,
+    cache: Cache<String, Cached>,
+}
+
+impl fmt::Debug for WebtaskDiscovery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebtaskDiscovery")
+            .field("api", &self.shared.api)
+            .field("options", &self.shared.options)
+            .field("cached", &self.shared.cache.entry_count())
+            .finish_non_exhaustive()
+    }
+}
+
+fn key(container: &str, point: &str) -> String {
+    let mut k = String::with_capacity(container.len() + point.len() + 1);
+    k.push_str(container);
+    k.push('\0');
+    k.push_str(point);
+    k
+}
+
+impl WebtaskDiscovery {
+    pub(crate) fn new(api: Arc<WebtaskApi>, options: WebtaskOptions) -> Self {
+        let cache = Cache::builder()
+            .max_capacity(options.max_entries)
+            .expire_after(TtlByAnswer {
+                found: options.ttl,
+                none: options.none_ttl,
+            })
+            .support_invalidation_closures()
+            .build();
+        WebtaskDiscovery {
+            shared: Arc::new(Shared {
+                api,
+                options,
+                cache,
+            }),
+        }
+    }
+
+    pub(crate) fn api(&self) -> &WebtaskApi {
+        &self.shared.api
+    }
+
+    pub(crate) fn options(&self) -> &WebtaskOptions {
+        &self.shared.options
+    }
+
+    /// Forgets every cached answer for `container`.
+    pub(crate) fn invalidate_container(&self, container: &str) {
+        let prefix = key(container, "");
+        // Only fails when closures are unsupported, and the cache is built with them.
+        let _ = self
+            .shared
+            .cache
+            .invalidate_entries_if(move |k, _| k.starts_with(&prefix));
+    }
+
+    /// Asks the host (a cache miss).
+    async fn lookup(&self, container: &str, point: &str) -> Result<Cached, DiscoveryError> {
+        let s = &*self.shared;
+        let items = s
+            .api
+            .list(
+                "list extensions",
+                container,
+                Some((&s.options.type_key, point)),
+            )
+            .await
+            .map_err(|e| DiscoveryError::Failed(Box::new(e)))?;
+        let enabled: Vec<InstalledExtension> = items
+            .into_iter()
+            .map(|w| InstalledExtension::from_wire(container, w, &s.options))
+            .filter(|x| x.enabled)
+            .collect();
+        match enabled.as_slice() {
+            [] => Ok(None),
+            [one] => {
+                let ext =
+                    Extension::new(&one.url).map_err(|e| DiscoveryError::Failed(Box::new(e)))?;
+                Ok(Some(match one.meta.get(&s.options.secret_key) {
+                    Some(secret) => ext.with_secret(secret.clone()),
+                    None => ext,
+                }))
+            }
+            many => Err(DiscoveryError::Ambiguous {
+                names: many.iter().map(|x| x.name.clone()).collect(),
+            }),
+        }
+    }
+}
+
+impl Discovery for WebtaskDiscovery {
+    fn discover<'a>(
+        &'a self,
+        container: &'a str,
+        point: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Extension>, DiscoveryError>> {
+        Box::pin(async move {
+            check_name("container", container).map_err(|m| DiscoveryError::Failed(m.into()))?;
+            let k = key(container, point);
+            if let Some(hit) = self.shared.cache.get(&k).await {
+                return Ok(hit);
+            }
+            // Concurrent misses for one key share this one request; errors are not cached.
+            self.shared
+                .cache
+                .try_get_with(k, self.lookup(container, point))
+                .await
+                .map_err(|shared| match &*shared {
+                    DiscoveryError::Ambiguous { names } => DiscoveryError::Ambiguous {
+                        names: names.clone(),
+                    },
+                    _ => DiscoveryError::Failed(Box::new(SharedError(shared))),
+                })
+        })
+    }
+
+    fn invalidate<'a>(&'a self, container: &'a str, point: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move { self.shared.cache.invalidate(&key(container, point)).await })
+    }
+}
+
+/// An error shared by every caller of one single-flight discovery.
+#[derive(Debug)]
+struct SharedError(Arc<DiscoveryError>);
+
+impl fmt::Display for SharedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for SharedError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&*self.0)
+    }
+}

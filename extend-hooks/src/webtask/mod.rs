@@ -1,0 +1,15 @@
+//! Discovery and management through the Webtask management API: a typed
+//! client of the API ([`api`]), cached discovery on it ([`discovery`]) and the
+//! management calls a platform offers its tenants ([`management`]).
+
+mod api;
+mod discovery;
+mod error;
+mod management;
+mod options;
+
+pub(crate) use api::WebtaskApi;
+pub(crate) use discovery::WebtaskDiscovery;
+pub use error::{ManagementError, ManagementErrorKind};
+pub use management::{InstalledExtension, Management};
+pub use options::WebtaskOptions;
