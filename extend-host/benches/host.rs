@@ -5,7 +5,7 @@
 //! timeout, all measured in this run, and the ratios between them; then first
 //! run after create, idle memory per container, and a noisy-neighbour ratio.
 
-use extend_host::{Host, RunningHost};
+use extend_host::Host;
 use serde_json::json;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -94,7 +94,7 @@ fn rss_kib() -> u64 {
         .unwrap()
 }
 
-async fn put(http: &reqwest::Client, host: &RunningHost, container: &str, name: &str, code: &str) {
+async fn put(http: &reqwest::Client, host: &Host, container: &str, name: &str, code: &str) {
     let r = http
         .put(format!("{}/api/webtask/{container}/{name}", host.url()))
         .bearer_auth(host.master_token())

@@ -4,9 +4,9 @@ use std::time::Duration;
 
 /// The limits a host enforces. Every limit answers with a JSON error that names it.
 ///
-/// The defaults follow the original platform where it had one (30 s run time,
-/// 100 KB code, 120 KiB management bodies) and the prototype measurements in
-/// `shared/reference/js-sandbox.md` elsewhere.
+/// The defaults follow the original webtask platform where it had one (30 s
+/// run time, 100 KB code, 120 KiB management bodies) and measurements of a
+/// QuickJS prototype elsewhere (64 MiB heaps, 256 KiB stacks).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Limits {

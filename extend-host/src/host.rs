@@ -1,27 +1,37 @@
 //! Starting and stopping a host.
 
-use crate::api::{self, App, AppParts};
+use crate::api::{self, App};
+use crate::auth::Auth;
 use crate::config::{Limits, default_workers};
 use crate::crypto::{Keys, random_hex};
 use crate::error::HostError;
 use crate::logs::LogHub;
 use crate::sandbox::{Executor, ExecutorStats};
-use crate::store::{SqliteStore, Store};
+use crate::store::{Change, SqliteStore, Store};
 use crate::token::{self, Claims};
+use crate::webtasks::Webtasks;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::task::JoinHandle;
 
-/// Entry point: `Host::builder().memory().start().await?`.
-#[derive(Debug)]
-pub struct Host(());
+/// Configures a host before it starts: `Host::builder().memory().start().await?`.
+#[derive(Clone)]
+pub struct HostBuilder {
+    data: Option<PathBuf>,
+    store: Option<Arc<dyn Store>>,
+    listen: SocketAddr,
+    limits: Limits,
+    workers: Option<usize>,
+    public_url: Option<String>,
+}
 
-impl Host {
-    /// A builder with the defaults: in memory, listening on `127.0.0.1:0`.
-    pub fn builder() -> HostBuilder {
+impl Default for HostBuilder {
+    /// In memory, listening on `127.0.0.1:0`.
+    fn default() -> Self {
         HostBuilder {
             data: None,
+            store: None,
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             limits: Limits::default(),
             workers: None,
@@ -30,14 +40,17 @@ impl Host {
     }
 }
 
-/// Configures a host before it starts.
-#[derive(Debug, Clone)]
-pub struct HostBuilder {
-    data: Option<PathBuf>,
-    listen: SocketAddr,
-    limits: Limits,
-    workers: Option<usize>,
-    public_url: Option<String>,
+impl std::fmt::Debug for HostBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostBuilder")
+            .field("data", &self.data)
+            .field("custom_store", &self.store.is_some())
+            .field("listen", &self.listen)
+            .field("limits", &self.limits)
+            .field("workers", &self.workers)
+            .field("public_url", &self.public_url)
+            .finish()
+    }
 }
 
 impl HostBuilder {
@@ -57,6 +70,17 @@ impl HostBuilder {
     /// The address to listen on. Default `127.0.0.1:0` (a free port).
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.listen = addr;
+        self
+    }
+
+    /// Stores webtasks and revocations in `store` instead of the SQLite
+    /// database of [`data_dir`](HostBuilder::data_dir) (or memory). Keys and
+    /// the master token still come from the data directory, so hosts that
+    /// share a store and a data directory accept each other's tokens. If the
+    /// store announces other hosts' writes ([`Store::changes`]), this host
+    /// follows them.
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
         self
     }
 
@@ -80,24 +104,20 @@ impl HostBuilder {
     }
 
     /// Opens the storage, starts the executor and listens. Must be called within a tokio runtime.
-    pub async fn start(self) -> Result<RunningHost, HostError> {
-        let (keys, master, created, store): (Keys, String, bool, Arc<dyn Store>) = match &self.data
-        {
+    pub async fn start(self) -> Result<Host, HostError> {
+        let (keys, master, created) = match &self.data {
             None => {
                 let keys = Keys::generate();
                 let master = mint_master(&keys);
-                (
-                    keys,
-                    master,
-                    true,
-                    Arc::new(SqliteStore::memory().map_err(HostError::Storage)?),
-                )
+                (keys, master, true)
             }
-            Some(dir) => {
-                let (keys, master, created) = open_data_dir(dir)?;
-                let store =
-                    SqliteStore::open(&dir.join("extend.db")).map_err(HostError::Storage)?;
-                (keys, master, created, Arc::new(store))
+            Some(dir) => open_data_dir(dir)?,
+        };
+        let store: Arc<dyn Store> = match (&self.store, &self.data) {
+            (Some(store), _) => Arc::clone(store),
+            (None, None) => Arc::new(SqliteStore::memory().map_err(HostError::Storage)?),
+            (None, Some(dir)) => {
+                Arc::new(SqliteStore::open(&dir.join("extend.db")).map_err(HostError::Storage)?)
             }
         };
         let master_jti = token::decode(&keys, &master, crate::time::unix_now())
@@ -131,16 +151,19 @@ impl HostBuilder {
             self.workers.unwrap_or_else(default_workers),
         )
         .map_err(HostError::Executor)?;
-        let app = Arc::new(App::new(AppParts {
-            keys,
-            store,
-            base_url: url.clone(),
-            limits: self.limits,
-            master_jti,
-            revoked,
+        let keys = Arc::new(keys);
+        let changes = store.changes();
+        let app = Arc::new(App::new(
+            Auth::new(Arc::clone(&keys), master_jti, revoked),
+            Webtasks::new(store, keys, self.limits.code_size),
             executor,
             logs,
-        }));
+            self.limits,
+            &url,
+        ));
+        if let Some(changes) = changes {
+            tokio::spawn(follow_changes(Arc::clone(&app), changes));
+        }
         let stop = app.shutdown.clone();
         let router = api::router(Arc::clone(&app));
         let server = tokio::spawn(async move {
@@ -149,7 +172,7 @@ impl HostBuilder {
                 .await
         });
         tracing::info!(%url, "extend-host listening");
-        Ok(RunningHost {
+        Ok(Host {
             url: url.trim_end_matches('/').to_owned(),
             addr,
             master_token: master,
@@ -157,6 +180,25 @@ impl HostBuilder {
             app,
             server: Some(server),
         })
+    }
+}
+
+/// Applies the changes other hosts make to the shared store, until shutdown.
+async fn follow_changes(app: Arc<App>, mut changes: tokio::sync::broadcast::Receiver<Change>) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let change = tokio::select! {
+            () = app.shutdown.cancelled() => return,
+            received = changes.recv() => match received {
+                Ok(change) => change,
+                Err(RecvError::Lagged(_)) => Change::Missed,
+                Err(RecvError::Closed) => return,
+            },
+        };
+        app.webtasks.changed(&change);
+        if let Change::Revoked { jti } = change {
+            app.auth.revoked(jti);
+        }
     }
 }
 
@@ -222,9 +264,9 @@ fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
 }
 
 /// A running host. Dropping it stops the server without waiting; call
-/// [`RunningHost::shutdown`] to let requests in flight finish.
+/// [`Host::shutdown`] to let requests in flight finish.
 #[derive(Debug)]
-pub struct RunningHost {
+pub struct Host {
     url: String,
     addr: SocketAddr,
     master_token: String,
@@ -233,7 +275,12 @@ pub struct RunningHost {
     server: Option<JoinHandle<std::io::Result<()>>>,
 }
 
-impl RunningHost {
+impl Host {
+    /// A builder with the defaults: in memory, listening on `127.0.0.1:0`.
+    pub fn builder() -> HostBuilder {
+        HostBuilder::default()
+    }
+
     /// The base URL, e.g. `http://127.0.0.1:8721` (no trailing slash).
     pub fn url(&self) -> &str {
         &self.url
@@ -268,7 +315,10 @@ impl RunningHost {
     /// How many `GET /api/webtask/{container}` (list) calls the host has
     /// served: the discovery traffic clients cause.
     pub fn list_requests(&self) -> u64 {
-        self.app.lists.load(std::sync::atomic::Ordering::Relaxed)
+        self.app
+            .counters
+            .lists
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// How many clients follow `container`'s log stream right now.
@@ -296,7 +346,7 @@ impl RunningHost {
     }
 }
 
-impl Drop for RunningHost {
+impl Drop for Host {
     fn drop(&mut self) {
         if let Some(server) = self.server.take() {
             self.app.shutdown.cancel();

@@ -17,18 +17,22 @@
 //! The binary of the same name serves it standalone: `extend-host serve`.
 
 mod api;
+mod auth;
 mod config;
 mod crypto;
 mod error;
 mod host;
 mod logs;
 mod names;
+mod run_cache;
 mod sandbox;
 pub mod store;
 mod time;
 mod token;
+mod webtasks;
+mod wire;
 
 pub use config::Limits;
 pub use error::HostError;
-pub use host::{Host, HostBuilder, RunningHost};
+pub use host::{Host, HostBuilder};
 pub use sandbox::ExecutorStats;

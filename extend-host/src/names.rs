@@ -1,8 +1,8 @@
 //! Container and webtask names.
 //!
-//! Clients build URLs by plain string concatenation without encoding (see the
-//! wire reference, section 2), so names are restricted to characters that need
-//! no encoding anywhere in a URL.
+//! Clients (wt-cli, sandboxjs) build URLs by plain string concatenation
+//! without encoding, so names are restricted to characters that need no
+//! encoding anywhere in a URL.
 
 use crate::error::ApiError;
 

@@ -491,6 +491,25 @@ async fn names_bodies_and_code_sizes_are_checked() {
         .await
         .unwrap();
     refusal(r, 400, "`code` is required").await;
+    // A bad field is named as a field of the webtask, not as a token "claim".
+    let r = env
+        .http
+        .put(env.url("/api/webtask/acme/badsecrets"))
+        .bearer_auth(env.master())
+        .json(&json!({"code": "module.exports = cb => cb()", "secrets": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    let msg = body["message"].as_str().unwrap();
+    assert!(
+        msg.starts_with(
+            "field `secrets` of the webtask is not valid: must be an object of strings"
+        ),
+        "{msg}"
+    );
+    assert!(!msg.contains("claim"), "{msg}");
     let r = env
         .http
         .get(env.url("/api/webtask/acme/missing"))

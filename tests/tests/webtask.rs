@@ -7,7 +7,7 @@ use std::time::Duration;
 use extend_hooks::{
     Container, ErrorKind, Extend, ManagementErrorKind, OutcomeStatus, extension_point,
 };
-use extend_host::{Host, Limits, RunningHost};
+use extend_host::{Host, Limits};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -38,7 +38,7 @@ fn notify(tenant: &Container, lead: &Lead);
 
 const DOUBLE: &str = "module.exports = (ctx, cb) => cb(null, { score: ctx.body.x * 2 });";
 
-async fn host_with(f: impl FnOnce(&mut Limits)) -> RunningHost {
+async fn host_with(f: impl FnOnce(&mut Limits)) -> Host {
     let mut limits = Limits::default();
     f(&mut limits);
     Host::builder()
@@ -49,7 +49,7 @@ async fn host_with(f: impl FnOnce(&mut Limits)) -> RunningHost {
         .unwrap()
 }
 
-fn client(host: &RunningHost) -> Extend {
+fn client(host: &Host) -> Extend {
     extend_hooks::install_crypto_provider();
     Extend::builder()
         .webtask(host.url(), host.master_token())

@@ -4,12 +4,12 @@
 //! keep-alives are comments: the webtask-log-stream parser used by wt-cli loses
 //! events split across chunks and crashes on a blank line with no field.
 
-use super::{App, Query};
+use super::App;
+use super::extract::Authorized;
 use crate::error::ApiError;
-use crate::names;
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, header};
+use axum::extract::State;
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use std::convert::Infallible;
@@ -26,20 +26,16 @@ fn event(record: &str) -> Bytes {
 /// Streams the container's `console` output. `max` ends the stream after that many records.
 pub(super) async fn stream(
     State(app): State<Arc<App>>,
-    Path(container): Path<String>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
+    auth: Authorized,
 ) -> Result<Response, ApiError> {
-    let query = Query::parse(q.as_deref());
-    app.authenticate(&headers, &query)?.authorize(&container)?;
-    names::check("container", &container)?;
-    let max = match query.get("max") {
+    let container = &auth.container;
+    let max = match auth.query.get("max") {
         None => u64::MAX,
         Some(m) => m.parse().map_err(|_| {
             ApiError::bad_request(format!("`max` must be a positive integer, not `{m}`"))
         })?,
     };
-    let rx = app.logs.subscribe(&container);
+    let rx = app.logs.subscribe(container);
     let stop = app.shutdown.clone();
     // The first chunk is a comment so that clients see the stream open at once.
     let first = futures_util::stream::once(async {

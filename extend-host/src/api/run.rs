@@ -1,41 +1,32 @@
 //! `{ANY} /api/run/{container}/{name}[/*]`: runs an extension.
 
+use super::extract::RunTarget;
 use super::{App, Query, read_body};
 use crate::error::{ApiError, Source};
-use crate::names;
 use crate::sandbox::{Rejected, Reply, RunInput, Webtask};
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
+/// `{ANY} /api/run/{container}/{name}` and `.../{name}/{*rest}`. A refusal
+/// before the code runs is marked `x-wt-response-source: proxy`.
 pub(super) async fn run(
     State(app): State<Arc<App>>,
-    Path((container, name)): Path<(String, String)>,
+    target: Result<RunTarget, ApiError>,
     method: Method,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
     body: Body,
 ) -> Response {
-    execute(&app, &container, &name, "", method, headers, q, body)
-        .await
-        .unwrap_or_else(|e| e.with_source(Source::Proxy).into_response())
-}
-
-pub(super) async fn run_path(
-    State(app): State<Arc<App>>,
-    Path((container, name, rest)): Path<(String, String, String)>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-    body: Body,
-) -> Response {
-    execute(&app, &container, &name, &rest, method, headers, q, body)
-        .await
-        .unwrap_or_else(|e| e.with_source(Source::Proxy).into_response())
+    let result = match target {
+        Ok(target) => execute(&app, &target, method, headers, q, body).await,
+        Err(e) => Err(e),
+    };
+    result.unwrap_or_else(|e| e.with_source(Source::Proxy).into_response())
 }
 
 /// Checks `Authorization: Bearer <secret>` in constant time when the webtask has
@@ -94,20 +85,17 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Option<Value>, ApiErro
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn execute(
     app: &App,
-    container: &str,
-    name: &str,
-    rest: &str,
+    target: &RunTarget,
     method: Method,
     headers: HeaderMap,
     raw_query: Option<String>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    names::check("container", container)?;
-    names::check("webtask", name)?;
+    let (container, name, rest) = (&target.container, &target.name, target.rest.as_str());
     let w = app
+        .webtasks
         .runnable(container, name)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("No such webtask: {container}/{name}")))?;

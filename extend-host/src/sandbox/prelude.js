@@ -113,29 +113,32 @@
     return st;
   }
   const oom = (e) => e === null || (e !== undefined && e instanceof InternalError && /out of memory/i.test(e.message));
-  // [status, body, headers or null, kind]; kind 0 ok, 1 error result, 2 exception, 3 raw response, 4 out of memory.
+  // The outcome of a run, read by `read_outcome` in engine.rs, which documents
+  // the shape: { kind, status, body, headers }, kind one of
+  // 'result' | 'error' | 'exception' | 'raw' | 'oom'.
+  const out = (kind, status, body, headers) => ({ kind, status, body, headers });
   function outcome(st) {
     if (!st.d) {
-      return [500, JSON.stringify({ code: 500, error: 'Script did not produce a result.',
-        message: 'the extension finished without calling its callback, settling its promise or ending the response' }), null, 2];
+      return out('exception', 500, JSON.stringify({ code: 500, error: 'Script did not produce a result.',
+        message: 'the extension finished without calling its callback, settling its promise or ending the response' }), null);
     }
-    if (st.raw) return [st.raw[0], st.raw[1], st.raw[2], 3];
+    if (st.raw) return out('raw', st.raw[0], st.raw[1], st.raw[2]);
     if (st.t) {
       const e = st.e;
-      if (oom(e)) return [500, '', null, 4];
-      if (st.k === 2) return [500, errBody(e, 500, 'Script generated an unhandled synchronous exception.'), null, 2];
+      if (oom(e)) return out('oom', 500, '', null);
+      if (st.k === 2) return out('exception', 500, errBody(e, 500, 'Script generated an unhandled synchronous exception.'), null);
       const sc = e !== null && typeof e === 'object' ? e.statusCode : undefined;
       const status = Number.isInteger(sc) && sc >= 400 && sc <= 599 ? sc : 400;
-      return [status, errBody(e, status, 'Script returned an error.'), null, 1];
+      return out('error', status, errBody(e, status, 'Script returned an error.'), null);
     }
     let body;
     try {
       body = st.r === undefined ? '{}' : JSON.stringify(st.r);
     } catch (e) {
-      return [400, JSON.stringify({ code: 400, error: 'Error when JSON serializing the result of the JavaScript code.',
-        message: str(e && e.message) }), null, 1];
+      return out('error', 400, JSON.stringify({ code: 400, error: 'Error when JSON serializing the result of the JavaScript code.',
+        message: str(e && e.message) }), null);
     }
-    return [200, body === undefined ? '{}' : body, null, 0];
+    return out('result', 200, body === undefined ? '{}' : body, null);
   }
   Object.defineProperty(globalThis, '__extend_host', {
     value: Object.freeze({ load, run, outcome, describe, drop(name) { delete fns[name]; } }),

@@ -1,5 +1,6 @@
-//! Storage of webtasks and revocations, behind a trait so that a PostgreSQL
-//! backend can follow the SQLite one.
+//! Storage of webtasks and revocations, behind a trait so that another
+//! backend (PostgreSQL, for several hosts on one database) plugs in with
+//! [`HostBuilder::store`](crate::HostBuilder::store) and nothing else.
 
 mod sqlite;
 
@@ -9,6 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use tokio::sync::broadcast;
 
 /// A boxed, sendable future, as the [`Store`] methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -91,6 +93,28 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+/// A change made to the store by another host sharing it, announced so that
+/// this host's caches follow: its run cache and its set of revoked tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Change {
+    /// A webtask was created, replaced or deleted.
+    Webtask {
+        /// Its container.
+        container: String,
+        /// Its name.
+        name: String,
+    },
+    /// A token was revoked.
+    Revoked {
+        /// The token's id.
+        jti: String,
+    },
+    /// Changes may have been missed (e.g. the feed reconnected): forget
+    /// everything cached.
+    Missed,
+}
+
 /// What a host stores. Every write is durable when its future resolves.
 pub trait Store: Send + Sync + 'static {
     /// One webtask.
@@ -120,4 +144,12 @@ pub trait Store: Send + Sync + 'static {
     fn revoke<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Every revoked token id.
     fn revoked(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>>;
+    /// The change feed: changes that *other* hosts sharing this store make,
+    /// as they are committed. A host follows it for as long as it runs
+    /// (a lagging receiver is treated as [`Change::Missed`]). `None`, the
+    /// default, is right for a store only one process writes (SQLite): the
+    /// host updates its caches on its own writes.
+    fn changes(&self) -> Option<broadcast::Receiver<Change>> {
+        None
+    }
 }

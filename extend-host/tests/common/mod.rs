@@ -2,11 +2,11 @@
 //! a plain HTTP client.
 #![allow(dead_code, unreachable_pub)]
 
-use extend_host::{Host, Limits, RunningHost};
+use extend_host::{Host, Limits};
 use serde_json::{Value, json};
 
 pub struct Env {
-    pub host: RunningHost,
+    pub host: Host,
     pub http: reqwest::Client,
 }
 

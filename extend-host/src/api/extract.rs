@@ -1,0 +1,117 @@
+//! Extractors that every endpoint goes through: a handler that takes
+//! [`Authorized`] cannot forget to authenticate, authorize the container or
+//! check the names in its path.
+
+use super::{App, Query};
+use crate::error::ApiError;
+use crate::names;
+use crate::token::Claims;
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A caller with a verified, unrevoked token (from `Authorization: Bearer`
+/// or `?key=`), and the request's query.
+#[derive(Debug)]
+pub(crate) struct Caller {
+    pub(crate) claims: Claims,
+    pub(crate) query: Query,
+}
+
+/// A [`Caller`] allowed to manage the `{container}` of the path (and, on
+/// routes that have one, a valid `{name}`).
+#[derive(Debug)]
+pub(crate) struct Authorized {
+    pub(crate) claims: Claims,
+    pub(crate) container: String,
+    /// The `{name}` path parameter, checked, on routes that have one.
+    name: Option<String>,
+    pub(crate) query: Query,
+}
+
+impl Authorized {
+    /// The webtask named in the path. Only on `/{container}/{name}` routes.
+    pub(crate) fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or_default()
+    }
+}
+
+/// The container and webtask a run is for, with checked names, and the
+/// rest of the path after them.
+#[derive(Debug)]
+pub(crate) struct RunTarget {
+    pub(crate) container: String,
+    pub(crate) name: String,
+    pub(crate) rest: String,
+}
+
+/// The path's parameters, as written.
+async fn path_params(
+    parts: &mut Parts,
+    state: &Arc<App>,
+) -> Result<HashMap<String, String>, ApiError> {
+    let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+        .await
+        .map_err(|e| ApiError::bad_request(format!("the request path is not valid: {e}")))?;
+    Ok(params)
+}
+
+/// `container` and `name` must be valid names.
+fn check_names(params: &HashMap<String, String>) -> Result<(), ApiError> {
+    for (key, what) in [("container", "container"), ("name", "webtask")] {
+        if let Some(value) = params.get(key) {
+            names::check(what, value)?;
+        }
+    }
+    Ok(())
+}
+
+impl FromRequestParts<Arc<App>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        let query = Query::parse(parts.uri.query());
+        let claims = app.auth.authenticate(&parts.headers, &query)?;
+        Ok(Caller { claims, query })
+    }
+}
+
+impl FromRequestParts<Arc<App>> for Authorized {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        let Caller { claims, query } = Caller::from_request_parts(parts, app).await?;
+        let mut params = path_params(parts, app).await?;
+        let container = params
+            .remove("container")
+            .ok_or_else(|| ApiError::internal("this route has no {container}"))?;
+        // Authorization first: a tenant learns nothing about names outside its container.
+        claims.authorize(&container)?;
+        names::check("container", &container)?;
+        check_names(&params)?;
+        Ok(Authorized {
+            claims,
+            container,
+            name: params.remove("name"),
+            query,
+        })
+    }
+}
+
+impl FromRequestParts<Arc<App>> for RunTarget {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        let mut params = path_params(parts, app).await?;
+        check_names(&params)?;
+        match (params.remove("container"), params.remove("name")) {
+            (Some(container), Some(name)) => Ok(RunTarget {
+                container,
+                name,
+                rest: params.remove("rest").unwrap_or_default(),
+            }),
+            _ => Err(ApiError::internal("this route has no {container}/{name}")),
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Webtasks as the host keeps them: stored with their secrets sealed, and
+//! decrypted into the run cache for runs.
+
+use crate::crypto::Keys;
+use crate::error::ApiError;
+use crate::run_cache::RunCache;
+use crate::sandbox::Webtask;
+use crate::store::{Change, Store, StoredWebtask};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The store, the sealing key and the run cache, kept consistent.
+pub(crate) struct Webtasks {
+    pub(crate) store: Arc<dyn Store>,
+    keys: Arc<Keys>,
+    cache: RunCache,
+    /// Serialises this host's writes, so that the cache ends with the last
+    /// write's webtask.
+    writes: tokio::sync::Mutex<()>,
+    code_size: usize,
+}
+
+/// A new or replaced webtask, before it is stored.
+pub(crate) struct NewWebtask<'a> {
+    pub(crate) container: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) code: String,
+    pub(crate) secrets: &'a BTreeMap<String, String>,
+    pub(crate) meta: BTreeMap<String, String>,
+    pub(crate) token: String,
+}
+
+impl Webtasks {
+    pub(crate) fn new(store: Arc<dyn Store>, keys: Arc<Keys>, code_size: usize) -> Self {
+        Webtasks {
+            store,
+            keys,
+            cache: RunCache::default(),
+            writes: tokio::sync::Mutex::new(()),
+            code_size,
+        }
+    }
+
+    /// Seals a string map (secrets) as JSON.
+    pub(crate) fn seal(&self, map: &BTreeMap<String, String>) -> Vec<u8> {
+        self.keys.seal(&string_map_json(map).into_bytes())
+    }
+
+    /// Opens what [`Webtasks::seal`] sealed; `None` when it does not open.
+    pub(crate) fn open(&self, sealed: &[u8]) -> Option<BTreeMap<String, String>> {
+        serde_json::from_slice(&self.keys.open(sealed)?).ok()
+    }
+
+    /// Creates or replaces a webtask, sealing its secrets; returns it as
+    /// stored and as it will run.
+    pub(crate) async fn save(
+        &self,
+        w: NewWebtask<'_>,
+    ) -> Result<(StoredWebtask, Arc<Webtask>), ApiError> {
+        if w.code.len() > self.code_size {
+            return Err(ApiError::bad_request(format!(
+                "the code is {} bytes; the limit is {} bytes",
+                w.code.len(),
+                self.code_size
+            )));
+        }
+        let record = StoredWebtask::new(
+            w.container.to_owned(),
+            w.name.to_owned(),
+            w.code,
+            self.seal(w.secrets),
+            w.meta,
+            w.token,
+        );
+        let _write = self.writes.lock().await;
+        let saved = self.store.put(record).await?;
+        let runnable = Arc::new(runnable(&saved, w.secrets));
+        self.cache.written(&runnable);
+        Ok((saved, runnable))
+    }
+
+    /// Deletes a webtask; `false` when there was none.
+    pub(crate) async fn delete(&self, container: &str, name: &str) -> Result<bool, ApiError> {
+        let _write = self.writes.lock().await;
+        let deleted = self.store.delete(container, name).await?;
+        self.cache.forget(container, name);
+        Ok(deleted)
+    }
+
+    /// The stored secrets of a webtask.
+    pub(crate) fn unseal(&self, w: &StoredWebtask) -> Result<BTreeMap<String, String>, ApiError> {
+        self.open(&w.sealed_secrets).ok_or_else(|| {
+            ApiError::internal(format!(
+                "error decrypting the secrets of webtask `{}/{}`",
+                w.container, w.name
+            ))
+        })
+    }
+
+    /// A webtask ready to run, from the cache or the store.
+    pub(crate) async fn runnable(
+        &self,
+        container: &str,
+        name: &str,
+    ) -> Result<Option<Arc<Webtask>>, ApiError> {
+        if let Some(w) = self.cache.get(container, name) {
+            return Ok(Some(w));
+        }
+        let generation = self.cache.generation();
+        let Some(stored) = self.store.get(container, name).await? else {
+            return Ok(None);
+        };
+        let w = Arc::new(runnable(&stored, &self.unseal(&stored)?));
+        self.cache.insert_if_unchanged(generation, &w);
+        Ok(Some(w))
+    }
+
+    /// Follows a change another host made to the shared store.
+    pub(crate) fn changed(&self, change: &Change) {
+        match change {
+            Change::Webtask { container, name } => self.cache.forget(container, name),
+            Change::Missed => self.cache.clear(),
+            Change::Revoked { .. } => {}
+        }
+    }
+}
+
+fn string_map_json(map: &BTreeMap<String, String>) -> String {
+    // A map of strings always serializes.
+    serde_json::to_string(map).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// The run view of a stored webtask.
+fn runnable(stored: &StoredWebtask, secrets: &BTreeMap<String, String>) -> Webtask {
+    Webtask {
+        container: stored.container.clone(),
+        name: stored.name.clone(),
+        code: stored.code.as_str().into(),
+        secrets_json: string_map_json(secrets),
+        meta_json: string_map_json(&stored.meta),
+        extension_secret: secrets.get("auth0-extension-secret").cloned(),
+    }
+}

@@ -1,0 +1,220 @@
+//! The storage seam: `HostBuilder::store` injects a backend, and a store that
+//! announces other hosts' writes (`Store::changes`) keeps every host's run
+//! cache and revocations current. Two real hosts share one real SQLite file
+//! through a store of the test's own that announces each write, as a
+//! multi-node backend does.
+
+mod common;
+
+use extend_host::store::{BoxFuture, Change, SqliteStore, Store, StoreError, StoredWebtask};
+use extend_host::{Host, HostBuilder};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
+
+/// SQLite underneath; every write is announced to every host but the writer
+/// (each host holds its own `Announcing` handle on the shared inner store).
+struct Announcing {
+    inner: Arc<SqliteStore>,
+    feed: broadcast::Sender<(usize, Change)>,
+    me: usize,
+}
+
+impl Announcing {
+    fn announce(&self, change: Change) {
+        let _ = self.feed.send((self.me, change));
+    }
+}
+
+impl Store for Announcing {
+    fn get<'a>(
+        &'a self,
+        container: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredWebtask>, StoreError>> {
+        self.inner.get(container, name)
+    }
+    fn put(&self, webtask: StoredWebtask) -> BoxFuture<'_, Result<StoredWebtask, StoreError>> {
+        Box::pin(async move {
+            let saved = self.inner.put(webtask).await?;
+            self.announce(Change::Webtask {
+                container: saved.container.clone(),
+                name: saved.name.clone(),
+            });
+            Ok(saved)
+        })
+    }
+    fn delete<'a>(
+        &'a self,
+        container: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let deleted = self.inner.delete(container, name).await?;
+            self.announce(Change::Webtask {
+                container: container.to_owned(),
+                name: name.to_owned(),
+            });
+            Ok(deleted)
+        })
+    }
+    fn list<'a>(
+        &'a self,
+        container: &'a str,
+        meta: &'a [(String, String)],
+        offset: u64,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<Vec<StoredWebtask>, StoreError>> {
+        self.inner.list(container, meta, offset, limit)
+    }
+    fn revoke<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.inner.revoke(jti).await?;
+            self.announce(Change::Revoked {
+                jti: jti.to_owned(),
+            });
+            Ok(())
+        })
+    }
+    fn revoked(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
+        self.inner.revoked()
+    }
+    fn changes(&self) -> Option<broadcast::Receiver<Change>> {
+        // Only other hosts' changes, as a shared database's feed delivers them.
+        let mut all = self.feed.subscribe();
+        let (tx, rx) = broadcast::channel(1024);
+        let me = self.me;
+        tokio::spawn(async move {
+            while let Ok((from, change)) = all.recv().await {
+                if from != me && tx.send(change).is_err() {
+                    return;
+                }
+            }
+        });
+        Some(rx)
+    }
+}
+
+async fn two_hosts(dir: &std::path::Path) -> (Host, Host) {
+    let inner = Arc::new(SqliteStore::open(&dir.join("shared.db")).unwrap());
+    let (feed, _) = broadcast::channel(1024);
+    let start = |me| {
+        let store = Announcing {
+            inner: Arc::clone(&inner),
+            feed: feed.clone(),
+            me,
+        };
+        HostBuilder::default()
+            .data_dir(dir)
+            .store(Arc::new(store))
+            .start()
+    };
+    (start(0).await.unwrap(), start(1).await.unwrap())
+}
+
+async fn run(http: &reqwest::Client, host: &Host, name: &str) -> Value {
+    http.post(host.webtask_url("acme", name))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Polls `f` until it holds; the change feed is asynchronous by nature, and a
+/// remote host offers no signal to wait on. Bounded, and fails with `what`.
+async fn eventually(what: &str, mut f: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !f().await {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_on_one_store_see_each_others_writes_and_revocations() {
+    let dir = tempdir();
+    let (a, b) = two_hosts(&dir).await;
+    assert_eq!(
+        a.master_token(),
+        b.master_token(),
+        "one data dir, one key set"
+    );
+    let http = common::http();
+    let put = |host: &Host, code: &str| {
+        http.put(format!("{}/api/webtask/acme/hello", host.url()))
+            .bearer_auth(host.master_token())
+            .json(&json!({ "code": code }))
+            .send()
+    };
+    assert_eq!(
+        put(&a, "module.exports = cb => cb(null, { v: 1 })")
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // B has never seen it: it loads from the store.
+    assert_eq!(run(&http, &b, "hello").await, json!({ "v": 1 }));
+    // B now has it cached; A replaces it: B must run the new code.
+    assert_eq!(
+        put(&a, "module.exports = cb => cb(null, { v: 2 })")
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    eventually("B runs the code A wrote", async || {
+        run(&http, &b, "hello").await == json!({ "v": 2 })
+    })
+    .await;
+
+    // A tenant token revoked through A is refused by B.
+    let tenant = http
+        .post(format!("{}/api/tokens/issue", a.url()))
+        .bearer_auth(a.master_token())
+        .json(&json!({ "ten": "acme" }))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let list_on_b = async || {
+        http.get(format!("{}/api/webtask/acme", b.url()))
+            .bearer_auth(&tenant)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(list_on_b().await, 200);
+    let r = http
+        .post(format!("{}/api/tokens/revoke", a.url()))
+        .bearer_auth(a.master_token())
+        .json(&json!({ "token": tenant }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    eventually("B refuses the token A revoked", async || {
+        list_on_b().await == 403
+    })
+    .await;
+
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("store-seam-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
