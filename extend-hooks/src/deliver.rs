@@ -210,9 +210,11 @@ impl QueueState {
         let mut attempts = 0;
         loop {
             let permit = self.in_flight.acquire().await;
-            let result = tokio::time::timeout(
-                point.timeout(),
-                self.invoker.attempt(point.name(), container, body.clone()),
+            let deadline = tokio::time::Instant::now() + point.timeout();
+            let result = tokio::time::timeout_at(
+                deadline,
+                self.invoker
+                    .attempt(point.name(), container, body.clone(), deadline),
             )
             .await;
             drop(permit);

@@ -16,6 +16,17 @@ use crate::discovery::{Discovery, DiscoveryError, Extension};
 use crate::error::{Error, ErrorKind, excerpt};
 use crate::point::PointDescriptor;
 
+/// The request header that tells the host how many milliseconds the caller
+/// will still wait; extend-host caps the run's time limit at it.
+pub const DEADLINE_HEADER: &str = "x-extend-deadline-ms";
+
+/// Whole milliseconds until `deadline`, at least 1: a run the caller has
+/// already given up on should stop at once, not get the host's full limit.
+fn remaining_ms(deadline: tokio::time::Instant) -> u64 {
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    u64::try_from(left.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
 /// What every invocation needs: the HTTP client, discovery and the limits.
 pub(crate) struct Invoker {
     pub(crate) http: reqwest::Client,
@@ -53,9 +64,10 @@ impl Invoker {
         container: &Arc<str>,
         body: Bytes,
     ) -> Result<Option<Bytes>, Error> {
+        let deadline = tokio::time::Instant::now() + point.timeout();
         let work = async {
             let Some(delivered) = self
-                .attempt(point.name(), container, body)
+                .attempt(point.name(), container, body, deadline)
                 .await
                 .map_err(|failed| failed.error)?
             else {
@@ -69,16 +81,19 @@ impl Invoker {
     }
 
     /// Discovery then one exchange: `Ok(None)` when there is no extension.
+    /// `deadline` is when the caller gives up; the host is told, so that it
+    /// stops the run then instead of at its own, longer limit.
     pub(crate) async fn attempt(
         &self,
         point: &'static str,
         container: &Arc<str>,
         body: Bytes,
+        deadline: tokio::time::Instant,
     ) -> Result<Option<Delivered>, Failed> {
         let Some(extension) = self.discover(point, container).await? else {
             return Ok(None);
         };
-        self.exchange(point, container, &extension, body)
+        self.exchange(point, container, &extension, body, deadline)
             .await
             .map(Some)
     }
@@ -111,6 +126,7 @@ impl Invoker {
         container: &Arc<str>,
         extension: &Extension,
         body: Bytes,
+        deadline: tokio::time::Instant,
     ) -> Result<Delivered, Failed> {
         let error = |kind| Error::new(point, container.clone(), kind);
         let transport = |e: reqwest::Error| {
@@ -130,6 +146,7 @@ impl Invoker {
             .post(extension.url().clone())
             .header(CONTENT_TYPE, "application/json")
             .header(ACCEPT, "application/json")
+            .header(DEADLINE_HEADER, remaining_ms(deadline))
             .body(body);
         if let Some(secret) = extension.secret() {
             request = request.bearer_auth(secret);

@@ -81,9 +81,11 @@ pub use discovery::{BoxFuture, Discovery, DiscoveryError, Extension, InvalidUrl,
 pub use error::{Error, ErrorKind};
 /// Declares an extensibility point; see the [crate documentation](crate#the-attribute).
 pub use extend_hooks_macros::extension_point;
+pub use invoke::DEADLINE_HEADER;
 pub use payload::{Payload, Response};
 pub use point::{Location, Mode, PointDescriptor};
 pub use scope::{Container, Scope};
 pub use webtask::{
-    InstalledExtension, Management, ManagementError, ManagementErrorKind, WebtaskOptions,
+    InstalledExtension, Management, ManagementError, ManagementErrorKind, RUN_SECRET,
+    WebtaskOptions,
 };

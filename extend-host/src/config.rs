@@ -29,9 +29,56 @@ pub struct Limits {
     /// `console` lines one run may write to the log stream; later lines are
     /// dropped and one line says so. Default 100.
     pub log_lines_per_run: usize,
-    /// A run still going after `run_time * overrun_factor` is declared stuck:
-    /// its container is quarantined and its executor thread replaced. Default 2.
-    pub overrun_factor: u32,
+    /// How long past its time limit a run that does not stop (a builtin that
+    /// never polls the interrupt) may go on: it is killed at its limit plus
+    /// half of it, at most plus this. With worker processes the process is
+    /// SIGKILLed; in-process, the thread is written off and the container
+    /// quarantined until the run ends. Default 1 s.
+    pub kill_grace: Duration,
+    /// The CPU budget of one container: CPU seconds it earns per second.
+    /// Default 0.25 (a quarter of a core, sustained).
+    pub cpu_per_second: f64,
+    /// The most CPU time a container can save up. A run may start while the
+    /// budget is positive and is charged what it used, so a long run leaves a
+    /// debt; until it is paid runs get 429 with `Retry-After`. Default 10 s.
+    pub cpu_burst: Duration,
+    /// Bytes of JavaScript runtimes kept in memory across containers; the
+    /// least recently used are dropped beyond it and rebuilt on their next
+    /// run. With worker processes each worker gets an equal share. Default 512 MiB.
+    pub resident_memory: usize,
+    /// Writes (PUT, DELETE) per second one container may make, sustained.
+    /// Default 5.
+    pub writes_per_second: f64,
+    /// Writes one container may make in a burst. Default 20.
+    pub write_burst: u32,
+    /// Webtasks in one container. Default 1,000.
+    pub webtasks_per_container: usize,
+    /// Bytes of code across the webtasks of one container. Default 10 MB.
+    pub code_per_container: usize,
+    /// Bytes of one webtask's metadata (keys and values). Default 16 KiB.
+    pub meta_size: usize,
+    /// `meta=key:value` filters in one list call. Default 10.
+    pub meta_filters: usize,
+    /// Bytes of one run's response body. Default 1 MiB.
+    pub response_size: usize,
+    /// Bytes of one `console.*` line; longer lines are cut and marked. Default 8 KiB.
+    pub log_line: usize,
+    /// Log-stream subscribers of one container. Default 10.
+    pub log_subscribers_per_container: usize,
+    /// Log-stream subscribers across the host. Default 1,000.
+    pub log_subscribers: usize,
+    /// Request headers, by count. Default 100.
+    pub header_count: usize,
+    /// Request headers, in bytes (names and values). Default 16 KiB.
+    pub header_bytes: usize,
+    /// Bytes of a request's path and query. Default 8 KiB.
+    pub uri_length: usize,
+    /// Open connections; more are closed at once. Lowered at start to what
+    /// the process's file-descriptor limit allows. Default 10,000.
+    pub connections: usize,
+    /// Time a client has to send a request's headers, and that an idle
+    /// keep-alive connection is kept. Default 10 s.
+    pub header_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -45,7 +92,25 @@ impl Default for Limits {
             run_body: 1 << 20,
             in_flight_per_container: 32,
             log_lines_per_run: 100,
-            overrun_factor: 2,
+            kill_grace: Duration::from_secs(1),
+            cpu_per_second: 0.25,
+            cpu_burst: Duration::from_secs(10),
+            resident_memory: 512 << 20,
+            writes_per_second: 5.0,
+            write_burst: 20,
+            webtasks_per_container: 1000,
+            code_per_container: 10_000_000,
+            meta_size: 16 << 10,
+            meta_filters: 10,
+            response_size: 1 << 20,
+            log_line: 8 << 10,
+            log_subscribers_per_container: 10,
+            log_subscribers: 1000,
+            header_count: 100,
+            header_bytes: 16 << 10,
+            uri_length: 8 << 10,
+            connections: 10_000,
+            header_timeout: Duration::from_secs(10),
         }
     }
 }

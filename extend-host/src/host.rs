@@ -6,7 +6,7 @@ use crate::config::{Limits, default_workers};
 use crate::crypto::{Keys, random_hex};
 use crate::error::HostError;
 use crate::logs::LogHub;
-use crate::sandbox::{Executor, ExecutorStats};
+use crate::sandbox::{Executor, ExecutorStats, Isolation};
 use crate::store::{Change, SqliteStore, Store};
 use crate::token::{self, Claims};
 use crate::webtasks::Webtasks;
@@ -24,6 +24,7 @@ pub struct HostBuilder {
     limits: Limits,
     workers: Option<usize>,
     public_url: Option<String>,
+    isolation: Isolation,
 }
 
 impl Default for HostBuilder {
@@ -36,6 +37,7 @@ impl Default for HostBuilder {
             limits: Limits::default(),
             workers: None,
             public_url: None,
+            isolation: Isolation::InProcess,
         }
     }
 }
@@ -49,6 +51,7 @@ impl std::fmt::Debug for HostBuilder {
             .field("limits", &self.limits)
             .field("workers", &self.workers)
             .field("public_url", &self.public_url)
+            .field("isolation", &self.isolation)
             .finish()
     }
 }
@@ -93,6 +96,18 @@ impl HostBuilder {
     /// The number of JavaScript executor threads. Default: four per core, at least eight.
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = Some(n.max(1));
+        self
+    }
+
+    /// Runs JavaScript in worker processes started from `program` (with the
+    /// argument `worker`), one per executor thread. A run that does not stop
+    /// at its time limit is killed with its process; without worker
+    /// processes, runs share this process and such a run can only be
+    /// abandoned, holding a core until it ends (see the README's isolation
+    /// section). `extend-host serve` always uses worker processes; a program
+    /// that names itself must call [`worker_main_if_requested`](crate::worker_main_if_requested).
+    pub fn worker_program(mut self, program: impl Into<PathBuf>) -> Self {
+        self.isolation = Isolation::Processes(program.into());
         self
     }
 
@@ -144,18 +159,19 @@ impl HostBuilder {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{addr}"));
-        let logs = LogHub::default();
+        let logs = LogHub::new(&self.limits);
         let executor = Executor::start(
             self.limits.clone(),
             logs.clone(),
             self.workers.unwrap_or_else(default_workers),
+            self.isolation.clone(),
         )
         .map_err(HostError::Executor)?;
         let keys = Arc::new(keys);
         let changes = store.changes();
         let app = Arc::new(App::new(
             Auth::new(Arc::clone(&keys), master_jti, revoked),
-            Webtasks::new(store, keys, self.limits.code_size),
+            Webtasks::new(store, keys, self.limits.clone()),
             executor,
             logs,
             self.limits,
@@ -166,11 +182,12 @@ impl HostBuilder {
         }
         let stop = app.shutdown.clone();
         let router = api::router(Arc::clone(&app));
-        let server = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
-        });
+        let server = tokio::spawn(crate::serve::serve(
+            listener,
+            router,
+            app.limits.clone(),
+            stop,
+        ));
         tracing::info!(%url, "extend-host listening");
         Ok(Host {
             url: url.trim_end_matches('/').to_owned(),
@@ -220,6 +237,10 @@ fn open_data_dir(dir: &Path) -> Result<(Keys, String, bool), HostError> {
         move |source| HostError::DataDir { path, source }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
+    // Only the owner may look inside: it holds the keys and the database.
+    #[cfg(unix)]
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .map_err(io(dir))?;
     let key_path = dir.join("keys.json");
     let token_path = dir.join("master-token");
     let keys = match std::fs::read_to_string(&key_path) {
@@ -312,6 +333,11 @@ impl Host {
         self.app.executor.stats()
     }
 
+    /// Runs of `container` admitted and not yet answered, running or queued.
+    pub fn runs_in_flight(&self, container: &str) -> usize {
+        self.app.executor.in_flight(container)
+    }
+
     /// How many `GET /api/webtask/{container}` (list) calls the host has
     /// served: the discovery traffic clients cause.
     pub fn list_requests(&self) -> u64 {
@@ -324,6 +350,11 @@ impl Host {
     /// How many clients follow `container`'s log stream right now.
     pub fn log_subscribers(&self, container: &str) -> usize {
         self.app.logs.subscribers(container)
+    }
+
+    /// Containers whose log stream has a channel: only those someone follows.
+    pub fn log_channels(&self) -> usize {
+        self.app.logs.channels()
     }
 
     /// Bytes the JavaScript heap of `container` holds, when it is in memory and idle.

@@ -24,8 +24,10 @@ mod error;
 mod host;
 mod logs;
 mod names;
+mod rate;
 mod run_cache;
 mod sandbox;
+mod serve;
 pub mod store;
 mod time;
 mod token;
@@ -36,3 +38,26 @@ pub use config::Limits;
 pub use error::HostError;
 pub use host::{Host, HostBuilder};
 pub use sandbox::ExecutorStats;
+
+/// Runs this process as a JavaScript worker when a host started it as one,
+/// and returns its exit code; `None` otherwise.
+///
+/// A host given a [`HostBuilder::worker_program`] starts that program with
+/// the argument `worker` and an `EXTEND_HOST_WORKER` environment variable.
+/// The `extend-host` binary handles this itself; a program that embeds a
+/// host and names itself as the worker program calls this first thing in
+/// `main`:
+///
+/// ```no_run
+/// fn main() -> std::process::ExitCode {
+///     if let Some(code) = extend_host::worker_main_if_requested() {
+///         return code;
+///     }
+///     // ... start the host with
+///     // Host::builder().worker_program(std::env::current_exe().unwrap())
+///     std::process::ExitCode::SUCCESS
+/// }
+/// ```
+pub fn worker_main_if_requested() -> Option<std::process::ExitCode> {
+    std::env::var_os(sandbox::WORKER_ENV).map(|_| sandbox::worker_main())
+}

@@ -1,46 +1,134 @@
 //! Per-container log streams: what extensions write with `console.*`, fanned
 //! out to `GET /api/logs/tenant/{container}` subscribers.
 
+use crate::config::Limits;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::broadcast;
 
 /// How many records a slow subscriber may fall behind before it misses some.
 const BACKLOG: usize = 1024;
-/// Longest `msg` kept in a record; longer lines are cut.
-const MAX_LINE: usize = 8 * 1024;
 
-/// The log streams of every container.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct LogHub {
-    streams: Arc<Mutex<HashMap<String, broadcast::Sender<Arc<str>>>>>,
+/// The log streams of every container. A container's channel exists only
+/// while someone follows it; lines written when nobody does cost a lookup.
+#[derive(Debug, Clone)]
+pub(crate) struct LogHub(Arc<HubInner>);
+
+#[derive(Debug)]
+struct HubInner {
+    streams: Mutex<HashMap<String, broadcast::Sender<Arc<str>>>>,
+    subscribers: AtomicUsize,
+    per_container: usize,
+    total: usize,
+    line: usize,
+}
+
+/// A subscription to one container's records; dropping it unsubscribes.
+#[derive(Debug)]
+pub(crate) struct Subscription {
+    // Before `guard`: the receiver must be gone when the guard counts what is left.
+    pub(crate) rx: broadcast::Receiver<Arc<str>>,
+    _guard: Guard,
+}
+
+#[derive(Debug)]
+struct Guard {
+    hub: LogHub,
+    container: String,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let hub = &self.hub.0;
+        hub.subscribers.fetch_sub(1, Ordering::AcqRel);
+        let mut s = hub.streams.lock().unwrap_or_else(PoisonError::into_inner);
+        if s.get(&self.container)
+            .is_some_and(|tx| tx.receiver_count() == 0)
+        {
+            s.remove(&self.container);
+        }
+    }
+}
+
+/// Why a subscription was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Full {
+    /// The container has its limit of subscribers.
+    Container(usize),
+    /// The host has its limit of subscribers.
+    Host(usize),
 }
 
 impl LogHub {
-    fn sender(&self, container: &str) -> broadcast::Sender<Arc<str>> {
-        let mut s = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
-        s.entry(container.to_owned())
-            .or_insert_with(|| broadcast::channel(BACKLOG).0)
-            .clone()
+    pub(crate) fn new(limits: &Limits) -> Self {
+        LogHub(Arc::new(HubInner {
+            streams: Mutex::default(),
+            subscribers: AtomicUsize::new(0),
+            per_container: limits.log_subscribers_per_container,
+            total: limits.log_subscribers,
+            line: limits.log_line,
+        }))
     }
 
-    /// A new subscriber to `container`'s records (JSON text, one per record).
-    pub(crate) fn subscribe(&self, container: &str) -> broadcast::Receiver<Arc<str>> {
-        self.sender(container).subscribe()
+    /// A new subscriber to `container`'s records (JSON text, one per record),
+    /// unless the container or the host has its limit of subscribers.
+    pub(crate) fn subscribe(&self, container: &str) -> Result<Subscription, Full> {
+        let hub = &self.0;
+        let mut s = hub.streams.lock().unwrap_or_else(PoisonError::into_inner);
+        let tx = s
+            .entry(container.to_owned())
+            .or_insert_with(|| broadcast::channel(BACKLOG).0);
+        if tx.receiver_count() >= hub.per_container {
+            return Err(Full::Container(hub.per_container));
+        }
+        if hub.subscribers.fetch_add(1, Ordering::AcqRel) >= hub.total {
+            hub.subscribers.fetch_sub(1, Ordering::AcqRel);
+            return Err(Full::Host(hub.total));
+        }
+        Ok(Subscription {
+            rx: tx.subscribe(),
+            _guard: Guard {
+                hub: self.clone(),
+                container: container.to_owned(),
+            },
+        })
     }
 
     /// How many clients follow `container`'s stream right now.
     pub(crate) fn subscribers(&self, container: &str) -> usize {
-        let s = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
+        let s = self
+            .0
+            .streams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         s.get(container)
             .map_or(0, broadcast::Sender::receiver_count)
     }
 
-    /// The sink a container's JavaScript runtime writes to.
+    /// Containers with a log channel (someone follows them).
+    pub(crate) fn channels(&self) -> usize {
+        self.0
+            .streams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    fn sender(&self, container: &str) -> Option<broadcast::Sender<Arc<str>>> {
+        let s = self
+            .0
+            .streams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        s.get(container).cloned()
+    }
+
+    /// The sink a container's runs write to.
     pub(crate) fn sink(&self, container: &str) -> LogSink {
         LogSink(Arc::new(SinkInner {
             container: container.to_owned(),
-            tx: self.sender(container),
+            hub: self.clone(),
             run: Mutex::new(RunInfo::default()),
         }))
     }
@@ -57,7 +145,7 @@ struct RunInfo {
 #[derive(Debug)]
 struct SinkInner {
     container: String,
-    tx: broadcast::Sender<Arc<str>>,
+    hub: LogHub,
     run: Mutex<RunInfo>,
 }
 
@@ -98,8 +186,9 @@ impl LogSink {
             return;
         }
         r.left -= 1;
-        if msg.len() > MAX_LINE {
-            let mut end = MAX_LINE;
+        let max = self.0.hub.0.line;
+        if msg.len() > max {
+            let mut end = max;
             while !msg.is_char_boundary(end) {
                 end -= 1;
             }
@@ -110,9 +199,9 @@ impl LogSink {
     }
 
     fn send(&self, r: &RunInfo, level: i32, msg: &str) {
-        if self.0.tx.receiver_count() == 0 {
+        let Some(tx) = self.0.hub.sender(&self.0.container) else {
             return;
-        }
+        };
         let record = serde_json::json!({
             "name": "extend-host",
             "hostname": "extend-host",
@@ -125,6 +214,6 @@ impl LogSink {
             "webtask": r.webtask,
             "req_id": r.request_id,
         });
-        let _ = self.0.tx.send(record.to_string().into());
+        let _ = tx.send(record.to_string().into());
     }
 }

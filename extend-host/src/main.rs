@@ -36,19 +36,40 @@ enum Command {
         #[arg(long)]
         public_url: Option<String>,
     },
+    /// Run as a JavaScript worker of a host (started by the host itself).
+    #[command(hide = true)]
+    Worker,
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = extend_host::worker_main_if_requested() {
+        return code;
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .init();
-    let Command::Serve {
-        listen,
-        data_dir,
-        memory,
-        workers,
-        public_url,
-    } = Cli::parse().command;
+    let (listen, data_dir, memory, workers, public_url) = match Cli::parse().command {
+        Command::Serve {
+            listen,
+            data_dir,
+            memory,
+            workers,
+            public_url,
+        } => (listen, data_dir, memory, workers, public_url),
+        Command::Worker => {
+            eprintln!(
+                "error: `extend-host worker` is started by a host, which sets EXTEND_HOST_WORKER"
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let program = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: cannot find this program to start worker processes: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -60,7 +81,9 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let mut builder = extend_host::Host::builder().listen(listen);
+        let mut builder = extend_host::Host::builder()
+            .listen(listen)
+            .worker_program(program);
         builder = if memory {
             builder.memory()
         } else {

@@ -1,6 +1,7 @@
 //! Webtasks as the host keeps them: stored with their secrets sealed, and
 //! decrypted into the run cache for runs.
 
+use crate::config::Limits;
 use crate::crypto::Keys;
 use crate::error::ApiError;
 use crate::run_cache::RunCache;
@@ -17,7 +18,7 @@ pub(crate) struct Webtasks {
     /// Serialises this host's writes, so that the cache ends with the last
     /// write's webtask.
     writes: tokio::sync::Mutex<()>,
-    code_size: usize,
+    limits: Limits,
 }
 
 /// A new or replaced webtask, before it is stored.
@@ -31,13 +32,13 @@ pub(crate) struct NewWebtask<'a> {
 }
 
 impl Webtasks {
-    pub(crate) fn new(store: Arc<dyn Store>, keys: Arc<Keys>, code_size: usize) -> Self {
+    pub(crate) fn new(store: Arc<dyn Store>, keys: Arc<Keys>, limits: Limits) -> Self {
         Webtasks {
             store,
             keys,
             cache: RunCache::default(),
             writes: tokio::sync::Mutex::new(()),
-            code_size,
+            limits,
         }
     }
 
@@ -57,11 +58,12 @@ impl Webtasks {
         &self,
         w: NewWebtask<'_>,
     ) -> Result<(StoredWebtask, Arc<Webtask>), ApiError> {
-        if w.code.len() > self.code_size {
+        let limits = &self.limits;
+        if w.code.len() > limits.code_size {
             return Err(ApiError::bad_request(format!(
                 "the code is {} bytes; the limit is {} bytes",
                 w.code.len(),
-                self.code_size
+                limits.code_size
             )));
         }
         let record = StoredWebtask::new(
@@ -73,6 +75,30 @@ impl Webtasks {
             w.token,
         );
         let _write = self.writes.lock().await;
+        // Checked under the write lock, so that concurrent creates cannot
+        // both pass the quota.
+        let usage = self.store.usage(w.container).await?;
+        let old = self.store.get(w.container, w.name).await?;
+        let (count, code) = match &old {
+            Some(old) => (
+                usage.webtasks,
+                usage.code_bytes.saturating_sub(old.code.len() as u64),
+            ),
+            None => (usage.webtasks + 1, usage.code_bytes),
+        };
+        if count > limits.webtasks_per_container as u64 {
+            return Err(ApiError::forbidden(format!(
+                "container `{}` already has {} webtasks, its limit",
+                w.container, usage.webtasks
+            )));
+        }
+        let code = code + record.code.len() as u64;
+        if code > limits.code_per_container as u64 {
+            return Err(ApiError::forbidden(format!(
+                "container `{}` would hold {code} bytes of code; its limit is {} bytes",
+                w.container, limits.code_per_container
+            )));
+        }
         let saved = self.store.put(record).await?;
         let runnable = Arc::new(runnable(&saved, w.secrets));
         self.cache.written(&runnable);
@@ -125,6 +151,11 @@ impl Webtasks {
     }
 }
 
+/// The secret a run must present as `Authorization: Bearer`, when the
+/// webtask has it. Its name is fixed: a platform that could rename it could
+/// leave the host unaware of it, and the extension open to anyone.
+pub(crate) const RUN_SECRET: &str = "auth0-extension-secret";
+
 fn string_map_json(map: &BTreeMap<String, String>) -> String {
     // A map of strings always serializes.
     serde_json::to_string(map).unwrap_or_else(|_| "{}".to_owned())
@@ -136,8 +167,9 @@ fn runnable(stored: &StoredWebtask, secrets: &BTreeMap<String, String>) -> Webta
         container: stored.container.clone(),
         name: stored.name.clone(),
         code: stored.code.as_str().into(),
+        code_id: crate::sandbox::code_id(&stored.code),
         secrets_json: string_map_json(secrets),
         meta_json: string_map_json(&stored.meta),
-        extension_secret: secrets.get("auth0-extension-secret").cloned(),
+        extension_secret: secrets.get(RUN_SECRET).cloned(),
     }
 }

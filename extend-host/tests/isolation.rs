@@ -34,9 +34,13 @@ async fn a_spinning_tenant_does_not_hold_up_another() {
         })
         .collect();
     assert_eq!(logs.next_record().await["msg"], "spinning");
+    // Wait until all four are admitted (a condition, polled).
+    while env.host.runs_in_flight("noisy") < 4 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     // The spinners are at their limit: one more is refused.
-    let (status, _, _) = env.run("noisy", "spin", json!({})).await;
-    assert_eq!(status, 429);
+    let (status, _, body) = env.run("noisy", "spin", json!({})).await;
+    assert_eq!(status, 429, "{body}");
 
     // 200 runs from 4 concurrent clients: the victim's own in-flight limit is 4 too.
     let mut clients = tokio::task::JoinSet::new();

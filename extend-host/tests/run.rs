@@ -512,10 +512,12 @@ async fn containers_share_no_globals() {
         env.run("globex", "get", json!({})).await.2,
         json!("undefined")
     );
-    assert_eq!(
-        env.run("acme", "get", json!({})).await.2,
-        json!("string"),
-        "one container shares one runtime"
+    // Within acme, `get` may or may not see `leak`: the README's isolation
+    // section says why nothing may rely on either.
+    let seen = env.run("acme", "get", json!({})).await.2;
+    assert!(
+        seen == json!("string") || seen == json!("undefined"),
+        "{seen}"
     );
 }
 

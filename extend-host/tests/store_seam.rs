@@ -6,7 +6,7 @@
 
 mod common;
 
-use extend_host::store::{BoxFuture, Change, SqliteStore, Store, StoreError, StoredWebtask};
+use extend_host::store::{BoxFuture, Change, SqliteStore, Store, StoreError, StoredWebtask, Usage};
 use extend_host::{Host, HostBuilder};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -67,6 +67,9 @@ impl Store for Announcing {
         limit: u64,
     ) -> BoxFuture<'a, Result<Vec<StoredWebtask>, StoreError>> {
         self.inner.list(container, meta, offset, limit)
+    }
+    fn usage<'a>(&'a self, container: &'a str) -> BoxFuture<'a, Result<Usage, StoreError>> {
+        self.inner.usage(container)
     }
     fn revoke<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {

@@ -2,6 +2,7 @@
 //! API with its cache, management calls, and every error kind produced by
 //! real JavaScript on a real host.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use extend_hooks::{
@@ -243,7 +244,28 @@ async fn management_calls_return_typed_results_and_name_what_was_refused() {
         ("scorer", Some("score"), true)
     );
     assert_eq!(x.url, host.webtask_url("acme", "scorer"));
-    let secret = x.meta["auth0-extension-secret"].clone();
+    // The run secret is a sealed secret, never metadata in clear.
+    assert!(
+        !x.meta.contains_key(extend_hooks::RUN_SECRET),
+        "{:?}",
+        x.meta
+    );
+    let decrypted: serde_json::Value = reqwest::Client::new()
+        .get(format!(
+            "{}/api/webtask/acme/scorer?decrypt=true",
+            host.url()
+        ))
+        .bearer_auth(host.master_token())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = decrypted["secrets"][extend_hooks::RUN_SECRET]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(secret.len(), 64);
     admin
         .install("acme", "notify", "notifier", DOUBLE)
@@ -257,8 +279,8 @@ async fn management_calls_return_typed_results_and_name_what_was_refused() {
     let scoring = admin.list("acme", Some("score")).await.unwrap();
     assert_eq!(scoring.len(), 1);
     assert_eq!(
-        admin.get("acme", "scorer").await.unwrap().unwrap().meta["auth0-extension-secret"],
-        secret
+        admin.get("acme", "scorer").await.unwrap().unwrap().meta,
+        BTreeMap::from([("auth0-extension-type".to_owned(), "score".to_owned())])
     );
     assert_eq!(admin.get("acme", "nope").await.unwrap(), None);
     // The secret is enforced by the host: a run without it is refused.
@@ -407,15 +429,22 @@ async fn errors_from_extension_code_are_classified_by_the_wire() {
 async fn a_wrong_secret_is_unauthorized() {
     let host = host_with(|_| {}).await;
     let extend = client(&host);
-    let r = reqwest::Client::new()
-        .put(format!("{}/api/webtask/acme/scorer", host.url()))
-        .bearer_auth(host.master_token())
-        .json(&json!({"code": DOUBLE, "secrets": {"auth0-extension-secret": "right"},
-                      "meta": {"auth0-extension-type": "score", "auth0-extension-secret": "wrong"}}))
-        .send()
+    let put = |secret: &'static str| {
+        reqwest::Client::new()
+            .put(format!("{}/api/webtask/acme/scorer", host.url()))
+            .bearer_auth(host.master_token())
+            .json(
+                &json!({"code": DOUBLE, "secrets": {"auth0-extension-secret": secret},
+                          "meta": {"auth0-extension-type": "score"}}),
+            )
+            .send()
+    };
+    assert_eq!(put("right").await.unwrap().status(), 200);
+    score(&extend.container("acme"), &Lead { x: 1 })
         .await
         .unwrap();
-    assert_eq!(r.status(), 200);
+    // Rotated by another client while this one has the old secret cached.
+    assert_eq!(put("rotated").await.unwrap().status(), 200);
     let err = score(&extend.container("acme"), &Lead { x: 1 })
         .await
         .unwrap_err();
@@ -547,39 +576,41 @@ async fn options_rename_the_meta_keys_and_bad_urls_are_refused_at_build() {
     let host = host_with(|_| {}).await;
     extend_hooks::install_crypto_provider();
     let extend = Extend::builder()
-        .webtask_options(extend_hooks::WebtaskOptions::default().meta_keys(
-            "my-point",
-            "my-secret",
-            "my-off",
-        ))
+        .webtask_options(extend_hooks::WebtaskOptions::default().meta_keys("my-point", "my-off"))
         .webtask(host.url(), host.master_token())
         .build()
         .unwrap();
-    let put = |name: &'static str, meta: serde_json::Value| {
-        let (url, token) = (
-            format!("{}/api/webtask/acme/{name}", host.url()),
-            host.master_token().to_owned(),
-        );
-        async move {
-            let r = reqwest::Client::new()
-                .put(url)
-                .bearer_auth(token)
-                .json(&json!({"code": DOUBLE, "secrets": {"auth0-extension-secret": "s"}, "meta": meta}))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200);
-        }
-    };
-    // The host checks the secret named `auth0-extension-secret`; the client reads `my-secret`.
-    put("renamed", json!({"my-point": "score", "my-secret": "s"})).await;
-    put("off", json!({"my-point": "score", "my-off": "1"})).await;
-    put("default-keys", json!({"auth0-extension-type": "score"})).await;
+    let admin = extend.management().unwrap();
+    let installed = admin
+        .install("acme", "score", "renamed", DOUBLE)
+        .await
+        .unwrap();
+    assert_eq!(
+        installed.meta,
+        BTreeMap::from([("my-point".to_owned(), "score".to_owned())])
+    );
     assert_eq!(
         score(&extend.container("acme"), &Lead { x: 7 })
             .await
             .unwrap(),
         Decision { score: 14 }
+    );
+    // Renamed meta keys never turn the host's secret check off (#9.1).
+    let r = reqwest::Client::new()
+        .post(&installed.url)
+        .json(&json!({"x": 7}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // A disabled flag under the renamed key is honoured.
+    admin.set_enabled("acme", "renamed", false).await.unwrap();
+    assert_eq!(
+        score(&extend.container("acme"), &Lead { x: 7 })
+            .await
+            .unwrap(),
+        Decision { score: -1 },
+        "disabled: the default body runs"
     );
 
     let err = Extend::builder()

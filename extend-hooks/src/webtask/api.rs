@@ -22,6 +22,9 @@ pub(crate) struct WireWebtask {
     /// Only with `?fetch_code=true`.
     #[serde(default)]
     pub(crate) code: Option<String>,
+    /// Only with `?decrypt=true`: the decrypted secrets.
+    #[serde(default)]
+    pub(crate) secrets: Option<BTreeMap<String, String>>,
 }
 
 /// The body of `PUT /api/webtask/{container}/{name}`.
@@ -140,12 +143,14 @@ impl WebtaskApi {
         format!("{}{path}", self.base)
     }
 
-    /// The container's webtasks, those whose meta has `key:value` when given.
+    /// The container's webtasks, those whose meta has `key:value` when given;
+    /// with their decrypted secrets when `decrypt`.
     pub(crate) async fn list(
         &self,
         op: &'static str,
         container: &str,
         meta: Option<(&str, &str)>,
+        decrypt: bool,
     ) -> Result<Vec<WireWebtask>, ManagementError> {
         checked(op, container, None)?;
         let mut url = reqwest::Url::parse(&self.url(&format!("/api/webtask/{container}")))
@@ -157,6 +162,9 @@ impl WebtaskApi {
             q.append_pair("limit", "1000");
             if let Some((key, value)) = meta {
                 q.append_pair("meta", &format!("{key}:{value}"));
+            }
+            if decrypt {
+                q.append_pair("decrypt", "true");
             }
         }
         let body = self

@@ -10,7 +10,7 @@ use moka::future::Cache;
 
 use super::api::{WebtaskApi, check_name};
 use super::management::InstalledExtension;
-use super::options::WebtaskOptions;
+use super::options::{RUN_SECRET, WebtaskOptions};
 use crate::discovery::{BoxFuture, Discovery, DiscoveryError, Extension};
 
 /// What the cache remembers for a (container, point).
@@ -114,26 +114,39 @@ impl WebtaskDiscovery {
                 "list extensions",
                 container,
                 Some((&s.options.type_key, point)),
+                true,
             )
             .await
             .map_err(|e| DiscoveryError::Failed(Box::new(e)))?;
-        let enabled: Vec<InstalledExtension> = items
+        let enabled: Vec<(Option<String>, InstalledExtension)> = items
             .into_iter()
-            .map(|w| InstalledExtension::from_wire(container, w, &s.options))
-            .filter(|x| x.enabled)
+            .map(|mut w| {
+                // Extensions installed before the secret moved out of meta
+                // still carry it there.
+                let secret = w
+                    .secrets
+                    .take()
+                    .and_then(|mut s| s.remove(RUN_SECRET))
+                    .or_else(|| w.meta.get(RUN_SECRET).cloned());
+                (
+                    secret,
+                    InstalledExtension::from_wire(container, w, &s.options),
+                )
+            })
+            .filter(|(_, x)| x.enabled)
             .collect();
         match enabled.as_slice() {
             [] => Ok(None),
-            [one] => {
+            [(secret, one)] => {
                 let ext =
                     Extension::new(&one.url).map_err(|e| DiscoveryError::Failed(Box::new(e)))?;
-                Ok(Some(match one.meta.get(&s.options.secret_key) {
+                Ok(Some(match secret {
                     Some(secret) => ext.with_secret(secret.clone()),
                     None => ext,
                 }))
             }
             many => Err(DiscoveryError::Ambiguous {
-                names: many.iter().map(|x| x.name.clone()).collect(),
+                names: many.iter().map(|(_, x)| x.name.clone()).collect(),
             }),
         }
     }

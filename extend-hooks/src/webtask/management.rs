@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::api::{PutWebtask, WireWebtask};
 use super::discovery::WebtaskDiscovery;
 use super::error::{ManagementError, ManagementErrorKind};
-use super::options::WebtaskOptions;
+use super::options::{RUN_SECRET, WebtaskOptions};
 
 /// An extension installed in a container, as the management API lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub struct InstalledExtension {
     pub url: String,
     /// Whether discovery considers it (not marked disabled).
     pub enabled: bool,
-    /// All its metadata (the extension secret included: this is the platform's view).
+    /// All its metadata.
     pub meta: BTreeMap<String, String>,
 }
 
@@ -80,8 +80,10 @@ impl Management {
     }
 
     /// Installs `code` as the extension `name` for `point` in `container`,
-    /// replacing what had that name. A fresh random secret is stored both as
-    /// the extension's secret and in its metadata, where discovery reads it.
+    /// replacing what had that name. A fresh random run secret is stored,
+    /// sealed by the host, as the secret [`RUN_SECRET`](super::RUN_SECRET);
+    /// the host refuses runs without it, and discovery reads it back with
+    /// the client's token.
     pub async fn install(
         &self,
         container: &str,
@@ -92,13 +94,10 @@ impl Management {
         const OP: &str = "install an extension";
         let secret = random_secret();
         let o = self.options();
-        let meta = BTreeMap::from([
-            (o.secret_key.clone(), secret.clone()),
-            (o.type_key.clone(), point.to_owned()),
-        ]);
+        let meta = BTreeMap::from([(o.type_key.clone(), point.to_owned())]);
         let body = PutWebtask {
             code,
-            secrets: Some(BTreeMap::from([(o.secret_key.as_str(), secret.as_str())])),
+            secrets: Some(BTreeMap::from([(RUN_SECRET, secret.as_str())])),
             meta: &meta,
         };
         let out = self.discovery.api().put(OP, container, name, &body).await;
@@ -116,7 +115,7 @@ impl Management {
         let items = self
             .discovery
             .api()
-            .list("list extensions", container, filter)
+            .list("list extensions", container, filter, false)
             .await?;
         Ok(items
             .into_iter()

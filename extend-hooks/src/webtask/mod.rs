@@ -12,4 +12,4 @@ pub(crate) use api::WebtaskApi;
 pub(crate) use discovery::WebtaskDiscovery;
 pub use error::{ManagementError, ManagementErrorKind};
 pub use management::{InstalledExtension, Management};
-pub use options::WebtaskOptions;
+pub use options::{RUN_SECRET, WebtaskOptions};

@@ -2,6 +2,11 @@
 
 use std::time::Duration;
 
+/// The name of the webtask secret that holds an extension's run secret: the
+/// host refuses a run without `Authorization: Bearer <it>`. It is stored
+/// sealed, never in metadata; discovery reads it with `?decrypt=true`.
+pub const RUN_SECRET: &str = "auth0-extension-secret";
+
 /// Settings of webtask discovery: cache lifetimes and size, metadata key names.
 #[derive(Debug, Clone)]
 pub struct WebtaskOptions {
@@ -9,7 +14,6 @@ pub struct WebtaskOptions {
     pub(crate) none_ttl: Duration,
     pub(crate) max_entries: u64,
     pub(crate) type_key: String,
-    pub(crate) secret_key: String,
     pub(crate) disabled_key: String,
 }
 
@@ -20,7 +24,6 @@ impl Default for WebtaskOptions {
             none_ttl: Duration::from_secs(10),
             max_entries: 100_000,
             type_key: "auth0-extension-type".to_owned(),
-            secret_key: "auth0-extension-secret".to_owned(),
             disabled_key: "auth0-extension-disabled".to_owned(),
         }
     }
@@ -50,18 +53,16 @@ impl WebtaskOptions {
         self
     }
 
-    /// The metadata keys: the point name (default `auth0-extension-type`), the
-    /// secret sent as bearer token (`auth0-extension-secret`) and the disabled
-    /// flag (`auth0-extension-disabled`).
+    /// The metadata keys: the point name (default `auth0-extension-type`) and
+    /// the disabled flag (`auth0-extension-disabled`).
+    ///
+    /// The run secret has no such option: it is always the *secret* named
+    /// [`RUN_SECRET`], because that is the one the host checks. A renamed
+    /// secret would be one the host does not know, and the extension would run
+    /// for anyone.
     #[must_use]
-    pub fn meta_keys(
-        mut self,
-        point: impl Into<String>,
-        secret: impl Into<String>,
-        disabled: impl Into<String>,
-    ) -> Self {
+    pub fn meta_keys(mut self, point: impl Into<String>, disabled: impl Into<String>) -> Self {
         self.type_key = point.into();
-        self.secret_key = secret.into();
         self.disabled_key = disabled.into();
         self
     }

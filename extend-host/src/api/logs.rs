@@ -7,6 +7,7 @@
 use super::App;
 use super::extract::Authorized;
 use crate::error::ApiError;
+use crate::logs::Full;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::header;
@@ -35,22 +36,31 @@ pub(super) async fn stream(
             ApiError::bad_request(format!("`max` must be a positive integer, not `{m}`"))
         })?,
     };
-    let rx = app.logs.subscribe(container);
+    let sub = app.logs.subscribe(container).map_err(|full| match full {
+        Full::Container(n) => ApiError::too_many(
+            format!("container `{container}` already has {n} log-stream subscribers, its limit"),
+            5,
+        ),
+        Full::Host(n) => ApiError::too_many(
+            format!("the host already has {n} log-stream subscribers, its limit"),
+            5,
+        ),
+    })?;
     let stop = app.shutdown.clone();
     // The first chunk is a comment so that clients see the stream open at once.
     let first = futures_util::stream::once(async {
         Ok::<_, Infallible>(Bytes::from_static(b": connected\n\n"))
     });
     let records = futures_util::stream::unfold(
-        (rx, stop, max),
-        |(mut rx, stop, left)| async move {
+        (sub, stop, max),
+        |(mut sub, stop, left)| async move {
             if left == 0 {
                 return None;
             }
             let chunk = tokio::select! {
                 () = stop.cancelled() => return None,
-                r = tokio::time::timeout(KEEP_ALIVE, rx.recv()) => match r {
-                    Err(_) => return Some((Ok::<_, Infallible>(Bytes::from_static(b": ping\n\n")), (rx, stop, left))),
+                r = tokio::time::timeout(KEEP_ALIVE, sub.rx.recv()) => match r {
+                    Err(_) => return Some((Ok::<_, Infallible>(Bytes::from_static(b": ping\n\n")), (sub, stop, left))),
                     Ok(Ok(record)) => event(&record),
                     Ok(Err(RecvError::Lagged(n))) => event(
                         &serde_json::json!({ "msg": format!("{n} log records were dropped because this client fell behind"), "level": 40 })
@@ -59,7 +69,7 @@ pub(super) async fn stream(
                     Ok(Err(RecvError::Closed)) => return None,
                 },
             };
-            Some((Ok(chunk), (rx, stop, left - 1)))
+            Some((Ok(chunk), (sub, stop, left - 1)))
         },
     );
     let body = Body::from_stream(futures_util::StreamExt::chain(first, records));

@@ -11,6 +11,7 @@ use crate::auth::Auth;
 use crate::config::Limits;
 use crate::error::ApiError;
 use crate::logs::LogHub;
+use crate::rate::WriteLimiter;
 use crate::sandbox::{Executor, RunInput, Webtask};
 use crate::webtasks::Webtasks;
 use axum::Router;
@@ -32,6 +33,8 @@ pub(crate) struct App {
     pub(crate) executor: Executor,
     /// Per-container log streams.
     pub(crate) logs: LogHub,
+    /// Per-container management write rates.
+    pub(crate) writes: WriteLimiter,
     pub(crate) limits: Limits,
     /// Base of `webtask_url`s, without a trailing slash.
     base_url: String,
@@ -69,6 +72,7 @@ impl App {
             webtasks,
             executor,
             logs,
+            writes: WriteLimiter::new(limits.writes_per_second, limits.write_burst),
             limits,
             base_url: base_url.trim_end_matches('/').to_owned(),
             counters: Counters {
@@ -96,7 +100,9 @@ impl App {
     /// finds it ready.
     pub(crate) fn compile_ahead(&self, w: Arc<Webtask>) {
         // A refusal (shutting down, quarantined) only means no head start.
-        let _ = self.executor.submit(RunInput::compile(w));
+        let _ = self
+            .executor
+            .submit(RunInput::compile(w, self.limits.run_time));
     }
 }
 
@@ -173,9 +179,65 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/api/run/{container}/{name}/{*rest}", any(run::run))
         .route("/api/description", get(not_found))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         // Bodies are read with our own limits so that the 413 is JSON.
         .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&app),
+            request_limits,
+        ))
         .with_state(app)
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        format!("{} is not allowed on {}", method, uri.path()),
+    )
+}
+
+/// Refuses, as JSON, requests whose path and query or headers are over the
+/// host's limits, before any handler reads them.
+async fn request_limits(
+    axum::extract::State(app): axum::extract::State<Arc<App>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse as _;
+    let limits = &app.limits;
+    let uri = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |p| p.as_str().len());
+    if uri > limits.uri_length {
+        return ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            format!(
+                "the request's path and query are {uri} bytes; the limit is {} bytes",
+                limits.uri_length
+            ),
+        )
+        .into_response();
+    }
+    let headers = request.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum();
+    if headers.len() > limits.header_count || bytes > limits.header_bytes {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!(
+                "the request has {} headers of {bytes} bytes; the limits are {} headers and {} bytes",
+                headers.len(),
+                limits.header_count,
+                limits.header_bytes
+            ),
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

@@ -85,6 +85,27 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Option<Value>, ApiErro
     }
 }
 
+/// The header a caller sends with the milliseconds it will still wait
+/// (extend-hooks sends it on every invocation). The run's time limit is
+/// capped at it, so that a run nobody waits for stops.
+pub(crate) const DEADLINE_HEADER: &str = "x-extend-deadline-ms";
+
+fn caller_deadline(headers: &HeaderMap) -> Result<Option<std::time::Duration>, ApiError> {
+    let Some(v) = headers.get(DEADLINE_HEADER) else {
+        return Ok(None);
+    };
+    v.to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&ms| ms > 0)
+        .map(|ms| Some(std::time::Duration::from_millis(ms)))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "`{DEADLINE_HEADER}` must be a positive whole number of milliseconds"
+            ))
+        })
+}
+
 async fn execute(
     app: &App,
     target: &RunTarget,
@@ -119,6 +140,7 @@ async fn execute(
             ))
         })
         .collect();
+    let deadline = caller_deadline(&headers)?;
     let request_id = app.request_id();
     let mut ctx_json =
         String::with_capacity(256 + body.len() + w.secrets_json.len() + w.meta_json.len());
@@ -156,6 +178,7 @@ async fn execute(
         ctx_json,
         req_json,
         compile_only: false,
+        time_limit: deadline.map_or(app.limits.run_time, |d| d.min(app.limits.run_time)),
     };
     let rx = match app.executor.submit(input) {
         Ok(rx) => rx,
@@ -166,6 +189,14 @@ async fn execute(
                     app.limits.in_flight_per_container
                 ),
                 1,
+            ));
+        }
+        Err(Rejected::CpuExhausted { retry_after }) => {
+            return Err(ApiError::too_many(
+                format!(
+                    "container `{container}` used up its CPU budget; it refills in about {retry_after} s"
+                ),
+                retry_after,
             ));
         }
         Err(Rejected::Quarantined) => {
@@ -181,8 +212,42 @@ async fn execute(
     let reply = rx
         .await
         .map_err(|_| ApiError::internal("the executor stopped before the run finished"))?;
+    if reply.body.len() > app.limits.response_size {
+        return Ok(respond(
+            Reply::error(
+                500,
+                crate::error::Source::Webtask,
+                "Script produced a response too large.",
+                &format!(
+                    "the extension's response is {} bytes; the limit is {} bytes",
+                    reply.body.len(),
+                    app.limits.response_size
+                ),
+            ),
+            None,
+        ));
+    }
     let retry = (reply.status == 429).then_some(1);
     Ok(respond(reply, retry))
+}
+
+/// Response headers an extension may not set: framing is the server's, and
+/// cookies or redirects on the host's origin would let one tenant act on
+/// another's (or the editor's) behalf.
+fn reserved(name: &str) -> bool {
+    matches!(
+        name,
+        "content-length"
+            | "transfer-encoding"
+            | "connection"
+            | "x-wt-response-source"
+            | "set-cookie"
+            | "set-cookie2"
+            | "content-security-policy"
+            | "x-content-type-options"
+            | "strict-transport-security"
+            | "access-control-allow-credentials"
+    )
 }
 
 fn respond(reply: Reply, retry_after: Option<u64>) -> Response {
@@ -190,11 +255,7 @@ fn respond(reply: Reply, retry_after: Option<u64>) -> Response {
     let mut res = (status, reply.body).into_response();
     let h = res.headers_mut();
     for (k, v) in &reply.headers {
-        // Framing headers are the server's business, not the extension's.
-        if matches!(
-            k.as_str(),
-            "content-length" | "transfer-encoding" | "connection" | "x-wt-response-source"
-        ) {
+        if reserved(k) {
             continue;
         }
         if let (Ok(k), Ok(v)) = (
@@ -213,6 +274,16 @@ fn respond(reply: Reply, retry_after: Option<u64>) -> Response {
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
     }
     h.insert("x-wt-response-source", reply.source.header());
+    // Run responses share the host's origin with the management API: a
+    // browser must treat them as a sandboxed, scriptless document.
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     if let Some(s) = retry_after {
         h.insert(header::RETRY_AFTER, HeaderValue::from(s));
     }

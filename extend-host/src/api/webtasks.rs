@@ -40,7 +40,9 @@ fn number(query: &Query, key: &str, default: u64) -> Result<u64, ApiError> {
     })
 }
 
-/// Lists a container's webtasks; repeated `meta=key:value` filters must all match.
+/// Lists a container's webtasks; repeated `meta=key:value` filters must all
+/// match. `decrypt` adds each one's `secrets` (discovery reads the run secret
+/// there): the caller's token already may read them one by one.
 pub(super) async fn list(
     State(app): State<Arc<App>>,
     auth: Authorized,
@@ -51,8 +53,16 @@ pub(super) async fn list(
     let (container, query) = (&auth.container, &auth.query);
     let offset = number(query, "offset", 0)?;
     let limit = number(query, "limit", 100)?.min(MAX_LIMIT);
-    let filters = query
-        .all("meta")
+    let filters: Vec<&str> = query.all("meta").collect();
+    if filters.len() > app.limits.meta_filters {
+        return Err(ApiError::bad_request(format!(
+            "{} `meta` filters given; at most {} are allowed",
+            filters.len(),
+            app.limits.meta_filters
+        )));
+    }
+    let filters = filters
+        .into_iter()
         .map(|f| {
             // Split on the first `:`: values may contain colons.
             f.split_once(':')
@@ -67,7 +77,17 @@ pub(super) async fn list(
         .store
         .list(container, &filters, offset, limit)
         .await?;
-    let items: Vec<Value> = found.iter().map(|w| Value::Object(item(&app, w))).collect();
+    let decrypt = query.flag("decrypt");
+    let items = found
+        .iter()
+        .map(|w| {
+            let mut m = item(&app, w);
+            if decrypt {
+                m.insert("secrets".into(), json!(app.webtasks.unseal(w)?));
+            }
+            Ok(Value::Object(m))
+        })
+        .collect::<Result<Vec<Value>, ApiError>>()?;
     Ok(axum::Json(items).into_response())
 }
 
@@ -133,6 +153,13 @@ pub(super) async fn put(
     body: Body,
 ) -> Result<Response, ApiError> {
     let (container, name, caller) = (&auth.container, auth.name(), &auth.claims);
+    if caller.dd == Some(0) {
+        // Creating a webtask issues its token: the original's rule for `dd = 0`.
+        return Err(ApiError::forbidden(
+            "The authentication webtask token cannot be used to issue new webtask tokens.",
+        ));
+    }
+    app.writes.admit(container)?;
     let body = PutBody::parse(&read_body(body, &headers, app.limits.management_body).await?)?;
     if body.url.is_some() {
         return Err(ApiError::bad_request(
@@ -142,6 +169,14 @@ pub(super) async fn put(
     let code = body
         .code
         .ok_or_else(|| ApiError::bad_request("`code` is required and must be a string"))?;
+    let meta = body.meta.unwrap_or_default();
+    let meta_bytes: usize = meta.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if meta_bytes > app.limits.meta_size {
+        return Err(ApiError::bad_request(format!(
+            "the metadata is {meta_bytes} bytes; the limit is {} bytes",
+            app.limits.meta_size
+        )));
+    }
     let secrets = match body.secrets {
         Some(s) => s,
         None => match app.webtasks.store.get(container, name).await? {
@@ -169,7 +204,7 @@ pub(super) async fn put(
             name,
             code,
             secrets: &secrets,
-            meta: body.meta.unwrap_or_default(),
+            meta,
             token: app.auth.sign(&claims),
         })
         .await?;
@@ -190,9 +225,11 @@ pub(super) async fn delete(
     auth: Authorized,
 ) -> Result<Response, ApiError> {
     let (container, name) = (&auth.container, auth.name());
+    app.writes.admit(container)?;
     if !app.webtasks.delete(container, name).await? {
         return Err(no_such(name));
     }
+    app.executor.forget(container);
     tracing::info!(%container, webtask = %name, "webtask deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
 }

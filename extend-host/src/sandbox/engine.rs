@@ -4,7 +4,6 @@
 use super::{Reply, RunInput};
 use crate::config::Limits;
 use crate::error::Source;
-use crate::logs::LogSink;
 use rquickjs::{
     CatchResultExt, Context, Ctx, Function, Object, Runtime, Value, context::EvalOptions,
 };
@@ -30,15 +29,25 @@ pub(crate) enum Health {
     Discard,
 }
 
+/// Where a runtime's `console.*` lines go: `(bunyan level, line)`.
+pub(crate) type Logger = Arc<dyn Fn(i32, String) + Send + Sync>;
+
+/// The CPU time this thread has used. Runs are charged for it against their
+/// container's CPU budget; a thread that cannot read it is charged wall time.
+pub(crate) fn thread_cpu() -> Option<Duration> {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .ok()
+        .map(Duration::from)
+}
+
 pub(crate) struct JsContainer {
-    // Which code each extension was compiled from; compared by pointer first.
-    compiled: HashMap<String, Arc<str>>,
+    // Which code (by id) each extension was compiled from.
+    compiled: HashMap<String, u64>,
     // `ctx` before `rt`: fields drop in order, and a context must go before its runtime.
     ctx: Context,
     rt: Runtime,
     deadline: Arc<AtomicU64>,
     fired: Arc<AtomicBool>,
-    log: LogSink,
     limits: Limits,
 }
 
@@ -57,7 +66,7 @@ enum Failure {
 }
 
 impl JsContainer {
-    pub(crate) fn new(limits: &Limits, log: LogSink) -> Result<Self, String> {
+    pub(crate) fn new(limits: &Limits, log: Logger) -> Result<Self, String> {
         let rt = Runtime::new().map_err(|e| format!("cannot create a JavaScript runtime: {e}"))?;
         rt.set_memory_limit(limits.memory);
         rt.set_max_stack_size(limits.stack);
@@ -75,10 +84,9 @@ impl JsContainer {
         })));
         let ctx =
             Context::full(&rt).map_err(|e| format!("cannot create a JavaScript context: {e}"))?;
-        let sink = log.clone();
         ctx.with(|ctx| -> Result<(), String> {
             let host_log = Function::new(ctx.clone(), move |level: i32, msg: String| {
-                sink.emit(level, msg)
+                log(level, msg);
             })
             .map_err(|e| e.to_string())?;
             let mut opts = EvalOptions::default();
@@ -99,7 +107,6 @@ impl JsContainer {
             rt,
             deadline,
             fired,
-            log,
             limits: limits.clone(),
         })
     }
@@ -120,17 +127,29 @@ impl JsContainer {
     }
 
     /// Runs one request; compiles the extension first when its code changed.
+    /// The reply carries the CPU time the run used and the heap size after it.
     pub(crate) fn run(&mut self, input: &RunInput) -> (Reply, Health) {
-        self.arm(self.limits.run_time);
-        self.log.begin(
-            &input.webtask.name,
-            &input.request_id,
-            self.limits.log_lines_per_run,
-        );
-        let result = self.compile_and_run(input);
+        let limit = input.time_limit;
+        let (started, cpu_before) = (Instant::now(), thread_cpu());
+        self.arm(limit);
+        let mut result = self.compile_and_run(input);
         self.disarm();
-        self.log.end();
+        // A run that ends after its limit (a builtin that never polled the
+        // interrupt) is a time-limit stop, whatever it produced.
+        if started.elapsed() > limit {
+            result = Err(Failure::Timeout);
+        }
+        let cpu = match (cpu_before, thread_cpu()) {
+            (Some(a), Some(b)) => b.saturating_sub(a),
+            _ => started.elapsed(),
+        };
+        let (mut reply, health) = self.reply(result, limit);
+        reply.cpu = cpu;
+        reply.heap = self.heap_bytes();
+        (reply, health)
+    }
 
+    fn reply(&self, result: Result<Reply, Failure>, limit: Duration) -> (Reply, Health) {
         match result {
             Ok(reply) => (reply, Health::Reusable),
             Err(Failure::Timeout) => (
@@ -138,10 +157,7 @@ impl JsContainer {
                     500,
                     Source::Webtask,
                     "Script exceeded the time limit.",
-                    &format!(
-                        "the extension ran longer than its time limit of {} and was stopped",
-                        human_duration(self.limits.run_time)
-                    ),
+                    &timeout_message(limit),
                 ),
                 Health::Discard,
             ),
@@ -164,19 +180,19 @@ impl JsContainer {
         }
     }
 
+    /// Whether `name` is compiled from the code with id `code_id`.
+    pub(crate) fn has(&self, name: &str, code_id: u64) -> bool {
+        self.compiled.get(name) == Some(&code_id)
+    }
+
     fn compile_and_run(&mut self, input: &RunInput) -> Result<Reply, Failure> {
-        let name = &input.webtask.name;
-        let code = &input.webtask.code;
-        let fresh = self
-            .compiled
-            .get(name.as_str())
-            .is_some_and(|c| Arc::ptr_eq(c, code) || **c == **code);
-        if !fresh {
+        let (name, code_id) = (&input.webtask.name, input.webtask.code_id);
+        if !self.has(name, code_id) {
             self.compiled.remove(name.as_str());
-            if let Some(reply) = self.compile(name, code)? {
+            if let Some(reply) = self.compile(name, &input.webtask.code)? {
                 return Ok(reply);
             }
-            self.compiled.insert(name.clone(), Arc::clone(code));
+            self.compiled.insert(name.clone(), code_id);
         }
         if input.compile_only {
             return Ok(Reply::json(204, Source::Webtask, String::new()));
@@ -344,16 +360,26 @@ fn read_outcome(out: &Object<'_>) -> rquickjs::Result<Result<Reply, Failure>> {
                 reply.headers.push((key, value.0));
             }
         }
-        if !(100..=599).contains(&status) {
+        // 1xx are interim responses: a final answer cannot be one.
+        if !(200..=599).contains(&status) {
             return Ok(Ok(Reply::error(
                 500,
                 Source::Webtask,
                 "Script produced an invalid response.",
-                &format!("the extension set the status code {status}, which is not an HTTP status"),
+                &format!(
+                    "the extension set the status code {status}; a response needs a final status from 200 to 599"
+                ),
             )));
         }
     }
     Ok(Ok(reply))
+}
+
+pub(crate) fn timeout_message(limit: Duration) -> String {
+    format!(
+        "the extension ran longer than its time limit of {} and was stopped",
+        human_duration(limit)
+    )
 }
 
 pub(crate) fn human_duration(d: Duration) -> String {

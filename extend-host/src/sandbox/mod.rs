@@ -2,13 +2,29 @@
 //! executor threads with a watchdog.
 
 mod engine;
+mod frame;
 mod pool;
+mod process;
+mod resident;
+mod worker;
 
 pub use pool::ExecutorStats;
-pub(crate) use pool::{Executor, Rejected, quarantine_reply};
+pub(crate) use pool::{Executor, Isolation, Rejected, quarantine_reply};
+pub(crate) use process::WORKER_ENV;
+pub(crate) use worker::main as worker_main;
 
 use crate::error::Source;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// The id of a piece of code: the first 8 bytes of its SHA-256.
+pub(crate) fn code_id(code: &str) -> u64 {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(code.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(first)
+}
 
 /// What a run needs to know about its webtask: kept decrypted in memory by the
 /// host's run cache, never written anywhere.
@@ -17,6 +33,10 @@ pub(crate) struct Webtask {
     pub(crate) container: String,
     pub(crate) name: String,
     pub(crate) code: Arc<str>,
+    /// Identifies the code (a hash): a runtime compiled from the same id
+    /// needs no recompile, and a worker process asks for the code only when
+    /// it lacks it.
+    pub(crate) code_id: u64,
     /// The secrets as a JSON object, ready to splice into `ctx`.
     pub(crate) secrets_json: String,
     pub(crate) meta_json: String,
@@ -45,16 +65,20 @@ pub(crate) struct RunInput {
     /// Only compile the code (after a create or update), so that the first
     /// real run finds it ready.
     pub(crate) compile_only: bool,
+    /// Wall-clock time the run (compilation included) may take: the host's
+    /// limit, or less when the caller said it will not wait that long.
+    pub(crate) time_limit: Duration,
 }
 
 impl RunInput {
-    pub(crate) fn compile(webtask: Arc<Webtask>) -> Self {
+    pub(crate) fn compile(webtask: Arc<Webtask>, time_limit: Duration) -> Self {
         RunInput {
             webtask,
             request_id: String::new(),
             ctx_json: String::new(),
             req_json: String::new(),
             compile_only: true,
+            time_limit,
         }
     }
 }
@@ -69,6 +93,10 @@ pub(crate) struct Reply {
     pub(crate) headers: Vec<(String, String)>,
     /// Whether the body is JSON (everything but raw `res.end` output).
     pub(crate) json: bool,
+    /// CPU time the run used (zero when it did not run).
+    pub(crate) cpu: Duration,
+    /// Bytes of the container's heap after the run (zero when unknown).
+    pub(crate) heap: i64,
 }
 
 impl Reply {
@@ -79,6 +107,8 @@ impl Reply {
             body,
             headers: Vec::new(),
             json: true,
+            cpu: Duration::ZERO,
+            heap: 0,
         }
     }
 

@@ -1,22 +1,34 @@
 //! The executor: OS threads (more than cores) that run containers, one run of
-//! a container at a time, and a watchdog that writes off threads stuck past
-//! the time limit.
+//! a container at a time, per-container CPU budgets, and a watchdog for runs
+//! past their limit.
 //!
 //! Design notes: JS never runs on tokio workers, and containers are not
 //! pinned to threads; a prototype measured that either lets two spinning
-//! tenants stall everyone. A container with work is put
-//! on one ready queue; a thread takes it, runs one job and puts it back at the
-//! end if more are waiting, so no thread ever waits on a busy container and
-//! one container never holds more than one thread.
+//! tenants stall everyone. A container with work goes to the thread that
+//! ran it last (its *home*, where its runtime is resident) if that thread is
+//! idle, and otherwise onto one ready queue that every thread takes from; a
+//! thread runs one job and puts the container back at the end if more are
+//! waiting. So no thread ever waits on a busy container, one container never
+//! holds more than one thread, and a container mostly stays where its
+//! runtime is.
+//!
+//! Where the JavaScript runs is the [`Backend`]: in worker processes (each
+//! thread owns one, and the watchdog SIGKILLs a worker whose run is past its
+//! hard limit), or in this process (the watchdog can only write the thread
+//! off and quarantine the container until the run ends).
 
-use super::engine::{Health, JsContainer};
+use super::engine::{Health, JsContainer, Logger, timeout_message};
+use super::process::{Ran, WorkerProcess};
+use super::resident::Resident;
 use super::{Reply, RunInput};
 use crate::config::Limits;
 use crate::error::Source;
-use crate::logs::LogHub;
+use crate::logs::{LogHub, LogSink};
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::path::PathBuf;
+use std::process::Child;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -30,10 +42,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) enum Rejected {
     /// The container already has its limit of runs in flight.
     Busy,
-    /// A run of the container is stuck past its time limit.
+    /// A run of the container is stuck past its time limit (in-process backend).
     Quarantined,
+    /// The container used up its CPU budget; it refills in `retry_after` seconds.
+    CpuExhausted { retry_after: u64 },
     /// The host is shutting down.
     ShuttingDown,
+}
+
+/// Where runs execute.
+#[derive(Debug, Clone)]
+pub(crate) enum Isolation {
+    /// In worker processes started from this program (`program worker`).
+    Processes(PathBuf),
+    /// On threads of this process.
+    InProcess,
 }
 
 struct Job {
@@ -41,18 +64,35 @@ struct Job {
     reply: oneshot::Sender<Reply>,
 }
 
+/// A container's CPU budget: a token bucket of CPU seconds. A run may start
+/// while the bucket is positive and is charged what it used afterwards, so a
+/// long run leaves a debt the container waits out.
+#[derive(Debug)]
+struct CpuBucket {
+    seconds: f64,
+    at: Instant,
+}
+
 struct Slot {
     container: String,
     state: Mutex<SlotState>,
     in_flight: AtomicUsize,
     quarantined: AtomicBool,
+    cpu: Mutex<CpuBucket>,
+    /// Bumped when a webtask of the container is deleted: runtimes built
+    /// before are dropped instead of reused.
+    generation: AtomicU64,
+    /// The heap after the container's last run.
+    heap: AtomicI64,
+    log: LogSink,
+    /// The thread that ran the container last.
+    home: Mutex<Option<Arc<Worker>>>,
 }
 
 struct SlotState {
     queue: VecDeque<Job>,
     /// On the ready queue or taken by a thread.
     scheduled: bool,
-    js: Option<JsContainer>,
 }
 
 enum Msg {
@@ -60,19 +100,43 @@ enum Msg {
     Stop,
 }
 
+struct Busy {
+    slot: Arc<Slot>,
+    since: Instant,
+    /// When the run is killed (or, in-process, written off).
+    hard_limit: Duration,
+}
+
 struct Worker {
-    busy: Mutex<Option<(Arc<Slot>, Instant)>>,
+    /// Waiting for work; a dispatcher that flips it to `false` owes the
+    /// thread a container through `inbox`.
+    idle: AtomicBool,
+    inbox: Sender<Arc<Slot>>,
+    busy: Mutex<Option<Busy>>,
     written_off: AtomicBool,
+    /// The worker process, for the watchdog to kill.
+    process: Mutex<Option<Arc<Mutex<Child>>>>,
+    /// Set by the watchdog before it kills the process.
+    killed: AtomicBool,
+    /// Runtimes resident in the worker process, as it last reported.
+    resident: AtomicUsize,
+}
+
+enum Backend {
+    Processes { program: PathBuf, budget: usize },
+    InProcess(Mutex<Resident>),
 }
 
 struct Shared {
     limits: Limits,
     logs: LogHub,
+    backend: Backend,
     tx: Sender<Msg>,
     rx: Receiver<Msg>,
     slots: Mutex<HashMap<String, Arc<Slot>>>,
     workers: Mutex<Vec<Arc<Worker>>>,
     replaced: AtomicU64,
+    killed: AtomicU64,
     stopping: AtomicBool,
 }
 
@@ -82,10 +146,14 @@ struct Shared {
 pub struct ExecutorStats {
     /// Threads that take runs (stuck threads written off are not counted).
     pub workers: usize,
-    /// Threads written off as stuck and replaced since start.
+    /// In-process backend: threads written off as stuck and replaced since start.
     pub replaced: u64,
+    /// Worker-process backend: workers killed because a run passed its hard limit.
+    pub killed: u64,
     /// Containers with a JavaScript runtime in memory.
     pub resident_containers: usize,
+    /// Threads in a run right now.
+    pub busy: usize,
 }
 
 /// The executor of one host.
@@ -100,20 +168,43 @@ impl std::fmt::Debug for Executor {
     }
 }
 
+/// When a run that started with `limit` is killed: half its limit later, at
+/// most [`Limits::kill_grace`] later.
+fn hard_limit(limits: &Limits, limit: Duration) -> Duration {
+    limit + (limit / 2).min(limits.kill_grace)
+}
+
 impl Executor {
-    pub(crate) fn start(limits: Limits, logs: LogHub, workers: usize) -> std::io::Result<Self> {
+    pub(crate) fn start(
+        limits: Limits,
+        logs: LogHub,
+        workers: usize,
+        isolation: Isolation,
+    ) -> std::io::Result<Self> {
+        let workers = workers.max(1);
+        let backend = match isolation {
+            Isolation::Processes(program) => Backend::Processes {
+                program,
+                budget: limits.resident_memory / workers,
+            },
+            Isolation::InProcess => {
+                Backend::InProcess(Mutex::new(Resident::new(limits.resident_memory)))
+            }
+        };
         let (tx, rx) = crossbeam_channel::unbounded();
         let shared = Arc::new(Shared {
             limits,
             logs,
+            backend,
             tx,
             rx,
             slots: Mutex::default(),
             workers: Mutex::default(),
             replaced: AtomicU64::new(0),
+            killed: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
         });
-        for _ in 0..workers.max(1) {
+        for _ in 0..workers {
             spawn_worker(&shared)?;
         }
         let watchdog = Arc::clone(&shared);
@@ -123,34 +214,43 @@ impl Executor {
         Ok(Executor(shared))
     }
 
+    fn slot(&self, container: &str) -> Arc<Slot> {
+        let mut slots = lock(&self.0.slots);
+        if let Some(s) = slots.get(container) {
+            return Arc::clone(s);
+        }
+        let s = Arc::new(Slot {
+            container: container.to_owned(),
+            state: Mutex::new(SlotState {
+                queue: VecDeque::new(),
+                scheduled: false,
+            }),
+            in_flight: AtomicUsize::new(0),
+            quarantined: AtomicBool::new(false),
+            cpu: Mutex::new(CpuBucket {
+                seconds: self.0.limits.cpu_burst.as_secs_f64(),
+                at: Instant::now(),
+            }),
+            generation: AtomicU64::new(0),
+            heap: AtomicI64::new(0),
+            log: self.0.logs.sink(container),
+            home: Mutex::new(None),
+        });
+        slots.insert(container.to_owned(), Arc::clone(&s));
+        s
+    }
+
     /// Admits a run of `input.webtask` or refuses it at once.
     pub(crate) fn submit(&self, input: RunInput) -> Result<oneshot::Receiver<Reply>, Rejected> {
-        let slot = {
-            let mut slots = lock(&self.0.slots);
-            let c = &input.webtask.container;
-            match slots.get(c) {
-                Some(s) => Arc::clone(s),
-                None => {
-                    let s = Arc::new(Slot {
-                        container: c.clone(),
-                        state: Mutex::new(SlotState {
-                            queue: VecDeque::new(),
-                            scheduled: false,
-                            js: None,
-                        }),
-                        in_flight: AtomicUsize::new(0),
-                        quarantined: AtomicBool::new(false),
-                    });
-                    slots.insert(c.clone(), Arc::clone(&s));
-                    s
-                }
-            }
-        };
+        let slot = self.slot(&input.webtask.container);
         if self.0.stopping.load(Ordering::Acquire) {
             return Err(Rejected::ShuttingDown);
         }
         if slot.quarantined.load(Ordering::Acquire) {
             return Err(Rejected::Quarantined);
+        }
+        if let Some(retry_after) = self.cpu_debt(&slot) {
+            return Err(Rejected::CpuExhausted { retry_after });
         }
         // The host's own compile-ahead jobs neither take nor count against a
         // tenant's run slots.
@@ -163,33 +263,77 @@ impl Executor {
         }
         let (reply, rx) = oneshot::channel();
         let mut st = lock(&slot.state);
+        if input.compile_only {
+            // At most one pending compile per webtask: the newest code wins.
+            st.queue
+                .retain(|j| !(j.input.compile_only && j.input.webtask.name == input.webtask.name));
+        }
         st.queue.push_back(Job { input, reply });
         if !st.scheduled {
             st.scheduled = true;
             drop(st);
-            let _ = self.0.tx.send(Msg::Run(slot));
+            dispatch(&self.0, slot);
         }
         Ok(rx)
     }
 
+    /// Seconds until the container's CPU bucket is positive again, if it is
+    /// empty now.
+    fn cpu_debt(&self, slot: &Slot) -> Option<u64> {
+        let limits = &self.0.limits;
+        let mut b = lock(&slot.cpu);
+        refill(&mut b, limits);
+        (b.seconds <= 0.0).then(|| {
+            let rate = limits.cpu_per_second.max(1e-3);
+            ((-b.seconds / rate).ceil() as u64).max(1)
+        })
+    }
+
+    /// Forgets what the executor keeps of `container`'s webtasks (one was
+    /// deleted): its runtimes are rebuilt on their next run.
+    pub(crate) fn forget(&self, container: &str) {
+        let slot = lock(&self.0.slots).get(container).cloned();
+        if let Some(slot) = slot {
+            let generation = slot.generation.fetch_add(1, Ordering::AcqRel) + 1;
+            slot.heap.store(0, Ordering::Relaxed);
+            if let Backend::InProcess(resident) = &self.0.backend {
+                let (_, stale) = lock(resident).take(container, generation);
+                drop(stale);
+            }
+        }
+    }
+
     pub(crate) fn stats(&self) -> ExecutorStats {
-        let workers = lock(&self.0.workers).len();
-        let resident = lock(&self.0.slots)
-            .values()
-            .filter(|s| lock(&s.state).js.is_some())
-            .count();
+        let workers = lock(&self.0.workers);
+        let resident = match &self.0.backend {
+            Backend::InProcess(r) => lock(r).len(),
+            Backend::Processes { .. } => workers
+                .iter()
+                .map(|w| w.resident.load(Ordering::Relaxed))
+                .sum(),
+        };
+        let busy = workers.iter().filter(|w| lock(&w.busy).is_some()).count();
         ExecutorStats {
-            workers,
+            busy,
+            workers: workers.len(),
             replaced: self.0.replaced.load(Ordering::Relaxed),
+            killed: self.0.killed.load(Ordering::Relaxed),
             resident_containers: resident,
         }
     }
 
-    /// Heap bytes QuickJS reports for `container`'s runtime, when it is idle in memory.
+    /// Runs of `container` admitted and not yet answered (running or queued).
+    pub(crate) fn in_flight(&self, container: &str) -> usize {
+        lock(&self.0.slots)
+            .get(container)
+            .map_or(0, |s| s.in_flight.load(Ordering::Acquire))
+    }
+
+    /// Heap bytes QuickJS reported for `container`'s runtime after its last run.
     pub(crate) fn heap_bytes(&self, container: &str) -> Option<i64> {
         let slot = lock(&self.0.slots).get(container).cloned()?;
-        let st = lock(&slot.state);
-        st.js.as_ref().map(JsContainer::heap_bytes)
+        let heap = slot.heap.load(Ordering::Relaxed);
+        (heap > 0).then_some(heap)
     }
 
     /// Stops the threads once their current run ends; threads stuck in a run
@@ -203,66 +347,145 @@ impl Executor {
         for slot in slots {
             refuse_queued(&slot, stopping_reply);
         }
+        if let Backend::InProcess(resident) = &self.0.backend {
+            let dropped = lock(resident).clear();
+            drop(dropped);
+        }
     }
 }
 
+/// Hands a container with work to its home thread if that one is idle, else
+/// to the ready queue.
+fn dispatch(shared: &Shared, slot: Arc<Slot>) {
+    let home = lock(&slot.home).clone();
+    if let Some(home) = home
+        && home
+            .idle
+            .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    {
+        let _ = home.inbox.send(slot);
+        return;
+    }
+    let _ = shared.tx.send(Msg::Run(slot));
+}
+
+/// The next container for `me`: from its inbox, or from the ready queue.
+/// `None` when the thread should stop.
+fn next(shared: &Shared, me: &Worker, inbox: &Receiver<Arc<Slot>>) -> Option<Arc<Slot>> {
+    me.idle.store(true, Ordering::Release);
+    crossbeam_channel::select! {
+        recv(inbox) -> slot => slot.ok(),
+        recv(shared.rx) -> msg => match msg {
+            Ok(Msg::Run(slot)) => {
+                if me.idle.compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                    Some(slot)
+                } else {
+                    // A dispatcher claimed this thread at the same moment and
+                    // is sending to the inbox: that one is ours; this one
+                    // goes back for another thread.
+                    let _ = shared.tx.send(Msg::Run(slot));
+                    inbox.recv().ok()
+                }
+            }
+            Ok(Msg::Stop) | Err(_) => {
+                me.idle.store(false, Ordering::Release);
+                None
+            }
+        },
+    }
+}
+
+fn refill(b: &mut CpuBucket, limits: &Limits) {
+    let now = Instant::now();
+    let earned = now.duration_since(b.at).as_secs_f64() * limits.cpu_per_second;
+    b.seconds = (b.seconds + earned).min(limits.cpu_burst.as_secs_f64());
+    b.at = now;
+}
+
+fn charge(slot: &Slot, limits: &Limits, cpu: Duration) {
+    let mut b = lock(&slot.cpu);
+    refill(&mut b, limits);
+    b.seconds -= cpu.as_secs_f64();
+}
+
 fn spawn_worker(shared: &Arc<Shared>) -> std::io::Result<()> {
+    let (inbox, inbox_rx) = crossbeam_channel::unbounded();
     let me = Arc::new(Worker {
+        idle: AtomicBool::new(false),
+        inbox,
         busy: Mutex::new(None),
         written_off: AtomicBool::new(false),
+        process: Mutex::new(None),
+        killed: AtomicBool::new(false),
+        resident: AtomicUsize::new(0),
     });
     let (s, w) = (Arc::clone(shared), Arc::clone(&me));
     // A large stack keeps QuickJS's own stack limit, not the thread's, the one that trips.
     std::thread::Builder::new()
         .name("extend-host-js".into())
         .stack_size(8 << 20)
-        .spawn(move || work(&s, &w))?;
+        .spawn(move || work(&s, &w, &inbox_rx))?;
     lock(&shared.workers).push(me);
     Ok(())
 }
 
-fn work(shared: &Shared, me: &Worker) {
-    while let Ok(Msg::Run(slot)) = shared.rx.recv() {
-        let (job, js) = {
+fn work(shared: &Shared, me: &Arc<Worker>, inbox: &Receiver<Arc<Slot>>) {
+    // The worker process this thread talks to, started on its first job.
+    let mut process: Option<WorkerProcess> = None;
+    while let Some(slot) = next(shared, me, inbox) {
+        let job = {
             let mut st = lock(&slot.state);
             match st.queue.pop_front() {
-                Some(job) => (job, st.js.take()),
+                Some(job) => job,
                 None => {
                     st.scheduled = false;
                     continue;
                 }
             }
         };
-        *lock(&me.busy) = Some((Arc::clone(&slot), Instant::now()));
-        let js = match js {
-            Some(js) => Ok(js),
-            None => JsContainer::new(&shared.limits, shared.logs.sink(&slot.container)),
+        let since = Instant::now();
+        *lock(&me.busy) = Some(Busy {
+            slot: Arc::clone(&slot),
+            since,
+            hard_limit: hard_limit(&shared.limits, job.input.time_limit),
+        });
+        let lines = shared.limits.log_lines_per_run;
+        slot.log
+            .begin(&job.input.webtask.name, &job.input.request_id, lines);
+        let reply = match &shared.backend {
+            Backend::InProcess(resident) => run_here(shared, resident, &slot, &job.input),
+            Backend::Processes { program, budget } => run_in_worker(
+                shared,
+                me,
+                &mut process,
+                program,
+                *budget,
+                &slot,
+                &job.input,
+            ),
         };
-        let (reply, js) = match js {
-            Ok(mut js) => {
-                let (reply, health) = js.run(&job.input);
-                (reply, (health == Health::Reusable).then_some(js))
-            }
-            Err(e) => {
-                tracing::error!(container = %slot.container, error = %e, "cannot create a JavaScript runtime");
-                (
-                    Reply::error(500, Source::Proxy, "Runtime unavailable.", &e),
-                    None,
-                )
-            }
-        };
+        slot.log.end();
         *lock(&me.busy) = None;
+        if me.killed.swap(false, Ordering::AcqRel) {
+            // Killed just as its run replied: start afresh on the next job.
+            process = None;
+            *lock(&me.process) = None;
+        }
+        let cpu = if reply.cpu.is_zero() {
+            since.elapsed()
+        } else {
+            reply.cpu
+        };
+        charge(&slot, &shared.limits, cpu);
+        if reply.heap > 0 {
+            slot.heap.store(reply.heap, Ordering::Relaxed);
+        }
         release(&slot, &job);
+        *lock(&slot.home) = Some(Arc::clone(me));
         let written_off = me.written_off.load(Ordering::Acquire);
-        let discarded = {
+        {
             let mut st = lock(&slot.state);
-            let keep = !written_off && !shared.stopping.load(Ordering::Acquire);
-            let discarded = if keep {
-                st.js = js;
-                None
-            } else {
-                js
-            };
             if written_off {
                 slot.quarantined.store(false, Ordering::Release);
                 tracing::warn!(container = %slot.container, "the stuck run ended; the container is out of quarantine");
@@ -274,57 +497,194 @@ fn work(shared: &Shared, me: &Worker) {
             } else if st.queue.is_empty() {
                 st.scheduled = false;
             } else {
+                // To the back of the ready queue: other containers go first.
                 let _ = shared.tx.send(Msg::Run(Arc::clone(&slot)));
             }
-            discarded
-        };
+        }
         // The reply goes last, so that a caller's next request finds the
         // container back in place and out of quarantine.
         let _ = job.reply.send(reply);
-        // Dropping a runtime takes tens of microseconds: not under the lock.
-        drop(discarded);
         if written_off {
             return;
         }
     }
 }
 
-/// Every tick, writes off threads whose run is past `run_time * overrun_factor`:
-/// the container is quarantined (its queued and new runs get 429) and a new
-/// thread takes the stuck one's place, so capacity stays.
-fn watch(shared: &Arc<Shared>) {
-    let limit = shared.limits.run_time * shared.limits.overrun_factor.max(1);
-    let tick =
-        (shared.limits.run_time / 4).clamp(Duration::from_millis(10), Duration::from_millis(250));
-    while !shared.stopping.load(Ordering::Acquire) {
-        std::thread::sleep(tick);
-        let stuck: Vec<(Arc<Worker>, Arc<Slot>, Duration)> = lock(&shared.workers)
-            .iter()
-            .filter_map(|w| {
-                let busy = lock(&w.busy);
-                let (slot, since) = busy.as_ref()?;
-                (since.elapsed() > limit)
-                    .then(|| (Arc::clone(w), Arc::clone(slot), since.elapsed()))
-            })
-            .collect();
-        for (worker, slot, elapsed) in stuck {
-            worker.written_off.store(true, Ordering::Release);
-            slot.quarantined.store(true, Ordering::Release);
-            lock(&shared.workers).retain(|w| !Arc::ptr_eq(w, &worker));
-            refuse_queued(&slot, quarantine_reply);
-            tracing::warn!(
-                container = %slot.container,
-                elapsed_ms = elapsed.as_millis() as u64,
-                limit_ms = shared.limits.run_time.as_millis() as u64,
-                "a run overran its time limit and holds its thread; container quarantined, thread replaced"
-            );
-            if let Err(e) = spawn_worker(shared) {
-                tracing::error!(error = %e, "cannot start a replacement executor thread");
+/// Runs a job on this thread, in a runtime of the shared resident set.
+fn run_here(shared: &Shared, resident: &Mutex<Resident>, slot: &Slot, input: &RunInput) -> Reply {
+    let generation = slot.generation.load(Ordering::Acquire);
+    let (js, stale) = lock(resident).take(&slot.container, generation);
+    drop(stale);
+    let js = match js {
+        Some(js) => Ok(js),
+        None => {
+            let sink = slot.log.clone();
+            let logger: Logger = Arc::new(move |level, msg| sink.emit(level, msg));
+            JsContainer::new(&shared.limits, logger)
+        }
+    };
+    let mut js = match js {
+        Ok(js) => js,
+        Err(e) => {
+            tracing::error!(container = %slot.container, error = %e, "cannot create a JavaScript runtime");
+            return Reply::error(500, Source::Proxy, "Runtime unavailable.", &e);
+        }
+    };
+    let (reply, health) = js.run(input);
+    let keep = health == Health::Reusable
+        && !shared.stopping.load(Ordering::Acquire)
+        && slot.generation.load(Ordering::Acquire) == generation;
+    if keep {
+        let evicted = lock(resident).put(&slot.container, generation, js, reply.heap);
+        // Dropping runtimes takes tens of microseconds each: not under the lock.
+        drop(evicted);
+    }
+    reply
+}
+
+/// Runs a job in this thread's worker process, starting one if needed.
+fn run_in_worker(
+    shared: &Shared,
+    me: &Worker,
+    process: &mut Option<WorkerProcess>,
+    program: &std::path::Path,
+    budget: usize,
+    slot: &Slot,
+    input: &RunInput,
+) -> Reply {
+    if process.is_none() {
+        match WorkerProcess::spawn(program, &shared.limits, budget) {
+            Ok(p) => {
+                *lock(&me.process) = Some(p.handle());
+                *process = Some(p);
             }
-            // Counted after the replacement exists, so readers see capacity restored.
-            shared.replaced.fetch_add(1, Ordering::Release);
+            Err(e) => {
+                tracing::error!(program = %program.display(), error = %e, "cannot start a worker process");
+                return Reply::error(
+                    500,
+                    Source::Proxy,
+                    "Runtime unavailable.",
+                    &format!("the host could not start a worker process: {e}"),
+                );
+            }
         }
     }
+    let Some(p) = process.as_mut() else {
+        return Reply::error(
+            500,
+            Source::Proxy,
+            "Runtime unavailable.",
+            "no worker process",
+        );
+    };
+    let generation = slot.generation.load(Ordering::Acquire);
+    match p.run(
+        input,
+        generation,
+        shared.limits.log_lines_per_run,
+        &slot.log,
+    ) {
+        Ran::Replied {
+            reply, resident, ..
+        } => {
+            me.resident.store(resident, Ordering::Relaxed);
+            reply
+        }
+        Ran::Died(e) => {
+            // Dropping the handle reaps the process; the next job starts a new one.
+            *process = None;
+            *lock(&me.process) = None;
+            me.resident.store(0, Ordering::Relaxed);
+            if me.killed.swap(false, Ordering::AcqRel) {
+                Reply::error(
+                    500,
+                    Source::Webtask,
+                    "Script exceeded the time limit.",
+                    &format!(
+                        "{}; it did not stop in time and its worker process was killed",
+                        timeout_message(input.time_limit)
+                    ),
+                )
+            } else {
+                tracing::error!(container = %slot.container, error = %e, "a worker process died during a run");
+                Reply::error(
+                    500,
+                    Source::Webtask,
+                    "Script could not be run.",
+                    "the worker process running the extension died",
+                )
+            }
+        }
+    }
+}
+
+/// Every tick, deals with runs past their hard limit: a worker process is
+/// killed; an in-process thread is written off, its container quarantined
+/// (its queued and new runs get 429) and a new thread takes its place.
+fn watch(shared: &Arc<Shared>) {
+    let tick =
+        (shared.limits.run_time / 20).clamp(Duration::from_millis(5), Duration::from_millis(50));
+    while !shared.stopping.load(Ordering::Acquire) {
+        std::thread::sleep(tick);
+        let workers: Vec<Arc<Worker>> = lock(&shared.workers).clone();
+        for worker in workers {
+            // Held while killing, so that the run cannot end and its thread
+            // start another one on the same process in between.
+            let busy = lock(&worker.busy);
+            let Some(b) = busy.as_ref() else { continue };
+            let elapsed = b.since.elapsed();
+            if elapsed <= b.hard_limit {
+                continue;
+            }
+            let slot = Arc::clone(&b.slot);
+            match &shared.backend {
+                Backend::Processes { .. } => kill(shared, &worker, &slot, elapsed),
+                Backend::InProcess(_) => {
+                    drop(busy);
+                    write_off(shared, &worker, &slot, elapsed);
+                }
+            }
+        }
+    }
+}
+
+fn kill(shared: &Shared, worker: &Worker, slot: &Slot, elapsed: Duration) {
+    let Some(child) = lock(&worker.process).clone() else {
+        return;
+    };
+    if worker.killed.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    // SIGKILL; the owning thread sees the pipe close and answers the run.
+    if let Err(e) = lock(&child).kill() {
+        tracing::error!(container = %slot.container, error = %e, "cannot kill a worker process");
+        return;
+    }
+    shared.killed.fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(
+        container = %slot.container,
+        elapsed_ms = elapsed.as_millis() as u64,
+        "a run passed its hard time limit; its worker process was killed"
+    );
+}
+
+fn write_off(shared: &Arc<Shared>, worker: &Arc<Worker>, slot: &Arc<Slot>, elapsed: Duration) {
+    if worker.written_off.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    slot.quarantined.store(true, Ordering::Release);
+    lock(&shared.workers).retain(|w| !Arc::ptr_eq(w, worker));
+    refuse_queued(slot, quarantine_reply);
+    tracing::warn!(
+        container = %slot.container,
+        elapsed_ms = elapsed.as_millis() as u64,
+        "a run passed its hard time limit and holds its thread; container quarantined, thread replaced"
+    );
+    if let Err(e) = spawn_worker(shared) {
+        tracing::error!(error = %e, "cannot start a replacement executor thread");
+    }
+    // Counted after the replacement exists, so readers see capacity restored.
+    shared.replaced.fetch_add(1, Ordering::Release);
 }
 
 /// Answers every queued job of `slot` with `reply()`.

@@ -4,6 +4,9 @@
 (function (hostLog) {
   'use strict';
   const fns = Object.create(null);
+  // Strings leave QuickJS as UTF-8, which cannot carry a lone surrogate
+  // ('😀'.slice(0, 1)): they become U+FFFD on the way out.
+  const wf = (s) => (typeof s === 'string' && typeof s.toWellFormed === 'function' ? s.toWellFormed() : s);
   const fmt = (a) => {
     if (typeof a === 'string') return a;
     try {
@@ -13,7 +16,7 @@
       return String(a);
     }
   };
-  const logger = (level) => function (...args) { hostLog(level, args.map(fmt).join(' ')); };
+  const logger = (level) => function (...args) { hostLog(level, wf(args.map(fmt).join(' '))); };
   globalThis.console = { log: logger(30), info: logger(30), debug: logger(20), warn: logger(40), error: logger(50) };
   function require(m) {
     throw new Error("Cannot find module '" + m + "': extensions on this host cannot load modules");
@@ -35,13 +38,14 @@
     }
     try {
       return JSON.stringify(b);
-    } catch (_) {
+    } catch (x) {
+      if (oom(x)) throw x;
       return JSON.stringify({ code, error, details: b.details, message: str(b.message) });
     }
   }
   function describe(e) {
-    if (e !== null && typeof e === 'object') return [str(e.name), str(e.message), str(e.stack)];
-    return ['Error', str(e), ''];
+    if (e !== null && typeof e === 'object') return [wf(str(e.name)), wf(str(e.message)), wf(str(e.stack))];
+    return ['Error', wf(str(e)), ''];
   }
   function load(name, factory) {
     const module = { exports: {} };
@@ -60,7 +64,7 @@
     const res = {
       statusCode: 200,
       headersSent: false,
-      setHeader(k, v) { h[str(k).toLowerCase()] = Array.isArray(v) ? v.join(', ') : str(v); return res; },
+      setHeader(k, v) { h[wf(str(k)).toLowerCase()] = wf(Array.isArray(v) ? v.join(', ') : str(v)); return res; },
       getHeader(k) { return h[str(k).toLowerCase()]; },
       removeHeader(k) { delete h[str(k).toLowerCase()]; },
       writeHead(s, a, b) {
@@ -75,7 +79,7 @@
         if (st.d) return;
         res.write(c);
         st.d = true;
-        st.raw = [res.statusCode, chunks.join(''), h];
+        st.raw = [res.statusCode, wf(chunks.join('')), h];
       },
     };
     return res;
@@ -135,10 +139,12 @@
     try {
       body = st.r === undefined ? '{}' : JSON.stringify(st.r);
     } catch (e) {
+      // Out of memory is the host's limit, not the extension's error.
+      if (oom(e)) return out('oom', 500, '', null);
       return out('error', 400, JSON.stringify({ code: 400, error: 'Error when JSON serializing the result of the JavaScript code.',
         message: str(e && e.message) }), null);
     }
-    return out('result', 200, body === undefined ? '{}' : body, null);
+    return out('result', 200, body === undefined ? '{}' : wf(body), null);
   }
   Object.defineProperty(globalThis, '__extend_host', {
     value: Object.freeze({ load, run, outcome, describe, drop(name) { delete fns[name]; } }),

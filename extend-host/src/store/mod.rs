@@ -115,6 +115,26 @@ pub enum Change {
     Missed,
 }
 
+/// What one container holds, for quotas.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Usage {
+    /// Webtasks in the container.
+    pub webtasks: u64,
+    /// Bytes of code across them.
+    pub code_bytes: u64,
+}
+
+impl Usage {
+    /// A usage of `webtasks` webtasks with `code_bytes` bytes of code.
+    pub fn new(webtasks: u64, code_bytes: u64) -> Self {
+        Usage {
+            webtasks,
+            code_bytes,
+        }
+    }
+}
+
 /// What a host stores. Every write is durable when its future resolves.
 pub trait Store: Send + Sync + 'static {
     /// One webtask.
@@ -140,6 +160,8 @@ pub trait Store: Send + Sync + 'static {
         offset: u64,
         limit: u64,
     ) -> BoxFuture<'a, Result<Vec<StoredWebtask>, StoreError>>;
+    /// How many webtasks `container` has and the bytes of their code, for quotas.
+    fn usage<'a>(&'a self, container: &'a str) -> BoxFuture<'a, Result<Usage, StoreError>>;
     /// Records a revoked token id.
     fn revoke<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Every revoked token id.

@@ -1,20 +1,31 @@
 //! The SQLite store: one file in WAL mode with `synchronous = FULL`, so an
 //! acknowledged write survives the process being killed, or `:memory:`.
+//! Writes go through one connection; reads through a small pool of their
+//! own, which WAL lets run beside the writer, so one tenant's slow list does
+//! not hold up everyone's writes or reads.
 
-use super::{BoxFuture, Store, StoreError, StoredWebtask};
+use super::{BoxFuture, Store, StoreError, StoredWebtask, Usage};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 /// The migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_init.sql"),
+    include_str!("../../migrations/0002_meta_index.sql"),
+];
+
+/// Read connections of a file database.
+const READERS: usize = 4;
 
 /// A [`Store`] on SQLite.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    // One connection: SQLite serialises writers anyway, and management traffic
-    // is light; runs read through the host's in-memory cache.
+    // SQLite serialises writers anyway: one write connection.
     conn: Arc<Mutex<Connection>>,
+    // Empty for an in-memory database, which reads through `conn`.
+    readers: Arc<Vec<Mutex<Connection>>>,
+    next_reader: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(db)`
@@ -24,13 +35,27 @@ fn db(e: rusqlite::Error) -> StoreError {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` and migrates it.
+    /// The file is made readable by its owner only (SQLite gives its `-wal`
+    /// and `-shm` files the same mode).
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        private_file(path)
+            .map_err(|e| StoreError::Database(format!("cannot create {}: {e}", path.display())))?;
         let conn = Connection::open(path).map_err(db)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(db)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(db)?;
-        Self::migrate(conn)
+        let mut store = Self::migrate(conn)?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let c = Connection::open(path).map_err(db)?;
+                c.busy_timeout(std::time::Duration::from_secs(5))
+                    .map_err(db)?;
+                Ok(Mutex::new(c))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        store.readers = Arc::new(readers);
+        Ok(store)
     }
 
     /// A database that lives in memory only.
@@ -39,6 +64,7 @@ impl SqliteStore {
     }
 
     fn migrate(mut conn: Connection) -> Result<Self, StoreError> {
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(db)?;
         let done: usize = conn
@@ -59,6 +85,37 @@ impl SqliteStore {
         }
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
+            readers: Arc::new(Vec::new()),
+            next_reader: Arc::default(),
+        })
+    }
+
+    /// Runs `f` on a read connection on a blocking thread: a free one if
+    /// there is one, else the next in turn.
+    fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> BoxFuture<'static, Result<T, StoreError>> {
+        if self.readers.is_empty() {
+            return self.with(f);
+        }
+        let readers = Arc::clone(&self.readers);
+        let turn = self
+            .next_reader
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let free = readers.iter().find_map(|r| r.try_lock().ok());
+                let mut c = match free {
+                    Some(c) => c,
+                    None => readers[turn % readers.len()]
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner),
+                };
+                f(&mut c)
+            })
+            .await
+            .map_err(|e| StoreError::Database(format!("storage thread failed: {e}")))?
         })
     }
 
@@ -79,6 +136,19 @@ impl SqliteStore {
             .map_err(|e| StoreError::Database(format!("storage thread failed: {e}")))?
         })
     }
+}
+
+/// Creates `path` empty with mode 0600 if it does not exist, and makes an
+/// existing one 0600: the database holds sealed secrets and tokens.
+fn private_file(path: &Path) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    drop(opts.open(path)?);
+    #[cfg(unix)]
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    Ok(())
 }
 
 fn now() -> i64 {
@@ -118,7 +188,7 @@ impl Store for SqliteStore {
         name: &'a str,
     ) -> BoxFuture<'a, Result<Option<StoredWebtask>, StoreError>> {
         let (c, n) = (container.to_owned(), name.to_owned());
-        self.with(move |conn| {
+        self.read(move |conn| {
             conn.query_row(
                 &format!("SELECT {COLUMNS} FROM webtasks WHERE container = ?1 AND name = ?2"),
                 params![c, n],
@@ -135,7 +205,8 @@ impl Store for SqliteStore {
         self.with(move |conn| {
             let meta = serde_json::to_string(&w.meta).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let t = now();
-            w.created_at = conn
+            let tx = conn.transaction().map_err(db)?;
+            w.created_at = tx
                 .query_row(
                     "INSERT INTO webtasks (container, name, code, secrets, meta, token, created_at, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
@@ -147,6 +218,22 @@ impl Store for SqliteStore {
                     |r| r.get(0),
                 )
                 .map_err(db)?;
+            tx.execute(
+                "DELETE FROM webtask_meta WHERE container = ?1 AND name = ?2",
+                params![w.container, w.name],
+            )
+            .map_err(db)?;
+            {
+                let mut insert = tx
+                    .prepare_cached(
+                        "INSERT INTO webtask_meta (container, name, key, value) VALUES (?1, ?2, ?3, ?4)",
+                    )
+                    .map_err(db)?;
+                for (k, v) in &w.meta {
+                    insert.execute(params![w.container, w.name, k, v]).map_err(db)?;
+                }
+            }
+            tx.commit().map_err(db)?;
             w.updated_at = t;
             Ok(w)
         })
@@ -178,10 +265,13 @@ impl Store for SqliteStore {
     ) -> BoxFuture<'a, Result<Vec<StoredWebtask>, StoreError>> {
         let c = container.to_owned();
         let filters = meta.to_vec();
-        self.with(move |conn| {
+        self.read(move |conn| {
             let mut sql = format!("SELECT {COLUMNS} FROM webtasks WHERE container = ?");
             for _ in &filters {
-                sql.push_str(" AND EXISTS (SELECT 1 FROM json_each(webtasks.meta) WHERE key = ? AND value = ?)");
+                sql.push_str(
+                    " AND EXISTS (SELECT 1 FROM webtask_meta m WHERE m.container = webtasks.container \
+                     AND m.name = webtasks.name AND m.key = ? AND m.value = ?)",
+                );
             }
             sql.push_str(" ORDER BY name LIMIT ? OFFSET ?");
             let mut args: Vec<rusqlite::types::Value> = vec![c.into()];
@@ -209,8 +299,25 @@ impl Store for SqliteStore {
         })
     }
 
+    fn usage<'a>(&'a self, container: &'a str) -> BoxFuture<'a, Result<Usage, StoreError>> {
+        let c = container.to_owned();
+        self.read(move |conn| {
+            conn.query_row(
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(CAST(code AS BLOB))), 0) FROM webtasks WHERE container = ?1",
+                params![c],
+                |r| {
+                    Ok(Usage {
+                        webtasks: r.get::<_, i64>(0)? as u64,
+                        code_bytes: r.get::<_, i64>(1)? as u64,
+                    })
+                },
+            )
+            .map_err(db)
+        })
+    }
+
     fn revoked(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
-        self.with(|conn| {
+        self.read(|conn| {
             let mut stmt = conn.prepare("SELECT jti FROM revoked_tokens").map_err(db)?;
             let rows = stmt.query_map([], |r| r.get(0)).map_err(db)?;
             rows.map(|r| r.map_err(db)).collect()

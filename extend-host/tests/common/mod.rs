@@ -14,9 +14,13 @@ pub async fn start() -> Env {
     start_with(Limits::default()).await
 }
 
+/// The host binary, run as the worker processes of the hosts these tests start.
+pub const WORKER: &str = env!("CARGO_BIN_EXE_extend-host");
+
 pub async fn start_with(limits: Limits) -> Env {
     let host = Host::builder()
         .memory()
+        .worker_program(WORKER)
         .limits(limits)
         .start()
         .await

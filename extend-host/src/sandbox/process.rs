@@ -1,0 +1,203 @@
+//! Worker processes: the host runs JavaScript in child processes it can
+//! SIGKILL, because QuickJS cannot interrupt a builtin that never polls
+//! (`indexOf` on long strings ran for minutes past its limit). Each executor
+//! thread owns one worker and talks to it over its stdin and stdout in
+//! [`frame`](super::frame)s; the watchdog kills a worker whose run is past
+//! its hard limit, and the thread starts a new one for its next job.
+
+use super::frame::{self, Decoder, Encoder};
+use super::{Reply, RunInput};
+use crate::config::Limits;
+use crate::error::Source;
+use crate::logs::LogSink;
+use std::io::{self, BufReader, BufWriter, Write as _};
+use std::path::Path;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+/// The environment variable that makes a process a worker, and carries its
+/// settings: `memory,stack,resident` in bytes.
+pub(crate) const WORKER_ENV: &str = "EXTEND_HOST_WORKER";
+
+/// A worker process owned by one executor thread.
+pub(crate) struct WorkerProcess {
+    child: Arc<Mutex<Child>>,
+    stdin: BufWriter<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    buf: Vec<u8>,
+}
+
+impl std::fmt::Debug for WorkerProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerProcess").finish_non_exhaustive()
+    }
+}
+
+/// Whether a run of `input` in a worker produced a reply, or the worker died.
+pub(crate) enum Ran {
+    Replied { reply: Reply, resident: usize },
+    Died(io::Error),
+}
+
+impl WorkerProcess {
+    /// Starts `program worker` with the worker's settings in its environment.
+    pub(crate) fn spawn(program: &Path, limits: &Limits, resident: usize) -> io::Result<Self> {
+        let mut child = Command::new(program)
+            .arg("worker")
+            .env(
+                WORKER_ENV,
+                format!("{},{},{resident}", limits.memory, limits.stack),
+            )
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            let _ = child.kill();
+            return Err(io::Error::other("the worker's pipes were not created"));
+        };
+        Ok(WorkerProcess {
+            child: Arc::new(Mutex::new(child)),
+            stdin: BufWriter::new(stdin),
+            stdout: BufReader::with_capacity(64 << 10, stdout),
+            buf: Vec::new(),
+        })
+    }
+
+    /// A handle the watchdog kills the worker with.
+    pub(crate) fn handle(&self) -> Arc<Mutex<Child>> {
+        Arc::clone(&self.child)
+    }
+
+    /// Runs `input` in the worker, forwarding its log lines to `sink`.
+    pub(crate) fn run(
+        &mut self,
+        input: &RunInput,
+        generation: u64,
+        log_lines: usize,
+        sink: &LogSink,
+    ) -> Ran {
+        match self.exchange(input, generation, log_lines, sink) {
+            Ok(ran) => ran,
+            Err(e) => Ran::Died(e),
+        }
+    }
+
+    fn send(
+        &mut self,
+        input: &RunInput,
+        generation: u64,
+        log_lines: usize,
+        with_code: bool,
+    ) -> io::Result<()> {
+        let w = &input.webtask;
+        Encoder::new(frame::RUN)
+            .str(&w.container)
+            .str(&w.name)
+            .num(w.code_id)
+            .num(generation)
+            .num(u64::from(with_code))
+            .str(if with_code { &w.code } else { "" })
+            .str(&input.request_id)
+            .str(&input.ctx_json)
+            .str(&input.req_json)
+            .num(u64::try_from(input.time_limit.as_nanos()).unwrap_or(u64::MAX))
+            .num(u64::from(input.compile_only))
+            .num(log_lines as u64)
+            .write_to(&mut self.stdin)?;
+        self.stdin.flush()
+    }
+
+    fn exchange(
+        &mut self,
+        input: &RunInput,
+        generation: u64,
+        log_lines: usize,
+        sink: &LogSink,
+    ) -> io::Result<Ran> {
+        self.send(input, generation, log_lines, false)?;
+        loop {
+            let tag = frame::read(&mut self.stdout, &mut self.buf)?
+                .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "the worker exited"))?;
+            let mut d = Decoder::new(&self.buf);
+            match tag {
+                frame::LOG => {
+                    let level = d.num()? as i32;
+                    sink.emit(level, d.str()?.to_owned());
+                }
+                frame::NEED_CODE => self.send(input, generation, log_lines, true)?,
+                frame::DONE => return decode_done(&mut d),
+                other => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("the worker sent an unknown frame {other}"),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let mut child = self.child.lock().unwrap_or_else(PoisonError::into_inner);
+        // Killing an exited child fails harmlessly; waiting reaps it.
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+fn source_code(s: Source) -> u64 {
+    match s {
+        Source::Webtask => 0,
+        Source::Compiler => 1,
+        Source::Proxy => 2,
+    }
+}
+
+fn source_of(n: u64) -> Source {
+    match n {
+        1 => Source::Compiler,
+        2 => Source::Proxy,
+        _ => Source::Webtask,
+    }
+}
+
+/// Writes a `DONE` frame (worker side).
+pub(crate) fn encode_done(reply: &Reply, discard: bool, resident: usize) -> Encoder {
+    let mut e = Encoder::new(frame::DONE);
+    e.num(u64::from(reply.status))
+        .num(source_code(reply.source))
+        .num(u64::from(reply.json))
+        .str(&reply.body)
+        .num(reply.headers.len() as u64);
+    for (k, v) in &reply.headers {
+        e.str(k).str(v);
+    }
+    e.num(u64::try_from(reply.cpu.as_nanos()).unwrap_or(u64::MAX))
+        .num(reply.heap.max(0) as u64)
+        .num(u64::from(discard))
+        .num(resident as u64);
+    e
+}
+
+fn decode_done(d: &mut Decoder<'_>) -> io::Result<Ran> {
+    let status = u16::try_from(d.num()?).unwrap_or(500);
+    let source = source_of(d.num()?);
+    let json = d.num()? != 0;
+    let mut reply = Reply::json(status, source, d.str()?.to_owned());
+    reply.json = json;
+    let n = d.num()?;
+    for _ in 0..n {
+        let k = d.str()?.to_owned();
+        let v = d.str()?.to_owned();
+        reply.headers.push((k, v));
+    }
+    reply.cpu = Duration::from_nanos(d.num()?);
+    reply.heap = i64::try_from(d.num()?).unwrap_or(i64::MAX);
+    // Whether the worker dropped the runtime: informational for now.
+    let _discarded = d.num()?;
+    let resident = usize::try_from(d.num()?).unwrap_or(usize::MAX);
+    Ok(Ran::Replied { reply, resident })
+}

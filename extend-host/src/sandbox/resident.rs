@@ -1,0 +1,124 @@
+//! The JavaScript runtimes kept in memory, under a byte budget with
+//! least-recently-used eviction. An evicted container is rebuilt on its next
+//! run, which costs a compile.
+
+use super::engine::JsContainer;
+use std::collections::{BTreeMap, HashMap};
+
+/// What a runtime is assumed to cost beyond the heap QuickJS reports
+/// (allocator slack, the context's own structures).
+const OVERHEAD: usize = 64 << 10;
+
+struct Entry {
+    js: JsContainer,
+    /// The container's generation it was built for; an older one is stale
+    /// (a webtask of the container was deleted since).
+    generation: u64,
+    tick: u64,
+    bytes: usize,
+}
+
+/// Idle runtimes by container. A runtime in use is taken out, so it is
+/// neither counted nor evicted while it runs.
+pub(crate) struct Resident {
+    budget: usize,
+    used: usize,
+    tick: u64,
+    map: HashMap<String, Entry>,
+    order: BTreeMap<u64, String>,
+}
+
+impl std::fmt::Debug for Resident {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resident")
+            .field("budget", &self.budget)
+            .field("used", &self.used)
+            .field("containers", &self.map.len())
+            .finish()
+    }
+}
+
+impl Resident {
+    pub(crate) fn new(budget: usize) -> Self {
+        Resident {
+            budget,
+            used: 0,
+            tick: 0,
+            map: HashMap::new(),
+            order: BTreeMap::new(),
+        }
+    }
+
+    /// Takes `container`'s runtime out, if it is resident and built for
+    /// `generation` (a stale one is handed back in the second slot, to drop).
+    pub(crate) fn take(
+        &mut self,
+        container: &str,
+        generation: u64,
+    ) -> (Option<JsContainer>, Option<JsContainer>) {
+        let Some(e) = self.map.remove(container) else {
+            return (None, None);
+        };
+        self.order.remove(&e.tick);
+        self.used -= e.bytes;
+        if e.generation == generation {
+            (Some(e.js), None)
+        } else {
+            (None, Some(e.js))
+        }
+    }
+
+    /// Puts a runtime back as the most recently used, and evicts the least
+    /// recently used ones until the budget holds; they are returned so the
+    /// caller can drop them outside any lock.
+    pub(crate) fn put(
+        &mut self,
+        container: &str,
+        generation: u64,
+        js: JsContainer,
+        heap: i64,
+    ) -> Vec<JsContainer> {
+        self.tick += 1;
+        let bytes = usize::try_from(heap).unwrap_or(0) + OVERHEAD;
+        self.used += bytes;
+        self.order.insert(self.tick, container.to_owned());
+        let old = self.map.insert(
+            container.to_owned(),
+            Entry {
+                js,
+                generation,
+                tick: self.tick,
+                bytes,
+            },
+        );
+        let mut evicted = Vec::new();
+        if let Some(old) = old {
+            // Only one runtime of a container runs at a time, so this is rare.
+            self.order.remove(&old.tick);
+            self.used -= old.bytes;
+            evicted.push(old.js);
+        }
+        while self.used > self.budget && self.map.len() > 1 {
+            let Some((_, oldest)) = self.order.pop_first() else {
+                break;
+            };
+            if let Some(e) = self.map.remove(&oldest) {
+                self.used -= e.bytes;
+                evicted.push(e.js);
+            }
+        }
+        evicted
+    }
+
+    /// How many runtimes are idle in memory.
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Drops every runtime (shutdown).
+    pub(crate) fn clear(&mut self) -> Vec<JsContainer> {
+        self.order.clear();
+        self.used = 0;
+        self.map.drain().map(|(_, e)| e.js).collect()
+    }
+}

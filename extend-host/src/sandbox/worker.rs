@@ -1,0 +1,171 @@
+//! The worker process's side: read runs from stdin, run them in resident
+//! JavaScript runtimes, write log lines and replies to stdout.
+
+use super::engine::{Health, JsContainer, Logger};
+use super::frame::{self, Decoder, Encoder};
+use super::process::{WORKER_ENV, encode_done};
+use super::resident::Resident;
+use super::{Reply, RunInput, Webtask};
+use crate::config::Limits;
+use crate::error::Source;
+use std::io::{self, BufReader, BufWriter, Write as _};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+/// The longest log line sent to the host; it cuts lines further itself.
+const MAX_LOG_LINE: usize = 16 << 10;
+
+type Out = Arc<Mutex<BufWriter<io::Stdout>>>;
+
+/// Settings of a worker, from [`WORKER_ENV`].
+fn settings() -> Result<(Limits, usize), String> {
+    let raw = std::env::var(WORKER_ENV).map_err(|_| format!("{WORKER_ENV} is not set"))?;
+    let parts: Vec<usize> = raw
+        .split(',')
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("{WORKER_ENV}=`{raw}` is not `memory,stack,resident`"))?;
+    let [memory, stack, resident] = <[usize; 3]>::try_from(parts)
+        .map_err(|_| format!("{WORKER_ENV}=`{raw}` is not `memory,stack,resident`"))?;
+    let limits = Limits {
+        memory,
+        stack,
+        ..Limits::default()
+    };
+    Ok((limits, resident))
+}
+
+/// Runs this process as a JavaScript worker of a host, until the host closes
+/// its stdin (or dies: the kernel kills the worker then).
+pub(crate) fn main() -> ExitCode {
+    // A worker outliving its host would run tenants' code unsupervised.
+    if let Err(e) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL) {
+        eprintln!("extend-host worker: cannot ask to die with the host: {e}");
+        return ExitCode::FAILURE;
+    }
+    let (limits, budget) = match settings() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("extend-host worker: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match serve(&limits, budget) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("extend-host worker: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(limits: &Limits, budget: usize) -> io::Result<()> {
+    let mut stdin = BufReader::with_capacity(64 << 10, io::stdin().lock());
+    let out: Out = Arc::new(Mutex::new(BufWriter::with_capacity(64 << 10, io::stdout())));
+    let lines_left = Arc::new(AtomicUsize::new(0));
+    let mut resident = Resident::new(budget);
+    let mut buf = Vec::new();
+    while let Some(tag) = frame::read(&mut stdin, &mut buf)? {
+        if tag != frame::RUN {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("unknown frame {tag}"),
+            ));
+        }
+        let mut d = Decoder::new(&buf);
+        let container = d.str()?.to_owned();
+        let name = d.str()?.to_owned();
+        let code_id = d.num()?;
+        let generation = d.num()?;
+        let with_code = d.num()? != 0;
+        let code = d.str()?;
+        let (js, stale) = resident.take(&container, generation);
+        drop(stale);
+        let js = match js {
+            Some(js) => Ok(js),
+            None => JsContainer::new(limits, logger(&out, &lines_left)),
+        };
+        let mut js = match js {
+            Ok(js) => js,
+            Err(e) => {
+                let reply = Reply::error(500, Source::Proxy, "Runtime unavailable.", &e);
+                write(&out, &mut encode_done(&reply, true, resident.len()))?;
+                continue;
+            }
+        };
+        if !with_code && !js.has(&name, code_id) {
+            drop(resident.put(&container, generation, js, 0));
+            write(&out, &mut Encoder::new(frame::NEED_CODE))?;
+            continue;
+        }
+        let input = RunInput {
+            webtask: Arc::new(Webtask {
+                container: container.clone(),
+                name,
+                code: code.into(),
+                code_id,
+                secrets_json: String::new(),
+                meta_json: String::new(),
+                extension_secret: None,
+            }),
+            request_id: d.str()?.to_owned(),
+            ctx_json: d.str()?.to_owned(),
+            req_json: d.str()?.to_owned(),
+            time_limit: Duration::from_nanos(d.num()?),
+            compile_only: d.num()? != 0,
+        };
+        // One more than the limit, so that the host can say lines were cut.
+        lines_left.store(
+            usize::try_from(d.num()?).unwrap_or(0).saturating_add(1),
+            Ordering::Relaxed,
+        );
+        let (reply, health) = js.run(&input);
+        lines_left.store(0, Ordering::Relaxed);
+        let discard = health == Health::Discard;
+        let evicted = if discard {
+            drop(js);
+            Vec::new()
+        } else {
+            resident.put(&container, generation, js, reply.heap)
+        };
+        write(&out, &mut encode_done(&reply, discard, resident.len()))?;
+        drop(evicted);
+    }
+    Ok(())
+}
+
+fn write(out: &Out, frame: &mut Encoder) -> io::Result<()> {
+    let mut w = out.lock().unwrap_or_else(PoisonError::into_inner);
+    frame.write_to(&mut *w)?;
+    w.flush()
+}
+
+/// Sends `console.*` lines to the host as they are written, so that a run
+/// the host kills still has its lines in the stream.
+fn logger(out: &Out, left: &Arc<AtomicUsize>) -> Logger {
+    let (out, left) = (Arc::clone(out), Arc::clone(left));
+    Arc::new(move |level: i32, mut msg: String| {
+        if left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_err()
+        {
+            return;
+        }
+        if msg.len() > MAX_LOG_LINE {
+            let mut end = MAX_LOG_LINE;
+            while !msg.is_char_boundary(end) {
+                end -= 1;
+            }
+            msg.truncate(end);
+        }
+        // A broken pipe means the host is gone; the next read ends the loop.
+        let _ = write(
+            &out,
+            Encoder::new(frame::LOG)
+                .num(i64::from(level) as u64)
+                .str(&msg),
+        );
+    })
+}
