@@ -23,8 +23,23 @@ const EXTENSIONS: [(&str, &str); 3] = [
     ("lead-archived", include_str!("extensions/lead-archived.js")),
 ];
 
+fn main() -> std::process::ExitCode {
+    // The embedded host runs tenants' JavaScript in worker processes started
+    // from this very program: when started as one, be one.
+    if let Some(code) = extend_host::worker_main_if_requested() {
+        return code;
+    }
+    match crm() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn crm() -> Result<(), Box<dyn std::error::Error>> {
     // Outcomes are printed below; the log shows only what went wrong.
     tracing_subscriber::fmt()
         .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
@@ -41,13 +56,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     {
         (Ok(url), Ok(token)) => (None, url, token),
         _ => {
-            let host = extend_host::Host::builder().memory().start().await?;
+            let host = extend_host::Host::builder()
+                .memory()
+                .worker_program(std::env::current_exe()?)
+                .start()
+                .await?;
             let (url, token) = (host.url().to_owned(), host.master_token().to_owned());
             (Some(host), url, token)
         }
     };
     let how = if embedded.is_some() {
-        "started in-process, in memory"
+        "started in-process, in memory, JavaScript in worker processes"
     } else {
         "from EXTEND_URL"
     };

@@ -76,16 +76,18 @@ impl LogHub {
     pub(crate) fn subscribe(&self, container: &str) -> Result<Subscription, Full> {
         let hub = &self.0;
         let mut s = hub.streams.lock().unwrap_or_else(PoisonError::into_inner);
-        let tx = s
-            .entry(container.to_owned())
-            .or_insert_with(|| broadcast::channel(BACKLOG).0);
-        if tx.receiver_count() >= hub.per_container {
+        if s.get(container)
+            .is_some_and(|tx| tx.receiver_count() >= hub.per_container)
+        {
             return Err(Full::Container(hub.per_container));
         }
         if hub.subscribers.fetch_add(1, Ordering::AcqRel) >= hub.total {
             hub.subscribers.fetch_sub(1, Ordering::AcqRel);
             return Err(Full::Host(hub.total));
         }
+        let tx = s
+            .entry(container.to_owned())
+            .or_insert_with(|| broadcast::channel(BACKLOG).0);
         Ok(Subscription {
             rx: tx.subscribe(),
             _guard: Guard {

@@ -88,6 +88,19 @@ async fn acknowledged_writes_survive_kill_9_and_secrets_are_encrypted_at_rest() 
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700, "the data directory is the owner's only");
+        for file in ["extend.db", "extend.db-wal", "extend.db-shm"] {
+            assert_eq!(
+                mode(&dir.join(file)),
+                0o600,
+                "{file} is readable only by the owner"
+            );
+        }
+    }
     first.child.kill().unwrap(); // SIGKILL: no shutdown, no checkpoint
     first.child.wait().unwrap();
     drop(first);

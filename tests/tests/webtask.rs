@@ -492,7 +492,49 @@ async fn a_busy_container_is_rate_limited_and_a_slow_one_times_out() {
         started.elapsed() < Duration::from_secs(2),
         "the deadline is the client's, not the host's"
     );
-    // The spinner still holds acme's only run slot on the host.
+    // The client sent its deadline: the host stopped the run too, instead of
+    // letting it burn to its own 3 s limit (#9.2).
+    let freed_by = std::time::Instant::now() + Duration::from_secs(1);
+    while host.runs_in_flight("acme") > 0 {
+        assert!(
+            std::time::Instant::now() < freed_by,
+            "the host still runs what the caller gave up on"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        score(&acme, &Lead { x: 2 }).await.unwrap(),
+        Decision { score: 4 }
+    );
+
+    // A caller that sends no deadline gets the host's limit: that spinner
+    // holds acme's only run slot, and the client is told to retry.
+    let secret: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/api/webtask/acme/spin?decrypt=true", host.url()))
+        .bearer_auth(host.master_token())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = secret["secrets"][extend_hooks::RUN_SECRET]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let spin_url = host.webtask_url("acme", "spin");
+    let holder = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(spin_url)
+            .bearer_auth(secret)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    while host.runs_in_flight("acme") == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let err = score(&acme, &Lead { x: 1 }).await.unwrap_err();
     match err.kind() {
         ErrorKind::RateLimited {
@@ -505,6 +547,7 @@ async fn a_busy_container_is_rate_limited_and_a_slow_one_times_out() {
         other => panic!("expected rate limiting, got {other:?}"),
     }
     assert!(err.is_transient());
+    assert_eq!(holder.await.unwrap(), 500, "stopped at the host's limit");
 }
 
 #[tokio::test]
@@ -609,7 +652,7 @@ async fn options_rename_the_meta_keys_and_bad_urls_are_refused_at_build() {
         score(&extend.container("acme"), &Lead { x: 7 })
             .await
             .unwrap(),
-        Decision { score: -1 },
+        Decision { score: 0 },
         "disabled: the default body runs"
     );
 

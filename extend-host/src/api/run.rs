@@ -284,7 +284,9 @@ fn respond(reply: Reply, retry_after: Option<u64>) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    if let Some(s) = retry_after {
+    if let Some(s) = retry_after
+        && !h.contains_key(header::RETRY_AFTER)
+    {
         h.insert(header::RETRY_AFTER, HeaderValue::from(s));
     }
     res

@@ -249,7 +249,7 @@ impl Executor {
         if slot.quarantined.load(Ordering::Acquire) {
             return Err(Rejected::Quarantined);
         }
-        if let Some(retry_after) = self.cpu_debt(&slot) {
+        if let Some(retry_after) = cpu_debt(&slot, &self.0.limits) {
             return Err(Rejected::CpuExhausted { retry_after });
         }
         // The host's own compile-ahead jobs neither take nor count against a
@@ -275,18 +275,6 @@ impl Executor {
             dispatch(&self.0, slot);
         }
         Ok(rx)
-    }
-
-    /// Seconds until the container's CPU bucket is positive again, if it is
-    /// empty now.
-    fn cpu_debt(&self, slot: &Slot) -> Option<u64> {
-        let limits = &self.0.limits;
-        let mut b = lock(&slot.cpu);
-        refill(&mut b, limits);
-        (b.seconds <= 0.0).then(|| {
-            let rate = limits.cpu_per_second.max(1e-3);
-            ((-b.seconds / rate).ceil() as u64).max(1)
-        })
     }
 
     /// Forgets what the executor keeps of `container`'s webtasks (one was
@@ -396,6 +384,40 @@ fn next(shared: &Shared, me: &Worker, inbox: &Receiver<Arc<Slot>>) -> Option<Arc
     }
 }
 
+/// Seconds until the container's CPU bucket is positive again, if it is
+/// empty now.
+fn cpu_debt(slot: &Slot, limits: &Limits) -> Option<u64> {
+    cpu_left(slot, limits).err()
+}
+
+/// The CPU time the container has left, or the seconds until it has some.
+fn cpu_left(slot: &Slot, limits: &Limits) -> Result<Duration, u64> {
+    let mut b = lock(&slot.cpu);
+    refill(&mut b, limits);
+    if b.seconds > 0.0 {
+        return Ok(Duration::from_secs_f64(b.seconds));
+    }
+    let rate = limits.cpu_per_second.max(1e-3);
+    Err(((-b.seconds / rate).ceil() as u64).max(1))
+}
+
+/// The answer to a queued job of a container that went into CPU debt while
+/// it waited: runs get 429; a compile-ahead job is dropped (no head start).
+fn cpu_refusal(slot: &Slot, retry_after: u64) -> Reply {
+    let mut r = Reply::error(
+        429,
+        Source::Proxy,
+        "CPU budget exhausted.",
+        &format!(
+            "container `{}` used up its CPU budget; it refills in about {retry_after} s",
+            slot.container
+        ),
+    );
+    r.headers
+        .push(("retry-after".to_owned(), retry_after.to_string()));
+    r
+}
+
 fn refill(b: &mut CpuBucket, limits: &Limits) {
     let now = Instant::now();
     let earned = now.duration_since(b.at).as_secs_f64() * limits.cpu_per_second;
@@ -434,7 +456,7 @@ fn work(shared: &Shared, me: &Arc<Worker>, inbox: &Receiver<Arc<Slot>>) {
     // The worker process this thread talks to, started on its first job.
     let mut process: Option<WorkerProcess> = None;
     while let Some(slot) = next(shared, me, inbox) {
-        let job = {
+        let mut job = {
             let mut st = lock(&slot.state);
             match st.queue.pop_front() {
                 Some(job) => job,
@@ -444,6 +466,17 @@ fn work(shared: &Shared, me: &Arc<Worker>, inbox: &Receiver<Arc<Slot>>) {
                 }
             }
         };
+        match cpu_left(&slot, &shared.limits) {
+            Err(retry_after) => {
+                release(&slot, &job);
+                let _ = job.reply.send(cpu_refusal(&slot, retry_after));
+                requeue_or_park(shared, &slot);
+                continue;
+            }
+            // A run cannot use more CPU than its container has left: it is
+            // stopped when the budget runs out, not charged afterwards.
+            Ok(left) => job.input.time_limit = job.input.time_limit.min(left),
+        }
         let since = Instant::now();
         *lock(&me.busy) = Some(Busy {
             slot: Arc::clone(&slot),
@@ -507,6 +540,18 @@ fn work(shared: &Shared, me: &Arc<Worker>, inbox: &Receiver<Arc<Slot>>) {
         if written_off {
             return;
         }
+    }
+}
+
+/// After a job of `slot` was answered without running: hands the slot on if
+/// more jobs wait, or marks it unscheduled.
+fn requeue_or_park(shared: &Shared, slot: &Arc<Slot>) {
+    let mut st = lock(&slot.state);
+    if st.queue.is_empty() || shared.stopping.load(Ordering::Acquire) {
+        st.scheduled = false;
+    } else {
+        drop(st);
+        let _ = shared.tx.send(Msg::Run(Arc::clone(slot)));
     }
 }
 

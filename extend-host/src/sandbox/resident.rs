@@ -122,3 +122,36 @@ impl Resident {
         self.map.drain().map(|(_, e)| e.js).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Limits;
+    use std::sync::Arc;
+
+    fn runtime() -> JsContainer {
+        JsContainer::new(&Limits::default(), Arc::new(|_, _| {})).unwrap()
+    }
+
+    #[test]
+    fn the_least_recently_used_go_first_and_stale_ones_are_handed_back() {
+        // Room for two runtimes of 100 KB heap each.
+        let mut r = Resident::new(2 * (100_000 + OVERHEAD));
+        assert!(r.put("a", 0, runtime(), 100_000).is_empty());
+        assert!(r.put("b", 0, runtime(), 100_000).is_empty());
+        let (a, stale) = r.take("a", 0);
+        assert!(a.is_some() && stale.is_none());
+        assert!(r.put("a", 0, a.unwrap(), 100_000).is_empty());
+        // `b` is now the least recently used.
+        assert_eq!(r.put("c", 0, runtime(), 100_000).len(), 1);
+        assert_eq!(r.take("b", 0).0.map(|_| ()), None, "b was evicted");
+        assert_eq!(r.len(), 2);
+        let (fresh, stale) = r.take("a", 1);
+        assert!(
+            fresh.is_none() && stale.is_some(),
+            "built for an older generation"
+        );
+        assert_eq!(r.clear().len(), 1);
+        assert_eq!(r.len(), 0);
+    }
+}

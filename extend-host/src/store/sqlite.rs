@@ -343,6 +343,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_meta_index_is_filled_from_a_version_1_database_and_follows_writes() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO webtasks (container, name, code, secrets, meta, token, created_at, updated_at)
+             VALUES ('acme', 'old', 'x', x'00', '{\"auth0-extension-type\":\"score\"}', 't', 1, 1)",
+            [],
+        )
+        .unwrap();
+        let store = SqliteStore::migrate(conn).unwrap();
+        let filter = [("auth0-extension-type".to_owned(), "score".to_owned())];
+        let found = store.list("acme", &filter, 0, 10).await.unwrap();
+        assert_eq!(found.len(), 1, "migrated rows are indexed");
+        store
+            .put(wt("old", &[("auth0-extension-type", "other")]))
+            .await
+            .unwrap();
+        assert!(
+            store.list("acme", &filter, 0, 10).await.unwrap().is_empty(),
+            "a replace re-indexes"
+        );
+        assert!(store.delete("acme", "old").await.unwrap());
+        let left: i64 = store
+            .with(|c| {
+                c.query_row("SELECT COUNT(*) FROM webtask_meta", [], |r| r.get(0))
+                    .map_err(db)
+            })
+            .await
+            .unwrap();
+        assert_eq!(left, 0, "a delete removes its index rows");
+        assert_eq!(store.usage("acme").await.unwrap(), Usage::default());
+    }
+
+    #[tokio::test]
     async fn put_get_list_filter_and_delete() {
         let s = SqliteStore::memory().unwrap();
         s.put(wt(
