@@ -99,14 +99,20 @@ fn rss_of(pid: &str) -> u64 {
 
 /// RSS of this process and its children (the worker processes), in KiB.
 fn rss_kib() -> u64 {
-    let mut total = rss_of("self");
+    let (own, workers) = rss_split();
+    own + workers
+}
+
+/// RSS of this process, and of its children together, in KiB.
+fn rss_split() -> (u64, u64) {
+    let mut workers = 0;
     for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
         let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
         for pid in children.split_whitespace() {
-            total += rss_of(pid);
+            workers += rss_of(pid);
         }
     }
-    total
+    (rss_of("self"), workers)
 }
 
 const WORKER: &str = env!("CARGO_BIN_EXE_extend-host");
@@ -406,7 +412,7 @@ fn many_containers(rt: &tokio::runtime::Runtime, http: &reqwest::Client) {
     let host = rt
         .block_on(Host::builder().memory().worker_program(WORKER).start())
         .unwrap();
-    let base = rss_kib();
+    let (base_own, base_workers) = rss_split();
     let started = Instant::now();
     rt.block_on(async {
         let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -440,12 +446,13 @@ fn many_containers(rt: &tokio::runtime::Runtime, http: &reqwest::Client) {
         }
         tasks.join_all().await;
     });
-    let after = rss_kib();
+    let (own, workers) = rss_split();
     println!(
-        "{n} containers created and run once in {:.0} s: RSS {base} -> {after} KiB (host and workers), resident runtimes {}; growth {:.2}x the resident budget of {budget_kib} KiB (target <= 1 + fixed overhead)",
+        "{n} containers created and run once in {:.0} s; resident runtimes {}; workers' RSS {base_workers} -> {workers} KiB: {:.2}x the resident budget of {budget_kib} KiB (target <= 1 + fixed overhead); host process RSS {base_own} -> {own} KiB ({:.2} KiB per container: slots, run cache and the in-memory database)",
         started.elapsed().as_secs_f64(),
         host.executor_stats().resident_containers,
-        (after as f64 - base as f64) / budget_kib as f64
+        (workers as f64 - base_workers as f64) / budget_kib as f64,
+        (own as f64 - base_own as f64) / n as f64,
     );
     let (mut rebuild, mut hot) = (Vec::new(), Vec::new());
     rt.block_on(async {

@@ -518,6 +518,20 @@ async fn javascript_bombs_stop_at_the_limits_and_the_container_recovers() {
             .unwrap()
             .contains("log limit")
     );
+    // One 100 KB line is cut to the 8 KiB line limit, and says so.
+    env.install(
+        "acme",
+        "long-line",
+        "module.exports = (ctx, cb) => { console.log('y'.repeat(100000)); cb(null, 'said'); };",
+    )
+    .await;
+    assert_eq!(
+        env.run("acme", "long-line", json!({})).await.2,
+        json!("said")
+    );
+    let line = logs.next_record().await["msg"].as_str().unwrap().to_owned();
+    assert_eq!(line.len(), 8192 + '…'.len_utf8());
+    assert!(line.ends_with('…'));
     assert_eq!(env.run("acme", "ok", json!({})).await.2, json!("fine"));
 }
 
@@ -701,6 +715,52 @@ async fn log_streams_are_capped_per_container_and_per_host_and_freed() {
     }
     let again = LogStream::open(&env, "initech", env.master()).await;
     drop(again);
+}
+
+#[tokio::test]
+async fn deleting_a_webtask_frees_its_runtime_and_cached_copy() {
+    // In-process, so that the resident runtimes are this process's to count.
+    let env = Env {
+        host: extend_host::Host::builder().memory().start().await.unwrap(),
+        http: common::http(),
+    };
+    env.install("acme", "w", "module.exports = (ctx, cb) => cb(null, 1);")
+        .await;
+    assert_eq!(env.run("acme", "w", json!({})).await.2, json!(1));
+    assert_eq!(env.host.executor_stats().resident_containers, 1);
+    let r = env
+        .http
+        .delete(env.url("/api/webtask/acme/w"))
+        .bearer_auth(env.master())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(env.host.executor_stats().resident_containers, 0);
+    let (s, source, _) = env.run("acme", "w", json!({})).await;
+    assert_eq!((s, source.as_str()), (404, "proxy"), "no stale copy runs");
+}
+
+#[tokio::test]
+async fn a_thousand_log_subscriptions_to_one_container_get_ten() {
+    let env = start().await;
+    let mut open = Vec::new();
+    let mut refused_n = 0;
+    for _ in 0..1000 {
+        let r = env
+            .http
+            .get(env.url(&format!("/api/logs/tenant/acme?key={}", env.master())))
+            .send()
+            .await
+            .unwrap();
+        match r.status().as_u16() {
+            200 => open.push(r),
+            429 => refused_n += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((open.len(), refused_n), (10, 990));
+    assert_eq!(env.host.log_subscribers("acme"), 10);
 }
 
 #[tokio::test]

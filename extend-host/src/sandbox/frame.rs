@@ -45,11 +45,16 @@ impl Encoder {
         self
     }
 
-    /// Writes the frame (not flushed).
-    pub(crate) fn write_to(&mut self, w: &mut impl Write) -> io::Result<()> {
+    /// The frame's bytes, its length filled in.
+    pub(crate) fn finish(&mut self) -> &[u8] {
         let len = u32::try_from(self.0.len() - 4).unwrap_or(u32::MAX);
         self.0[..4].copy_from_slice(&len.to_le_bytes());
-        w.write_all(&self.0)
+        &self.0
+    }
+
+    /// Writes the frame (not flushed).
+    pub(crate) fn write_to(&mut self, w: &mut impl Write) -> io::Result<()> {
+        w.write_all(self.finish())
     }
 }
 
@@ -109,6 +114,30 @@ pub(crate) fn read(r: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<Option<u8
     buf.clear();
     buf.resize(len - 1, 0);
     r.read_exact(buf)?;
+    Ok(Some(tag[0]))
+}
+
+/// [`read`] for the host's side, which waits on its workers asynchronously.
+pub(crate) async fn read_async(
+    r: &mut (impl tokio::io::AsyncRead + Unpin),
+    buf: &mut Vec<u8>,
+) -> io::Result<Option<u8>> {
+    use tokio::io::AsyncReadExt as _;
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let len = u32::from_le_bytes(len) as usize;
+    if len == 0 || len > MAX_FRAME {
+        return Err(malformed("bad length"));
+    }
+    let mut tag = [0u8; 1];
+    r.read_exact(&mut tag).await?;
+    buf.clear();
+    buf.resize(len - 1, 0);
+    r.read_exact(buf).await?;
     Ok(Some(tag[0]))
 }
 

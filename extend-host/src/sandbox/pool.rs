@@ -12,10 +12,10 @@
 //! holds more than one thread, and a container mostly stays where its
 //! runtime is.
 //!
-//! Where the JavaScript runs is the [`Backend`]: in worker processes (each
-//! thread owns one, and the watchdog SIGKILLs a worker whose run is past its
-//! hard limit), or in this process (the watchdog can only write the thread
-//! off and quarantine the container until the run ends).
+//! Where the JavaScript runs is the [`Backend`]: in worker processes, each
+//! owned by an async worker task that kills it when a run passes its hard
+//! limit; or on threads of this process, where a watchdog can only write a
+//! stuck thread off and quarantine the container until the run ends.
 
 use super::engine::{Health, JsContainer, Logger, timeout_message};
 use super::process::{Ran, WorkerProcess};
@@ -24,10 +24,9 @@ use super::{Reply, RunInput};
 use crate::config::Limits;
 use crate::error::Source;
 use crate::logs::{LogHub, LogSink};
-use crossbeam_channel::{Receiver, Sender};
+use flume::{Receiver, Sender};
 use std::collections::{HashMap, VecDeque};
-use std::path::PathBuf;
-use std::process::Child;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -114,10 +113,6 @@ struct Worker {
     inbox: Sender<Arc<Slot>>,
     busy: Mutex<Option<Busy>>,
     written_off: AtomicBool,
-    /// The worker process, for the watchdog to kill.
-    process: Mutex<Option<Arc<Mutex<Child>>>>,
-    /// Set by the watchdog before it kills the process.
-    killed: AtomicBool,
     /// Runtimes resident in the worker process, as it last reported.
     resident: AtomicUsize,
 }
@@ -138,6 +133,9 @@ struct Shared {
     replaced: AtomicU64,
     killed: AtomicU64,
     stopping: AtomicBool,
+    /// Generations of new slots start here, so that a slot dropped while idle
+    /// and made again never matches a runtime built for the old one.
+    generations: AtomicU64,
 }
 
 /// Counters of the executor, for operators and tests.
@@ -191,7 +189,7 @@ impl Executor {
                 Backend::InProcess(Mutex::new(Resident::new(limits.resident_memory)))
             }
         };
-        let (tx, rx) = crossbeam_channel::unbounded();
+        let (tx, rx) = flume::unbounded();
         let shared = Arc::new(Shared {
             limits,
             logs,
@@ -203,14 +201,17 @@ impl Executor {
             replaced: AtomicU64::new(0),
             killed: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
+            generations: AtomicU64::new(0),
         });
         for _ in 0..workers {
             spawn_worker(&shared)?;
         }
-        let watchdog = Arc::clone(&shared);
-        std::thread::Builder::new()
-            .name("extend-host-watchdog".into())
-            .spawn(move || watch(&watchdog))?;
+        if matches!(shared.backend, Backend::InProcess(_)) {
+            let watchdog = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("extend-host-watchdog".into())
+                .spawn(move || watch(&watchdog))?;
+        }
         Ok(Executor(shared))
     }
 
@@ -218,6 +219,9 @@ impl Executor {
         let mut slots = lock(&self.0.slots);
         if let Some(s) = slots.get(container) {
             return Arc::clone(s);
+        }
+        if slots.len() >= PRUNE_SLOTS_AT && slots.len().is_power_of_two() {
+            prune(&mut slots, &self.0.limits);
         }
         let s = Arc::new(Slot {
             container: container.to_owned(),
@@ -231,7 +235,7 @@ impl Executor {
                 seconds: self.0.limits.cpu_burst.as_secs_f64(),
                 at: Instant::now(),
             }),
-            generation: AtomicU64::new(0),
+            generation: AtomicU64::new(self.0.generations.fetch_add(1, Ordering::Relaxed) << 32),
             heap: AtomicI64::new(0),
             log: self.0.logs.sink(container),
             home: Mutex::new(None),
@@ -342,7 +346,20 @@ impl Executor {
     }
 }
 
-/// Hands a container with work to its home thread if that one is idle, else
+/// Slots kept before idle ones with a full CPU budget are dropped (they
+/// hold nothing a new slot would not).
+const PRUNE_SLOTS_AT: usize = 4096;
+
+fn prune(slots: &mut HashMap<String, Arc<Slot>>, limits: &Limits) {
+    slots.retain(|_, s| {
+        Arc::strong_count(s) > 1
+            || s.in_flight.load(Ordering::Acquire) > 0
+            || lock(&s.state).scheduled
+            || cpu_left(s, limits).map_or(true, |left| left < limits.cpu_burst)
+    });
+}
+
+/// Hands a container with work to its home worker if that one is idle, else
 /// to the ready queue.
 fn dispatch(shared: &Shared, slot: Arc<Slot>) {
     let home = lock(&slot.home).clone();
@@ -358,29 +375,64 @@ fn dispatch(shared: &Shared, slot: Arc<Slot>) {
     let _ = shared.tx.send(Msg::Run(slot));
 }
 
-/// The next container for `me`: from its inbox, or from the ready queue.
-/// `None` when the thread should stop.
+/// What a worker took from the ready queue, given that a dispatcher may have
+/// claimed it at the same moment.
+fn took(shared: &Shared, me: &Worker, msg: Result<Msg, flume::RecvError>) -> Option<Next> {
+    match msg {
+        Ok(Msg::Run(slot)) => {
+            if me
+                .idle
+                .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                Some(Next::Slot(slot))
+            } else {
+                // A dispatcher claimed this worker and is sending to its
+                // inbox: that one is ours; this one goes back for another.
+                let _ = shared.tx.send(Msg::Run(slot));
+                Some(Next::Inbox)
+            }
+        }
+        Ok(Msg::Stop) | Err(_) => {
+            me.idle.store(false, Ordering::Release);
+            None
+        }
+    }
+}
+
+enum Next {
+    Slot(Arc<Slot>),
+    /// The container is on its way to the inbox.
+    Inbox,
+}
+
+/// The next container for an executor thread; `None` when it should stop.
 fn next(shared: &Shared, me: &Worker, inbox: &Receiver<Arc<Slot>>) -> Option<Arc<Slot>> {
     me.idle.store(true, Ordering::Release);
-    crossbeam_channel::select! {
-        recv(inbox) -> slot => slot.ok(),
-        recv(shared.rx) -> msg => match msg {
-            Ok(Msg::Run(slot)) => {
-                if me.idle.compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-                    Some(slot)
-                } else {
-                    // A dispatcher claimed this thread at the same moment and
-                    // is sending to the inbox: that one is ours; this one
-                    // goes back for another thread.
-                    let _ = shared.tx.send(Msg::Run(slot));
-                    inbox.recv().ok()
-                }
-            }
-            Ok(Msg::Stop) | Err(_) => {
-                me.idle.store(false, Ordering::Release);
-                None
-            }
-        },
+    let picked = flume::Selector::new()
+        .recv(inbox, |slot| slot.ok().map(Next::Slot))
+        .recv(&shared.rx, |msg| took(shared, me, msg))
+        .wait()?;
+    match picked {
+        Next::Slot(slot) => Some(slot),
+        Next::Inbox => inbox.recv().ok(),
+    }
+}
+
+/// The next container for a worker task; `None` when it should stop.
+async fn next_async(
+    shared: &Shared,
+    me: &Worker,
+    inbox: &Receiver<Arc<Slot>>,
+) -> Option<Arc<Slot>> {
+    me.idle.store(true, Ordering::Release);
+    let picked = tokio::select! {
+        slot = inbox.recv_async() => slot.ok().map(Next::Slot),
+        msg = shared.rx.recv_async() => took(shared, me, msg),
+    }?;
+    match picked {
+        Next::Slot(slot) => Some(slot),
+        Next::Inbox => inbox.recv_async().await.ok(),
     }
 }
 
@@ -432,114 +484,161 @@ fn charge(slot: &Slot, limits: &Limits, cpu: Duration) {
 }
 
 fn spawn_worker(shared: &Arc<Shared>) -> std::io::Result<()> {
-    let (inbox, inbox_rx) = crossbeam_channel::unbounded();
+    let (inbox, inbox_rx) = flume::unbounded();
     let me = Arc::new(Worker {
         idle: AtomicBool::new(false),
         inbox,
         busy: Mutex::new(None),
         written_off: AtomicBool::new(false),
-        process: Mutex::new(None),
-        killed: AtomicBool::new(false),
         resident: AtomicUsize::new(0),
     });
     let (s, w) = (Arc::clone(shared), Arc::clone(&me));
-    // A large stack keeps QuickJS's own stack limit, not the thread's, the one that trips.
-    std::thread::Builder::new()
-        .name("extend-host-js".into())
-        .stack_size(8 << 20)
-        .spawn(move || work(&s, &w, &inbox_rx))?;
+    match &shared.backend {
+        Backend::Processes { .. } => {
+            tokio::spawn(async move { work_async(&s, &w, &inbox_rx).await });
+        }
+        Backend::InProcess(_) => {
+            // A large stack keeps QuickJS's own stack limit, not the thread's, the one that trips.
+            std::thread::Builder::new()
+                .name("extend-host-js".into())
+                .stack_size(8 << 20)
+                .spawn(move || work(&s, &w, &inbox_rx))?;
+        }
+    }
     lock(&shared.workers).push(me);
     Ok(())
 }
 
-fn work(shared: &Shared, me: &Arc<Worker>, inbox: &Receiver<Arc<Slot>>) {
-    // The worker process this thread talks to, started on its first job.
-    let mut process: Option<WorkerProcess> = None;
-    while let Some(slot) = next(shared, me, inbox) {
-        let mut job = {
-            let mut st = lock(&slot.state);
-            match st.queue.pop_front() {
-                Some(job) => job,
-                None => {
-                    st.scheduled = false;
-                    continue;
-                }
-            }
-        };
-        match cpu_left(&slot, &shared.limits) {
-            Err(retry_after) => {
-                release(&slot, &job);
-                let _ = job.reply.send(cpu_refusal(&slot, retry_after));
-                requeue_or_park(shared, &slot);
-                continue;
-            }
-            // A run cannot use more CPU than its container has left: it is
-            // stopped when the budget runs out, not charged afterwards.
-            Ok(left) => job.input.time_limit = job.input.time_limit.min(left),
-        }
-        let since = Instant::now();
-        *lock(&me.busy) = Some(Busy {
-            slot: Arc::clone(&slot),
-            since,
-            hard_limit: hard_limit(&shared.limits, job.input.time_limit),
-        });
-        let lines = shared.limits.log_lines_per_run;
-        slot.log
-            .begin(&job.input.webtask.name, &job.input.request_id, lines);
-        let reply = match &shared.backend {
-            Backend::InProcess(resident) => run_here(shared, resident, &slot, &job.input),
-            Backend::Processes { program, budget } => run_in_worker(
-                shared,
-                me,
-                &mut process,
-                program,
-                *budget,
-                &slot,
-                &job.input,
-            ),
-        };
-        slot.log.end();
-        *lock(&me.busy) = None;
-        if me.killed.swap(false, Ordering::AcqRel) {
-            // Killed just as its run replied: start afresh on the next job.
-            process = None;
-            *lock(&me.process) = None;
-        }
-        let cpu = if reply.cpu.is_zero() {
-            since.elapsed()
-        } else {
-            reply.cpu
-        };
-        charge(&slot, &shared.limits, cpu);
-        if reply.heap > 0 {
-            slot.heap.store(reply.heap, Ordering::Relaxed);
-        }
-        release(&slot, &job);
-        *lock(&slot.home) = Some(Arc::clone(me));
-        let written_off = me.written_off.load(Ordering::Acquire);
-        {
-            let mut st = lock(&slot.state);
-            if written_off {
-                slot.quarantined.store(false, Ordering::Release);
-                tracing::warn!(container = %slot.container, "the stuck run ended; the container is out of quarantine");
-            }
-            if shared.stopping.load(Ordering::Acquire) {
-                drop(st);
-                refuse_queued(&slot, stopping_reply);
-                lock(&slot.state).scheduled = false;
-            } else if st.queue.is_empty() {
+/// Takes the next job of `slot`, or marks the slot unscheduled when it has
+/// none. Refuses it at once when the container has no CPU budget left, and
+/// otherwise cuts its time limit to the budget.
+fn take_job(shared: &Shared, slot: &Arc<Slot>) -> Option<Job> {
+    let mut job = {
+        let mut st = lock(&slot.state);
+        match st.queue.pop_front() {
+            Some(job) => job,
+            None => {
                 st.scheduled = false;
-            } else {
-                // To the back of the ready queue: other containers go first.
-                let _ = shared.tx.send(Msg::Run(Arc::clone(&slot)));
+                return None;
             }
         }
-        // The reply goes last, so that a caller's next request finds the
-        // container back in place and out of quarantine.
-        let _ = job.reply.send(reply);
+    };
+    match cpu_left(slot, &shared.limits) {
+        Err(retry_after) => {
+            release(slot, &job);
+            let _ = job.reply.send(cpu_refusal(slot, retry_after));
+            requeue_or_park(shared, slot);
+            None
+        }
+        // A run cannot use more CPU than its container has left: it is
+        // stopped when the budget runs out, not charged afterwards.
+        Ok(left) => {
+            job.input.time_limit = job.input.time_limit.min(left);
+            Some(job)
+        }
+    }
+}
+
+/// After a job ran: charges its CPU, hands the slot on and answers. `true`
+/// when this thread was written off and must end.
+fn finish(
+    shared: &Shared,
+    me: &Arc<Worker>,
+    slot: &Arc<Slot>,
+    job: Job,
+    reply: Reply,
+    since: Instant,
+) -> bool {
+    slot.log.end();
+    *lock(&me.busy) = None;
+    let cpu = if reply.cpu.is_zero() {
+        since.elapsed()
+    } else {
+        reply.cpu
+    };
+    charge(slot, &shared.limits, cpu);
+    if reply.heap > 0 {
+        slot.heap.store(reply.heap, Ordering::Relaxed);
+    }
+    release(slot, &job);
+    *lock(&slot.home) = Some(Arc::clone(me));
+    let written_off = me.written_off.load(Ordering::Acquire);
+    {
+        let mut st = lock(&slot.state);
         if written_off {
+            slot.quarantined.store(false, Ordering::Release);
+            tracing::warn!(container = %slot.container, "the stuck run ended; the container is out of quarantine");
+        }
+        if shared.stopping.load(Ordering::Acquire) {
+            drop(st);
+            refuse_queued(slot, stopping_reply);
+            lock(&slot.state).scheduled = false;
+        } else if st.queue.is_empty() {
+            st.scheduled = false;
+        } else {
+            // To the back of the ready queue: other containers go first.
+            let _ = shared.tx.send(Msg::Run(Arc::clone(slot)));
+        }
+    }
+    // The reply goes last, so that a caller's next request finds the
+    // container back in place and out of quarantine.
+    let _ = job.reply.send(reply);
+    written_off
+}
+
+fn begin(shared: &Shared, me: &Worker, slot: &Arc<Slot>, job: &Job) -> Instant {
+    let since = Instant::now();
+    *lock(&me.busy) = Some(Busy {
+        slot: Arc::clone(slot),
+        since,
+        hard_limit: hard_limit(&shared.limits, job.input.time_limit),
+    });
+    let lines = shared.limits.log_lines_per_run;
+    slot.log
+        .begin(&job.input.webtask.name, &job.input.request_id, lines);
+    since
+}
+
+/// An executor thread (in-process backend).
+fn work(shared: &Shared, me: &Arc<Worker>, inbox: &Receiver<Arc<Slot>>) {
+    let Backend::InProcess(resident) = &shared.backend else {
+        return;
+    };
+    while let Some(slot) = next(shared, me, inbox) {
+        let Some(job) = take_job(shared, &slot) else {
+            continue;
+        };
+        let since = begin(shared, me, &slot, &job);
+        let reply = run_here(shared, resident, &slot, &job.input);
+        if finish(shared, me, &slot, job, reply, since) {
             return;
         }
+    }
+}
+
+/// A worker task (worker-process backend): it owns one process, started on
+/// its first job and again after one was killed.
+async fn work_async(shared: &Shared, me: &Arc<Worker>, inbox: &Receiver<Arc<Slot>>) {
+    let Backend::Processes { program, budget } = &shared.backend else {
+        return;
+    };
+    let mut process: Option<WorkerProcess> = None;
+    while let Some(slot) = next_async(shared, me, inbox).await {
+        let Some(job) = take_job(shared, &slot) else {
+            continue;
+        };
+        let since = begin(shared, me, &slot, &job);
+        let reply = run_in_worker(
+            shared,
+            me,
+            &mut process,
+            program,
+            *budget,
+            &slot,
+            &job.input,
+        )
+        .await;
+        finish(shared, me, &slot, job, reply, since);
     }
 }
 
@@ -587,22 +686,20 @@ fn run_here(shared: &Shared, resident: &Mutex<Resident>, slot: &Slot, input: &Ru
     reply
 }
 
-/// Runs a job in this thread's worker process, starting one if needed.
-fn run_in_worker(
+/// Runs a job in the task's worker process, starting one if needed; kills
+/// the process if the run passes its hard limit.
+async fn run_in_worker(
     shared: &Shared,
     me: &Worker,
     process: &mut Option<WorkerProcess>,
-    program: &std::path::Path,
+    program: &Path,
     budget: usize,
     slot: &Slot,
     input: &RunInput,
 ) -> Reply {
     if process.is_none() {
         match WorkerProcess::spawn(program, &shared.limits, budget) {
-            Ok(p) => {
-                *lock(&me.process) = Some(p.handle());
-                *process = Some(p);
-            }
+            Ok(p) => *process = Some(p),
             Err(e) => {
                 tracing::error!(program = %program.display(), error = %e, "cannot start a worker process");
                 return Reply::error(
@@ -623,49 +720,61 @@ fn run_in_worker(
         );
     };
     let generation = slot.generation.load(Ordering::Acquire);
-    match p.run(
-        input,
-        generation,
-        shared.limits.log_lines_per_run,
-        &slot.log,
-    ) {
-        Ran::Replied {
-            reply, resident, ..
-        } => {
+    let limit = hard_limit(&shared.limits, input.time_limit);
+    let ran = tokio::time::timeout(
+        limit,
+        p.run(
+            input,
+            generation,
+            shared.limits.log_lines_per_run,
+            &slot.log,
+        ),
+    )
+    .await;
+    match ran {
+        Ok(Ran::Replied { reply, resident }) => {
             me.resident.store(resident, Ordering::Relaxed);
             reply
         }
-        Ran::Died(e) => {
-            // Dropping the handle reaps the process; the next job starts a new one.
+        Ok(Ran::Died(e)) => {
+            // Dropping the handle kills what is left of the process; the
+            // next job starts a new one.
             *process = None;
-            *lock(&me.process) = None;
             me.resident.store(0, Ordering::Relaxed);
-            if me.killed.swap(false, Ordering::AcqRel) {
-                Reply::error(
-                    500,
-                    Source::Webtask,
-                    "Script exceeded the time limit.",
-                    &format!(
-                        "{}; it did not stop in time and its worker process was killed",
-                        timeout_message(input.time_limit)
-                    ),
-                )
-            } else {
-                tracing::error!(container = %slot.container, error = %e, "a worker process died during a run");
-                Reply::error(
-                    500,
-                    Source::Webtask,
-                    "Script could not be run.",
-                    "the worker process running the extension died",
-                )
-            }
+            tracing::error!(container = %slot.container, error = %e, "a worker process died during a run");
+            Reply::error(
+                500,
+                Source::Webtask,
+                "Script could not be run.",
+                "the worker process running the extension died",
+            )
+        }
+        Err(_elapsed) => {
+            // SIGKILL (kill_on_drop): the run never polled its interrupt.
+            *process = None;
+            me.resident.store(0, Ordering::Relaxed);
+            shared.killed.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                container = %slot.container,
+                limit_ms = input.time_limit.as_millis() as u64,
+                "a run passed its hard time limit; its worker process was killed"
+            );
+            Reply::error(
+                500,
+                Source::Webtask,
+                "Script exceeded the time limit.",
+                &format!(
+                    "{}; it did not stop in time and its worker process was killed",
+                    timeout_message(input.time_limit)
+                ),
+            )
         }
     }
 }
 
-/// Every tick, deals with runs past their hard limit: a worker process is
-/// killed; an in-process thread is written off, its container quarantined
-/// (its queued and new runs get 429) and a new thread takes its place.
+/// Every tick, writes off executor threads whose run is past its hard
+/// limit (in-process backend): the container is quarantined (its queued and
+/// new runs get 429) and a new thread takes the stuck one's place.
 fn watch(shared: &Arc<Shared>) {
     let tick =
         (shared.limits.run_time / 20).clamp(Duration::from_millis(5), Duration::from_millis(50));
@@ -673,44 +782,15 @@ fn watch(shared: &Arc<Shared>) {
         std::thread::sleep(tick);
         let workers: Vec<Arc<Worker>> = lock(&shared.workers).clone();
         for worker in workers {
-            // Held while killing, so that the run cannot end and its thread
-            // start another one on the same process in between.
-            let busy = lock(&worker.busy);
-            let Some(b) = busy.as_ref() else { continue };
-            let elapsed = b.since.elapsed();
-            if elapsed <= b.hard_limit {
-                continue;
-            }
-            let slot = Arc::clone(&b.slot);
-            match &shared.backend {
-                Backend::Processes { .. } => kill(shared, &worker, &slot, elapsed),
-                Backend::InProcess(_) => {
-                    drop(busy);
-                    write_off(shared, &worker, &slot, elapsed);
-                }
+            let stuck = lock(&worker.busy).as_ref().and_then(|b| {
+                let elapsed = b.since.elapsed();
+                (elapsed > b.hard_limit).then(|| (Arc::clone(&b.slot), elapsed))
+            });
+            if let Some((slot, elapsed)) = stuck {
+                write_off(shared, &worker, &slot, elapsed);
             }
         }
     }
-}
-
-fn kill(shared: &Shared, worker: &Worker, slot: &Slot, elapsed: Duration) {
-    let Some(child) = lock(&worker.process).clone() else {
-        return;
-    };
-    if worker.killed.swap(true, Ordering::AcqRel) {
-        return;
-    }
-    // SIGKILL; the owning thread sees the pipe close and answers the run.
-    if let Err(e) = lock(&child).kill() {
-        tracing::error!(container = %slot.container, error = %e, "cannot kill a worker process");
-        return;
-    }
-    shared.killed.fetch_add(1, Ordering::Relaxed);
-    tracing::warn!(
-        container = %slot.container,
-        elapsed_ms = elapsed.as_millis() as u64,
-        "a run passed its hard time limit; its worker process was killed"
-    );
 }
 
 fn write_off(shared: &Arc<Shared>, worker: &Arc<Worker>, slot: &Arc<Slot>, elapsed: Duration) {
