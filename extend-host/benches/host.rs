@@ -147,6 +147,25 @@ async fn floor_server() -> String {
     url
 }
 
+/// Whether the section `name` runs: all of them unless `EXTEND_BENCH_ONLY`
+/// lists some (comma-separated: throughput, first, idle, noisy, overrun, many).
+fn section(name: &str) -> bool {
+    std::env::var("EXTEND_BENCH_ONLY").map_or(true, |only| only.split(',').any(|s| s == name))
+}
+
+/// A wrk script that POSTs `{"x":21}` to `n` containers in turn.
+fn rotating_script(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
+    let path = dir.join("rotate.lua");
+    std::fs::write(
+        &path,
+        format!(
+            "local i = 0\nrequest = function()\n  i = i + 1\n  return wrk.format(\"POST\", \"/api/run/m\" .. (i % {n}) .. \"/double\", {{[\"Content-Type\"] = \"application/json\"}}, '{{\"x\":21}}')\nend\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -191,21 +210,68 @@ fn main() {
     println!(
         "# extend-host benchmark: wrk -t1, {SECS} s per measurement, median of {ROUNDS} rounds, POST {{\"x\":21}}"
     );
+    if section("throughput") {
+        throughput(
+            &rt,
+            &http,
+            &host,
+            &local,
+            &dir,
+            &script,
+            [&ours, &in_process, &floor, &node_url],
+        );
+    }
+    let _ = node.kill();
+    let _ = node.wait();
+    drop(local);
+    if section("first") {
+        first_runs(&rt, &http, &host);
+    }
+    if section("idle") {
+        idle_memory(&rt, &http, &host);
+    }
+    if section("noisy") {
+        noisy_neighbours(&rt, &http, &host, &script);
+    }
+    if section("overrun") {
+        overrun(&rt, &http);
+    }
+    if section("many") {
+        many_containers(&rt, &http);
+    }
+    drop(host);
+    let _ = std::fs::remove_dir_all(dir);
+    std::process::exit(0);
+}
+
+/// Our host against the floor and Node, one container at c=1 and c=32, then
+/// eight containers in turn at c=32 (runs of one container are serialised;
+/// several spread over the workers).
+#[allow(clippy::too_many_arguments)]
+fn throughput(
+    rt: &tokio::runtime::Runtime,
+    http: &reqwest::Client,
+    host: &Host,
+    local: &Host,
+    dir: &std::path::Path,
+    script: &std::path::Path,
+    [ours, in_process, floor, node_url]: [&str; 4],
+) {
     let targets = [
-        ("(a) extend-host, workers", ours.as_str()),
-        ("(a') extend-host, in-process", in_process.as_str()),
-        ("(b) raw axum", floor.as_str()),
-        ("(c) node http+vm timeout", node_url.as_str()),
+        ("(a) extend-host, workers", ours),
+        ("(a') extend-host, in-process", in_process),
+        ("(b) raw axum", floor),
+        ("(c) node http+vm timeout", node_url),
     ];
     let mut results = Vec::new();
     for conns in [1u32, 32] {
         for (_, url) in &targets {
-            wrk(url, conns, 1, &script); // warm-up
+            wrk(url, conns, 1, script); // warm-up
         }
         let mut rounds: Vec<Vec<Load>> = vec![Vec::new(); targets.len()];
         for _ in 0..ROUNDS {
             for (i, (_, url)) in targets.iter().enumerate() {
-                rounds[i].push(wrk(url, conns, SECS, &script));
+                rounds[i].push(wrk(url, conns, SECS, script));
             }
         }
         for (i, (name, _)) in targets.iter().enumerate() {
@@ -233,17 +299,39 @@ fn main() {
             get(c, 0).p50_us - get(c, 1).p50_us,
         );
     }
-    let _ = node.kill();
-    let _ = node.wait();
-    drop(local);
+    let rotate = rotating_script(dir, 8);
+    let mut multi = Vec::new();
+    for h in [host, local] {
+        rt.block_on(async {
+            for i in 0..8 {
+                put(http, h, &format!("m{i}"), "double", CODE).await;
+            }
+        });
+        let base = format!("{}/", h.url());
+        wrk(&base, 32, 1, &rotate);
+        multi.push(median(
+            (0..ROUNDS).map(|_| wrk(&base, 32, SECS, &rotate)).collect(),
+        ));
+    }
+    println!(
+        "c=32, 8 containers in turn: workers {:.0} req/s (p99 {:.0} µs), in-process {:.0} req/s (p99 {:.0} µs): ratio {:.2}; workers / raw axum {:.2}",
+        multi[0].rps,
+        multi[0].p99_us,
+        multi[1].rps,
+        multi[1].p99_us,
+        multi[0].rps / multi[1].rps,
+        multi[0].rps / get(32, 2).rps
+    );
+}
 
+fn first_runs(rt: &tokio::runtime::Runtime, http: &reqwest::Client, host: &Host) {
     // First run after create: each in a fresh container, so a runtime is built and the code compiled.
     let mut first = Vec::new();
     let mut warm = Vec::new();
     rt.block_on(async {
         for i in 0..200 {
             let c = format!("fresh{i}");
-            put(&http, &host, &c, "double", CODE).await;
+            put(http, host, &c, "double", CODE).await;
             let url = host.webtask_url(&c, "double");
             for sink in [&mut first, &mut warm] {
                 let t = Instant::now();
@@ -265,14 +353,16 @@ fn main() {
         pct(&mut first, 0.99),
         pct(&mut warm, 0.5)
     );
+}
 
+fn idle_memory(rt: &tokio::runtime::Runtime, http: &reqwest::Client, host: &Host) {
     // Idle memory per container: 1,000 more containers, each with a compiled
     // extension resident in a worker (RSS of the host and its workers).
     let before = rss_kib();
     rt.block_on(async {
         for i in 0..1000 {
             let c = format!("idle{i}");
-            put(&http, &host, &c, "double", CODE).await;
+            put(http, host, &c, "double", CODE).await;
             let r = http
                 .post(host.webtask_url(&c, "double"))
                 .json(&json!({"x": 1}))
@@ -288,13 +378,6 @@ fn main() {
         (after as f64 - before as f64) / 1000.0,
         host.container_heap_bytes("idle0").unwrap_or(-1)
     );
-
-    noisy_neighbours(&rt, &http, &host, &script);
-    overrun(&rt, &http);
-    many_containers(&rt, &http);
-    drop(host);
-    let _ = std::fs::remove_dir_all(dir);
-    std::process::exit(0);
 }
 
 /// Noisy neighbour: the victim's throughput while one and then two other

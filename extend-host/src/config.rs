@@ -36,7 +36,8 @@ pub struct Limits {
     /// quarantined until the run ends. Default 1 s.
     pub kill_grace: Duration,
     /// The CPU budget of one container: CPU seconds it earns per second.
-    /// Default 0.25 (a quarter of a core, sustained).
+    /// Default 0.1 (a tenth of a core, sustained: two tenants spinning at
+    /// their budget leave a 2-core host 90 % of its CPU).
     pub cpu_per_second: f64,
     /// The most CPU time a container can save up. A run may start while the
     /// budget is positive and is charged what it used, so a long run leaves a
@@ -93,7 +94,7 @@ impl Default for Limits {
             in_flight_per_container: 32,
             log_lines_per_run: 100,
             kill_grace: Duration::from_secs(1),
-            cpu_per_second: 0.25,
+            cpu_per_second: 0.1,
             cpu_burst: Duration::from_secs(10),
             resident_memory: 512 << 20,
             writes_per_second: 5.0,

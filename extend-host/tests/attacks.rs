@@ -660,6 +660,52 @@ async fn compile_floods_are_bounded_by_write_rates_and_the_cpu_budget() {
     assert_eq!(env.run("victim", "ok", json!({})).await.2, json!("fine"));
 }
 
+#[tokio::test]
+async fn a_container_past_half_its_cpu_budget_runs_in_the_low_priority_workers() {
+    let mut limits = Limits::default();
+    limits.run_time = Duration::from_millis(200);
+    limits.cpu_burst = Duration::from_secs(1);
+    limits.cpu_per_second = 0.01;
+    let env = start_with(limits).await;
+    env.install(
+        "hog",
+        "spin",
+        "module.exports = (ctx, cb) => { while (true) {} };",
+    )
+    .await;
+    env.install(
+        "hog",
+        "ok",
+        "module.exports = (ctx, cb) => cb(null, 'fine');",
+    )
+    .await;
+    env.install(
+        "calm",
+        "ok",
+        "module.exports = (ctx, cb) => cb(null, 'fine');",
+    )
+    .await;
+    assert_eq!(env.run("calm", "ok", json!({})).await.2, json!("fine"));
+    assert_eq!(env.host.executor_stats().penalized_runs, 0);
+    // Three 200 ms spins: 0.6 s of its 1 s budget.
+    for _ in 0..3 {
+        let (s, _, body) = env.run("hog", "spin", json!({})).await;
+        assert_eq!(s, 500, "{body}");
+    }
+    assert_eq!(env.run("hog", "ok", json!({})).await.2, json!("fine"));
+    assert_eq!(
+        env.host.executor_stats().penalized_runs,
+        1,
+        "the hog ran in the penalty box"
+    );
+    assert_eq!(env.run("calm", "ok", json!({})).await.2, json!("fine"));
+    assert_eq!(
+        env.host.executor_stats().penalized_runs,
+        1,
+        "the calm one did not"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_concurrent_runs_get_429_past_the_cap_and_others_still_run() {
     let env = start().await;

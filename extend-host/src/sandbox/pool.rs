@@ -115,6 +115,8 @@ struct Worker {
     written_off: AtomicBool,
     /// Runtimes resident in the worker process, as it last reported.
     resident: AtomicUsize,
+    /// A low-priority worker: it runs only containers low on CPU budget.
+    low: bool,
 }
 
 enum Backend {
@@ -128,10 +130,16 @@ struct Shared {
     backend: Backend,
     tx: Sender<Msg>,
     rx: Receiver<Msg>,
+    /// The ready queue of containers low on CPU budget, served by the
+    /// low-priority workers (when there are any).
+    low_tx: Sender<Msg>,
+    low_rx: Receiver<Msg>,
+    low_workers: usize,
     slots: Mutex<HashMap<String, Arc<Slot>>>,
     workers: Mutex<Vec<Arc<Worker>>>,
     replaced: AtomicU64,
     killed: AtomicU64,
+    penalized: AtomicU64,
     stopping: AtomicBool,
     /// Generations of new slots start here, so that a slot dropped while idle
     /// and made again never matches a runtime built for the old one.
@@ -152,6 +160,9 @@ pub struct ExecutorStats {
     pub resident_containers: usize,
     /// Threads in a run right now.
     pub busy: usize,
+    /// Worker-process backend: runs made by the low-priority workers, for
+    /// containers that had used more than half of their CPU budget.
+    pub penalized_runs: u64,
 }
 
 /// The executor of one host.
@@ -190,21 +201,33 @@ impl Executor {
             }
         };
         let (tx, rx) = flume::unbounded();
+        let (low_tx, low_rx) = flume::unbounded();
+        // A quarter of the worker processes, niced, form a penalty box for
+        // containers that have used most of their CPU budget: spinning
+        // tenants then compete with each other, not with everyone.
+        let low_workers = match backend {
+            Backend::Processes { .. } if workers >= 4 => workers / 4,
+            _ => 0,
+        };
         let shared = Arc::new(Shared {
             limits,
             logs,
             backend,
             tx,
             rx,
+            low_tx,
+            low_rx,
+            low_workers,
             slots: Mutex::default(),
             workers: Mutex::default(),
             replaced: AtomicU64::new(0),
             killed: AtomicU64::new(0),
+            penalized: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
             generations: AtomicU64::new(0),
         });
-        for _ in 0..workers {
-            spawn_worker(&shared)?;
+        for i in 0..workers {
+            spawn_worker(&shared, i < low_workers)?;
         }
         if matches!(shared.backend, Backend::InProcess(_)) {
             let watchdog = Arc::clone(&shared);
@@ -310,6 +333,7 @@ impl Executor {
             workers: workers.len(),
             replaced: self.0.replaced.load(Ordering::Relaxed),
             killed: self.0.killed.load(Ordering::Relaxed),
+            penalized_runs: self.0.penalized.load(Ordering::Relaxed),
             resident_containers: resident,
         }
     }
@@ -332,8 +356,8 @@ impl Executor {
     /// are left to finish on their own.
     pub(crate) fn stop(&self) {
         self.0.stopping.store(true, Ordering::Release);
-        for _ in 0..lock(&self.0.workers).len() {
-            let _ = self.0.tx.send(Msg::Stop);
+        for w in lock(&self.0.workers).iter() {
+            let _ = queue(&self.0, w.low).send(Msg::Stop);
         }
         let slots: Vec<Arc<Slot>> = lock(&self.0.slots).drain().map(|(_, s)| s).collect();
         for slot in slots {
@@ -359,11 +383,25 @@ fn prune(slots: &mut HashMap<String, Arc<Slot>>, limits: &Limits) {
     });
 }
 
-/// Hands a container with work to its home worker if that one is idle, else
-/// to the ready queue.
+/// The ready queue of normal (`low == false`) or low-priority workers.
+fn queue(shared: &Shared, low: bool) -> &Sender<Msg> {
+    if low { &shared.low_tx } else { &shared.tx }
+}
+
+/// Whether `slot` belongs in the low-priority workers: it has used more than
+/// half of what it can save up.
+fn penalized(shared: &Shared, slot: &Slot) -> bool {
+    shared.low_workers > 0
+        && cpu_left(slot, &shared.limits).map_or(true, |left| left < shared.limits.cpu_burst / 2)
+}
+
+/// Hands a container with work to its home worker if that one is idle and of
+/// the right priority, else to the ready queue of its priority.
 fn dispatch(shared: &Shared, slot: Arc<Slot>) {
+    let low = penalized(shared, &slot);
     let home = lock(&slot.home).clone();
     if let Some(home) = home
+        && home.low == low
         && home
             .idle
             .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
@@ -372,7 +410,7 @@ fn dispatch(shared: &Shared, slot: Arc<Slot>) {
         let _ = home.inbox.send(slot);
         return;
     }
-    let _ = shared.tx.send(Msg::Run(slot));
+    let _ = queue(shared, low).send(Msg::Run(slot));
 }
 
 /// What a worker took from the ready queue, given that a dispatcher may have
@@ -389,7 +427,7 @@ fn took(shared: &Shared, me: &Worker, msg: Result<Msg, flume::RecvError>) -> Opt
             } else {
                 // A dispatcher claimed this worker and is sending to its
                 // inbox: that one is ours; this one goes back for another.
-                let _ = shared.tx.send(Msg::Run(slot));
+                let _ = queue(shared, me.low).send(Msg::Run(slot));
                 Some(Next::Inbox)
             }
         }
@@ -428,7 +466,7 @@ async fn next_async(
     me.idle.store(true, Ordering::Release);
     let picked = tokio::select! {
         slot = inbox.recv_async() => slot.ok().map(Next::Slot),
-        msg = shared.rx.recv_async() => took(shared, me, msg),
+        msg = if me.low { shared.low_rx.recv_async() } else { shared.rx.recv_async() } => took(shared, me, msg),
     }?;
     match picked {
         Next::Slot(slot) => Some(slot),
@@ -483,7 +521,7 @@ fn charge(slot: &Slot, limits: &Limits, cpu: Duration) {
     b.seconds -= cpu.as_secs_f64();
 }
 
-fn spawn_worker(shared: &Arc<Shared>) -> std::io::Result<()> {
+fn spawn_worker(shared: &Arc<Shared>, low: bool) -> std::io::Result<()> {
     let (inbox, inbox_rx) = flume::unbounded();
     let me = Arc::new(Worker {
         idle: AtomicBool::new(false),
@@ -491,6 +529,7 @@ fn spawn_worker(shared: &Arc<Shared>) -> std::io::Result<()> {
         busy: Mutex::new(None),
         written_off: AtomicBool::new(false),
         resident: AtomicUsize::new(0),
+        low,
     });
     let (s, w) = (Arc::clone(shared), Arc::clone(&me));
     match &shared.backend {
@@ -577,7 +616,7 @@ fn finish(
             st.scheduled = false;
         } else {
             // To the back of the ready queue: other containers go first.
-            let _ = shared.tx.send(Msg::Run(Arc::clone(slot)));
+            let _ = queue(shared, penalized(shared, slot)).send(Msg::Run(Arc::clone(slot)));
         }
     }
     // The reply goes last, so that a caller's next request finds the
@@ -628,6 +667,9 @@ async fn work_async(shared: &Shared, me: &Arc<Worker>, inbox: &Receiver<Arc<Slot
             continue;
         };
         let since = begin(shared, me, &slot, &job);
+        if me.low {
+            shared.penalized.fetch_add(1, Ordering::Relaxed);
+        }
         let reply = run_in_worker(
             shared,
             me,
@@ -650,7 +692,7 @@ fn requeue_or_park(shared: &Shared, slot: &Arc<Slot>) {
         st.scheduled = false;
     } else {
         drop(st);
-        let _ = shared.tx.send(Msg::Run(Arc::clone(slot)));
+        let _ = queue(shared, penalized(shared, slot)).send(Msg::Run(Arc::clone(slot)));
     }
 }
 
@@ -698,7 +740,7 @@ async fn run_in_worker(
     input: &RunInput,
 ) -> Reply {
     if process.is_none() {
-        match WorkerProcess::spawn(program, &shared.limits, budget) {
+        match WorkerProcess::spawn(program, &shared.limits, budget, me.low) {
             Ok(p) => *process = Some(p),
             Err(e) => {
                 tracing::error!(program = %program.display(), error = %e, "cannot start a worker process");
@@ -805,7 +847,7 @@ fn write_off(shared: &Arc<Shared>, worker: &Arc<Worker>, slot: &Arc<Slot>, elaps
         elapsed_ms = elapsed.as_millis() as u64,
         "a run passed its hard time limit and holds its thread; container quarantined, thread replaced"
     );
-    if let Err(e) = spawn_worker(shared) {
+    if let Err(e) = spawn_worker(shared, false) {
         tracing::error!(error = %e, "cannot start a replacement executor thread");
     }
     // Counted after the replacement exists, so readers see capacity restored.

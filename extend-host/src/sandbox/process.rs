@@ -46,9 +46,32 @@ pub(crate) enum Ran {
 }
 
 impl WorkerProcess {
-    /// Starts `program worker` with the worker's settings in its environment.
-    pub(crate) fn spawn(program: &Path, limits: &Limits, resident: usize) -> io::Result<Self> {
-        let mut child = Command::new(program)
+    /// Starts `program worker` with the worker's settings in its environment;
+    /// a `low`-priority one through `nice -n 19` (or at normal priority if
+    /// `nice` is missing).
+    pub(crate) fn spawn(
+        program: &Path,
+        limits: &Limits,
+        resident: usize,
+        low: bool,
+    ) -> io::Result<Self> {
+        if low {
+            let mut niced = Command::new("nice");
+            niced.args(["-n", "19"]).arg(program);
+            match Self::spawn_with(niced, limits, resident) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    tracing::warn!(
+                        "`nice` is not installed; low-priority workers run at normal priority"
+                    );
+                }
+                other => return other,
+            }
+        }
+        Self::spawn_with(Command::new(program), limits, resident)
+    }
+
+    fn spawn_with(mut command: Command, limits: &Limits, resident: usize) -> io::Result<Self> {
+        let mut child = command
             .arg("worker")
             .env(
                 WORKER_ENV,
