@@ -18,7 +18,7 @@
 //! stuck thread off and quarantine the container until the run ends.
 
 use super::engine::{Health, JsContainer, Logger, timeout_message};
-use super::process::{Ran, WorkerProcess};
+use super::process::{Answer, Routing, WorkerProcess};
 use super::resident::Resident;
 use super::{Reply, RunInput};
 use crate::config::Limits;
@@ -26,7 +26,7 @@ use crate::error::Source;
 use crate::logs::{LogHub, LogSink};
 use flume::{Receiver, Sender};
 use std::collections::{HashMap, VecDeque};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -550,46 +550,45 @@ fn spawn_worker(shared: &Arc<Shared>, low: bool) -> std::io::Result<()> {
 
 /// Takes the next job of `slot`, or marks the slot unscheduled when it has
 /// none. Refuses it at once when the container has no CPU budget left, and
-/// otherwise cuts its time limit to the budget.
-fn take_job(shared: &Shared, slot: &Arc<Slot>) -> Option<Job> {
-    let mut job = {
-        let mut st = lock(&slot.state);
-        match st.queue.pop_front() {
-            Some(job) => job,
-            None => {
-                st.scheduled = false;
-                return None;
-            }
-        }
-    };
+/// otherwise cuts its time limit to the budget, which it returns too.
+fn take_job(shared: &Shared, slot: &Arc<Slot>) -> Option<(Job, Duration)> {
+    let taken = take_more(shared, slot);
+    if taken.is_none() {
+        requeue_or_park(shared, slot);
+    }
+    taken
+}
+
+/// [`take_job`] for a worker that keeps the slot scheduled (it is running
+/// the slot's jobs): `None` when there is no job it can run now.
+fn take_more(shared: &Shared, slot: &Arc<Slot>) -> Option<(Job, Duration)> {
+    let mut job = lock(&slot.state).queue.pop_front()?;
     match cpu_left(slot, &shared.limits) {
         Err(retry_after) => {
             release(slot, &job);
             let _ = job.reply.send(cpu_refusal(slot, retry_after));
-            requeue_or_park(shared, slot);
             None
         }
         // A run cannot use more CPU than its container has left: it is
         // stopped when the budget runs out, not charged afterwards.
         Ok(left) => {
             job.input.time_limit = job.input.time_limit.min(left);
-            Some(job)
+            Some((job, left))
         }
     }
 }
 
-/// After a job ran: charges its CPU, hands the slot on and answers. `true`
-/// when this thread was written off and must end.
-fn finish(
+/// After a job ran: charges its CPU and gives back its run slot. The caller
+/// answers the job.
+fn complete(
     shared: &Shared,
     me: &Arc<Worker>,
     slot: &Arc<Slot>,
-    job: Job,
-    reply: Reply,
+    job: &Job,
+    reply: &Reply,
     since: Instant,
-) -> bool {
+) {
     slot.log.end();
-    *lock(&me.busy) = None;
     let cpu = if reply.cpu.is_zero() {
         since.elapsed()
     } else {
@@ -599,26 +598,45 @@ fn finish(
     if reply.heap > 0 {
         slot.heap.store(reply.heap, Ordering::Relaxed);
     }
-    release(slot, &job);
+    release(slot, job);
     *lock(&slot.home) = Some(Arc::clone(me));
-    let written_off = me.written_off.load(Ordering::Acquire);
-    {
-        let mut st = lock(&slot.state);
-        if written_off {
-            slot.quarantined.store(false, Ordering::Release);
-            tracing::warn!(container = %slot.container, "the stuck run ended; the container is out of quarantine");
-        }
-        if shared.stopping.load(Ordering::Acquire) {
-            drop(st);
-            refuse_queued(slot, stopping_reply);
-            lock(&slot.state).scheduled = false;
-        } else if st.queue.is_empty() {
-            st.scheduled = false;
-        } else {
-            // To the back of the ready queue: other containers go first.
-            let _ = queue(shared, penalized(shared, slot)).send(Msg::Run(Arc::clone(slot)));
-        }
+}
+
+/// When a worker is done with a slot for now: hands it on if more jobs wait,
+/// or marks it unscheduled.
+fn hand_on(shared: &Shared, slot: &Arc<Slot>) {
+    let mut st = lock(&slot.state);
+    if shared.stopping.load(Ordering::Acquire) {
+        drop(st);
+        refuse_queued(slot, stopping_reply);
+        lock(&slot.state).scheduled = false;
+    } else if st.queue.is_empty() {
+        st.scheduled = false;
+    } else {
+        drop(st);
+        // To the back of the ready queue: other containers go first.
+        let _ = queue(shared, penalized(shared, slot)).send(Msg::Run(Arc::clone(slot)));
     }
+}
+
+/// After an in-process job ran: completes it, hands the slot on and answers.
+/// `true` when this thread was written off and must end.
+fn finish(
+    shared: &Shared,
+    me: &Arc<Worker>,
+    slot: &Arc<Slot>,
+    job: Job,
+    reply: Reply,
+    since: Instant,
+) -> bool {
+    complete(shared, me, slot, &job, &reply, since);
+    *lock(&me.busy) = None;
+    let written_off = me.written_off.load(Ordering::Acquire);
+    if written_off {
+        slot.quarantined.store(false, Ordering::Release);
+        tracing::warn!(container = %slot.container, "the stuck run ended; the container is out of quarantine");
+    }
+    hand_on(shared, slot);
     // The reply goes last, so that a caller's next request finds the
     // container back in place and out of quarantine.
     let _ = job.reply.send(reply);
@@ -644,7 +662,7 @@ fn work(shared: &Shared, me: &Arc<Worker>, inbox: &Receiver<Arc<Slot>>) {
         return;
     };
     while let Some(slot) = next(shared, me, inbox) {
-        let Some(job) = take_job(shared, &slot) else {
+        let Some((job, _)) = take_job(shared, &slot) else {
             continue;
         };
         let since = begin(shared, me, &slot, &job);
@@ -662,25 +680,210 @@ async fn work_async(shared: &Shared, me: &Arc<Worker>, inbox: &Receiver<Arc<Slot
         return;
     };
     let mut process: Option<WorkerProcess> = None;
+    let mut seq = 0;
     while let Some(slot) = next_async(shared, me, inbox).await {
-        let Some(job) = take_job(shared, &slot) else {
+        let Some(first) = take_job(shared, &slot) else {
             continue;
         };
-        let since = begin(shared, me, &slot, &job);
-        if me.low {
-            shared.penalized.fetch_add(1, Ordering::Relaxed);
+        if process.is_none() {
+            match WorkerProcess::spawn(program, &shared.limits, *budget, me.low) {
+                Ok(p) => process = Some(p),
+                Err(e) => {
+                    tracing::error!(program = %program.display(), error = %e, "cannot start a worker process");
+                    let (job, _) = first;
+                    release(&slot, &job);
+                    let _ = job.reply.send(Reply::error(
+                        500,
+                        Source::Proxy,
+                        "Runtime unavailable.",
+                        &format!("the host could not start a worker process: {e}"),
+                    ));
+                    hand_on(shared, &slot);
+                    continue;
+                }
+            }
         }
-        let reply = run_in_worker(
-            shared,
-            me,
-            &mut process,
-            program,
-            *budget,
-            &slot,
-            &job.input,
-        )
-        .await;
-        finish(shared, me, &slot, job, reply, since);
+        if let Some(p) = process.as_mut()
+            && !session(shared, me, p, &slot, first, &mut seq).await
+        {
+            // Killed or dead: the next job starts a new process.
+            process = None;
+            me.resident.store(0, Ordering::Relaxed);
+        }
+        *lock(&me.busy) = None;
+        hand_on(shared, &slot);
+    }
+}
+
+/// Runs one worker makes for a container before the container goes to the
+/// back of the ready queue, so that busy containers take turns.
+const SESSION_RUNS: usize = 32;
+
+/// A sent, unanswered run.
+struct Sent {
+    seq: u64,
+    job: Job,
+}
+
+/// Runs `slot`'s jobs in the worker process, two at a time: while one runs,
+/// the next is already in the pipe, so the process does not sleep between
+/// them. Returns `false` when the process was killed or died.
+async fn session(
+    shared: &Shared,
+    me: &Arc<Worker>,
+    p: &mut WorkerProcess,
+    slot: &Arc<Slot>,
+    (first, left): (Job, Duration),
+    seq: &mut u64,
+) -> bool {
+    let generation = slot.generation.load(Ordering::Acquire);
+    let lines = shared.limits.log_lines_per_run;
+    let mut pipe: VecDeque<Sent> = VecDeque::with_capacity(2);
+    let mut send = async |p: &mut WorkerProcess,
+                          pipe: &mut VecDeque<Sent>,
+                          job: Job,
+                          left: Duration,
+                          with_code: bool| {
+        *seq += 1;
+        let routing = Routing {
+            seq: *seq,
+            after: pipe.back().map_or(0, |s| s.seq),
+            cpu_left: left,
+        };
+        let sent = p
+            .send(&job.input, generation, lines, with_code, routing)
+            .await;
+        pipe.push_back(Sent { seq: *seq, job });
+        sent
+    };
+    let mut alive = send(p, &mut pipe, first, left, false).await.is_ok();
+    let mut sent_runs = 1;
+    let mut since = match pipe.front() {
+        Some(front) => begin(shared, me, slot, &front.job),
+        None => return true,
+    };
+    while alive {
+        // The next run: when the pipe is empty, or alongside the running one
+        // unless the container is low on budget (runs sent ahead could not
+        // be stopped by it); never past the session's share or when stopping.
+        let room = pipe.is_empty() || (pipe.len() == 1 && !penalized(shared, slot));
+        if room
+            && sent_runs < SESSION_RUNS
+            && !shared.stopping.load(Ordering::Acquire)
+            && let Some((job, left)) = take_more(shared, slot)
+        {
+            let was_empty = pipe.is_empty();
+            alive = send(p, &mut pipe, job, left, false).await.is_ok();
+            sent_runs += 1;
+            if was_empty && let Some(front) = pipe.front() {
+                since = begin(shared, me, slot, &front.job);
+            }
+            continue;
+        }
+        let Some(front) = pipe.front() else { break };
+        let deadline = since + hard_limit(&shared.limits, front.job.input.time_limit);
+        match tokio::time::timeout_at(deadline.into(), p.answer(&slot.log)).await {
+            Ok(Ok(Answer::NeedCode)) => {
+                let Some(sent) = pipe.pop_front() else { break };
+                match cpu_left(slot, &shared.limits) {
+                    Ok(left) => alive = send(p, &mut pipe, sent.job, left, true).await.is_ok(),
+                    Err(retry_after) => {
+                        slot.log.end();
+                        release(slot, &sent.job);
+                        let _ = sent.job.reply.send(cpu_refusal(slot, retry_after));
+                    }
+                }
+                if let Some(next) = pipe.front() {
+                    since = begin(shared, me, slot, &next.job);
+                }
+            }
+            Ok(Ok(Answer::Done { reply, resident })) => {
+                me.resident.store(resident, Ordering::Relaxed);
+                let Some(sent) = pipe.pop_front() else { break };
+                complete(shared, me, slot, &sent.job, &reply, since);
+                if me.low {
+                    shared.penalized.fetch_add(1, Ordering::Relaxed);
+                }
+                match pipe.front() {
+                    Some(next) => since = begin(shared, me, slot, &next.job),
+                    // Idle before the answer goes out, for whoever reads the stats.
+                    None => *lock(&me.busy) = None,
+                }
+                let _ = sent.job.reply.send(reply);
+            }
+            Ok(Err(e)) => {
+                tracing::error!(container = %slot.container, error = %e, "a worker process died during a run");
+                fail_pipe(shared, me, slot, &mut pipe, since, || {
+                    Reply::error(
+                        500,
+                        Source::Webtask,
+                        "Script could not be run.",
+                        "the worker process running the extension died",
+                    )
+                });
+                return false;
+            }
+            Err(_elapsed) => {
+                // SIGKILL (kill_on_drop, by the caller): the run never polled its interrupt.
+                shared.killed.fetch_add(1, Ordering::Relaxed);
+                let limit = front.job.input.time_limit;
+                tracing::warn!(
+                    container = %slot.container,
+                    limit_ms = limit.as_millis() as u64,
+                    "a run passed its hard time limit; its worker process was killed"
+                );
+                fail_pipe(shared, me, slot, &mut pipe, since, || {
+                    Reply::error(
+                        500,
+                        Source::Webtask,
+                        "Script exceeded the time limit.",
+                        &format!(
+                            "{}; it did not stop in time and its worker process was killed",
+                            timeout_message(limit)
+                        ),
+                    )
+                });
+                return false;
+            }
+        }
+    }
+    if !alive {
+        tracing::error!(container = %slot.container, "a worker process's pipe broke");
+        fail_pipe(shared, me, slot, &mut pipe, since, || {
+            Reply::error(
+                500,
+                Source::Webtask,
+                "Script could not be run.",
+                "the worker process running the extension died",
+            )
+        });
+        return false;
+    }
+    true
+}
+
+/// The process is gone: the running job gets `reply()`; the ones sent after
+/// it never ran and go back to the front of the slot's queue.
+fn fail_pipe(
+    shared: &Shared,
+    me: &Arc<Worker>,
+    slot: &Arc<Slot>,
+    pipe: &mut VecDeque<Sent>,
+    since: Instant,
+    reply: impl Fn() -> Reply,
+) {
+    let front = pipe.pop_front();
+    {
+        let mut st = lock(&slot.state);
+        while let Some(sent) = pipe.pop_back() {
+            st.queue.push_front(sent.job);
+        }
+    }
+    *lock(&me.busy) = None;
+    if let Some(front) = front {
+        let r = reply();
+        complete(shared, me, slot, &front.job, &r, since);
+        let _ = front.job.reply.send(r);
     }
 }
 
@@ -726,92 +929,6 @@ fn run_here(shared: &Shared, resident: &Mutex<Resident>, slot: &Slot, input: &Ru
         drop(evicted);
     }
     reply
-}
-
-/// Runs a job in the task's worker process, starting one if needed; kills
-/// the process if the run passes its hard limit.
-async fn run_in_worker(
-    shared: &Shared,
-    me: &Worker,
-    process: &mut Option<WorkerProcess>,
-    program: &Path,
-    budget: usize,
-    slot: &Slot,
-    input: &RunInput,
-) -> Reply {
-    if process.is_none() {
-        match WorkerProcess::spawn(program, &shared.limits, budget, me.low) {
-            Ok(p) => *process = Some(p),
-            Err(e) => {
-                tracing::error!(program = %program.display(), error = %e, "cannot start a worker process");
-                return Reply::error(
-                    500,
-                    Source::Proxy,
-                    "Runtime unavailable.",
-                    &format!("the host could not start a worker process: {e}"),
-                );
-            }
-        }
-    }
-    let Some(p) = process.as_mut() else {
-        return Reply::error(
-            500,
-            Source::Proxy,
-            "Runtime unavailable.",
-            "no worker process",
-        );
-    };
-    let generation = slot.generation.load(Ordering::Acquire);
-    let limit = hard_limit(&shared.limits, input.time_limit);
-    let ran = tokio::time::timeout(
-        limit,
-        p.run(
-            input,
-            generation,
-            shared.limits.log_lines_per_run,
-            &slot.log,
-        ),
-    )
-    .await;
-    match ran {
-        Ok(Ran::Replied { reply, resident }) => {
-            me.resident.store(resident, Ordering::Relaxed);
-            reply
-        }
-        Ok(Ran::Died(e)) => {
-            // Dropping the handle kills what is left of the process; the
-            // next job starts a new one.
-            *process = None;
-            me.resident.store(0, Ordering::Relaxed);
-            tracing::error!(container = %slot.container, error = %e, "a worker process died during a run");
-            Reply::error(
-                500,
-                Source::Webtask,
-                "Script could not be run.",
-                "the worker process running the extension died",
-            )
-        }
-        Err(_elapsed) => {
-            // SIGKILL (kill_on_drop): the run never polled its interrupt.
-            *process = None;
-            me.resident.store(0, Ordering::Relaxed);
-            shared.killed.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(
-                container = %slot.container,
-                limit_ms = input.time_limit.as_millis() as u64,
-                "a run passed its hard time limit; its worker process was killed"
-            );
-            Reply::error(
-                500,
-                Source::Webtask,
-                "Script exceeded the time limit.",
-                &format!(
-                    "{}; it did not stop in time and its worker process was killed",
-                    timeout_message(input.time_limit)
-                ),
-            )
-        }
-    }
 }
 
 /// Every tick, writes off executor threads whose run is past its hard

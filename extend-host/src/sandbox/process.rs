@@ -39,10 +39,24 @@ impl std::fmt::Debug for WorkerProcess {
     }
 }
 
-/// Whether a run of `input` in a worker produced a reply, or the worker died.
-pub(crate) enum Ran {
-    Replied { reply: Reply, resident: usize },
-    Died(io::Error),
+/// The worker's answer to one RUN frame. Frames are answered one each, in
+/// the order they were sent.
+pub(crate) enum Answer {
+    /// The worker does not have the code: send the run again with it.
+    NeedCode,
+    /// The run's reply, and how many runtimes the worker holds now.
+    Done { reply: Reply, resident: usize },
+}
+
+/// One RUN frame's routing: its sequence number, the unanswered frame sent
+/// just before it (0 if none) whose CPU time is not yet charged, and the
+/// container's CPU budget when it was sent. The worker subtracts what that
+/// predecessor used, so that a run sent ahead cannot overspend.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Routing {
+    pub(crate) seq: u64,
+    pub(crate) after: u64,
+    pub(crate) cpu_left: Duration,
 }
 
 impl WorkerProcess {
@@ -94,28 +108,17 @@ impl WorkerProcess {
         })
     }
 
-    /// Runs `input` in the worker, forwarding its log lines to `sink`.
-    pub(crate) async fn run(
-        &mut self,
-        input: &RunInput,
-        generation: u64,
-        log_lines: usize,
-        sink: &LogSink,
-    ) -> Ran {
-        match self.exchange(input, generation, log_lines, sink).await {
-            Ok(ran) => ran,
-            Err(e) => Ran::Died(e),
-        }
-    }
-
-    async fn send(
+    /// Sends a run (with its code when `with_code`).
+    pub(crate) async fn send(
         &mut self,
         input: &RunInput,
         generation: u64,
         log_lines: usize,
         with_code: bool,
+        routing: Routing,
     ) -> io::Result<()> {
         let w = &input.webtask;
+        let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         let mut frame = Encoder::new(frame::RUN);
         frame
             .str(&w.container)
@@ -127,21 +130,19 @@ impl WorkerProcess {
             .str(&input.request_id)
             .str(&input.ctx_json)
             .str(&input.req_json)
-            .num(u64::try_from(input.time_limit.as_nanos()).unwrap_or(u64::MAX))
+            .num(nanos(input.time_limit))
             .num(u64::from(input.compile_only))
-            .num(log_lines as u64);
+            .num(log_lines as u64)
+            .num(routing.seq)
+            .num(routing.after)
+            .num(nanos(routing.cpu_left));
         self.stdin.write_all(frame.finish()).await?;
         self.stdin.flush().await
     }
 
-    async fn exchange(
-        &mut self,
-        input: &RunInput,
-        generation: u64,
-        log_lines: usize,
-        sink: &LogSink,
-    ) -> io::Result<Ran> {
-        self.send(input, generation, log_lines, false).await?;
+    /// The answer to the oldest unanswered frame, forwarding the log lines
+    /// of its run to `sink` as they come.
+    pub(crate) async fn answer(&mut self, sink: &LogSink) -> io::Result<Answer> {
         loop {
             let tag = frame::read_async(&mut self.stdout, &mut self.buf)
                 .await?
@@ -152,7 +153,7 @@ impl WorkerProcess {
                     let level = d.num()? as i32;
                     sink.emit(level, d.str()?.to_owned());
                 }
-                frame::NEED_CODE => self.send(input, generation, log_lines, true).await?,
+                frame::NEED_CODE => return Ok(Answer::NeedCode),
                 frame::DONE => return decode_done(&mut d),
                 other => {
                     return Err(io::Error::new(
@@ -199,7 +200,7 @@ pub(crate) fn encode_done(reply: &Reply, discard: bool, resident: usize) -> Enco
     e
 }
 
-fn decode_done(d: &mut Decoder<'_>) -> io::Result<Ran> {
+fn decode_done(d: &mut Decoder<'_>) -> io::Result<Answer> {
     let status = u16::try_from(d.num()?).unwrap_or(500);
     let source = source_of(d.num()?);
     let json = d.num()? != 0;
@@ -216,5 +217,5 @@ fn decode_done(d: &mut Decoder<'_>) -> io::Result<Ran> {
     // Whether the worker dropped the runtime: informational for now.
     let _discarded = d.num()?;
     let resident = usize::try_from(d.num()?).unwrap_or(usize::MAX);
-    Ok(Ran::Replied { reply, resident })
+    Ok(Answer::Done { reply, resident })
 }

@@ -67,6 +67,8 @@ fn serve(limits: &Limits, budget: usize) -> io::Result<()> {
     let lines_left = Arc::new(AtomicUsize::new(0));
     let mut resident = Resident::new(budget);
     let mut buf = Vec::new();
+    // The sequence number of the last frame answered, and the CPU its run used.
+    let mut previous: (u64, Duration) = (0, Duration::ZERO);
     while let Some(tag) = frame::read(&mut stdin, &mut buf)? {
         if tag != frame::RUN {
             return Err(io::Error::new(
@@ -81,6 +83,34 @@ fn serve(limits: &Limits, budget: usize) -> io::Result<()> {
         let generation = d.num()?;
         let with_code = d.num()? != 0;
         let code = d.str()?;
+        let request_id = d.str()?.to_owned();
+        let ctx_json = d.str()?.to_owned();
+        let req_json = d.str()?.to_owned();
+        let time_limit = Duration::from_nanos(d.num()?);
+        let compile_only = d.num()? != 0;
+        let log_lines = usize::try_from(d.num()?).unwrap_or(0);
+        let seq = d.num()?;
+        let after = d.num()?;
+        let cpu_left = Duration::from_nanos(d.num()?);
+        // What the run sent before this one (unanswered when this one was
+        // sent) used is not in `cpu_left` yet.
+        let spent = if after != 0 && previous.0 == after {
+            previous.1
+        } else {
+            Duration::ZERO
+        };
+        let limit = time_limit.min(cpu_left.saturating_sub(spent));
+        if limit.is_zero() {
+            previous = (seq, Duration::ZERO);
+            let reply = Reply::error(
+                429,
+                Source::Proxy,
+                "CPU budget exhausted.",
+                &format!("container `{container}` used up its CPU budget"),
+            );
+            write(&out, &mut encode_done(&reply, false, resident.len()))?;
+            continue;
+        }
         let (js, stale) = resident.take(&container, generation);
         drop(stale);
         let js = match js {
@@ -90,14 +120,17 @@ fn serve(limits: &Limits, budget: usize) -> io::Result<()> {
         let mut js = match js {
             Ok(js) => js,
             Err(e) => {
+                previous = (seq, Duration::ZERO);
                 let reply = Reply::error(500, Source::Proxy, "Runtime unavailable.", &e);
                 write(&out, &mut encode_done(&reply, true, resident.len()))?;
                 continue;
             }
         };
         if !with_code && !js.has(&name, code_id) {
-            drop(resident.put(&container, generation, js, 0));
+            previous = (seq, Duration::ZERO);
+            let evicted = resident.put(&container, generation, js, 0);
             write(&out, &mut Encoder::new(frame::NEED_CODE))?;
+            drop(evicted);
             continue;
         }
         let input = RunInput {
@@ -110,19 +143,17 @@ fn serve(limits: &Limits, budget: usize) -> io::Result<()> {
                 meta_json: String::new(),
                 extension_secret: None,
             }),
-            request_id: d.str()?.to_owned(),
-            ctx_json: d.str()?.to_owned(),
-            req_json: d.str()?.to_owned(),
-            time_limit: Duration::from_nanos(d.num()?),
-            compile_only: d.num()? != 0,
+            request_id,
+            ctx_json,
+            req_json,
+            time_limit: limit,
+            compile_only,
         };
         // One more than the limit, so that the host can say lines were cut.
-        lines_left.store(
-            usize::try_from(d.num()?).unwrap_or(0).saturating_add(1),
-            Ordering::Relaxed,
-        );
+        lines_left.store(log_lines.saturating_add(1), Ordering::Relaxed);
         let (reply, health) = js.run(&input);
         lines_left.store(0, Ordering::Relaxed);
+        previous = (seq, reply.cpu);
         let discard = health == Health::Discard;
         let evicted = if discard {
             drop(js);
