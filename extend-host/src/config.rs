@@ -36,8 +36,9 @@ pub struct Limits {
     /// quarantined until the run ends. Default 1 s.
     pub kill_grace: Duration,
     /// The CPU budget of one container: CPU seconds it earns per second.
-    /// Default 0.1 (a tenth of a core, sustained: two tenants spinning at
-    /// their budget leave a 2-core host 90 % of its CPU).
+    /// Default 0.5 (half a core, sustained). A container past half of what
+    /// it can save up runs in low-priority (niced) workers, so tenants
+    /// within their budget keep theirs even when others spin.
     pub cpu_per_second: f64,
     /// The most CPU time a container can save up. A run may start while the
     /// budget is positive and is charged what it used, so a long run leaves a
@@ -94,7 +95,7 @@ impl Default for Limits {
             in_flight_per_container: 32,
             log_lines_per_run: 100,
             kill_grace: Duration::from_secs(1),
-            cpu_per_second: 0.1,
+            cpu_per_second: 0.5,
             cpu_burst: Duration::from_secs(10),
             resident_memory: 512 << 20,
             writes_per_second: 5.0,

@@ -758,6 +758,29 @@ async fn a_container_past_half_its_cpu_budget_runs_in_the_low_priority_workers()
         1,
         "the calm one did not"
     );
+    // The worker that ran it is a child of this process scheduled as
+    // SCHED_IDLE (policy 5) or niced to 19.
+    let mut low = 0;
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        for pid in children.split_whitespace() {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // Fields after the command's closing parenthesis, from field 3.
+            let fields: Vec<&str> = stat
+                .rsplit_once(')')
+                .unwrap()
+                .1
+                .split_whitespace()
+                .collect();
+            let (nice, policy) = (fields[16], fields[38]);
+            if policy == "5" || nice == "19" {
+                low += 1;
+            }
+        }
+    }
+    assert!(low >= 1, "no low-priority worker process found");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

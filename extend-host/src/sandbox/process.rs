@@ -61,8 +61,9 @@ pub(crate) struct Routing {
 
 impl WorkerProcess {
     /// Starts `program worker` with the worker's settings in its environment;
-    /// a `low`-priority one through `nice -n 19` (or at normal priority if
-    /// `nice` is missing).
+    /// a `low`-priority one under the `SCHED_IDLE` policy (`chrt --idle 0`:
+    /// it runs only when nothing else wants the CPU), else `nice -n 19`, else
+    /// at normal priority when neither tool is installed.
     pub(crate) fn spawn(
         program: &Path,
         limits: &Limits,
@@ -70,16 +71,17 @@ impl WorkerProcess {
         low: bool,
     ) -> io::Result<Self> {
         if low {
-            let mut niced = Command::new("nice");
-            niced.args(["-n", "19"]).arg(program);
-            match Self::spawn_with(niced, limits, resident) {
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    tracing::warn!(
-                        "`nice` is not installed; low-priority workers run at normal priority"
-                    );
+            for (tool, args) in [("chrt", ["--idle", "0"]), ("nice", ["-n", "19"])] {
+                let mut command = Command::new(tool);
+                command.args(args).arg(program);
+                match Self::spawn_with(command, limits, resident) {
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    other => return other,
                 }
-                other => return other,
             }
+            tracing::warn!(
+                "neither `chrt` nor `nice` is installed; low-priority workers run at normal priority"
+            );
         }
         Self::spawn_with(Command::new(program), limits, resident)
     }
