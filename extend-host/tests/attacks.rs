@@ -587,12 +587,7 @@ async fn a_builtin_that_never_polls_is_killed_with_its_worker() {
     )
     .await;
     let started = Instant::now();
-    let r = env
-        .http
-        .post(env.url("/api/run/acme/indexof"))
-        .send()
-        .await
-        .unwrap();
+    let r = env.post_run("acme", "indexof").await;
     let elapsed = started.elapsed();
     refused(r, 500, "worker process was killed").await;
     assert_eq!(env.host.executor_stats().killed, 1);
@@ -709,9 +704,10 @@ async fn runs_sent_ahead_cannot_overspend_the_cpu_budget() {
             }
         })
         .sum();
-    // 0.3 s went to compiling; the two runs together got at most the 0.7 s
-    // left, though the second was sent before the first was charged.
-    assert!((600..=720).contains(&granted), "{answers:?}");
+    // About 0.3 s of CPU went to compiling (less when the machine is busy);
+    // the two runs together got at most what was left, though the second was
+    // sent before the first was charged (without that rule: about 1,400 ms).
+    assert!((500..=800).contains(&granted), "{answers:?}");
 }
 
 #[tokio::test]
@@ -953,12 +949,7 @@ async fn quotas_meta_limits_and_response_size() {
         json!({}),
     )
     .await;
-    let r = env
-        .http
-        .post(env.url("/api/run/big/w"))
-        .send()
-        .await
-        .unwrap();
+    let r = env.post_run("big", "w").await;
     refused(r, 500, "limit is 1048576 bytes").await;
 }
 
@@ -977,23 +968,13 @@ async fn run_responses_cannot_set_cookies_redirect_scripts_or_interim_statuses()
         "module.exports = (ctx, req, res) => { res.writeHead(101); res.end(); };",
     )
     .await;
-    let r = env
-        .http
-        .post(env.url("/api/run/acme/page"))
-        .send()
-        .await
-        .unwrap();
+    let r = env.post_run("acme", "page").await;
     assert_eq!(r.status(), 200);
     let h = r.headers();
     assert!(!h.contains_key("set-cookie"), "{h:?}");
     assert_eq!(h["content-security-policy"], "sandbox; default-src 'none'");
     assert_eq!(h["x-content-type-options"], "nosniff");
-    let r = env
-        .http
-        .post(env.url("/api/run/acme/interim"))
-        .send()
-        .await
-        .unwrap();
+    let r = env.post_run("acme", "interim").await;
     refused(r, 500, "final status").await;
 }
 
@@ -1010,12 +991,7 @@ async fn lone_surrogates_leave_as_replacement_characters() {
     let mut logs = LogStream::open(&env, "acme", env.master()).await;
     assert_eq!(env.run("acme", "log", json!({})).await.2, json!("logged"));
     assert_eq!(logs.next_record().await["msg"], "\u{FFFD}");
-    let r = env
-        .http
-        .post(env.url("/api/run/acme/raw"))
-        .send()
-        .await
-        .unwrap();
+    let r = env.post_run("acme", "raw").await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().await.unwrap(), "a\u{FFFD}b");
     let put = env

@@ -50,6 +50,26 @@ async fn host_with(f: impl FnOnce(&mut Limits)) -> Host {
         .unwrap()
 }
 
+/// The run secret the host keeps (sealed) for an installed extension.
+async fn run_secret(host: &Host, container: &str, name: &str) -> String {
+    let w: serde_json::Value = reqwest::Client::new()
+        .get(format!(
+            "{}/api/webtask/{container}/{name}?decrypt=true",
+            host.url()
+        ))
+        .bearer_auth(host.master_token())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    w["secrets"][extend_hooks::RUN_SECRET]
+        .as_str()
+        .unwrap_or_else(|| panic!("no run secret in {w}"))
+        .to_owned()
+}
+
 fn client(host: &Host) -> Extend {
     extend_hooks::install_crypto_provider();
     Extend::builder()
@@ -250,22 +270,7 @@ async fn management_calls_return_typed_results_and_name_what_was_refused() {
         "{:?}",
         x.meta
     );
-    let decrypted: serde_json::Value = reqwest::Client::new()
-        .get(format!(
-            "{}/api/webtask/acme/scorer?decrypt=true",
-            host.url()
-        ))
-        .bearer_auth(host.master_token())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let secret = decrypted["secrets"][extend_hooks::RUN_SECRET]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let secret = run_secret(&host, "acme", "scorer").await;
     assert_eq!(secret.len(), 64);
     admin
         .install("acme", "notify", "notifier", DOUBLE)
@@ -509,19 +514,7 @@ async fn a_busy_container_is_rate_limited_and_a_slow_one_times_out() {
 
     // A caller that sends no deadline gets the host's limit: that spinner
     // holds acme's only run slot, and the client is told to retry.
-    let secret: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/api/webtask/acme/spin?decrypt=true", host.url()))
-        .bearer_auth(host.master_token())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let secret = secret["secrets"][extend_hooks::RUN_SECRET]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let secret = run_secret(&host, "acme", "spin").await;
     let spin_url = host.webtask_url("acme", "spin");
     let holder = tokio::spawn(async move {
         reqwest::Client::new()

@@ -383,7 +383,7 @@ pub(crate) fn timeout_message(limit: Duration) -> String {
 }
 
 pub(crate) fn human_duration(d: Duration) -> String {
-    if d.as_millis().is_multiple_of(1000) {
+    if d >= Duration::from_secs(1) && d.as_millis().is_multiple_of(1000) {
         format!("{}s", d.as_secs())
     } else {
         format!("{}ms", d.as_millis())

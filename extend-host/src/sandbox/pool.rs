@@ -178,9 +178,14 @@ impl std::fmt::Debug for Executor {
 }
 
 /// When a run that started with `limit` is killed: half its limit later, at
-/// most [`Limits::kill_grace`] later.
+/// most [`Limits::kill_grace`] and at least 50 ms later (the interrupt of a
+/// very short run needs a moment to be answered).
 fn hard_limit(limits: &Limits, limit: Duration) -> Duration {
-    limit + (limit / 2).min(limits.kill_grace)
+    limit
+        + (limit / 2).clamp(
+            Duration::from_millis(50),
+            limits.kill_grace.max(Duration::from_millis(50)),
+        )
 }
 
 impl Executor {
@@ -480,15 +485,19 @@ fn cpu_debt(slot: &Slot, limits: &Limits) -> Option<u64> {
     cpu_left(slot, limits).err()
 }
 
+/// Less CPU than this left is none: a run given a few microseconds would
+/// only be stopped (or its worker killed) before it did anything.
+const MIN_RUN_BUDGET: f64 = 0.01;
+
 /// The CPU time the container has left, or the seconds until it has some.
 fn cpu_left(slot: &Slot, limits: &Limits) -> Result<Duration, u64> {
     let mut b = lock(&slot.cpu);
     refill(&mut b, limits);
-    if b.seconds > 0.0 {
+    if b.seconds >= MIN_RUN_BUDGET {
         return Ok(Duration::from_secs_f64(b.seconds));
     }
     let rate = limits.cpu_per_second.max(1e-3);
-    Err(((-b.seconds / rate).ceil() as u64).max(1))
+    Err((((MIN_RUN_BUDGET - b.seconds) / rate).ceil() as u64).max(1))
 }
 
 /// The answer to a queued job of a container that went into CPU debt while

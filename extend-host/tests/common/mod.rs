@@ -76,6 +76,15 @@ impl Env {
         self.put(container, name, code, json!({}), json!({})).await;
     }
 
+    /// POSTs nothing to the run URL, for tests that read the raw response.
+    pub async fn post_run(&self, container: &str, name: &str) -> reqwest::Response {
+        self.http
+            .post(self.url(&format!("/api/run/{container}/{name}")))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// POSTs `body` to the run URL; returns status, `x-wt-response-source` and the body.
     pub async fn run(&self, container: &str, name: &str, body: Value) -> (u16, String, Value) {
         let r = self
