@@ -17,14 +17,20 @@ use crate::error::{Error, ErrorKind, excerpt};
 use crate::point::PointDescriptor;
 
 /// The request header that tells the host how many milliseconds the caller
-/// will still wait; extend-host caps the run's time limit at it.
+/// will still wait (plus 50 ms, so that the caller's own timeout fires
+/// first); extend-host caps the run's time limit at it.
 pub const DEADLINE_HEADER: &str = "x-extend-deadline-ms";
 
-/// Whole milliseconds until `deadline`, at least 1: a run the caller has
-/// already given up on should stop at once, not get the host's full limit.
+/// How much later than the caller the host is told to give up: the host's
+/// "time limit" answer must never arrive before the caller's own timeout
+/// fires, or a point that timed out would be reported as a crashed extension.
+const DEADLINE_SLACK: Duration = Duration::from_millis(50);
+
+/// Whole milliseconds until `deadline` plus [`DEADLINE_SLACK`]: a run the
+/// caller has given up on should stop soon after, not get the host's full limit.
 fn remaining_ms(deadline: tokio::time::Instant) -> u64 {
-    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-    u64::try_from(left.as_millis()).unwrap_or(u64::MAX).max(1)
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now()) + DEADLINE_SLACK;
+    u64::try_from(left.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// What every invocation needs: the HTTP client, discovery and the limits.

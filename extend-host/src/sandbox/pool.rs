@@ -563,7 +563,7 @@ fn spawn_worker(shared: &Arc<Shared>, low: bool) -> std::io::Result<()> {
 fn take_job(shared: &Shared, slot: &Arc<Slot>) -> Option<(Job, Duration)> {
     let taken = take_more(shared, slot);
     if taken.is_none() {
-        requeue_or_park(shared, slot);
+        hand_on(shared, slot);
     }
     taken
 }
@@ -893,18 +893,6 @@ fn fail_pipe(
         let r = reply();
         complete(shared, me, slot, &front.job, &r, since);
         let _ = front.job.reply.send(r);
-    }
-}
-
-/// After a job of `slot` was answered without running: hands the slot on if
-/// more jobs wait, or marks it unscheduled.
-fn requeue_or_park(shared: &Shared, slot: &Arc<Slot>) {
-    let mut st = lock(&slot.state);
-    if st.queue.is_empty() || shared.stopping.load(Ordering::Acquire) {
-        st.scheduled = false;
-    } else {
-        drop(st);
-        let _ = queue(shared, penalized(shared, slot)).send(Msg::Run(Arc::clone(slot)));
     }
 }
 
