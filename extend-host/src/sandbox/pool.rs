@@ -822,14 +822,7 @@ async fn session(
             }
             Ok(Err(e)) => {
                 tracing::error!(container = %slot.container, error = %e, "a worker process died during a run");
-                fail_pipe(shared, me, slot, &mut pipe, since, || {
-                    Reply::error(
-                        500,
-                        Source::Webtask,
-                        "Script could not be run.",
-                        "the worker process running the extension died",
-                    )
-                });
+                fail_pipe(shared, me, slot, &mut pipe, since, died_reply);
                 return false;
             }
             Err(_elapsed) => {
@@ -858,17 +851,19 @@ async fn session(
     }
     if !alive {
         tracing::error!(container = %slot.container, "a worker process's pipe broke");
-        fail_pipe(shared, me, slot, &mut pipe, since, || {
-            Reply::error(
-                500,
-                Source::Webtask,
-                "Script could not be run.",
-                "the worker process running the extension died",
-            )
-        });
+        fail_pipe(shared, me, slot, &mut pipe, since, died_reply);
         return false;
     }
     true
+}
+
+fn died_reply() -> Reply {
+    Reply::error(
+        500,
+        Source::Webtask,
+        "Script could not be run.",
+        "the worker process running the extension died",
+    )
 }
 
 /// The process is gone: the running job gets `reply()`; the ones sent after
