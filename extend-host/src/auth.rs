@@ -72,6 +72,12 @@ impl Auth {
         claims.jti == self.master_jti
     }
 
+    /// Replaces the revoked set with the store's (after changes were missed).
+    pub(crate) fn reload_revoked(&self, revoked: Vec<String>) {
+        *self.revoked.write().unwrap_or_else(PoisonError::into_inner) =
+            revoked.into_iter().collect();
+    }
+
     /// Refuses `jti` from now on (after the store has recorded it).
     pub(crate) fn revoked(&self, jti: String) {
         self.revoked

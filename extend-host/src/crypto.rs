@@ -97,25 +97,119 @@ impl Keys {
 
     /// Encrypts `plain` with a fresh random nonce: `nonce || ciphertext+tag`.
     pub(crate) fn seal(&self, plain: &[u8]) -> Vec<u8> {
-        let nonce = random::<12>();
-        let mut out = nonce.to_vec();
-        // Encryption only fails for messages over 256 GiB.
-        out.extend(
-            self.cipher
-                .encrypt(Nonce::from_slice(&nonce), plain)
-                .expect("message too long to encrypt"),
-        );
-        out
+        seal_with(&self.cipher, plain)
     }
 
     /// Decrypts what [`Keys::seal`] made; `None` if it was not made with this key or was altered.
     pub(crate) fn open(&self, sealed: &[u8]) -> Option<Vec<u8>> {
-        if sealed.len() < 12 {
-            return None;
-        }
-        let (nonce, ct) = sealed.split_at(12);
-        self.cipher.decrypt(Nonce::from_slice(nonce), ct).ok()
+        open_with(&self.cipher, sealed)
     }
+}
+
+/// The key-encryption key (KEK) of hosts that share a database: it seals the
+/// signing and sealing keys they keep in the database, so that a copy of the
+/// database alone opens no secret and forges no token.
+///
+/// 32 random bytes, written as base64 or hex (`extend-host new-key` makes
+/// one). Every node of a cluster is given the same one with `--key-file` or
+/// `EXTEND_KEY`.
+#[derive(Clone)]
+pub struct KeyEncryptionKey {
+    cipher: ChaCha20Poly1305,
+    id: String,
+}
+
+impl std::fmt::Debug for KeyEncryptionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyEncryptionKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyEncryptionKey {
+    /// A new random key.
+    pub fn generate() -> Self {
+        Self::from_bytes(random())
+    }
+
+    fn from_bytes(key: [u8; 32]) -> Self {
+        use sha2::Digest as _;
+        let digest = Sha256::digest(key);
+        KeyEncryptionKey {
+            cipher: ChaCha20Poly1305::new(Key::from_slice(&key)),
+            id: digest[..4].iter().map(|b| format!("{b:02x}")).collect(),
+        }
+    }
+
+    /// Parses a key written as base64 (44 characters) or hex (64
+    /// characters); surrounding whitespace is ignored.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let bytes = if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            (0..32)
+                .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16))
+                .collect::<Result<Vec<u8>, _>>()
+                .map_err(|e| e.to_string())?
+        } else {
+            STANDARD.decode(text).map_err(|_| {
+                "a key-encryption key is 32 bytes written as base64 or hex".to_owned()
+            })?
+        };
+        let key: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
+            format!(
+                "a key-encryption key is 32 bytes; this one is {} (make one with `extend-host new-key`)",
+                b.len()
+            )
+        })?;
+        Ok(Self::from_bytes(key))
+    }
+
+    /// Reads a key file (see [`KeyEncryptionKey::parse`]).
+    pub fn from_file(path: &std::path::Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the key file {}: {e}", path.display()))?;
+        Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// A new random key as base64, the form `extend-host new-key` writes.
+    pub fn generate_text() -> String {
+        STANDARD.encode(random::<32>())
+    }
+
+    /// A short public fingerprint (the first 4 bytes of its SHA-256, hex),
+    /// stored beside what it sealed so that a wrong key is named as such.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub(crate) fn seal(&self, plain: &[u8]) -> Vec<u8> {
+        seal_with(&self.cipher, plain)
+    }
+
+    pub(crate) fn open(&self, sealed: &[u8]) -> Option<Vec<u8>> {
+        open_with(&self.cipher, sealed)
+    }
+}
+
+fn seal_with(cipher: &ChaCha20Poly1305, plain: &[u8]) -> Vec<u8> {
+    let nonce = random::<12>();
+    let mut out = nonce.to_vec();
+    // Encryption only fails for messages over 256 GiB.
+    out.extend(
+        cipher
+            .encrypt(Nonce::from_slice(&nonce), plain)
+            .expect("message too long to encrypt"),
+    );
+    out
+}
+
+fn open_with(cipher: &ChaCha20Poly1305, sealed: &[u8]) -> Option<Vec<u8>> {
+    if sealed.len() < 12 {
+        return None;
+    }
+    let (nonce, ct) = sealed.split_at(12);
+    cipher.decrypt(Nonce::from_slice(nonce), ct).ok()
 }
 
 #[cfg(test)]
@@ -135,6 +229,35 @@ mod tests {
             Keys::generate().open(&sealed),
             None,
             "another host's key opens nothing"
+        );
+    }
+
+    #[test]
+    fn key_encryption_keys_parse_from_base64_or_hex_and_say_what_is_wrong() {
+        use super::KeyEncryptionKey;
+        let b64 = KeyEncryptionKey::generate_text();
+        let k = KeyEncryptionKey::parse(&format!("{b64}\n")).unwrap();
+        let sealed = k.seal(b"keys");
+        assert_eq!(
+            KeyEncryptionKey::parse(&b64)
+                .unwrap()
+                .open(&sealed)
+                .unwrap(),
+            b"keys"
+        );
+        let hex = "00".repeat(32);
+        let zero = KeyEncryptionKey::parse(&hex).unwrap();
+        assert_eq!(zero.id().len(), 8);
+        assert_eq!(zero.open(&sealed), None, "another key opens nothing");
+        assert!(
+            KeyEncryptionKey::parse("AAAA")
+                .unwrap_err()
+                .contains("this one is 3")
+        );
+        assert!(
+            KeyEncryptionKey::parse("not a key!")
+                .unwrap_err()
+                .contains("base64 or hex")
         );
     }
 

@@ -128,6 +128,9 @@ pub enum HostError {
     Storage(crate::store::StoreError),
     /// The JavaScript executor could not start its threads.
     Executor(std::io::Error),
+    /// A database was given without the key-encryption key that seals the
+    /// keys the nodes share.
+    MissingKey,
 }
 
 impl fmt::Display for HostError {
@@ -140,6 +143,10 @@ impl fmt::Display for HostError {
             }
             HostError::Storage(_) => f.write_str("cannot open the database"),
             HostError::Executor(_) => f.write_str("cannot start the JavaScript executor threads"),
+            HostError::MissingKey => f.write_str(
+                "a shared database needs a key-encryption key: give every node the same \
+                 --key-file or EXTEND_KEY (make one with `extend-host new-key`)",
+            ),
         }
     }
 }
@@ -150,7 +157,7 @@ impl std::error::Error for HostError {
             HostError::Bind { source, .. } | HostError::DataDir { source, .. } => Some(source),
             HostError::Storage(e) => Some(e),
             HostError::Executor(e) => Some(e),
-            HostError::BadKeyFile { .. } => None,
+            HostError::BadKeyFile { .. } | HostError::MissingKey => None,
         }
     }
 }

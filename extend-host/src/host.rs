@@ -3,11 +3,11 @@
 use crate::api::{self, App};
 use crate::auth::Auth;
 use crate::config::{Limits, default_workers};
-use crate::crypto::{Keys, random_hex};
+use crate::crypto::{KeyEncryptionKey, Keys, random_hex};
 use crate::error::HostError;
 use crate::logs::LogHub;
 use crate::sandbox::{Executor, ExecutorStats, Isolation};
-use crate::store::{Change, SqliteStore, Store};
+use crate::store::{Change, PostgresStore, SqliteStore, Store};
 use crate::token::{self, Claims};
 use crate::webtasks::Webtasks;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -20,6 +20,8 @@ use tokio::task::JoinHandle;
 pub struct HostBuilder {
     data: Option<PathBuf>,
     store: Option<Arc<dyn Store>>,
+    database: Option<String>,
+    kek: Option<KeyEncryptionKey>,
     listen: SocketAddr,
     limits: Limits,
     workers: Option<usize>,
@@ -33,6 +35,8 @@ impl Default for HostBuilder {
         HostBuilder {
             data: None,
             store: None,
+            database: None,
+            kek: None,
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             limits: Limits::default(),
             workers: None,
@@ -47,6 +51,7 @@ impl std::fmt::Debug for HostBuilder {
         f.debug_struct("HostBuilder")
             .field("data", &self.data)
             .field("custom_store", &self.store.is_some())
+            .field("database", &self.database.is_some())
             .field("listen", &self.listen)
             .field("limits", &self.limits)
             .field("workers", &self.workers)
@@ -67,6 +72,26 @@ impl HostBuilder {
     /// and `master-token`, the last two readable only by the owner.
     pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.data = Some(dir.into());
+        self
+    }
+
+    /// Keeps everything in the PostgreSQL database at `url`
+    /// (`postgres://user@host:port/db`), which other hosts may share: they
+    /// see each other's writes, revocations and log records within
+    /// milliseconds (see [`PostgresStore`]). The signing and sealing keys and
+    /// the master token live in the database, sealed with the
+    /// [`key_encryption_key`](HostBuilder::key_encryption_key), which is
+    /// required. Takes precedence over [`data_dir`](HostBuilder::data_dir)
+    /// and [`memory`](HostBuilder::memory).
+    pub fn database(mut self, url: impl Into<String>) -> Self {
+        self.database = Some(url.into());
+        self
+    }
+
+    /// The key that seals the keys hosts on one [`database`](HostBuilder::database)
+    /// share; every node must be given the same one.
+    pub fn key_encryption_key(mut self, key: KeyEncryptionKey) -> Self {
+        self.kek = Some(key);
         self
     }
 
@@ -120,19 +145,40 @@ impl HostBuilder {
 
     /// Opens the storage, starts the executor and listens. Must be called within a tokio runtime.
     pub async fn start(self) -> Result<Host, HostError> {
-        let (keys, master, created) = match &self.data {
-            None => {
-                let keys = Keys::generate();
-                let master = mint_master(&keys);
-                (keys, master, true)
+        let (keys, master, created, store): (_, _, _, Arc<dyn Store>) = match &self.database {
+            Some(url) => {
+                let kek = self.kek.as_ref().ok_or(HostError::MissingKey)?;
+                let store = PostgresStore::connect(url)
+                    .await
+                    .map_err(HostError::Storage)?;
+                let shared = store
+                    .shared_keys(kek, mint_master)
+                    .await
+                    .map_err(HostError::Storage)?;
+                (
+                    shared.keys,
+                    shared.master_token,
+                    shared.created,
+                    Arc::new(store),
+                )
             }
-            Some(dir) => open_data_dir(dir)?,
-        };
-        let store: Arc<dyn Store> = match (&self.store, &self.data) {
-            (Some(store), _) => Arc::clone(store),
-            (None, None) => Arc::new(SqliteStore::memory().map_err(HostError::Storage)?),
-            (None, Some(dir)) => {
-                Arc::new(SqliteStore::open(&dir.join("extend.db")).map_err(HostError::Storage)?)
+            None => {
+                let (keys, master, created) = match &self.data {
+                    None => {
+                        let keys = Keys::generate();
+                        let master = mint_master(&keys);
+                        (keys, master, true)
+                    }
+                    Some(dir) => open_data_dir(dir)?,
+                };
+                let store: Arc<dyn Store> = match (&self.store, &self.data) {
+                    (Some(store), _) => Arc::clone(store),
+                    (None, None) => Arc::new(SqliteStore::memory().map_err(HostError::Storage)?),
+                    (None, Some(dir)) => Arc::new(
+                        SqliteStore::open(&dir.join("extend.db")).map_err(HostError::Storage)?,
+                    ),
+                };
+                (keys, master, created, store)
             }
         };
         let master_jti = token::decode(&keys, &master, crate::time::unix_now())
@@ -159,7 +205,9 @@ impl HostBuilder {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{addr}"));
-        let logs = LogHub::new(&self.limits);
+        let remote_logs = store.remote_logs();
+        let relay = remote_logs.as_ref().map(|_| Arc::clone(&store));
+        let logs = LogHub::new(&self.limits, relay);
         let executor = Executor::start(
             self.limits.clone(),
             logs.clone(),
@@ -179,6 +227,9 @@ impl HostBuilder {
         ));
         if let Some(changes) = changes {
             tokio::spawn(follow_changes(Arc::clone(&app), changes));
+        }
+        if let Some(remote) = remote_logs {
+            tokio::spawn(follow_remote_logs(Arc::clone(&app), remote));
         }
         let stop = app.shutdown.clone();
         let router = api::router(Arc::clone(&app));
@@ -200,7 +251,8 @@ impl HostBuilder {
     }
 }
 
-/// Applies the changes other hosts make to the shared store, until shutdown.
+/// Applies the changes committed to the store (by any host sharing it) to
+/// this host's caches, until shutdown.
 async fn follow_changes(app: Arc<App>, mut changes: tokio::sync::broadcast::Receiver<Change>) {
     use tokio::sync::broadcast::error::RecvError;
     loop {
@@ -213,8 +265,34 @@ async fn follow_changes(app: Arc<App>, mut changes: tokio::sync::broadcast::Rece
             },
         };
         app.webtasks.changed(&change);
-        if let Change::Revoked { jti } = change {
-            app.auth.revoked(jti);
+        match change {
+            Change::Revoked { jti } => app.auth.revoked(jti),
+            Change::Webtask(w) if w.deleted => app.executor.forget(&w.container),
+            Change::Missed => match app.webtasks.store.revoked().await {
+                Ok(revoked) => app.auth.reload_revoked(revoked),
+                // The set only grows; what this host had stays refused, and
+                // the next reconnect tries again.
+                Err(e) => tracing::warn!(error = %e, "cannot reload the revoked tokens"),
+            },
+            _ => {}
+        }
+    }
+}
+
+/// Hands log records of runs on other hosts to this host's log streams.
+async fn follow_remote_logs(
+    app: Arc<App>,
+    mut logs: tokio::sync::broadcast::Receiver<crate::store::RemoteLog>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        tokio::select! {
+            () = app.shutdown.cancelled() => return,
+            received = logs.recv() => match received {
+                Ok(log) => app.logs.publish(&log.container, log.record.into()),
+                Err(RecvError::Lagged(n)) => tracing::warn!(missed = n, "log records of other hosts dropped: this host fell behind"),
+                Err(RecvError::Closed) => return,
+            },
         }
     }
 }

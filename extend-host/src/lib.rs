@@ -35,6 +35,7 @@ mod webtasks;
 mod wire;
 
 pub use config::Limits;
+pub use crypto::KeyEncryptionKey;
 pub use error::HostError;
 pub use host::{Host, HostBuilder};
 pub use sandbox::ExecutorStats;

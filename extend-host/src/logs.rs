@@ -22,6 +22,9 @@ struct HubInner {
     per_container: usize,
     total: usize,
     line: usize,
+    /// Where records also go for the other hosts sharing the store, when
+    /// there are any (PostgreSQL).
+    relay: Option<Arc<dyn crate::store::Store>>,
 }
 
 /// A subscription to one container's records; dropping it unsubscribes.
@@ -61,14 +64,22 @@ pub(crate) enum Full {
 }
 
 impl LogHub {
-    pub(crate) fn new(limits: &Limits) -> Self {
+    pub(crate) fn new(limits: &Limits, relay: Option<Arc<dyn crate::store::Store>>) -> Self {
         LogHub(Arc::new(HubInner {
             streams: Mutex::default(),
             subscribers: AtomicUsize::new(0),
             per_container: limits.log_subscribers_per_container,
             total: limits.log_subscribers,
             line: limits.log_line,
+            relay,
         }))
+    }
+
+    /// Sends a record written on another host to `container`'s subscribers here.
+    pub(crate) fn publish(&self, container: &str, record: Arc<str>) {
+        if let Some(tx) = self.sender(container) {
+            let _ = tx.send(record);
+        }
     }
 
     /// A new subscriber to `container`'s records (JSON text, one per record),
@@ -201,9 +212,11 @@ impl LogSink {
     }
 
     fn send(&self, r: &RunInfo, level: i32, msg: &str) {
-        let Some(tx) = self.0.hub.sender(&self.0.container) else {
+        let hub = &self.0.hub.0;
+        let tx = self.0.hub.sender(&self.0.container);
+        if tx.is_none() && hub.relay.is_none() {
             return;
-        };
+        }
         let record = serde_json::json!({
             "name": "extend-host",
             "hostname": "extend-host",
@@ -216,6 +229,12 @@ impl LogSink {
             "webtask": r.webtask,
             "req_id": r.request_id,
         });
-        let _ = tx.send(record.to_string().into());
+        let record: Arc<str> = record.to_string().into();
+        if let Some(relay) = &hub.relay {
+            relay.relay_log(&self.0.container, &record);
+        }
+        if let Some(tx) = tx {
+            let _ = tx.send(record);
+        }
     }
 }

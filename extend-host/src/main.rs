@@ -27,14 +27,30 @@ enum Command {
         #[arg(long, default_value = "./extend-data")]
         data_dir: PathBuf,
         /// Keep everything in memory (a new master token on every start).
-        #[arg(long, conflicts_with = "data_dir")]
+        #[arg(long, conflicts_with_all = ["data_dir", "database"])]
         memory: bool,
+        /// Keep everything in this PostgreSQL database, which several hosts
+        /// may share (`postgres://user@host:port/db`). Needs a key-encryption
+        /// key (--key-file or EXTEND_KEY).
+        #[arg(long, env = "EXTEND_DATABASE_URL", conflicts_with = "data_dir")]
+        database: Option<String>,
+        /// File holding the key-encryption key that seals the keys hosts on
+        /// one database share (`extend-host new-key` makes one). Or give the
+        /// key itself in EXTEND_KEY.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
         /// JavaScript executor threads (default: four per core, at least eight).
         #[arg(long)]
         workers: Option<usize>,
         /// Base of the webtask URLs handed out, when clients come through a proxy.
         #[arg(long)]
         public_url: Option<String>,
+    },
+    /// Write a new key-encryption key to FILE (readable only by you), for
+    /// `serve --database … --key-file FILE`. Give every node the same one.
+    NewKey {
+        /// Where to write it; refuses to overwrite a file.
+        file: PathBuf,
     },
     /// Run as a JavaScript worker of a host (started by the host itself).
     #[command(hide = true)]
@@ -48,18 +64,46 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .init();
-    let (listen, data_dir, memory, workers, public_url) = match Cli::parse().command {
+    let (listen, data_dir, memory, database, key_file, workers, public_url) = match Cli::parse()
+        .command
+    {
         Command::Serve {
             listen,
             data_dir,
             memory,
+            database,
+            key_file,
             workers,
             public_url,
-        } => (listen, data_dir, memory, workers, public_url),
+        } => (
+            listen, data_dir, memory, database, key_file, workers, public_url,
+        ),
+        Command::NewKey { file } => return new_key(&file),
         Command::Worker => {
             eprintln!(
                 "error: `extend-host worker` is started by a host, which sets EXTEND_HOST_WORKER"
             );
+            return ExitCode::FAILURE;
+        }
+    };
+    let kek = match (&database, key_file, std::env::var("EXTEND_KEY")) {
+        (None, _, _) => None,
+        (Some(_), Some(path), _) => match extend_host::KeyEncryptionKey::from_file(&path) {
+            Ok(k) => Some(k),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        (Some(_), None, Ok(text)) => match extend_host::KeyEncryptionKey::parse(&text) {
+            Ok(k) => Some(k),
+            Err(e) => {
+                eprintln!("error: EXTEND_KEY: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        (Some(_), None, Err(_)) => {
+            eprintln!("error: {}", extend_host::HostError::MissingKey);
             return ExitCode::FAILURE;
         }
     };
@@ -84,10 +128,10 @@ fn main() -> ExitCode {
         let mut builder = extend_host::Host::builder()
             .listen(listen)
             .worker_program(program);
-        builder = if memory {
-            builder.memory()
-        } else {
-            builder.data_dir(&data_dir)
+        builder = match (&database, kek) {
+            (Some(url), Some(kek)) => builder.database(url).key_encryption_key(kek),
+            _ if memory => builder.memory(),
+            _ => builder.data_dir(&data_dir),
         };
         if let Some(n) = workers {
             builder = builder.workers(n);
@@ -109,7 +153,12 @@ fn main() -> ExitCode {
             }
         };
         if host.created_master_token() {
-            if memory {
+            if database.is_some() {
+                println!(
+                    "master token (shown once, by the first node of this database; kept sealed in it):\n{}",
+                    host.master_token()
+                );
+            } else if memory {
                 println!(
                     "master token (valid until this host stops):\n{}",
                     host.master_token()
@@ -133,6 +182,33 @@ fn main() -> ExitCode {
             }
         }
     })
+}
+
+/// `extend-host new-key FILE`.
+fn new_key(file: &std::path::Path) -> ExitCode {
+    use std::io::Write as _;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let written = opts.open(file).and_then(|mut f| {
+        f.write_all(extend_host::KeyEncryptionKey::generate_text().as_bytes())?;
+        f.write_all(b"\n")?;
+        f.sync_all()
+    });
+    match written {
+        Ok(()) => {
+            println!(
+                "wrote a new key-encryption key to {}; give every node of one database the same key",
+                file.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot write {}: {e}", file.display());
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn wait_for_signal() {

@@ -141,12 +141,12 @@ impl Webtasks {
         Ok(Some(w))
     }
 
-    /// Follows a change another host made to the shared store.
+    /// Follows a change committed to the store (by this host or another).
     pub(crate) fn changed(&self, change: &Change) {
         match change {
-            Change::Webtask { container, name } => self.cache.forget(container, name),
+            Change::Webtask(w) => self.cache.forget(&w.container, &w.name),
             Change::Missed => self.cache.clear(),
-            Change::Revoked { .. } => {}
+            _ => {}
         }
     }
 }

@@ -1,9 +1,12 @@
-//! Storage of webtasks and revocations, behind a trait so that another
-//! backend (PostgreSQL, for several hosts on one database) plugs in with
-//! [`HostBuilder::store`](crate::HostBuilder::store) and nothing else.
+//! Storage of webtasks and revocations, behind a trait: SQLite for one host
+//! ([`SqliteStore`]), PostgreSQL for several hosts on one database
+//! ([`PostgresStore`]), or a backend of your own through
+//! [`HostBuilder::store`](crate::HostBuilder::store).
 
+mod postgres;
 mod sqlite;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use std::collections::BTreeMap;
@@ -93,18 +96,14 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
-/// A change made to the store by another host sharing it, announced so that
-/// this host's caches follow: its run cache and its set of revoked tokens.
+/// A committed change to the store, announced so that every host's caches
+/// follow (its run cache and its set of revoked tokens) and so that
+/// `GET /api/changes` can tell platforms.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Change {
     /// A webtask was created, replaced or deleted.
-    Webtask {
-        /// Its container.
-        container: String,
-        /// Its name.
-        name: String,
-    },
+    Webtask(WebtaskChange),
     /// A token was revoked.
     Revoked {
         /// The token's id.
@@ -113,6 +112,55 @@ pub enum Change {
     /// Changes may have been missed (e.g. the feed reconnected): forget
     /// everything cached.
     Missed,
+}
+
+/// One webtask write, as the change log records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WebtaskChange {
+    /// Its position in the change log: increasing in commit order, so a
+    /// reader that has seen `id` has seen every change before it. 0 when
+    /// the store keeps no log.
+    pub id: u64,
+    /// The webtask's container.
+    pub container: String,
+    /// The webtask's name.
+    pub name: String,
+    /// Whether the write deleted it.
+    pub deleted: bool,
+}
+
+impl WebtaskChange {
+    /// A change of `container`/`name` at log position `id`.
+    pub fn new(id: u64, container: String, name: String, deleted: bool) -> Self {
+        WebtaskChange {
+            id,
+            container,
+            name,
+            deleted,
+        }
+    }
+}
+
+/// The webtask changes after a position of the change log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ChangeLog {
+    /// The changes, in log order.
+    pub changes: Vec<WebtaskChange>,
+    /// `false` when changes after the asked position were already pruned
+    /// from the log: the reader has missed some and must start over.
+    pub complete: bool,
+}
+
+/// A log record written by a run on another host sharing the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RemoteLog {
+    /// The container whose run wrote it.
+    pub container: String,
+    /// The record, JSON text, as `GET /api/logs` sends it.
+    pub record: String,
 }
 
 /// What one container holds, for quotas.
@@ -132,6 +180,12 @@ impl Usage {
             webtasks,
             code_bytes,
         }
+    }
+}
+
+impl fmt::Debug for dyn Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("dyn Store")
     }
 }
 
@@ -166,12 +220,37 @@ pub trait Store: Send + Sync + 'static {
     fn revoke<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Every revoked token id.
     fn revoked(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>>;
-    /// The change feed: changes that *other* hosts sharing this store make,
-    /// as they are committed. A host follows it for as long as it runs
-    /// (a lagging receiver is treated as [`Change::Missed`]). `None`, the
-    /// default, is right for a store only one process writes (SQLite): the
-    /// host updates its caches on its own writes.
+    /// The change feed: every change committed to this store, by this host
+    /// or another sharing it, in commit order. A host follows it for as long
+    /// as it runs (a lagging receiver is treated as [`Change::Missed`]), and
+    /// `GET /api/changes` streams it. `None`, the default, means no feed:
+    /// the host still updates its caches on its own writes, which is enough
+    /// when it is the only writer.
     fn changes(&self) -> Option<broadcast::Receiver<Change>> {
+        None
+    }
+    /// The logged webtask changes after position `after`, at most `limit`,
+    /// optionally of one container: what a `GET /api/changes` client that
+    /// reconnects with `Last-Event-ID` missed. The default keeps no log:
+    /// every answer is incomplete, so such clients start over.
+    fn changes_since<'a>(
+        &'a self,
+        after: u64,
+        container: Option<&'a str>,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<ChangeLog, StoreError>> {
+        let _ = (after, container, limit);
+        Box::pin(async { Ok(ChangeLog::default()) })
+    }
+    /// Hands a log record of a run on this host to the other hosts sharing
+    /// the store, without waiting. The default, for a store one host uses,
+    /// drops it.
+    fn relay_log(&self, container: &str, record: &str) {
+        let _ = (container, record);
+    }
+    /// Log records of runs on other hosts sharing the store, as
+    /// [`Store::relay_log`] handed them over there. `None` by default.
+    fn remote_logs(&self) -> Option<broadcast::Receiver<RemoteLog>> {
         None
     }
 }

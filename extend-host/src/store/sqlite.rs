@@ -4,15 +4,17 @@
 //! own, which WAL lets run beside the writer, so one tenant's slow list does
 //! not hold up everyone's writes or reads.
 
-use super::{BoxFuture, Store, StoreError, StoredWebtask, Usage};
-use rusqlite::{Connection, OptionalExtension, params};
+use super::{BoxFuture, Change, ChangeLog, Store, StoreError, StoredWebtask, Usage, WebtaskChange};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast;
 
 /// The migrations, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_meta_index.sql"),
+    include_str!("../../migrations/0003_changes.sql"),
 ];
 
 /// Read connections of a file database.
@@ -26,7 +28,15 @@ pub struct SqliteStore {
     // Empty for an in-memory database, which reads through `conn`.
     readers: Arc<Vec<Mutex<Connection>>>,
     next_reader: Arc<std::sync::atomic::AtomicUsize>,
+    // Every committed change, for the host and `GET /api/changes`.
+    feed: broadcast::Sender<Change>,
 }
+
+/// Changes the feed buffers for a slow follower before it lags.
+pub(super) const FEED_BACKLOG: usize = 4096;
+
+/// Rows the change log keeps; a client further behind starts over.
+pub(super) const CHANGE_LOG_ROWS: i64 = 10_000;
 
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(db)`
 fn db(e: rusqlite::Error) -> StoreError {
@@ -87,6 +97,7 @@ impl SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             readers: Arc::new(Vec::new()),
             next_reader: Arc::default(),
+            feed: broadcast::channel(FEED_BACKLOG).0,
         })
     }
 
@@ -135,6 +146,59 @@ impl SqliteStore {
             .await
             .map_err(|e| StoreError::Database(format!("storage thread failed: {e}")))?
         })
+    }
+}
+
+/// Appends a webtask write to the change log (pruning its oldest rows) in
+/// the write's transaction.
+fn log_change(
+    tx: &Transaction<'_>,
+    container: &str,
+    name: &str,
+    deleted: bool,
+) -> Result<WebtaskChange, StoreError> {
+    let id: i64 = tx
+        .query_row(
+            "INSERT INTO changes (container, name, deleted, at) VALUES (?1, ?2, ?3, ?4) RETURNING id",
+            params![container, name, deleted, now()],
+            |r| r.get(0),
+        )
+        .map_err(db)?;
+    tx.execute(
+        "DELETE FROM changes WHERE id <= ?1",
+        params![id - CHANGE_LOG_ROWS],
+    )
+    .map_err(db)?;
+    Ok(WebtaskChange::new(
+        id as u64,
+        container.to_owned(),
+        name.to_owned(),
+        deleted,
+    ))
+}
+
+/// Sends the change a write logged to the feed, once the write committed.
+pub(super) fn announce<T: Send + 'static>(
+    write: BoxFuture<'static, Result<(T, Option<WebtaskChange>), StoreError>>,
+    feed: &broadcast::Sender<Change>,
+) -> BoxFuture<'static, Result<T, StoreError>> {
+    let feed = feed.clone();
+    Box::pin(async move {
+        let (value, change) = write.await?;
+        if let Some(change) = change {
+            let _ = feed.send(Change::Webtask(change));
+        }
+        Ok(value)
+    })
+}
+
+/// Whether a change log whose oldest row is `oldest` still holds everything
+/// after position `after`: the row `after` itself must still be there (ids
+/// may have gaps, so `oldest == after + 1` proves nothing).
+pub(super) fn log_is_complete(oldest: Option<i64>, after: i64) -> bool {
+    match oldest {
+        Some(oldest) => oldest <= after,
+        None => after == 0,
     }
 }
 
@@ -202,7 +266,7 @@ impl Store for SqliteStore {
     }
 
     fn put(&self, mut w: StoredWebtask) -> BoxFuture<'_, Result<StoredWebtask, StoreError>> {
-        self.with(move |conn| {
+        let write = self.with(move |conn| {
             let meta = serde_json::to_string(&w.meta).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let t = now();
             let tx = conn.transaction().map_err(db)?;
@@ -233,10 +297,12 @@ impl Store for SqliteStore {
                     insert.execute(params![w.container, w.name, k, v]).map_err(db)?;
                 }
             }
+            let change = log_change(&tx, &w.container, &w.name, false)?;
             tx.commit().map_err(db)?;
             w.updated_at = t;
-            Ok(w)
-        })
+            Ok((w, Some(change)))
+        });
+        announce(write, &self.feed)
     }
 
     fn delete<'a>(
@@ -245,15 +311,24 @@ impl Store for SqliteStore {
         name: &'a str,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         let (c, n) = (container.to_owned(), name.to_owned());
-        self.with(move |conn| {
-            Ok(conn
+        let write = self.with(move |conn| {
+            let tx = conn.transaction().map_err(db)?;
+            let deleted = tx
                 .execute(
                     "DELETE FROM webtasks WHERE container = ?1 AND name = ?2",
                     params![c, n],
                 )
                 .map_err(db)?
-                > 0)
-        })
+                > 0;
+            let change = if deleted {
+                Some(log_change(&tx, &c, &n, true)?)
+            } else {
+                None
+            };
+            tx.commit().map_err(db)?;
+            Ok((deleted, change))
+        });
+        announce(write, &self.feed)
     }
 
     fn list<'a>(
@@ -289,13 +364,65 @@ impl Store for SqliteStore {
 
     fn revoke<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         let jti = jti.to_owned();
-        self.with(move |conn| {
-            conn.execute(
-                "INSERT OR IGNORE INTO revoked_tokens (jti, revoked_at) VALUES (?1, ?2)",
-                params![jti, now()],
-            )
-            .map_err(db)?;
+        let feed = self.feed.clone();
+        let write = self.with({
+            let jti = jti.clone();
+            move |conn| {
+                conn.execute(
+                    "INSERT OR IGNORE INTO revoked_tokens (jti, revoked_at) VALUES (?1, ?2)",
+                    params![jti, now()],
+                )
+                .map_err(db)?;
+                Ok(())
+            }
+        });
+        Box::pin(async move {
+            write.await?;
+            let _ = feed.send(Change::Revoked { jti });
             Ok(())
+        })
+    }
+
+    fn changes(&self) -> Option<broadcast::Receiver<Change>> {
+        Some(self.feed.subscribe())
+    }
+
+    fn changes_since<'a>(
+        &'a self,
+        after: u64,
+        container: Option<&'a str>,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<ChangeLog, StoreError>> {
+        let container = container.map(str::to_owned);
+        self.read(move |conn| {
+            let after = after.min(i64::MAX as u64) as i64;
+            let oldest: Option<i64> = conn
+                .query_row("SELECT MIN(id) FROM changes", [], |r| r.get(0))
+                .map_err(db)?;
+            let complete = log_is_complete(oldest, after);
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT id, container, name, deleted FROM changes
+                     WHERE id > ?1 AND (?2 IS NULL OR container = ?2) ORDER BY id LIMIT ?3",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(
+                    params![after, container, limit.min(i64::MAX as u64) as i64],
+                    |r| {
+                        Ok(WebtaskChange::new(
+                            r.get::<_, i64>(0)? as u64,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                        ))
+                    },
+                )
+                .map_err(db)?;
+            Ok(ChangeLog {
+                changes: rows.collect::<Result<_, _>>().map_err(db)?,
+                complete,
+            })
         })
     }
 

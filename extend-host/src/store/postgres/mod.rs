@@ -1,0 +1,602 @@
+//! The PostgreSQL store, for several hosts on one database.
+//!
+//! Every write is one transaction that also appends to the change log and
+//! announces itself with `NOTIFY extend_changes`; each host keeps one
+//! connection that `LISTEN`s ([`listen`]) and turns notifications into its
+//! change feed. Log records of runs travel the same way on `extend_logs`
+//! ([`relay`]). Schema migrations and the shared keys ([`keys`]) are
+//! handled under a session advisory lock, so nodes that start together take
+//! turns.
+
+mod keys;
+mod listen;
+mod relay;
+
+use super::sqlite::{FEED_BACKLOG, log_is_complete};
+use super::{
+    BoxFuture, Change, ChangeLog, RemoteLog, Store, StoreError, StoredWebtask, Usage, WebtaskChange,
+};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use std::sync::Arc;
+use tokio::sync::{broadcast, mpsc};
+use tokio_postgres::NoTls;
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+/// The migrations, applied in order; `extend_schema` records which ran.
+const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/0001_init.sql")];
+
+/// Session advisory lock under which migrations run and the shared keys are
+/// made ("extend" in ASCII).
+const SETUP_LOCK: i64 = 0x0065_7874_656e_64;
+/// Transaction advisory lock under which change-log ids are taken, so that
+/// they increase in commit order.
+const CHANGE_LOCK: i64 = SETUP_LOCK + 1;
+
+/// Channel of webtask changes and revocations.
+const CHANGES_CHANNEL: &str = "extend_changes";
+/// Channel of log records.
+const LOGS_CHANNEL: &str = "extend_logs";
+
+/// Connections in the pool of one host.
+const POOL_SIZE: usize = 16;
+
+/// A [`Store`] on PostgreSQL that several hosts share. It announces every
+/// committed change to every host ([`Store::changes`]) and carries log
+/// records between them ([`Store::relay_log`]).
+///
+/// Cheap to clone; the listening connection and the log relay stop when the
+/// last clone is dropped.
+#[derive(Clone)]
+pub struct PostgresStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    feed: broadcast::Sender<Change>,
+    remote_logs: broadcast::Sender<RemoteLog>,
+    relay: mpsc::Sender<relay::Outgoing>,
+    relay_dropped: std::sync::atomic::AtomicU64,
+    _stop: DropGuard,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore").finish_non_exhaustive()
+    }
+}
+
+pub(super) fn db(e: tokio_postgres::Error) -> StoreError {
+    // The server's message (and its detail) says more than the driver's summary.
+    match e.as_db_error() {
+        Some(d) => StoreError::Database(match d.detail() {
+            Some(detail) => format!("{}: {detail}", d.message()),
+            None => d.message().to_owned(),
+        }),
+        None => StoreError::Database(e.to_string()),
+    }
+}
+
+fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => db(e),
+        other => StoreError::Database(format!("no database connection: {other}")),
+    }
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user@host:port/db`),
+    /// applies the migrations this version has not applied yet, and starts
+    /// listening for changes. Must be called within a tokio runtime.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
+            StoreError::Database(format!("`{}` is not a PostgreSQL URL: {e}", redact(url)))
+        })?;
+        if config.get_application_name().is_none() {
+            config.application_name("extend-host");
+        }
+        // A node that vanishes from the network is noticed, not waited for.
+        config.keepalives(true);
+        config.keepalives_idle(std::time::Duration::from_secs(10));
+        config.connect_timeout(std::time::Duration::from_secs(10));
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .create_timeout(Some(std::time::Duration::from_secs(10)))
+            .build()
+            .map_err(|e| StoreError::Database(format!("cannot make a connection pool: {e}")))?;
+        let setup = pool.get().await.map_err(|e| {
+            StoreError::Database(format!(
+                "cannot connect to PostgreSQL at {}: {}",
+                redact(url),
+                match e {
+                    deadpool_postgres::PoolError::Backend(e) => db(e).to_string(),
+                    other => other.to_string(),
+                }
+            ))
+        })?;
+        with_setup_lock(&setup, migrate(&setup)).await?;
+        drop(setup);
+
+        let stop = CancellationToken::new();
+        let (feed, _) = broadcast::channel(FEED_BACKLOG);
+        let (remote_logs, _) = broadcast::channel(relay::BACKLOG);
+        let node = crate::crypto::random_hex::<8>();
+        // Listening starts before `connect` returns, so no change committed
+        // after it is missed.
+        listen::start(
+            config,
+            feed.clone(),
+            remote_logs.clone(),
+            node.clone(),
+            stop.clone(),
+        )
+        .await?;
+        let relay = relay::start(pool.clone(), node, stop.clone());
+        Ok(PostgresStore {
+            inner: Arc::new(Inner {
+                pool,
+                feed,
+                remote_logs,
+                relay,
+                relay_dropped: Default::default(),
+                _stop: stop.drop_guard(),
+            }),
+        })
+    }
+
+    async fn conn(&self) -> Result<Object, StoreError> {
+        self.inner.pool.get().await.map_err(pool_error)
+    }
+
+    /// The keys every node shares, and the master token: read and opened
+    /// with `kek`, or made and stored on the first start of the database.
+    pub(crate) async fn shared_keys(
+        &self,
+        kek: &crate::crypto::KeyEncryptionKey,
+        mint_master: impl FnOnce(&crate::crypto::Keys) -> String + Send,
+    ) -> Result<keys::Shared, StoreError> {
+        let conn = self.conn().await?;
+        with_setup_lock(&conn, keys::load_or_create(&conn, kek, mint_master)).await
+    }
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Runs `work` holding the session advisory lock [`SETUP_LOCK`], and
+/// releases it whether `work` succeeds or not.
+async fn with_setup_lock<T>(
+    conn: &Object,
+    work: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    conn.execute("SELECT pg_advisory_lock($1)", &[&SETUP_LOCK])
+        .await
+        .map_err(db)?;
+    let result = work.await;
+    let unlocked = conn
+        .execute("SELECT pg_advisory_unlock($1)", &[&SETUP_LOCK])
+        .await
+        .map_err(db);
+    let value = result?;
+    unlocked?;
+    Ok(value)
+}
+
+async fn migrate(conn: &Object) -> Result<(), StoreError> {
+    conn.batch_execute(
+        "CREATE TABLE IF NOT EXISTS extend_schema (version INT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )
+    .await
+    .map_err(db)?;
+    let done: i32 = conn
+        .query_one("SELECT COALESCE(MAX(version), 0) FROM extend_schema", &[])
+        .await
+        .map_err(db)?
+        .get(0);
+    let done = usize::try_from(done).unwrap_or(0);
+    if done > MIGRATIONS.len() {
+        return Err(StoreError::Corrupt(format!(
+            "the database has schema version {done}, newer than this host knows ({}); use a newer extend-host",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        // A migration and its record commit together or not at all.
+        conn.batch_execute("BEGIN").await.map_err(db)?;
+        let applied = async {
+            conn.batch_execute(sql).await?;
+            conn.execute(
+                "INSERT INTO extend_schema (version, applied_at) VALUES ($1, $2)",
+                &[&(i as i32 + 1), &now()],
+            )
+            .await?;
+            conn.batch_execute("COMMIT").await
+        }
+        .await;
+        if let Err(e) = applied {
+            let _ = conn.batch_execute("ROLLBACK").await;
+            return Err(StoreError::Database(format!(
+                "migration {} failed: {}",
+                i + 1,
+                db(e)
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn now() -> i64 {
+    crate::time::unix_now() as i64
+}
+
+const COLUMNS: &str = "container, name, code, secrets, meta::text, token, created_at, updated_at";
+
+fn row(r: &tokio_postgres::Row) -> Result<StoredWebtask, StoreError> {
+    let container: String = r.get(0);
+    let name: String = r.get(1);
+    let meta: String = r.get(4);
+    let meta = serde_json::from_str(&meta)
+        .map_err(|e| StoreError::Corrupt(format!("meta of {container}/{name}: {e}")))?;
+    Ok(StoredWebtask {
+        container,
+        name,
+        code: r.get(2),
+        sealed_secrets: r.get(3),
+        meta,
+        token: r.get(5),
+        created_at: r.get(6),
+        updated_at: r.get(7),
+    })
+}
+
+/// The JSON a change notification carries.
+fn change_payload(change: &Change) -> String {
+    match change {
+        Change::Webtask(w) => serde_json::json!({
+            "kind": "webtask", "id": w.id, "container": w.container, "name": w.name, "deleted": w.deleted,
+        }),
+        Change::Revoked { jti } => serde_json::json!({ "kind": "revoked", "jti": jti }),
+        Change::Missed => serde_json::json!({ "kind": "missed" }),
+    }
+    .to_string()
+}
+
+/// Reads what [`change_payload`] wrote; `None` for anything else.
+fn parse_change(payload: &str) -> Option<Change> {
+    let v: serde_json::Value = serde_json::from_str(payload).ok()?;
+    let text = |k: &str| v.get(k)?.as_str().map(str::to_owned);
+    match v.get("kind")?.as_str()? {
+        "webtask" => Some(Change::Webtask(WebtaskChange::new(
+            v.get("id")?.as_u64()?,
+            text("container")?,
+            text("name")?,
+            v.get("deleted")?.as_bool()?,
+        ))),
+        "revoked" => Some(Change::Revoked { jti: text("jti")? }),
+        _ => None,
+    }
+}
+
+/// Appends a webtask write to the change log and announces it, in the
+/// write's transaction (the notification goes out at commit).
+async fn log_change(
+    tx: &deadpool_postgres::Transaction<'_>,
+    container: &str,
+    name: &str,
+    deleted: bool,
+) -> Result<WebtaskChange, tokio_postgres::Error> {
+    // Held until commit: ids are taken in commit order.
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CHANGE_LOCK])
+        .await?;
+    let id: i64 = tx
+        .query_one(
+            "INSERT INTO changes (container, name, deleted, at) VALUES ($1, $2, $3, $4) RETURNING id",
+            &[&container, &name, &deleted, &now()],
+        )
+        .await?
+        .get(0);
+    tx.execute(
+        "DELETE FROM changes WHERE id <= $1",
+        &[&(id - super::sqlite::CHANGE_LOG_ROWS)],
+    )
+    .await?;
+    let change = WebtaskChange::new(id as u64, container.to_owned(), name.to_owned(), deleted);
+    tx.execute(
+        "SELECT pg_notify($1, $2)",
+        &[
+            &CHANGES_CHANNEL,
+            &change_payload(&Change::Webtask(change.clone())),
+        ],
+    )
+    .await?;
+    Ok(change)
+}
+
+impl Store for PostgresStore {
+    fn get<'a>(
+        &'a self,
+        container: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredWebtask>, StoreError>> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            let stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM webtasks WHERE container = $1 AND name = $2"
+                ))
+                .await
+                .map_err(db)?;
+            conn.query_opt(&stmt, &[&container, &name])
+                .await
+                .map_err(db)?
+                .map(|r| row(&r))
+                .transpose()
+        })
+    }
+
+    fn put(&self, mut w: StoredWebtask) -> BoxFuture<'_, Result<StoredWebtask, StoreError>> {
+        let this = self.clone();
+        let write: BoxFuture<'static, _> = Box::pin(async move {
+            let meta =
+                serde_json::to_string(&w.meta).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let t = now();
+            let mut conn = this.conn().await?;
+            let tx = conn.transaction().await.map_err(db)?;
+            let created: i64 = tx
+                .query_one(
+                    "INSERT INTO webtasks (container, name, code, secrets, meta, token, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5::text::jsonb, $6, $7, $7)
+                     ON CONFLICT (container, name) DO UPDATE SET
+                        code = excluded.code, secrets = excluded.secrets, meta = excluded.meta,
+                        token = excluded.token, updated_at = excluded.updated_at
+                     RETURNING created_at",
+                    &[&w.container, &w.name, &w.code, &w.sealed_secrets, &meta, &w.token, &t],
+                )
+                .await
+                .map_err(db)?
+                .get(0);
+            let change = log_change(&tx, &w.container, &w.name, false)
+                .await
+                .map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            w.created_at = created;
+            w.updated_at = t;
+            Ok((w, Some(change)))
+        });
+        announce_local(write)
+    }
+
+    fn delete<'a>(
+        &'a self,
+        container: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let (this, c, n) = (self.clone(), container.to_owned(), name.to_owned());
+        let write: BoxFuture<'static, _> = Box::pin(async move {
+            let mut conn = this.conn().await?;
+            let tx = conn.transaction().await.map_err(db)?;
+            let deleted = tx
+                .execute(
+                    "DELETE FROM webtasks WHERE container = $1 AND name = $2",
+                    &[&c, &n],
+                )
+                .await
+                .map_err(db)?
+                > 0;
+            let change = if deleted {
+                Some(log_change(&tx, &c, &n, true).await.map_err(db)?)
+            } else {
+                None
+            };
+            tx.commit().await.map_err(db)?;
+            Ok((deleted, change))
+        });
+        announce_local(write)
+    }
+
+    fn list<'a>(
+        &'a self,
+        container: &'a str,
+        meta: &'a [(String, String)],
+        offset: u64,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<Vec<StoredWebtask>, StoreError>> {
+        Box::pin(async move {
+            // One containment test per filter: two filters on one key with
+            // different values match nothing, as in SQLite.
+            let filters: Vec<String> = meta
+                .iter()
+                .map(|(k, v)| serde_json::json!({ k: v }).to_string())
+                .collect();
+            let mut sql = format!("SELECT {COLUMNS} FROM webtasks WHERE container = $1");
+            for i in 0..filters.len() {
+                sql.push_str(&format!(" AND meta @> ${}::text::jsonb", i + 2));
+            }
+            let n = filters.len();
+            sql.push_str(&format!(
+                " ORDER BY name LIMIT ${} OFFSET ${}",
+                n + 2,
+                n + 3
+            ));
+            let limit = limit.min(i64::MAX as u64) as i64;
+            let offset = offset.min(i64::MAX as u64) as i64;
+            let mut args: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&container];
+            for f in &filters {
+                args.push(f);
+            }
+            args.push(&limit);
+            args.push(&offset);
+            let conn = self.conn().await?;
+            let stmt = conn.prepare_cached(&sql).await.map_err(db)?;
+            conn.query(&stmt, &args)
+                .await
+                .map_err(db)?
+                .iter()
+                .map(row)
+                .collect()
+        })
+    }
+
+    fn usage<'a>(&'a self, container: &'a str) -> BoxFuture<'a, Result<Usage, StoreError>> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            let r = conn
+                .query_one(
+                    "SELECT COUNT(*), COALESCE(SUM(octet_length(code)), 0)::bigint
+                     FROM webtasks WHERE container = $1",
+                    &[&container],
+                )
+                .await
+                .map_err(db)?;
+            Ok(Usage::new(
+                r.get::<_, i64>(0) as u64,
+                r.get::<_, i64>(1) as u64,
+            ))
+        })
+    }
+
+    fn revoke<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(db)?;
+            tx.execute(
+                "INSERT INTO revoked_tokens (jti, revoked_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&jti, &now()],
+            )
+            .await
+            .map_err(db)?;
+            let payload = change_payload(&Change::Revoked {
+                jti: jti.to_owned(),
+            });
+            tx.execute("SELECT pg_notify($1, $2)", &[&CHANGES_CHANNEL, &payload])
+                .await
+                .map_err(db)?;
+            tx.commit().await.map_err(db)
+        })
+    }
+
+    fn revoked(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            Ok(conn
+                .query("SELECT jti FROM revoked_tokens", &[])
+                .await
+                .map_err(db)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect())
+        })
+    }
+
+    fn changes(&self) -> Option<broadcast::Receiver<Change>> {
+        Some(self.inner.feed.subscribe())
+    }
+
+    fn changes_since<'a>(
+        &'a self,
+        after: u64,
+        container: Option<&'a str>,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<ChangeLog, StoreError>> {
+        Box::pin(async move {
+            let after = after.min(i64::MAX as u64) as i64;
+            let limit = limit.min(i64::MAX as u64) as i64;
+            let conn = self.conn().await?;
+            let oldest: Option<i64> = conn
+                .query_one("SELECT MIN(id) FROM changes", &[])
+                .await
+                .map_err(db)?
+                .get(0);
+            let rows = conn
+                .query(
+                    "SELECT id, container, name, deleted FROM changes
+                     WHERE id > $1 AND ($2::text IS NULL OR container = $2) ORDER BY id LIMIT $3",
+                    &[&after, &container, &limit],
+                )
+                .await
+                .map_err(db)?;
+            Ok(ChangeLog {
+                changes: rows
+                    .iter()
+                    .map(|r| {
+                        WebtaskChange::new(r.get::<_, i64>(0) as u64, r.get(1), r.get(2), r.get(3))
+                    })
+                    .collect(),
+                complete: log_is_complete(oldest, after),
+            })
+        })
+    }
+
+    fn relay_log(&self, container: &str, record: &str) {
+        let out = relay::Outgoing {
+            container: container.to_owned(),
+            record: record.to_owned(),
+        };
+        if self.inner.relay.try_send(out).is_err() {
+            // The database is slower than the runs' logging: like a slow log
+            // subscriber, other nodes miss some records rather than hold up runs.
+            let n = self
+                .inner
+                .relay_dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if n.is_power_of_two() {
+                tracing::warn!(
+                    dropped = n + 1,
+                    "log records not relayed to other hosts: the relay is behind"
+                );
+            }
+        }
+    }
+
+    fn remote_logs(&self) -> Option<broadcast::Receiver<RemoteLog>> {
+        Some(self.inner.remote_logs.subscribe())
+    }
+}
+
+/// A write's change reaches this host through `LISTEN` like every other
+/// host's, in commit order, so it is not announced locally twice.
+fn announce_local<T: Send + 'static>(
+    write: BoxFuture<'static, Result<(T, Option<WebtaskChange>), StoreError>>,
+) -> BoxFuture<'static, Result<T, StoreError>> {
+    Box::pin(async move { Ok(write.await?.0) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn change_payloads_round_trip_and_urls_lose_their_password() {
+        for change in [
+            Change::Webtask(WebtaskChange::new(7, "acme".into(), "x".into(), true)),
+            Change::Revoked { jti: "j".into() },
+        ] {
+            assert_eq!(parse_change(&change_payload(&change)), Some(change));
+        }
+        assert_eq!(parse_change("{\"kind\":\"other\"}"), None);
+        assert_eq!(
+            redact("postgres://u:secret@db:5432/x"),
+            "postgres://u:***@db:5432/x"
+        );
+        assert_eq!(redact("postgres://u@db/x"), "postgres://u@db/x");
+    }
+}
