@@ -1,9 +1,9 @@
 //! The management API over real HTTP against an in-process host.
 
+#[macro_use]
 mod common;
 
 use base64::Engine as _;
-use common::start;
 use serde_json::{Value, json};
 
 fn claims(token: &str) -> (Value, Value) {
@@ -27,495 +27,512 @@ async fn refusal(r: reqwest::Response, status: u16, needle: &str) {
     assert!(msg.contains(needle), "`{msg}` should contain `{needle}`");
 }
 
-#[tokio::test]
-async fn tenant_tokens_are_typless_jwts_scoped_to_their_container() {
-    let env = start().await;
-    let r = env
-        .http
-        .post(env.url("/api/tokens/issue"))
-        .bearer_auth(env.master())
-        .json(&json!({"ten": "acme"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert!(
-        r.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
-    );
-    let tenant = r.text().await.unwrap();
-    let (header, c) = claims(&tenant);
-    assert_eq!(
-        header.as_object().unwrap().keys().collect::<Vec<_>>(),
-        ["alg", "kid"]
-    );
-    assert_eq!(
-        (c["ten"].as_str(), c["dd"].as_u64()),
-        (Some("acme"), Some(1))
-    );
-
-    env.install("acme", "hello", "module.exports = cb => cb(null, 1)")
-        .await;
-    env.install("globex", "hello", "module.exports = cb => cb(null, 1)")
-        .await;
-    let own = env
-        .http
-        .get(env.url("/api/webtask/acme"))
-        .bearer_auth(&tenant)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(own.status(), 200);
-    let other = env
-        .http
-        .get(env.url("/api/webtask/globex"))
-        .bearer_auth(&tenant)
-        .send()
-        .await
-        .unwrap();
-    refusal(
-        other,
-        403,
-        "not authorized to perform operation on tenant `globex`",
-    )
-    .await;
-    // `?key=` is accepted where the original accepted it.
-    let by_key = env
-        .http
-        .get(env.url(&format!("/api/webtask/acme?key={tenant}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(by_key.status(), 200);
-}
-
-#[tokio::test]
-async fn every_refusal_is_403_json_naming_the_reason() {
-    let env = start().await;
-    refusal(
-        env.http
-            .get(env.url("/api/webtask/acme"))
+on_both_stores! {
+    #[tokio::test]
+    async fn tenant_tokens_are_typless_jwts_scoped_to_their_container() {
+        let env = start().await;
+        let r = env
+            .http
+            .post(env.url("/api/tokens/issue"))
+            .bearer_auth(env.master())
+            .json(&json!({"ten": "acme"}))
             .send()
             .await
-            .unwrap(),
-        403,
-        "without Authorization header",
-    )
-    .await;
-    let basic = env
-        .http
-        .get(env.url("/api/webtask/acme"))
-        .header("authorization", "Basic abc")
-        .send()
-        .await
-        .unwrap();
-    refusal(basic, 403, "unexpected Authorization header").await;
-    refusal(
-        env.http
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain")
+        );
+        let tenant = r.text().await.unwrap();
+        let (header, c) = claims(&tenant);
+        assert_eq!(
+            header.as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["alg", "kid"]
+        );
+        assert_eq!(
+            (c["ten"].as_str(), c["dd"].as_u64()),
+            (Some("acme"), Some(1))
+        );
+
+        env.install("acme", "hello", "module.exports = cb => cb(null, 1)")
+            .await;
+        env.install("globex", "hello", "module.exports = cb => cb(null, 1)")
+            .await;
+        let own = env
+            .http
             .get(env.url("/api/webtask/acme"))
-            .bearer_auth("x.y.z")
+            .bearer_auth(&tenant)
             .send()
             .await
-            .unwrap(),
-        403,
-        "not a JWT",
-    )
-    .await;
-    let tenant = env.tenant_token("acme,initech").await;
-    let widen = env
-        .http
-        .post(env.url("/api/tokens/issue"))
-        .bearer_auth(&tenant)
-        .json(&json!({"ten": "acme,globex"}))
-        .send()
-        .await
-        .unwrap();
-    refusal(widen, 403, "subset of tenants").await;
-    let bounded = env
-        .http
-        .post(env.url("/api/tokens/issue"))
-        .bearer_auth(env.master())
-        .json(&json!({"ten": "acme", "exp": "4000000000"}))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let extend = env
-        .http
-        .post(env.url("/api/tokens/issue"))
-        .bearer_auth(&bounded)
-        .json(&json!({"exp": 4100000000u64}))
-        .send()
-        .await
-        .unwrap();
-    refusal(extend, 403, "cannot extend the expiration").await;
-    // Delegation depth: tenant (dd 1) -> child (dd 0) -> nothing.
-    let child = env
-        .http
-        .post(env.url("/api/tokens/issue"))
-        .bearer_auth(&tenant)
-        .json(&json!({"ten": "acme", "dd": 5}))
-        .send()
-        .await
-        .unwrap();
-    let child = child.text().await.unwrap();
-    assert_eq!(claims(&child).1["dd"], 0);
-    let grandchild = env
-        .http
-        .post(env.url("/api/tokens/issue"))
-        .bearer_auth(&child)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    refusal(
-        grandchild,
-        403,
-        "cannot be used to issue new webtask tokens",
-    )
-    .await;
-    let unknown = env
-        .http
-        .post(env.url("/api/tokens/issue"))
-        .bearer_auth(env.master())
-        .json(&json!({"zzz": 1}))
-        .send()
-        .await
-        .unwrap();
-    refusal(unknown, 400, "unsupported claim `zzz`").await;
-    let desc = env
-        .http
-        .get(env.url("/api/description"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(desc.status(), 404);
-}
+            .unwrap();
+        assert_eq!(own.status(), 200);
+        let other = env
+            .http
+            .get(env.url("/api/webtask/globex"))
+            .bearer_auth(&tenant)
+            .send()
+            .await
+            .unwrap();
+        refusal(
+            other,
+            403,
+            "not authorized to perform operation on tenant `globex`",
+        )
+        .await;
+        // `?key=` is accepted where the original accepted it.
+        let by_key = env
+            .http
+            .get(env.url(&format!("/api/webtask/acme?key={tenant}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(by_key.status(), 200);
+    }
 
-#[tokio::test]
-async fn revocation_cascades_to_tokens_issued_from_the_revoked_one() {
-    let env = start().await;
-    let tenant = env.tenant_token("acme").await;
-    let child = env
-        .http
-        .post(env.url("/api/tokens/issue"))
-        .bearer_auth(&tenant)
-        .json(&json!({"ten": "acme", "dd": 0}))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let list = |t: String| {
-        let env = &env;
-        async move {
+    #[tokio::test]
+    async fn every_refusal_is_403_json_naming_the_reason() {
+        let env = start().await;
+        refusal(
             env.http
                 .get(env.url("/api/webtask/acme"))
-                .bearer_auth(t)
                 .send()
                 .await
-                .unwrap()
-        }
-    };
-    assert_eq!(list(child.clone()).await.status(), 200);
-    // A child cannot revoke its parent.
-    let up = env
-        .http
-        .post(env.url(&format!("/api/tokens/revoke?token={tenant}")))
-        .bearer_auth(&child)
-        .send()
-        .await
-        .unwrap();
-    refusal(up, 403, "issued from").await;
-    let r = env
-        .http
-        .post(env.url(&format!("/api/tokens/revoke?token={tenant}")))
-        .bearer_auth(env.master())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    refusal(list(tenant.clone()).await, 403, "token is revoked").await;
-    refusal(list(child).await, 403, "token is revoked").await;
-    let master_self = env
-        .http
-        .post(env.url(&format!("/api/tokens/revoke?token={}", env.master())))
-        .bearer_auth(env.master())
-        .send()
-        .await
-        .unwrap();
-    refusal(master_self, 403, "master token cannot be revoked").await;
-}
-
-#[tokio::test]
-async fn issue_with_jtn_creates_the_webtask_and_inspect_decrypts_into_ectx() {
-    let env = start().await;
-    let tenant = env.tenant_token("acme").await;
-    // What `wt create` sends, numbers as strings included.
-    let r = env
-        .http
-        .post(env.url("/api/tokens/issue"))
-        .bearer_auth(&tenant)
-        .json(&json!({"ten":"acme","dd":"0","code":"module.exports = cb => cb(null, {ok: true})","ectx":{"foo":"bar"},
-                      "meta":{"auth0-extension-type":"on-new-lead"},"mb":1,"dr":1,"jtn":"hello"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(
-        r.headers()["location"],
-        env.host.webtask_url("acme", "hello")
-    );
-    let token = r.text().await.unwrap();
-    assert_eq!(claims(&token).1["jtn"], "hello");
-    assert_eq!(
-        env.run("acme", "hello", json!({})).await.2,
-        json!({"ok": true})
-    );
-
-    let inspect = |q: &'static str| {
-        let (env, tenant, token) = (&env, tenant.clone(), token.clone());
-        async move {
-            let r = env
-                .http
-                .get(env.url(&format!("/api/tokens/inspect?token={token}{q}")))
-                .bearer_auth(tenant)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200);
-            r.json::<Value>().await.unwrap()
-        }
-    };
-    let plain = inspect("").await;
-    assert_eq!(plain["jtn"], "hello");
-    assert_eq!(plain["webtask_url"], env.host.webtask_url("acme", "hello"));
-    assert!(
-        plain.get("ectx").is_none() && plain.get("meta").is_none() && plain.get("code").is_none()
-    );
-    let full = inspect("&decrypt=true&fetch_code=true&meta=1").await;
-    assert_eq!(full["ectx"], json!({"foo": "bar"}));
-    assert_eq!(full["meta"], json!({"auth0-extension-type": "on-new-lead"}));
-    assert_eq!(full["code"], "module.exports = cb => cb(null, {ok: true})");
-    let other = env.tenant_token("globex").await;
-    let r = env
-        .http
-        .get(env.url(&format!("/api/tokens/inspect?token={token}")))
-        .bearer_auth(other)
-        .send()
-        .await
-        .unwrap();
-    refusal(r, 403, "tenant `acme`").await;
-}
-
-#[tokio::test]
-async fn webtask_crud_meta_filters_and_paging() {
-    let env = start().await;
-    let code = "module.exports = cb => cb(null, 1)";
-    for (name, ty, extra) in [
-        ("a", "on-new-lead", "x"),
-        ("b", "on-new-lead", "y"),
-        ("c", "enrich", "x"),
-    ] {
-        let w = env
-            .put(
-                "acme",
-                name,
-                code,
-                json!({"k": "secret-value"}),
-                json!({"auth0-extension-type": ty, "extra": extra}),
-            )
-            .await;
-        assert_eq!(w["webtask_url"], env.host.webtask_url("acme", name));
-        assert!(w.get("secrets").is_none());
-    }
-    let list = |q: &'static str| {
-        let env = &env;
-        async move {
-            let r = env
-                .http
-                .get(env.url(&format!("/api/webtask/acme{q}")))
-                .bearer_auth(env.master())
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200);
-            let text = r.text().await.unwrap();
-            assert!(
-                !text.contains("secret-value"),
-                "list responses carry no secrets"
-            );
-            let items: Vec<Value> = serde_json::from_str(&text).unwrap();
-            items
-                .iter()
-                .map(|i| i["name"].as_str().unwrap().to_owned())
-                .collect::<Vec<_>>()
-        }
-    };
-    assert_eq!(list("").await, ["a", "b", "c"]);
-    assert_eq!(
-        list("?meta=auth0-extension-type:on-new-lead").await,
-        ["a", "b"]
-    );
-    assert_eq!(
-        list("?meta=auth0-extension-type:on-new-lead&meta=extra:x").await,
-        ["a"]
-    );
-    assert_eq!(list("?offset=1&limit=1").await, ["b"]);
-    let item: Value = env
-        .http
-        .get(env.url("/api/webtask/acme?limit=1"))
-        .bearer_auth(env.master())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let keys: Vec<&String> = item[0].as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["container", "meta", "name", "token", "webtask_url"]);
-
-    let get = |q: &'static str| {
-        let env = &env;
-        async move {
+                .unwrap(),
+            403,
+            "without Authorization header",
+        )
+        .await;
+        let basic = env
+            .http
+            .get(env.url("/api/webtask/acme"))
+            .header("authorization", "Basic abc")
+            .send()
+            .await
+            .unwrap();
+        refusal(basic, 403, "unexpected Authorization header").await;
+        refusal(
             env.http
-                .get(env.url(&format!("/api/webtask/acme/a{q}")))
-                .bearer_auth(env.master())
+                .get(env.url("/api/webtask/acme"))
+                .bearer_auth("x.y.z")
                 .send()
                 .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
+                .unwrap(),
+            403,
+            "not a JWT",
+        )
+        .await;
+        let tenant = env.tenant_token("acme,initech").await;
+        let widen = env
+            .http
+            .post(env.url("/api/tokens/issue"))
+            .bearer_auth(&tenant)
+            .json(&json!({"ten": "acme,globex"}))
+            .send()
+            .await
+            .unwrap();
+        refusal(widen, 403, "subset of tenants").await;
+        let bounded = env
+            .http
+            .post(env.url("/api/tokens/issue"))
+            .bearer_auth(env.master())
+            .json(&json!({"ten": "acme", "exp": "4000000000"}))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let extend = env
+            .http
+            .post(env.url("/api/tokens/issue"))
+            .bearer_auth(&bounded)
+            .json(&json!({"exp": 4100000000u64}))
+            .send()
+            .await
+            .unwrap();
+        refusal(extend, 403, "cannot extend the expiration").await;
+        // Delegation depth: tenant (dd 1) -> child (dd 0) -> nothing.
+        let child = env
+            .http
+            .post(env.url("/api/tokens/issue"))
+            .bearer_auth(&tenant)
+            .json(&json!({"ten": "acme", "dd": 5}))
+            .send()
+            .await
+            .unwrap();
+        let child = child.text().await.unwrap();
+        assert_eq!(claims(&child).1["dd"], 0);
+        let grandchild = env
+            .http
+            .post(env.url("/api/tokens/issue"))
+            .bearer_auth(&child)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        refusal(
+            grandchild,
+            403,
+            "cannot be used to issue new webtask tokens",
+        )
+        .await;
+        let unknown = env
+            .http
+            .post(env.url("/api/tokens/issue"))
+            .bearer_auth(env.master())
+            .json(&json!({"zzz": 1}))
+            .send()
+            .await
+            .unwrap();
+        refusal(unknown, 400, "unsupported claim `zzz`").await;
+        let desc = env
+            .http
+            .get(env.url("/api/description"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(desc.status(), 404);
+    }
+
+    #[tokio::test]
+    async fn revocation_cascades_to_tokens_issued_from_the_revoked_one() {
+        let env = start().await;
+        let tenant = env.tenant_token("acme").await;
+        let child = env
+            .http
+            .post(env.url("/api/tokens/issue"))
+            .bearer_auth(&tenant)
+            .json(&json!({"ten": "acme", "dd": 0}))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let list = |t: String| {
+            let env = &env;
+            async move {
+                env.http
+                    .get(env.url("/api/webtask/acme"))
+                    .bearer_auth(t)
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(list(child.clone()).await.status(), 200);
+        // A child cannot revoke its parent.
+        let up = env
+            .http
+            .post(env.url(&format!("/api/tokens/revoke?token={tenant}")))
+            .bearer_auth(&child)
+            .send()
+            .await
+            .unwrap();
+        refusal(up, 403, "issued from").await;
+        let r = env
+            .http
+            .post(env.url(&format!("/api/tokens/revoke?token={tenant}")))
+            .bearer_auth(env.master())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        refusal(list(tenant.clone()).await, 403, "token is revoked").await;
+        refusal(list(child).await, 403, "token is revoked").await;
+        let master_self = env
+            .http
+            .post(env.url(&format!("/api/tokens/revoke?token={}", env.master())))
+            .bearer_auth(env.master())
+            .send()
+            .await
+            .unwrap();
+        refusal(master_self, 403, "master token cannot be revoked").await;
+    }
+
+    #[tokio::test]
+    async fn issue_with_jtn_creates_the_webtask_and_inspect_decrypts_into_ectx() {
+        let env = start().await;
+        let tenant = env.tenant_token("acme").await;
+        // What `wt create` sends, numbers as strings included.
+        let r = env
+            .http
+            .post(env.url("/api/tokens/issue"))
+            .bearer_auth(&tenant)
+            .json(&json!({"ten":"acme","dd":"0","code":"module.exports = cb => cb(null, {ok: true})","ectx":{"foo":"bar"},
+                          "meta":{"auth0-extension-type":"on-new-lead"},"mb":1,"dr":1,"jtn":"hello"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            r.headers()["location"],
+            env.host.webtask_url("acme", "hello")
+        );
+        let token = r.text().await.unwrap();
+        assert_eq!(claims(&token).1["jtn"], "hello");
+        assert_eq!(
+            env.run("acme", "hello", json!({})).await.2,
+            json!({"ok": true})
+        );
+
+        let inspect = |q: &'static str| {
+            let (env, tenant, token) = (&env, tenant.clone(), token.clone());
+            async move {
+                let r = env
+                    .http
+                    .get(env.url(&format!("/api/tokens/inspect?token={token}{q}")))
+                    .bearer_auth(tenant)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                r.json::<Value>().await.unwrap()
+            }
+        };
+        let plain = inspect("").await;
+        assert_eq!(plain["jtn"], "hello");
+        assert_eq!(plain["webtask_url"], env.host.webtask_url("acme", "hello"));
+        assert!(
+            plain.get("ectx").is_none() && plain.get("meta").is_none() && plain.get("code").is_none()
+        );
+        let full = inspect("&decrypt=true&fetch_code=true&meta=1").await;
+        assert_eq!(full["ectx"], json!({"foo": "bar"}));
+        assert_eq!(full["meta"], json!({"auth0-extension-type": "on-new-lead"}));
+        assert_eq!(full["code"], "module.exports = cb => cb(null, {ok: true})");
+        let other = env.tenant_token("globex").await;
+        let r = env
+            .http
+            .get(env.url(&format!("/api/tokens/inspect?token={token}")))
+            .bearer_auth(other)
+            .send()
+            .await
+            .unwrap();
+        refusal(r, 403, "tenant `acme`").await;
+    }
+
+    #[tokio::test]
+    async fn webtask_crud_meta_filters_and_paging() {
+        let env = start().await;
+        let code = "module.exports = cb => cb(null, 1)";
+        for (name, ty, extra) in [
+            ("a", "on-new-lead", "x"),
+            ("b", "on-new-lead", "y"),
+            ("c", "enrich", "x"),
+        ] {
+            let w = env
+                .put(
+                    "acme",
+                    name,
+                    code,
+                    json!({"k": "secret-value"}),
+                    json!({"auth0-extension-type": ty, "extra": extra}),
+                )
+                .await;
+            assert_eq!(w["webtask_url"], env.host.webtask_url("acme", name));
+            assert!(w.get("secrets").is_none());
         }
-    };
-    let plain = get("").await;
-    assert!(plain.get("secrets").is_none() && plain.get("code").is_none());
-    let full = get("?decrypt=true&fetch_code=1").await;
-    assert_eq!(
-        (full["secrets"]["k"].as_str(), full["code"].as_str()),
-        (Some("secret-value"), Some(code))
-    );
+        let list = |q: &'static str| {
+            let env = &env;
+            async move {
+                let r = env
+                    .http
+                    .get(env.url(&format!("/api/webtask/acme{q}")))
+                    .bearer_auth(env.master())
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                let text = r.text().await.unwrap();
+                assert!(
+                    !text.contains("secret-value"),
+                    "list responses carry no secrets"
+                );
+                let items: Vec<Value> = serde_json::from_str(&text).unwrap();
+                items
+                    .iter()
+                    .map(|i| i["name"].as_str().unwrap().to_owned())
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(list("").await, ["a", "b", "c"]);
+        assert_eq!(
+            list("?meta=auth0-extension-type:on-new-lead").await,
+            ["a", "b"]
+        );
+        assert_eq!(
+            list("?meta=auth0-extension-type:on-new-lead&meta=extra:x").await,
+            ["a"]
+        );
+        assert_eq!(list("?offset=1&limit=1").await, ["b"]);
+        let item: Value = env
+            .http
+            .get(env.url("/api/webtask/acme?limit=1"))
+            .bearer_auth(env.master())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let keys: Vec<&String> = item[0].as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["container", "meta", "name", "token", "webtask_url"]);
 
-    // PUT without secrets keeps them; meta is replaced.
-    let r = env
-        .http
-        .put(env.url("/api/webtask/acme/a"))
-        .bearer_auth(env.master())
-        .json(&json!({"code": code, "meta": {"m": "2"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let full = get("?decrypt=1").await;
-    assert_eq!(
-        (full["secrets"].clone(), full["meta"].clone()),
-        (json!({"k": "secret-value"}), json!({"m": "2"}))
-    );
+        let get = |q: &'static str| {
+            let env = &env;
+            async move {
+                env.http
+                    .get(env.url(&format!("/api/webtask/acme/a{q}")))
+                    .bearer_auth(env.master())
+                    .send()
+                    .await
+                    .unwrap()
+                    .json::<Value>()
+                    .await
+                    .unwrap()
+            }
+        };
+        let plain = get("").await;
+        assert!(plain.get("secrets").is_none() && plain.get("code").is_none());
+        let full = get("?decrypt=true&fetch_code=1").await;
+        assert_eq!(
+            (full["secrets"]["k"].as_str(), full["code"].as_str()),
+            (Some("secret-value"), Some(code))
+        );
 
-    let del = env
-        .http
-        .delete(env.url("/api/webtask/acme/a"))
-        .bearer_auth(env.master())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(del.status(), 204);
-    let again = env
-        .http
-        .delete(env.url("/api/webtask/acme/a"))
-        .bearer_auth(env.master())
-        .send()
-        .await
-        .unwrap();
-    refusal(again, 404, "No such webtask: a").await;
-    let run = env.run("acme", "a", json!({})).await;
-    assert_eq!((run.0, run.1.as_str()), (404, "proxy"));
-}
+        // PUT without secrets keeps them; meta is replaced.
+        let r = env
+            .http
+            .put(env.url("/api/webtask/acme/a"))
+            .bearer_auth(env.master())
+            .json(&json!({"code": code, "meta": {"m": "2"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let full = get("?decrypt=1").await;
+        assert_eq!(
+            (full["secrets"].clone(), full["meta"].clone()),
+            (json!({"k": "secret-value"}), json!({"m": "2"}))
+        );
 
-#[tokio::test]
-async fn names_bodies_and_code_sizes_are_checked() {
-    let env = start().await;
-    let bad = env
-        .http
-        .put(env.url("/api/webtask/acme/bad%20name"))
-        .bearer_auth(env.master())
-        .json(&json!({"code": "x"}))
-        .send()
-        .await
-        .unwrap();
-    refusal(bad, 400, "use 1 to 64 characters").await;
-    let long = "x".repeat(65);
-    let r = env
-        .http
-        .get(env.url(&format!("/api/webtask/{long}")))
-        .bearer_auth(env.master())
-        .send()
-        .await
-        .unwrap();
-    refusal(r, 400, "invalid container name").await;
-    let big = json!({"code": "x".repeat(130_000)});
-    let r = env
-        .http
-        .put(env.url("/api/webtask/acme/big"))
-        .bearer_auth(env.master())
-        .json(&big)
-        .send()
-        .await
-        .unwrap();
-    refusal(r, 413, "Request body size exceeds 122880").await;
-    let code = format!(
-        "module.exports = cb => cb(null, 1); //{}",
-        "x".repeat(100_000)
-    );
-    let r = env
-        .http
-        .put(env.url("/api/webtask/acme/big"))
-        .bearer_auth(env.master())
-        .json(&json!({"code": code}))
-        .send()
-        .await
-        .unwrap();
-    refusal(r, 400, "the limit is 100000 bytes").await;
-    let r = env
-        .http
-        .put(env.url("/api/webtask/acme/nocode"))
-        .bearer_auth(env.master())
-        .json(&json!({"meta": {}}))
-        .send()
-        .await
-        .unwrap();
-    refusal(r, 400, "`code` is required").await;
-    // A bad field is named as a field of the webtask, not as a token "claim".
-    let r = env
-        .http
-        .put(env.url("/api/webtask/acme/badsecrets"))
-        .bearer_auth(env.master())
-        .json(&json!({"code": "module.exports = cb => cb()", "secrets": 5}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    let body: Value = r.json().await.unwrap();
-    let msg = body["message"].as_str().unwrap();
-    assert!(
-        msg.starts_with(
-            "field `secrets` of the webtask is not valid: must be an object of strings"
-        ),
-        "{msg}"
-    );
-    assert!(!msg.contains("claim"), "{msg}");
-    let r = env
-        .http
-        .get(env.url("/api/webtask/acme/missing"))
-        .bearer_auth(env.master())
-        .send()
-        .await
-        .unwrap();
-    refusal(r, 404, "No such webtask: missing").await;
+        let del = env
+            .http
+            .delete(env.url("/api/webtask/acme/a"))
+            .bearer_auth(env.master())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(del.status(), 204);
+        let again = env
+            .http
+            .delete(env.url("/api/webtask/acme/a"))
+            .bearer_auth(env.master())
+            .send()
+            .await
+            .unwrap();
+        refusal(again, 404, "No such webtask: a").await;
+        let run = env.run("acme", "a", json!({})).await;
+        assert_eq!((run.0, run.1.as_str()), (404, "proxy"));
+    }
+
+    #[tokio::test]
+    async fn names_bodies_and_code_sizes_are_checked() {
+        let env = start().await;
+        let bad = env
+            .http
+            .put(env.url("/api/webtask/acme/bad%20name"))
+            .bearer_auth(env.master())
+            .json(&json!({"code": "x"}))
+            .send()
+            .await
+            .unwrap();
+        refusal(bad, 400, "use 1 to 64 characters").await;
+        let long = "x".repeat(65);
+        let r = env
+            .http
+            .get(env.url(&format!("/api/webtask/{long}")))
+            .bearer_auth(env.master())
+            .send()
+            .await
+            .unwrap();
+        refusal(r, 400, "invalid container name").await;
+        let big = json!({"code": "x".repeat(130_000)});
+        let r = env
+            .http
+            .put(env.url("/api/webtask/acme/big"))
+            .bearer_auth(env.master())
+            .json(&big)
+            .send()
+            .await
+            .unwrap();
+        refusal(r, 413, "Request body size exceeds 122880").await;
+        // Both stores refuse NUL in text: the API says so before either sees it.
+        for (body, needle) in [
+            (json!({"code": "a\u{0}b"}), "the code contains a NUL"),
+            (json!({"code": "x", "meta": {"k": "v\u{0}"}}), "the metadata contains a NUL"),
+        ] {
+            let r = env
+                .http
+                .put(env.url("/api/webtask/acme/nul"))
+                .bearer_auth(env.master())
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            refusal(r, 400, needle).await;
+        }
+        let code = format!(
+            "module.exports = cb => cb(null, 1); //{}",
+            "x".repeat(100_000)
+        );
+        let r = env
+            .http
+            .put(env.url("/api/webtask/acme/big"))
+            .bearer_auth(env.master())
+            .json(&json!({"code": code}))
+            .send()
+            .await
+            .unwrap();
+        refusal(r, 400, "the limit is 100000 bytes").await;
+        let r = env
+            .http
+            .put(env.url("/api/webtask/acme/nocode"))
+            .bearer_auth(env.master())
+            .json(&json!({"meta": {}}))
+            .send()
+            .await
+            .unwrap();
+        refusal(r, 400, "`code` is required").await;
+        // A bad field is named as a field of the webtask, not as a token "claim".
+        let r = env
+            .http
+            .put(env.url("/api/webtask/acme/badsecrets"))
+            .bearer_auth(env.master())
+            .json(&json!({"code": "module.exports = cb => cb()", "secrets": 5}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        let body: Value = r.json().await.unwrap();
+        let msg = body["message"].as_str().unwrap();
+        assert!(
+            msg.starts_with(
+                "field `secrets` of the webtask is not valid: must be an object of strings"
+            ),
+            "{msg}"
+        );
+        assert!(!msg.contains("claim"), "{msg}");
+        let r = env
+            .http
+            .get(env.url("/api/webtask/acme/missing"))
+            .bearer_auth(env.master())
+            .send()
+            .await
+            .unwrap();
+        refusal(r, 404, "No such webtask: missing").await;
+    }
 }

@@ -839,10 +839,7 @@ async fn log_streams_are_capped_per_container_and_per_host_and_freed() {
 #[tokio::test]
 async fn deleting_a_webtask_frees_its_runtime_and_cached_copy() {
     // In-process, so that the resident runtimes are this process's to count.
-    let env = Env {
-        host: extend_host::Host::builder().memory().start().await.unwrap(),
-        http: common::http(),
-    };
+    let env = Env::with_host(extend_host::Host::builder().memory().start().await.unwrap());
     env.install("acme", "w", "module.exports = (ctx, cb) => cb(null, 1);")
         .await;
     assert_eq!(env.run("acme", "w", json!({})).await.2, json!(1));

@@ -82,16 +82,15 @@ async fn a_spinning_tenant_does_not_hold_up_another() {
 async fn a_run_stuck_past_twice_its_limit_quarantines_the_container_and_its_thread_is_replaced() {
     let mut limits = Limits::default();
     limits.run_time = Duration::from_millis(100);
-    let env = common::Env {
-        host: extend_host::Host::builder()
+    let env = common::Env::with_host(
+        extend_host::Host::builder()
             .memory()
             .limits(limits)
             .workers(4)
             .start()
             .await
             .unwrap(),
-        http: common::http(),
-    };
+    );
     // Builtins on fast arrays do not poll QuickJS's interrupt, which it checks
     // only every 10,000 ticks: this loop runs well past the 100 ms limit.
     env.install(

@@ -6,7 +6,9 @@
 
 mod common;
 
-use extend_host::store::{BoxFuture, Change, SqliteStore, Store, StoreError, StoredWebtask, Usage};
+use extend_host::store::{
+    BoxFuture, Change, SqliteStore, Store, StoreError, StoredWebtask, Usage, WebtaskChange,
+};
 use extend_host::{Host, HostBuilder};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -38,10 +40,12 @@ impl Store for Announcing {
     fn put(&self, webtask: StoredWebtask) -> BoxFuture<'_, Result<StoredWebtask, StoreError>> {
         Box::pin(async move {
             let saved = self.inner.put(webtask).await?;
-            self.announce(Change::Webtask {
-                container: saved.container.clone(),
-                name: saved.name.clone(),
-            });
+            self.announce(Change::Webtask(WebtaskChange::new(
+                0,
+                saved.container.clone(),
+                saved.name.clone(),
+                false,
+            )));
             Ok(saved)
         })
     }
@@ -52,10 +56,12 @@ impl Store for Announcing {
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
             let deleted = self.inner.delete(container, name).await?;
-            self.announce(Change::Webtask {
-                container: container.to_owned(),
-                name: name.to_owned(),
-            });
+            self.announce(Change::Webtask(WebtaskChange::new(
+                0,
+                container.to_owned(),
+                name.to_owned(),
+                true,
+            )));
             Ok(deleted)
         })
     }

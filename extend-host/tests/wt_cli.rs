@@ -70,13 +70,29 @@ impl Wt {
 
 #[test]
 fn wt_cli_manages_and_runs_webtasks_on_our_host() {
+    wt_cli_scenario(common::Backend::Sqlite);
+}
+
+/// The same on PostgreSQL, with a second node: `wt logs` follows node A
+/// while the run goes to node B.
+#[test]
+fn wt_cli_manages_and_runs_webtasks_on_two_nodes_on_postgres() {
+    wt_cli_scenario(common::Backend::Postgres);
+}
+
+fn wt_cli_scenario(backend: common::Backend) {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let host = rt
-        .block_on(extend_host::Host::builder().memory().start())
-        .unwrap();
+    let Some(env) = rt.block_on(common::start_on(backend, extend_host::Limits::default())) else {
+        return;
+    };
+    let other = match &env.db {
+        Some(db) => Some(rt.block_on(common::node_on(db, extend_host::Limits::default()))),
+        None => None,
+    };
+    let host = &env.host;
     let url = host.url().to_owned();
-    let home =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("wt-home-{}", std::process::id()));
+    let home = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("wt-home-{}-{backend:?}", std::process::id()));
     let _ = std::fs::remove_dir_all(&home);
     std::fs::create_dir_all(&home).unwrap();
     let wt = Wt {
@@ -113,6 +129,8 @@ fn wt_cli_manages_and_runs_webtasks_on_our_host() {
         "auth0-extension-type=on-new-lead",
     ]);
     let run_url = host.webtask_url("acme", "hello");
+    // Where the logged run goes: the other node, when there is one.
+    let runner = other.as_ref().map_or(host, |o| &o.host);
     assert!(
         created.contains("Webtask created") && created.contains(&run_url),
         "{created}"
@@ -211,7 +229,7 @@ fn wt_cli_manages_and_runs_webtasks_on_our_host() {
     }
     let body: serde_json::Value = rt.block_on(async {
         let r = common::http()
-            .post(&run_url)
+            .post(runner.webtask_url("acme", "hello"))
             .json(&serde_json::json!({"name": "bob"}))
             .send()
             .await
@@ -251,6 +269,7 @@ fn wt_cli_manages_and_runs_webtasks_on_our_host() {
         "{refused}"
     );
 
-    rt.block_on(host.shutdown()).unwrap();
+    drop(other);
+    rt.block_on(env.host.shutdown()).unwrap();
     std::fs::remove_dir_all(home).unwrap();
 }

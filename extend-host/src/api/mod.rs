@@ -1,6 +1,7 @@
 //! The HTTP API: routing, the extractors that authorize every management
 //! call, and the shared state of a host.
 
+mod changes;
 mod extract;
 mod logs;
 mod run;
@@ -175,6 +176,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
                 .delete(webtasks::delete),
         )
         .route("/api/logs/tenant/{container}", get(logs::stream))
+        .route("/api/changes", get(changes::stream))
         .route("/api/run/{container}/{name}", any(run::run))
         .route("/api/run/{container}/{name}/{*rest}", any(run::run))
         .route("/api/description", get(not_found))

@@ -170,6 +170,14 @@ pub(super) async fn put(
         .code
         .ok_or_else(|| ApiError::bad_request("`code` is required and must be a string"))?;
     let meta = body.meta.unwrap_or_default();
+    // Neither store takes NUL in text (PostgreSQL refuses it outright), and
+    // no JavaScript source or metadata needs it.
+    if code.contains('\0') {
+        return Err(ApiError::bad_request("the code contains a NUL character (\\u0000)"));
+    }
+    if meta.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')) {
+        return Err(ApiError::bad_request("the metadata contains a NUL character (\\u0000)"));
+    }
     let meta_bytes: usize = meta.iter().map(|(k, v)| k.len() + v.len()).sum();
     if meta_bytes > app.limits.meta_size {
         return Err(ApiError::bad_request(format!(
