@@ -535,4 +535,75 @@ on_both_stores! {
             .unwrap();
         refusal(r, 404, "No such webtask: missing").await;
     }
+
+    #[tokio::test]
+    async fn the_changes_stream_tells_every_write_and_resumes_from_last_event_id() {
+        let env = start().await;
+        let mut all = common::Changes::open(&env, "", None).await;
+        let mut acme = common::Changes::open(&env, "?container=acme", None).await;
+        env.install("globex", "g", "module.exports = cb => cb(null, 1)").await;
+        env.install("acme", "a", "module.exports = cb => cb(null, 1)").await;
+        let r = env
+            .http
+            .delete(env.url("/api/webtask/acme/a"))
+            .bearer_auth(env.master())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+        let g = all.next().await;
+        assert_eq!(g.event, "webtask");
+        assert_eq!(
+            (g.data["container"].as_str(), g.data["name"].as_str(), g.data["deleted"].as_bool()),
+            (Some("globex"), Some("g"), Some(false))
+        );
+        let put = all.next().await;
+        let del = all.next().await;
+        assert_eq!((put.data["name"].as_str(), del.data["deleted"].as_bool()), (Some("a"), Some(true)));
+        assert!(g.id < put.id && put.id < del.id, "ids increase: {g:?} {put:?} {del:?}");
+        assert_eq!(put.id, put.data["id"].as_u64());
+        // The filtered stream sees acme's changes only.
+        assert_eq!(acme.next().await, put);
+        assert_eq!(acme.next().await, del);
+
+        // A client that saw `g` gets what came after it, then live changes.
+        let mut resumed = common::Changes::open(&env, "", g.id).await;
+        assert_eq!(resumed.next().await, put);
+        assert_eq!(resumed.next().await, del);
+        env.install("acme", "b", "module.exports = cb => cb(null, 1)").await;
+        assert_eq!(resumed.next().await.data["name"], "b");
+
+        // Tenants watch their own container only; bad ids are named.
+        let tenant = env.tenant_token("acme").await;
+        for (query, status, needle) in [
+            ("", 403, "needs the master token"),
+            ("?container=globex", 403, "globex"),
+        ] {
+            let r = env
+                .http
+                .get(env.url(&format!("/api/changes{query}")))
+                .bearer_auth(&tenant)
+                .send()
+                .await
+                .unwrap();
+            refusal(r, status, needle).await;
+        }
+        let r = env
+            .http
+            .get(env.url("/api/changes?container=acme"))
+            .bearer_auth(&tenant)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let r = env
+            .http
+            .get(env.url("/api/changes"))
+            .bearer_auth(env.master())
+            .header("last-event-id", "yesterday")
+            .send()
+            .await
+            .unwrap();
+        refusal(r, 400, "Last-Event-ID").await;
+    }
 }

@@ -363,3 +363,94 @@ pub fn http() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
 }
+
+/// One event of `GET /api/changes`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeEvent {
+    pub id: Option<u64>,
+    pub event: String,
+    pub data: Value,
+}
+
+/// Reads `GET /api/changes`.
+pub struct Changes {
+    resp: reqwest::Response,
+    buf: String,
+}
+
+impl Changes {
+    /// Opens the stream with the master token; `query` like `?container=acme`.
+    pub async fn open(env: &Env, query: &str, last_event_id: Option<u64>) -> Changes {
+        let mut req = env
+            .http
+            .get(env.url(&format!("/api/changes{query}")))
+            .bearer_auth(env.master());
+        if let Some(id) = last_event_id {
+            req = req.header("last-event-id", id.to_string());
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["content-type"], "text/event-stream");
+        let mut c = Changes {
+            resp,
+            buf: String::new(),
+        };
+        // Once the comment arrives, the stream follows the feed.
+        while !c.buf.contains(": connected\n\n") {
+            let chunk = c.resp.chunk().await.unwrap().expect("the stream ended");
+            c.buf.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+        c.buf = c.buf.replacen(": connected\n\n", "", 1);
+        c
+    }
+
+    /// The next event (comments skipped).
+    pub async fn next(&mut self) -> ChangeEvent {
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let mut e = ChangeEvent {
+                    id: None,
+                    event: "message".into(),
+                    data: Value::Null,
+                };
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id: ") {
+                        e.id = Some(v.parse().unwrap());
+                    } else if let Some(v) = line.strip_prefix("event: ") {
+                        e.event = v.to_owned();
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        e.data = serde_json::from_str(v).unwrap();
+                    }
+                }
+                if e.data != Value::Null {
+                    return e;
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), self.resp.chunk())
+                .await
+                .expect("no change event within 10 s")
+                .unwrap()
+                .expect("the stream ended");
+            self.buf.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+}
+
+/// Polls `check` until it returns `Some`, for at most `within`: for states
+/// another node reaches through the database, which sends this test no signal.
+pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    within: std::time::Duration,
+    what: &str,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(start.elapsed() < within, "{what}: not within {within:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+}

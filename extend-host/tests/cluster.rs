@@ -1,0 +1,277 @@
+//! Several hosts on one PostgreSQL database: they share keys and master
+//! token, see each other's writes, revocations and log records, survive
+//! losing the change feed, and one node's death loses nothing another node
+//! acknowledged. Skipped (with one line saying how to run them) without
+//! `EXTEND_TEST_DATABASE_URL`.
+
+mod common;
+
+use common::{Changes, Env, LogStream, TestDb, eventually, node_on, postgres_enabled};
+use extend_host::Limits;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+const WITHIN: Duration = Duration::from_secs(5);
+
+async fn two_nodes() -> Option<(Arc<TestDb>, Env, Env)> {
+    if !postgres_enabled() {
+        return None;
+    }
+    let db = TestDb::create().await;
+    let a = node_on(&db, Limits::default()).await;
+    let b = node_on(&db, Limits::default()).await;
+    Some((db, a, b))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_started_together_migrate_once_and_share_keys_and_master_token() {
+    if !postgres_enabled() {
+        return;
+    }
+    let db = TestDb::create().await;
+    let (a, b, c) = tokio::join!(
+        node_on(&db, Limits::default()),
+        node_on(&db, Limits::default()),
+        node_on(&db, Limits::default())
+    );
+    let nodes = [&a, &b, &c];
+    let created: Vec<bool> = nodes
+        .iter()
+        .map(|n| n.host.created_master_token())
+        .collect();
+    assert_eq!(
+        created.iter().filter(|c| **c).count(),
+        1,
+        "one node made the keys: {created:?}"
+    );
+    assert!(nodes.iter().all(|n| n.master() == a.master()));
+    let sql = db.client().await;
+    let versions: i64 = sql
+        .query_one("SELECT COUNT(*) FROM extend_schema", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(versions, 1, "each migration ran once");
+    // A token one node issues, another accepts.
+    let tenant = a.tenant_token("acme").await;
+    let r = c
+        .http
+        .get(c.url("/api/webtask/acme"))
+        .bearer_auth(&tenant)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // The keys are sealed with the KEK: nothing in the row reads as a key.
+    let sealed: Vec<u8> = sql
+        .query_one("SELECT sealed FROM host_keys", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!sealed.windows(8).any(|w| w == b"signing\""));
+}
+
+#[tokio::test]
+async fn a_node_given_another_key_encryption_key_is_told_which_one_it_needs() {
+    if !postgres_enabled() {
+        return;
+    }
+    let db = TestDb::create().await;
+    let _first = node_on(&db, Limits::default()).await;
+    let wrong = extend_host::KeyEncryptionKey::generate();
+    let e = extend_host::Host::builder()
+        .database(&db.url)
+        .key_encryption_key(wrong.clone())
+        .start()
+        .await
+        .unwrap_err();
+    let text = format!("{e}: {}", std::error::Error::source(&e).unwrap());
+    assert!(
+        text.contains(db.kek.id()) && text.contains(wrong.id()) && text.contains("same --key-file"),
+        "{text}"
+    );
+    let e = extend_host::Host::builder()
+        .database(&db.url)
+        .start()
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("key-encryption key"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_on_one_node_is_what_the_next_run_on_another_executes() {
+    let Some((_db, a, b)) = two_nodes().await else {
+        return;
+    };
+    // Within the write burst of one container (20).
+    for v in 0..15 {
+        a.install("acme", "w", &format!("module.exports = cb => cb(null, {v})"))
+            .await;
+        // Each version is run at least once on `b`, so `b` has the previous
+        // one cached when the next is written.
+        eventually(WITHIN, "the new code runs on node b", || async {
+            let (status, _, body) = b.run("acme", "w", json!({})).await;
+            (status == 200 && body == json!(v)).then_some(())
+        })
+        .await;
+    }
+    let r = a
+        .http
+        .delete(a.url("/api/webtask/acme/w"))
+        .bearer_auth(a.master())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    eventually(WITHIN, "the deleted webtask is gone on node b", || async {
+        (b.run("acme", "w", json!({})).await.0 == 404).then_some(())
+    })
+    .await;
+    // What one node stored, the other lists, secrets opened with the shared key.
+    a.put("acme", "s", "module.exports = (ctx, cb) => cb(null, ctx.secrets.k)", json!({"k": "v"}), json!({"auth0-extension-type": "p"}))
+        .await;
+    let listed: Value = b
+        .http
+        .get(b.url("/api/webtask/acme?meta=auth0-extension-type:p&decrypt=true"))
+        .bearer_auth(b.master())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed[0]["secrets"]["k"], "v", "{listed}");
+    assert_eq!(b.run("acme", "s", json!({})).await.2, json!("v"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_revoked_on_one_node_is_refused_by_the_other() {
+    let Some((_db, a, b)) = two_nodes().await else {
+        return;
+    };
+    let tenant = a.tenant_token("acme").await;
+    let list = |env: &Env| {
+        env.http
+            .get(env.url("/api/webtask/acme"))
+            .bearer_auth(&tenant)
+            .send()
+    };
+    assert_eq!(list(&b).await.unwrap().status(), 200);
+    let r = a
+        .http
+        .post(a.url(&format!("/api/tokens/revoke?token={tenant}")))
+        .bearer_auth(a.master())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let refused = eventually(WITHIN, "node b refuses the revoked token", || async {
+        let r = list(&b).await.unwrap();
+        (r.status() == 403).then_some(r)
+    })
+    .await;
+    let body: Value = refused.json().await.unwrap();
+    assert!(body["message"].as_str().unwrap().contains("revoked"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_records_of_runs_on_one_node_stream_from_another_in_order() {
+    let Some((_db, a, b)) = two_nodes().await else {
+        return;
+    };
+    b.install(
+        "acme",
+        "chatty",
+        "module.exports = (ctx, cb) => { for (let i = 0; i < 5; i++) console.log('line ' + i); \
+         console.log('\"' + 'y'.repeat(20000)); cb(null, 'ok'); };",
+    )
+    .await;
+    let mut logs = LogStream::open(&a, "acme", a.master()).await;
+    assert_eq!(b.run("acme", "chatty", json!({})).await.2, json!("ok"));
+    for i in 0..5 {
+        let r = logs.next_record().await;
+        assert_eq!(r["msg"], format!("line {i}"));
+        assert_eq!(r["webtask"], "chatty");
+    }
+    // Longer than a NOTIFY payload: relayed in parts, whole on arrival (cut
+    // at the log-line limit like on its own node).
+    let long = logs.next_record().await;
+    let msg = long["msg"].as_str().unwrap();
+    assert!(msg.starts_with("\"yyy") && msg.ends_with('…'), "{}", &msg[..20]);
+    assert_eq!(msg.len(), Limits::default().log_line + '…'.len_utf8());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_loses_its_change_feed_reconnects_and_forgets_its_cache() {
+    let Some((db, a, b)) = two_nodes().await else {
+        return;
+    };
+    a.install("acme", "w", "module.exports = cb => cb(null, 1)").await;
+    assert_eq!(b.run("acme", "w", json!({})).await.2, json!(1));
+    let sql = db.client().await;
+    // Behind every host's back: no notification, so `b` keeps its copy.
+    sql.execute(
+        "UPDATE webtasks SET code = 'module.exports = cb => cb(null, 2)' WHERE name = 'w'",
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!(b.run("acme", "w", json!({})).await.2, json!(1), "b runs its cached copy");
+    let mut changes = Changes::open(&b, "", None).await;
+    let listeners = "SELECT pid FROM pg_stat_activity WHERE application_name = 'extend-host listener' AND datname = current_database()";
+    let before: Vec<i32> = sql.query(listeners, &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(before.len(), 2, "one listener per node");
+    let killed: Vec<bool> = sql
+        .query(&format!("SELECT pg_terminate_backend(pid) FROM ({listeners}) l"), &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(killed, [true, true]);
+    // The stream tells platforms to forget what they cached, too.
+    let reset = changes.next().await;
+    assert_eq!(reset.event, "reset");
+    assert!(reset.data["reason"].as_str().unwrap().contains("lost"), "{reset:?}");
+    eventually(WITHIN, "b drops its stale copy", || async {
+        (b.run("acme", "w", json!({})).await.2 == json!(2)).then_some(())
+    })
+    .await;
+    let after: Vec<i32> = eventually(WITHIN, "both nodes listen again", || async {
+        let pids: Vec<i32> = sql.query(listeners, &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+        (pids.len() == 2).then_some(pids)
+    })
+    .await;
+    assert!(after.iter().all(|p| !before.contains(p)), "{before:?} {after:?}");
+    // And the feed works again: a write on `a` reaches `b`.
+    a.install("acme", "w", "module.exports = cb => cb(null, 3)").await;
+    eventually(WITHIN, "b follows the feed again", || async {
+        (b.run("acme", "w", json!({})).await.2 == json!(3)).then_some(())
+    })
+    .await;
+    drop(a);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_written_on_one_node_stream_from_another_and_pruned_history_means_reset() {
+    let Some((db, a, b)) = two_nodes().await else {
+        return;
+    };
+    let mut on_b = Changes::open(&b, "?container=acme", None).await;
+    a.install("acme", "one", "module.exports = cb => cb(null, 1)").await;
+    a.install("acme", "two", "module.exports = cb => cb(null, 2)").await;
+    let one = on_b.next().await;
+    let two = on_b.next().await;
+    assert_eq!((one.data["name"].as_str(), two.data["name"].as_str()), (Some("one"), Some("two")));
+    let mut resumed = Changes::open(&b, "?container=acme", one.id).await;
+    assert_eq!(resumed.next().await, two);
+    // Once the log no longer holds the client's position, it must start over.
+    db.client()
+        .await
+        .execute("DELETE FROM changes WHERE id <= $1", &[&(two.id.unwrap() as i64)])
+        .await
+        .unwrap();
+    let mut stale = Changes::open(&b, "?container=acme", one.id).await;
+    assert_eq!(stale.next().await.event, "reset");
+}
