@@ -275,3 +275,149 @@ async fn changes_written_on_one_node_stream_from_another_and_pruned_history_mean
     let mut stale = Changes::open(&b, "?container=acme", one.id).await;
     assert_eq!(stale.next().await.event, "reset");
 }
+
+/// `extend-host serve` on `db` as a child process: its URL and, on the
+/// first start of the database, the master token it printed.
+struct Node {
+    child: tokio::process::Child,
+    url: String,
+    printed_master: Option<String>,
+}
+
+async fn spawn_node(db: &TestDb, key_file: &std::path::Path) -> Node {
+    use tokio::io::AsyncBufReadExt as _;
+    let mut child = tokio::process::Command::new(common::WORKER)
+        .args(["serve", "--listen", "127.0.0.1:0", "--key-file"])
+        .arg(key_file)
+        .env("EXTEND_DATABASE_URL", &db.url)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed_master = None;
+    loop {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("the node printed its address within 30 s")
+            .unwrap()
+            .expect("the node exited before listening");
+        if line.starts_with("master token") {
+            printed_master = lines.next_line().await.unwrap();
+        } else if let Some(url) = line.strip_prefix("extend-host listening on ") {
+            return Node {
+                child,
+                url: url.to_owned(),
+                printed_master,
+            };
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_node_mid_traffic_loses_nothing_acknowledged_and_a_restart_finds_it_all() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    if !postgres_enabled() {
+        return;
+    }
+    let db = TestDb::create().await;
+    let key_file = std::env::temp_dir().join(format!("extend-kek-{}", std::process::id()));
+    let _ = std::fs::remove_file(&key_file);
+    let made = std::process::Command::new(common::WORKER)
+        .arg("new-key")
+        .arg(&key_file)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let mut a = spawn_node(&db, &key_file).await;
+    let b = spawn_node(&db, &key_file).await;
+    let master = a.printed_master.clone().expect("the first node printed the master token");
+    assert_eq!(b.printed_master, None, "only the node that made it prints it");
+
+    let http = common::http();
+    let acked = Arc::new(std::sync::Mutex::new(Vec::<(String, String, usize)>::new()));
+    let count = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (http, master, acked, count) = (http.clone(), master.clone(), acked.clone(), count.clone());
+        let urls = [a.url.clone(), b.url.clone()];
+        let stop = stop.clone();
+        writers.push(tokio::spawn(async move {
+            for i in 0.. {
+                let (container, name) = (format!("c{}", i % 40), format!("w{w}-{i}"));
+                let put = http
+                    .put(format!("{}/api/webtask/{container}/{name}", urls[i % 2]))
+                    .bearer_auth(&master)
+                    .json(&json!({ "code": format!("module.exports = cb => cb(null, {i})") }))
+                    .send();
+                let ok = tokio::select! {
+                    () = stop.notified() => return,
+                    r = put => matches!(r, Ok(r) if r.status() == 200),
+                };
+                if ok {
+                    acked.lock().unwrap().push((container, name, i));
+                    count.fetch_add(1, Ordering::SeqCst);
+                }
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    eventually(Duration::from_secs(60), "60 writes acknowledged", || async {
+        (count.load(Ordering::SeqCst) >= 60).then_some(())
+    })
+    .await;
+    a.child.start_kill().unwrap();
+    a.child.wait().await.unwrap();
+    let at_kill = count.load(Ordering::SeqCst);
+    eventually(Duration::from_secs(60), "node b goes on acknowledging writes", || async {
+        (count.load(Ordering::SeqCst) >= at_kill + 40).then_some(())
+    })
+    .await;
+    stop.notify_waiters();
+    for w in writers {
+        w.abort();
+        let _ = w.await;
+    }
+    let acked = acked.lock().unwrap().clone();
+    let check = |base: String| {
+        let (http, master, acked) = (http.clone(), master.clone(), acked.clone());
+        async move {
+            for (container, name, i) in &acked {
+                let got: Value = http
+                    .get(format!("{base}/api/webtask/{container}/{name}?fetch_code=true"))
+                    .bearer_auth(&master)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    got["code"],
+                    format!("module.exports = cb => cb(null, {i})"),
+                    "{container}/{name} was acknowledged"
+                );
+            }
+            // And it runs.
+            let (container, name, i) = acked.last().unwrap();
+            let ran: Value = http
+                .post(format!("{base}/api/run/{container}/{name}"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(ran, json!(i));
+        }
+    };
+    check(b.url.clone()).await;
+    // A restart on the warm database: same keys, same master token, all there.
+    let again = spawn_node(&db, &key_file).await;
+    assert_eq!(again.printed_master, None);
+    check(again.url.clone()).await;
+    drop((b, again));
+    std::fs::remove_file(&key_file).unwrap();
+}
