@@ -42,6 +42,11 @@ pub(crate) struct Inner {
     pub(crate) invoker: Arc<Invoker>,
     queue: Queue,
     management: Option<Management>,
+    /// The change-stream follower: it stops when the sender is dropped.
+    watch: Option<(
+        tokio::sync::oneshot::Sender<()>,
+        tokio::sync::watch::Receiver<bool>,
+    )>,
 }
 
 impl Extend {
@@ -100,6 +105,25 @@ impl Extend {
         self.inner.queue.enqueue(point, container, body)
     }
 
+    /// Whether the host's change stream is open right now (see
+    /// [`ExtendBuilder::watch_changes`]); `false` when not watching.
+    pub fn change_stream_connected(&self) -> bool {
+        self.inner.watch.as_ref().is_some_and(|(_, c)| *c.borrow())
+    }
+
+    /// Waits up to `timeout` for the change stream to be open: after it
+    /// returns `true`, every change committed to the host reaches this
+    /// client's cache. `false` on timeout or when not watching.
+    pub async fn wait_for_change_stream(&self, timeout: Duration) -> bool {
+        let Some((_, connected)) = &self.inner.watch else {
+            return false;
+        };
+        let mut connected = connected.clone();
+        tokio::time::timeout(timeout, connected.wait_for(|c| *c))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
     /// Async invocations queued or in flight right now.
     pub fn pending(&self) -> usize {
         self.inner.queue.pending()
@@ -134,6 +158,7 @@ pub struct ExtendBuilder {
     concurrency: usize,
     retry: RetryPolicy,
     on_outcome: Option<OutcomeFn>,
+    watch_changes: bool,
 }
 
 impl Default for ExtendBuilder {
@@ -152,6 +177,7 @@ impl Default for ExtendBuilder {
                 max: Duration::from_secs(10),
             },
             on_outcome: None,
+            watch_changes: false,
         }
     }
 }
@@ -174,6 +200,21 @@ impl ExtendBuilder {
     #[must_use]
     pub fn webtask(mut self, base_url: impl Into<String>, token: impl Into<String>) -> Self {
         self.webtask = Some((base_url.into(), token.into()));
+        self
+    }
+
+    /// Follows the host's change stream (`GET /api/changes`, which needs the
+    /// master token) and drops cached discovery answers as soon as an
+    /// extension of their container is installed, replaced or removed,
+    /// through this replica or any other: without it, another replica's
+    /// install is seen only when the cached answer expires
+    /// ([`WebtaskOptions::ttl`]). The stream reconnects with backoff,
+    /// resuming where it left off; while it is down, answers are dropped
+    /// when it fails and cached for their TTL until it is back. Only with
+    /// [`ExtendBuilder::webtask`]. Default off.
+    #[must_use]
+    pub fn watch_changes(mut self, on: bool) -> Self {
+        self.watch_changes = on;
         self
     }
 
@@ -259,6 +300,9 @@ impl ExtendBuilder {
             (Some(_), None, Some(_)) => return Err(BuildError::WebtaskOptionsWithoutWebtask),
             _ => {}
         }
+        if self.watch_changes && self.webtask.is_none() {
+            return Err(BuildError::WatchWithoutWebtask);
+        }
         for (value, setting) in [
             (self.queue_capacity, "async_queue_capacity"),
             (self.concurrency, "async_concurrency"),
@@ -274,14 +318,21 @@ impl ExtendBuilder {
             Some(http) => http,
             None => default_http_client()?,
         };
+        let mut watch = None;
         let (discovery, management): (Arc<dyn Discovery>, _) = match (self.discovery, self.webtask)
         {
             (Some(d), _) => (d, None),
             (None, Some((url, token))) => {
-                let api =
-                    WebtaskApi::new(http.clone(), &url, token).map_err(BuildError::WebtaskUrl)?;
-                let w =
-                    WebtaskDiscovery::new(Arc::new(api), self.webtask_options.unwrap_or_default());
+                let api = Arc::new(
+                    WebtaskApi::new(http.clone(), &url, token).map_err(BuildError::WebtaskUrl)?,
+                );
+                let w = WebtaskDiscovery::new(
+                    Arc::clone(&api),
+                    self.webtask_options.unwrap_or_default(),
+                );
+                if self.watch_changes {
+                    watch = Some(crate::webtask::watch_changes(api, w.clone(), &runtime));
+                }
                 (Arc::new(w.clone()), Some(Management::new(w)))
             }
             (None, None) => return Err(BuildError::NoDiscovery),
@@ -306,6 +357,7 @@ impl ExtendBuilder {
                 invoker,
                 queue,
                 management,
+                watch,
             }),
         })
     }
@@ -367,6 +419,9 @@ pub enum BuildError {
     Http(reqwest::Error),
     /// The webtask host URL is not an absolute http or https URL.
     WebtaskUrl(String),
+    /// `.watch_changes(true)` was called without `.webtask(...)`: only a
+    /// webtask host has a change stream.
+    WatchWithoutWebtask,
 }
 
 impl fmt::Display for BuildError {
@@ -387,6 +442,9 @@ impl fmt::Display for BuildError {
             ),
             BuildError::Http(e) => write!(f, "the HTTP client could not be built: {e}"),
             BuildError::WebtaskUrl(e) => write!(f, "the webtask host URL is not usable: {e}"),
+            BuildError::WatchWithoutWebtask => f.write_str(
+                ".watch_changes(true) follows a webtask host's change stream, and .webtask(url, token) is not configured",
+            ),
         }
     }
 }

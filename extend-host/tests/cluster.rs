@@ -106,8 +106,12 @@ async fn a_write_on_one_node_is_what_the_next_run_on_another_executes() {
     };
     // Within the write burst of one container (20).
     for v in 0..15 {
-        a.install("acme", "w", &format!("module.exports = cb => cb(null, {v})"))
-            .await;
+        a.install(
+            "acme",
+            "w",
+            &format!("module.exports = cb => cb(null, {v})"),
+        )
+        .await;
         // Each version is run at least once on `b`, so `b` has the previous
         // one cached when the next is written.
         eventually(WITHIN, "the new code runs on node b", || async {
@@ -129,8 +133,14 @@ async fn a_write_on_one_node_is_what_the_next_run_on_another_executes() {
     })
     .await;
     // What one node stored, the other lists, secrets opened with the shared key.
-    a.put("acme", "s", "module.exports = (ctx, cb) => cb(null, ctx.secrets.k)", json!({"k": "v"}), json!({"auth0-extension-type": "p"}))
-        .await;
+    a.put(
+        "acme",
+        "s",
+        "module.exports = (ctx, cb) => cb(null, ctx.secrets.k)",
+        json!({"k": "v"}),
+        json!({"auth0-extension-type": "p"}),
+    )
+    .await;
     let listed: Value = b
         .http
         .get(b.url("/api/webtask/acme?meta=auth0-extension-type:p&decrypt=true"))
@@ -172,7 +182,10 @@ async fn a_token_revoked_on_one_node_is_refused_by_the_other() {
     })
     .await;
     let body: Value = refused.json().await.unwrap();
-    assert!(body["message"].as_str().unwrap().contains("revoked"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("revoked"),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -198,7 +211,11 @@ async fn log_records_of_runs_on_one_node_stream_from_another_in_order() {
     // at the log-line limit like on its own node).
     let long = logs.next_record().await;
     let msg = long["msg"].as_str().unwrap();
-    assert!(msg.starts_with("\"yyy") && msg.ends_with('…'), "{}", &msg[..20]);
+    assert!(
+        msg.starts_with("\"yyy") && msg.ends_with('…'),
+        "{}",
+        &msg[..20]
+    );
     assert_eq!(msg.len(), Limits::default().log_line + '…'.len_utf8());
 }
 
@@ -207,7 +224,8 @@ async fn a_node_that_loses_its_change_feed_reconnects_and_forgets_its_cache() {
     let Some((db, a, b)) = two_nodes().await else {
         return;
     };
-    a.install("acme", "w", "module.exports = cb => cb(null, 1)").await;
+    a.install("acme", "w", "module.exports = cb => cb(null, 1)")
+        .await;
     assert_eq!(b.run("acme", "w", json!({})).await.2, json!(1));
     let sql = db.client().await;
     // Behind every host's back: no notification, so `b` keeps its copy.
@@ -217,13 +235,26 @@ async fn a_node_that_loses_its_change_feed_reconnects_and_forgets_its_cache() {
     )
     .await
     .unwrap();
-    assert_eq!(b.run("acme", "w", json!({})).await.2, json!(1), "b runs its cached copy");
+    assert_eq!(
+        b.run("acme", "w", json!({})).await.2,
+        json!(1),
+        "b runs its cached copy"
+    );
     let mut changes = Changes::open(&b, "", None).await;
     let listeners = "SELECT pid FROM pg_stat_activity WHERE application_name = 'extend-host listener' AND datname = current_database()";
-    let before: Vec<i32> = sql.query(listeners, &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    let before: Vec<i32> = sql
+        .query(listeners, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     assert_eq!(before.len(), 2, "one listener per node");
     let killed: Vec<bool> = sql
-        .query(&format!("SELECT pg_terminate_backend(pid) FROM ({listeners}) l"), &[])
+        .query(
+            &format!("SELECT pg_terminate_backend(pid) FROM ({listeners}) l"),
+            &[],
+        )
         .await
         .unwrap()
         .iter()
@@ -233,19 +264,32 @@ async fn a_node_that_loses_its_change_feed_reconnects_and_forgets_its_cache() {
     // The stream tells platforms to forget what they cached, too.
     let reset = changes.next().await;
     assert_eq!(reset.event, "reset");
-    assert!(reset.data["reason"].as_str().unwrap().contains("lost"), "{reset:?}");
+    assert!(
+        reset.data["reason"].as_str().unwrap().contains("lost"),
+        "{reset:?}"
+    );
     eventually(WITHIN, "b drops its stale copy", || async {
         (b.run("acme", "w", json!({})).await.2 == json!(2)).then_some(())
     })
     .await;
     let after: Vec<i32> = eventually(WITHIN, "both nodes listen again", || async {
-        let pids: Vec<i32> = sql.query(listeners, &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+        let pids: Vec<i32> = sql
+            .query(listeners, &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
         (pids.len() == 2).then_some(pids)
     })
     .await;
-    assert!(after.iter().all(|p| !before.contains(p)), "{before:?} {after:?}");
+    assert!(
+        after.iter().all(|p| !before.contains(p)),
+        "{before:?} {after:?}"
+    );
     // And the feed works again: a write on `a` reaches `b`.
-    a.install("acme", "w", "module.exports = cb => cb(null, 3)").await;
+    a.install("acme", "w", "module.exports = cb => cb(null, 3)")
+        .await;
     eventually(WITHIN, "b follows the feed again", || async {
         (b.run("acme", "w", json!({})).await.2 == json!(3)).then_some(())
     })
@@ -259,17 +303,25 @@ async fn changes_written_on_one_node_stream_from_another_and_pruned_history_mean
         return;
     };
     let mut on_b = Changes::open(&b, "?container=acme", None).await;
-    a.install("acme", "one", "module.exports = cb => cb(null, 1)").await;
-    a.install("acme", "two", "module.exports = cb => cb(null, 2)").await;
+    a.install("acme", "one", "module.exports = cb => cb(null, 1)")
+        .await;
+    a.install("acme", "two", "module.exports = cb => cb(null, 2)")
+        .await;
     let one = on_b.next().await;
     let two = on_b.next().await;
-    assert_eq!((one.data["name"].as_str(), two.data["name"].as_str()), (Some("one"), Some("two")));
+    assert_eq!(
+        (one.data["name"].as_str(), two.data["name"].as_str()),
+        (Some("one"), Some("two"))
+    );
     let mut resumed = Changes::open(&b, "?container=acme", one.id).await;
     assert_eq!(resumed.next().await, two);
     // Once the log no longer holds the client's position, it must start over.
     db.client()
         .await
-        .execute("DELETE FROM changes WHERE id <= $1", &[&(two.id.unwrap() as i64)])
+        .execute(
+            "DELETE FROM changes WHERE id <= $1",
+            &[&(two.id.unwrap() as i64)],
+        )
         .await
         .unwrap();
     let mut stale = Changes::open(&b, "?container=acme", one.id).await;
@@ -332,8 +384,14 @@ async fn killing_a_node_mid_traffic_loses_nothing_acknowledged_and_a_restart_fin
     assert!(made.status.success(), "{made:?}");
     let mut a = spawn_node(&db, &key_file).await;
     let b = spawn_node(&db, &key_file).await;
-    let master = a.printed_master.clone().expect("the first node printed the master token");
-    assert_eq!(b.printed_master, None, "only the node that made it prints it");
+    let master = a
+        .printed_master
+        .clone()
+        .expect("the first node printed the master token");
+    assert_eq!(
+        b.printed_master, None,
+        "only the node that made it prints it"
+    );
 
     let http = common::http();
     let acked = Arc::new(std::sync::Mutex::new(Vec::<(String, String, usize)>::new()));
@@ -341,7 +399,8 @@ async fn killing_a_node_mid_traffic_loses_nothing_acknowledged_and_a_restart_fin
     let stop = Arc::new(tokio::sync::Notify::new());
     let mut writers = Vec::new();
     for w in 0..4 {
-        let (http, master, acked, count) = (http.clone(), master.clone(), acked.clone(), count.clone());
+        let (http, master, acked, count) =
+            (http.clone(), master.clone(), acked.clone(), count.clone());
         let urls = [a.url.clone(), b.url.clone()];
         let stop = stop.clone();
         writers.push(tokio::spawn(async move {
@@ -364,16 +423,20 @@ async fn killing_a_node_mid_traffic_loses_nothing_acknowledged_and_a_restart_fin
             }
         }));
     }
-    eventually(Duration::from_secs(60), "60 writes acknowledged", || async {
-        (count.load(Ordering::SeqCst) >= 60).then_some(())
-    })
+    eventually(
+        Duration::from_secs(60),
+        "60 writes acknowledged",
+        || async { (count.load(Ordering::SeqCst) >= 60).then_some(()) },
+    )
     .await;
     a.child.start_kill().unwrap();
     a.child.wait().await.unwrap();
     let at_kill = count.load(Ordering::SeqCst);
-    eventually(Duration::from_secs(60), "node b goes on acknowledging writes", || async {
-        (count.load(Ordering::SeqCst) >= at_kill + 40).then_some(())
-    })
+    eventually(
+        Duration::from_secs(60),
+        "node b goes on acknowledging writes",
+        || async { (count.load(Ordering::SeqCst) >= at_kill + 40).then_some(()) },
+    )
     .await;
     stop.notify_waiters();
     for w in writers {
@@ -386,7 +449,9 @@ async fn killing_a_node_mid_traffic_loses_nothing_acknowledged_and_a_restart_fin
         async move {
             for (container, name, i) in &acked {
                 let got: Value = http
-                    .get(format!("{base}/api/webtask/{container}/{name}?fetch_code=true"))
+                    .get(format!(
+                        "{base}/api/webtask/{container}/{name}?fetch_code=true"
+                    ))
                     .bearer_auth(&master)
                     .send()
                     .await

@@ -143,6 +143,35 @@ impl WebtaskApi {
         format!("{}{path}", self.base)
     }
 
+    /// Opens `GET /api/changes` (every container's changes, so the token
+    /// must be the master token), resuming after `last_event_id`.
+    pub(crate) async fn open_changes(
+        &self,
+        last_event_id: Option<&str>,
+    ) -> Result<reqwest::Response, String> {
+        let mut request = self
+            .http
+            .get(self.url("/api/changes"))
+            .bearer_auth(&self.token)
+            .header(reqwest::header::ACCEPT, "text/event-stream");
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let r = request
+            .send()
+            .await
+            .map_err(|e| format!("the host could not be reached: {}", error_chain(&e)))?;
+        if r.status().is_success() {
+            return Ok(r);
+        }
+        let status = r.status().as_u16();
+        let body = r.bytes().await.unwrap_or_default();
+        let message = serde_json::from_slice::<WireError>(&body)
+            .map(|e| e.message)
+            .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
+        Err(format!("GET /api/changes answered {status}: {message}"))
+    }
+
     /// The container's webtasks, those whose meta has `key:value` when given;
     /// with their decrypted secrets when `decrypt`.
     pub(crate) async fn list(

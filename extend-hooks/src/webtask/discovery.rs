@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use moka::Expiry;
@@ -48,6 +49,16 @@ struct Shared {
     api: Arc<WebtaskApi>,
     options: WebtaskOptions,
     cache: Cache<String, Cached>,
+    /// Bumped by every invalidation: a lookup that started before one
+    /// answers its caller but is not cached, since it may predate the change.
+    epoch: AtomicU64,
+}
+
+/// Why a single-flight lookup produced no cacheable answer.
+enum Uncached {
+    Failed(DiscoveryError),
+    /// Answered, but an invalidation came while it was under way.
+    Stale(Cached),
 }
 
 impl fmt::Debug for WebtaskDiscovery {
@@ -83,6 +94,7 @@ impl WebtaskDiscovery {
                 api,
                 options,
                 cache,
+                epoch: AtomicU64::new(0),
             }),
         }
     }
@@ -95,8 +107,15 @@ impl WebtaskDiscovery {
         &self.shared.options
     }
 
+    /// Forgets every cached answer.
+    pub(crate) fn invalidate_all(&self) {
+        self.shared.epoch.fetch_add(1, Ordering::SeqCst);
+        self.shared.cache.invalidate_all();
+    }
+
     /// Forgets every cached answer for `container`.
     pub(crate) fn invalidate_container(&self, container: &str) {
+        self.shared.epoch.fetch_add(1, Ordering::SeqCst);
         let prefix = key(container, "");
         // Only fails when closures are unsupported, and the cache is built with them.
         let _ = self
@@ -164,37 +183,74 @@ impl Discovery for WebtaskDiscovery {
             if let Some(hit) = self.shared.cache.get(&k).await {
                 return Ok(hit);
             }
-            // Concurrent misses for one key share this one request; errors are not cached.
+            // Concurrent misses for one key share this one request; errors
+            // and answers an invalidation overtook are not cached.
+            let epoch = self.shared.epoch.load(Ordering::SeqCst);
+            let lookup = async {
+                let found = self
+                    .lookup(container, point)
+                    .await
+                    .map_err(Uncached::Failed)?;
+                if self.shared.epoch.load(Ordering::SeqCst) != epoch {
+                    return Err(Uncached::Stale(found));
+                }
+                Ok(found)
+            };
             self.shared
                 .cache
-                .try_get_with(k, self.lookup(container, point))
+                .try_get_with(k, lookup)
                 .await
-                .map_err(|shared| match &*shared {
-                    DiscoveryError::Ambiguous { names } => DiscoveryError::Ambiguous {
-                        names: names.clone(),
-                    },
-                    _ => DiscoveryError::Failed(Box::new(SharedError(shared))),
+                .or_else(|shared| match &*shared {
+                    Uncached::Stale(found) => Ok(found.clone()),
+                    Uncached::Failed(DiscoveryError::Ambiguous { names }) => {
+                        Err(DiscoveryError::Ambiguous {
+                            names: names.clone(),
+                        })
+                    }
+                    Uncached::Failed(_) => {
+                        Err(DiscoveryError::Failed(Box::new(SharedError(shared))))
+                    }
                 })
         })
     }
 
     fn invalidate<'a>(&'a self, container: &'a str, point: &'a str) -> BoxFuture<'a, ()> {
-        Box::pin(async move { self.shared.cache.invalidate(&key(container, point)).await })
+        Box::pin(async move {
+            self.shared.epoch.fetch_add(1, Ordering::SeqCst);
+            self.shared.cache.invalidate(&key(container, point)).await;
+        })
     }
 }
 
 /// An error shared by every caller of one single-flight discovery.
-#[derive(Debug)]
-struct SharedError(Arc<DiscoveryError>);
+struct SharedError(Arc<Uncached>);
+
+impl SharedError {
+    fn error(&self) -> Option<&DiscoveryError> {
+        match &*self.0 {
+            Uncached::Failed(e) => Some(e),
+            Uncached::Stale(_) => None,
+        }
+    }
+}
+
+impl fmt::Debug for SharedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.error(), f)
+    }
+}
 
 impl fmt::Display for SharedError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
+        match self.error() {
+            Some(e) => e.fmt(f),
+            None => f.write_str("stale answer"),
+        }
     }
 }
 
 impl std::error::Error for SharedError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        std::error::Error::source(&*self.0)
+        std::error::Error::source(self.error()?)
     }
 }

@@ -7,9 +7,11 @@ mod discovery;
 mod error;
 mod management;
 mod options;
+mod watch;
 
 pub(crate) use api::WebtaskApi;
 pub(crate) use discovery::WebtaskDiscovery;
 pub use error::{ManagementError, ManagementErrorKind};
 pub use management::{InstalledExtension, Management};
 pub use options::{RUN_SECRET, WebtaskOptions};
+pub(crate) use watch::start as watch_changes;
