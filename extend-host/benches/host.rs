@@ -9,81 +9,18 @@
 //! containers under the resident-memory budget (`EXTEND_BENCH_CONTAINERS`
 //! lowers the count).
 
+mod support;
+
 use extend_host::Host;
 use serde_json::json;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::{Load, median, pct, wrk};
 
 const CODE: &str = "module.exports = function (ctx, cb) { cb(null, { score: ctx.body.x * 2 }); };";
 const SECS: u32 = 4;
 const ROUNDS: usize = 3;
-
-#[derive(Debug, Clone, Copy)]
-struct Load {
-    rps: f64,
-    p50_us: f64,
-    p99_us: f64,
-    errors: u64,
-}
-
-fn parse_latency(s: &str) -> f64 {
-    let (num, unit) = s.split_at(s.find(|c: char| c.is_alphabetic()).unwrap());
-    let n: f64 = num.parse().unwrap();
-    match unit {
-        "us" => n,
-        "ms" => n * 1e3,
-        "s" => n * 1e6,
-        other => panic!("unknown wrk unit {other}"),
-    }
-}
-
-/// Runs wrk against `url` (POST `{"x":21}`) and parses its report.
-fn wrk(url: &str, conns: u32, secs: u32, script: &std::path::Path) -> Load {
-    let out = Command::new("wrk")
-        .args([
-            "-t1",
-            &format!("-c{conns}"),
-            &format!("-d{secs}s"),
-            "--latency",
-            "-s",
-        ])
-        .arg(script)
-        .arg(url)
-        .output()
-        .expect("wrk is needed: apt-get install wrk");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let field = |prefix: &str| {
-        text.lines()
-            .find_map(|l| l.trim().strip_prefix(prefix).map(|v| v.trim().to_owned()))
-    };
-    let rps = field("Requests/sec:")
-        .unwrap_or_else(|| panic!("wrk output:\n{text}"))
-        .parse()
-        .unwrap();
-    let p50 = parse_latency(&field("50%").unwrap());
-    let p99 = parse_latency(&field("99%").unwrap());
-    let non2xx = field("Non-2xx or 3xx responses:").map_or(0, |v| v.parse().unwrap());
-    let sock = text
-        .lines()
-        .find(|l| l.contains("Socket errors"))
-        .map_or(0, |l| {
-            l.split(|c: char| !c.is_ascii_digit())
-                .filter_map(|n| n.parse::<u64>().ok())
-                .sum()
-        });
-    Load {
-        rps,
-        p50_us: p50,
-        p99_us: p99,
-        errors: non2xx + sock,
-    }
-}
-
-fn median(mut v: Vec<Load>) -> Load {
-    v.sort_by(|a, b| a.rps.total_cmp(&b.rps));
-    v[v.len() / 2]
-}
 
 fn rss_of(pid: &str) -> u64 {
     let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
@@ -116,11 +53,6 @@ fn rss_split() -> (u64, u64) {
 }
 
 const WORKER: &str = env!("CARGO_BIN_EXE_extend-host");
-
-fn pct(v: &mut [Duration], p: f64) -> f64 {
-    v.sort();
-    v[((v.len() as f64 - 1.0) * p) as usize].as_secs_f64() * 1e6
-}
 
 async fn put(http: &reqwest::Client, host: &Host, container: &str, name: &str, code: &str) {
     let r = http

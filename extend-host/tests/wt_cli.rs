@@ -85,10 +85,10 @@ fn wt_cli_scenario(backend: common::Backend) {
     let Some(env) = rt.block_on(common::start_on(backend, extend_host::Limits::default())) else {
         return;
     };
-    let other = match &env.db {
-        Some(db) => Some(rt.block_on(common::node_on(db, extend_host::Limits::default()))),
-        None => None,
-    };
+    let other = env
+        .db
+        .as_ref()
+        .map(|db| rt.block_on(common::node_on(db, extend_host::Limits::default())));
     let host = &env.host;
     let url = host.url().to_owned();
     let home = Path::new(env!("CARGO_TARGET_TMPDIR"))

@@ -6,7 +6,7 @@
 mod pg;
 
 use extend_host::{Host, Limits};
-pub use pg::{DATABASE_VAR, TestDb, postgres_enabled};
+pub use pg::{TestDb, postgres_enabled};
 use serde_json::{Value, json};
 use std::sync::Arc;
 

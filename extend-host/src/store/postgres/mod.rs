@@ -27,7 +27,7 @@ const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/0001_in
 
 /// Session advisory lock under which migrations run and the shared keys are
 /// made ("extend" in ASCII).
-const SETUP_LOCK: i64 = 0x0065_7874_656e_64;
+const SETUP_LOCK: i64 = i64::from_be_bytes(*b"\0\0extend");
 /// Transaction advisory lock under which change-log ids are taken, so that
 /// they increase in commit order.
 const CHANGE_LOCK: i64 = SETUP_LOCK + 1;
@@ -66,6 +66,7 @@ impl std::fmt::Debug for PostgresStore {
     }
 }
 
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(db)`
 pub(super) fn db(e: tokio_postgres::Error) -> StoreError {
     // The server's message (and its detail) says more than the driver's summary.
     match e.as_db_error() {
