@@ -56,8 +56,44 @@ fn authorize(w: &Webtask, headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
+/// What `ctx.body` is made of.
+enum CtxBody {
+    /// The request body itself, checked to be JSON.
+    Json,
+    /// A form, as an object of strings.
+    Form(Value),
+}
+
+/// Writes `pairs` as a JSON object; a repeated key keeps its last value, as
+/// an object built from them would.
+fn json_object<'a>(out: &mut String, pairs: impl Iterator<Item = (&'a str, &'a str)>) {
+    let pairs: Vec<(&str, &str)> = pairs.collect();
+    out.push('{');
+    let mut first = true;
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if pairs[i + 1..].iter().any(|(later, _)| later == k) {
+            continue;
+        }
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        push_json_string(out, k);
+        out.push(':');
+        push_json_string(out, v);
+    }
+    out.push('}');
+}
+
+fn push_json_string(out: &mut String, s: &str) {
+    // Serializing a `str` cannot fail.
+    if let Ok(quoted) = serde_json::to_string(s) {
+        out.push_str(&quoted);
+    }
+}
+
 /// `ctx.body`: JSON or form bodies are parsed; anything else is left to `req.body`.
-fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Option<Value>, ApiError> {
+fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Option<CtxBody>, ApiError> {
     if body.is_empty() {
         return Ok(None);
     }
@@ -70,14 +106,16 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Option<Value>, ApiErro
         let map: Map<String, Value> = form_urlencoded::parse(body)
             .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
             .collect();
-        return Ok(Some(Value::Object(map)));
+        return Ok(Some(CtxBody::Form(Value::Object(map))));
     }
     let looks_json = ct.is_empty() || ct.starts_with("application/json") || ct.contains("+json");
     if !looks_json {
         return Ok(None);
     }
-    match serde_json::from_slice(body) {
-        Ok(v) => Ok(Some(v)),
+    // Checked (with serde_json's nesting limit, which JSON.parse lacks), and
+    // the text itself goes to the sandbox instead of a re-serialization.
+    match serde_json::from_slice::<Value>(body) {
+        Ok(_) => Ok(Some(CtxBody::Json)),
         Err(_) if ct.is_empty() => Ok(None),
         Err(e) => Err(ApiError::bad_request(format!(
             "the request body is not valid JSON: {e}"
@@ -124,36 +162,38 @@ async fn execute(
     let body = read_body(body, &headers, app.limits.run_body).await?;
     let parsed = parse_body(&headers, &body)?;
     let query = Query::parse(raw_query.as_deref());
-    // The reserved `key` and the platform's `webtask_*` flags are not the extension's.
-    let q: Map<String, Value> = query
-        .pairs()
-        .iter()
-        .filter(|(k, _)| k != "key" && !k.starts_with("webtask_"))
-        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-        .collect();
-    let h: Map<String, Value> = headers
-        .iter()
-        .filter_map(|(k, v)| {
-            Some((
-                k.as_str().to_owned(),
-                Value::String(v.to_str().ok()?.to_owned()),
-            ))
-        })
-        .collect();
     let deadline = caller_deadline(&headers)?;
     let request_id = app.request_id();
+    // Written straight as JSON text: building `Value` maps first cost more
+    // than the run of a small extension.
     let mut ctx_json =
         String::with_capacity(256 + body.len() + w.secrets_json.len() + w.meta_json.len());
     ctx_json.push('{');
     if let Some(b) = &parsed {
         ctx_json.push_str("\"body\":");
-        ctx_json.push_str(&b.to_string());
+        match b {
+            CtxBody::Json => ctx_json.push_str(std::str::from_utf8(&body).unwrap_or("null")),
+            CtxBody::Form(v) => ctx_json.push_str(&v.to_string()),
+        }
         ctx_json.push(',');
     }
     ctx_json.push_str("\"query\":");
-    ctx_json.push_str(&Value::Object(q).to_string());
+    // The reserved `key` and the platform's `webtask_*` flags are not the extension's.
+    json_object(
+        &mut ctx_json,
+        query
+            .pairs()
+            .iter()
+            .filter(|(k, _)| k != "key" && !k.starts_with("webtask_"))
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    );
     ctx_json.push_str(",\"headers\":");
-    ctx_json.push_str(&Value::Object(h).to_string());
+    json_object(
+        &mut ctx_json,
+        headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))),
+    );
     ctx_json.push_str(",\"secrets\":");
     ctx_json.push_str(&w.secrets_json);
     ctx_json.push_str(",\"meta\":");
