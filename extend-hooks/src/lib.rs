@@ -86,6 +86,6 @@ pub use payload::{Payload, Response};
 pub use point::{Location, Mode, PointDescriptor};
 pub use scope::{Container, Scope};
 pub use webtask::{
-    InstalledExtension, Management, ManagementError, ManagementErrorKind, RUN_SECRET,
-    WebtaskOptions,
+    InstalledExtension, Management, ManagementError, ManagementErrorKind, PublishedCatalog,
+    RUN_SECRET, WebtaskOptions,
 };

@@ -61,6 +61,8 @@ pub struct Limits {
     pub meta_size: usize,
     /// `meta=key:value` filters in one list call. Default 10.
     pub meta_filters: usize,
+    /// Bytes of a published catalog (`PUT /api/catalog`). Default 4 MiB.
+    pub catalog_size: usize,
     /// Bytes of one run's response body. Default 1 MiB.
     pub response_size: usize,
     /// Bytes of one `console.*` line; longer lines are cut and marked. Default 8 KiB.
@@ -104,6 +106,7 @@ impl Default for Limits {
             code_per_container: 10_000_000,
             meta_size: 16 << 10,
             meta_filters: 10,
+            catalog_size: 4 << 20,
             response_size: 1 << 20,
             log_line: 8 << 10,
             log_subscribers_per_container: 10,

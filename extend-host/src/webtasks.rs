@@ -74,6 +74,9 @@ impl Webtasks {
             w.meta,
             w.token,
         );
+        if let Some(point) = record.meta.get(EXTENSION_TYPE) {
+            self.check_point(point).await?;
+        }
         let _write = self.writes.lock().await;
         // Checked under the write lock, so that concurrent creates cannot
         // both pass the quota.
@@ -103,6 +106,35 @@ impl Webtasks {
         let runnable = Arc::new(runnable(&saved, w.secrets));
         self.cache.written(&runnable);
         Ok((saved, runnable))
+    }
+
+    /// Once a catalog is published, an extension must be for one of its points.
+    async fn check_point(&self, point: &str) -> Result<(), ApiError> {
+        let Some(current) = self.store.catalogs().await?.into_iter().next() else {
+            return Ok(());
+        };
+        let document: serde_json::Value = serde_json::from_str(&current.document)
+            .map_err(|e| ApiError::internal(format!("the published catalog is unreadable: {e}")))?;
+        let names = crate::api::point_names(&document).map_err(ApiError::internal)?;
+        if names.iter().any(|n| n == point) {
+            return Ok(());
+        }
+        let known = if names.is_empty() {
+            "the published catalog has no points".to_owned()
+        } else {
+            format!(
+                "the published points are {}",
+                names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        Err(ApiError::bad_request(format!(
+            "`{EXTENSION_TYPE}` is `{point}`, which names no extension point of the published catalog (version {}); {known}",
+            current.version
+        )))
     }
 
     /// Deletes a webtask; `false` when there was none.
@@ -155,6 +187,9 @@ impl Webtasks {
 /// webtask has it. Its name is fixed: a platform that could rename it could
 /// leave the host unaware of it, and the extension open to anyone.
 pub(crate) const RUN_SECRET: &str = "auth0-extension-secret";
+
+/// The metadata key that names the extension point a webtask extends.
+pub(crate) const EXTENSION_TYPE: &str = "auth0-extension-type";
 
 fn string_map_json(map: &BTreeMap<String, String>) -> String {
     // A map of strings always serializes.

@@ -606,4 +606,75 @@ on_both_stores! {
             .unwrap();
         refusal(r, 400, "Last-Event-ID").await;
     }
+
+    #[tokio::test]
+    async fn a_published_catalog_is_kept_with_its_previous_version_and_bounds_installs() {
+        let env = start().await;
+        let catalog = |names: &[&str]| {
+            json!({ "points": names.iter().map(|n| json!({
+                "name": n, "mode": "sync", "timeout_ms": 2000,
+                "payload_schema": {"type": "object"}, "response_schema": {"type": "object"},
+            })).collect::<Vec<_>>() })
+        };
+        let publish = |body: Value, token: String| {
+            env.http
+                .put(env.url("/api/catalog"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+        };
+        let get = || env.http.get(env.url("/api/catalog")).bearer_auth(env.master()).send();
+        // Before any catalog: 404, and installs name any point.
+        refusal(get().await.unwrap(), 404, "no catalog has been published").await;
+        env.put("acme", "early", "module.exports = cb => cb()", json!({}), json!({"auth0-extension-type": "anything"}))
+            .await;
+
+        let r = publish(catalog(&["on-new-lead", "lead-archived"]), env.master().to_owned()).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let first: Value = r.json().await.unwrap();
+        assert_eq!(first["version"], 1);
+        assert_eq!(first["points"], json!(["on-new-lead", "lead-archived"]));
+        let r = publish(catalog(&["on-new-lead"]), env.master().to_owned()).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let tenant = env.tenant_token("acme").await;
+        let r = env.http.get(env.url("/api/catalog")).bearer_auth(&tenant).send().await.unwrap();
+        assert_eq!(r.status(), 200, "any valid token reads it");
+        let got: Value = r.json().await.unwrap();
+        assert_eq!(got["version"], 2);
+        assert_eq!(got["catalog"], catalog(&["on-new-lead"]));
+        assert_eq!(got["previous"]["version"], 1);
+        assert_eq!(got["previous"]["catalog"], catalog(&["on-new-lead", "lead-archived"]));
+        assert!(got["published_at"].as_i64().unwrap() >= got["previous"]["published_at"].as_i64().unwrap());
+
+        // Installs now name a published point.
+        let put = |name: &str, point: &str| {
+            env.http
+                .put(env.url(&format!("/api/webtask/acme/{name}")))
+                .bearer_auth(env.master())
+                .json(&json!({"code": "module.exports = cb => cb()", "meta": {"auth0-extension-type": point}}))
+                .send()
+        };
+        assert_eq!(put("ok", "on-new-lead").await.unwrap().status(), 200);
+        refusal(
+            put("stale", "lead-archived").await.unwrap(),
+            400,
+            "`lead-archived`, which names no extension point of the published catalog (version 2); the published points are `on-new-lead`",
+        )
+        .await;
+        // Webtasks that are not extensions (no type) are not concerned.
+        env.install("acme", "plain", "module.exports = cb => cb()").await;
+
+        // Only the master token publishes; bad documents are named.
+        refusal(publish(catalog(&["x"]), tenant.clone()).await.unwrap(), 403, "needs the master token").await;
+        for (body, needle) in [
+            (json!([]), "a `points` array"),
+            (json!({"points": [{"mode": "sync"}]}), "point 0 of the catalog needs a `name`"),
+            (json!({"points": [{"name": "a", "mode": "later"}]}), "point `a` needs a `mode`"),
+            (json!({"points": [{"name": "a", "mode": "sync"}, {"name": "a", "mode": "async"}]}), "names point `a` twice"),
+        ] {
+            refusal(publish(body, env.master().to_owned()).await.unwrap(), 400, needle).await;
+        }
+        let got: Value = get().await.unwrap().json().await.unwrap();
+        assert_eq!(got["version"], 2, "refused documents change nothing");
+    }
 }

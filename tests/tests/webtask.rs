@@ -704,3 +704,50 @@ async fn a_malformed_list_item_is_an_error_naming_it() {
         other => panic!("expected a discovery error, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn the_published_catalog_reaches_the_host_and_installs_must_name_its_points() {
+    let host = host_with(|_| {}).await;
+    let extend = client(&host);
+    let admin = extend.management().unwrap();
+    assert_eq!(admin.published_catalog().await.unwrap(), None);
+    let catalog = extend_hooks::Catalog::collect().unwrap();
+    let published = admin.publish_catalog(&catalog).await.unwrap();
+    assert_eq!(published.version, 1);
+    assert_eq!(
+        published.points,
+        catalog.iter().map(|p| p.name()).collect::<Vec<_>>()
+    );
+    let got = admin.published_catalog().await.unwrap().unwrap();
+    assert_eq!(got["catalog"], catalog.to_json());
+    assert_eq!(got["previous"], serde_json::Value::Null);
+
+    admin.install("acme", "score", "s", DOUBLE).await.unwrap();
+    let e = admin
+        .install("acme", "no-such-point", "x", DOUBLE)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ManagementErrorKind::BadInput);
+    let text = e.to_string();
+    assert!(
+        text.contains("`no-such-point`") && text.contains("`score`") && text.contains("`notify`"),
+        "{text}"
+    );
+    // The tenant's token cannot publish.
+    let tenant = Extend::builder()
+        .webtask(host.url(), admin.issue_tenant_token("acme").await.unwrap())
+        .build()
+        .unwrap();
+    let e = tenant
+        .management()
+        .unwrap()
+        .publish_catalog(&catalog)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ManagementErrorKind::Refused);
+    assert!(
+        e.to_string()
+            .starts_with("could not publish the catalog: the host answered 403"),
+        "{e}"
+    );
+}

@@ -143,6 +143,33 @@ impl WebtaskApi {
         format!("{}{path}", self.base)
     }
 
+    /// `PUT /api/catalog` with `document`; the host's answer.
+    pub(crate) async fn put_catalog(
+        &self,
+        op: &'static str,
+        document: &serde_json::Value,
+    ) -> Result<Bytes, ManagementError> {
+        let request = json(self.http.put(self.url("/api/catalog")), document);
+        self.send(op, "", request).await?.ok_or_else(|| {
+            ManagementError::new(
+                op,
+                "",
+                Kind::NotFound,
+                Some(404),
+                "the host has no catalog API",
+            )
+        })
+    }
+
+    /// `GET /api/catalog`: `None` before the first publish.
+    pub(crate) async fn get_catalog(
+        &self,
+        op: &'static str,
+    ) -> Result<Option<Bytes>, ManagementError> {
+        self.send(op, "", self.http.get(self.url("/api/catalog")))
+            .await
+    }
+
     /// Opens `GET /api/changes` (every container's changes, so the token
     /// must be the master token), resuming after `last_event_id`.
     pub(crate) async fn open_changes(

@@ -98,11 +98,15 @@ impl ManagementError {
 
 impl fmt::Display for ManagementError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "could not {} in container \"{}\": ",
-            self.operation, self.container
-        )?;
+        if self.container.is_empty() {
+            write!(f, "could not {}: ", self.operation)?;
+        } else {
+            write!(
+                f,
+                "could not {} in container \"{}\": ",
+                self.operation, self.container
+            )?;
+        }
         match self.status {
             Some(s) => write!(f, "the host answered {s}: {}", self.message),
             None => f.write_str(&self.message),

@@ -39,6 +39,18 @@ impl InstalledExtension {
     }
 }
 
+/// A catalog as the host stored it (see [`Management::publish_catalog`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PublishedCatalog {
+    /// 1 for the first published, then one more each time.
+    pub version: u64,
+    /// When it was published, Unix seconds.
+    pub published_at: i64,
+    /// Its points' names.
+    pub points: Vec<String>,
+}
+
 fn truthy(v: Option<&String>) -> bool {
     v.is_some_and(|v| {
         !matches!(
@@ -68,6 +80,61 @@ impl Management {
 
     fn installed(&self, container: &str, w: WireWebtask) -> InstalledExtension {
         InstalledExtension::from_wire(container, w, self.options())
+    }
+
+    /// Publishes the platform's points to the host (`PUT /api/catalog`, master
+    /// token): their names, modes, timeouts, descriptions and schemas, for
+    /// editors and extension authors. From then on the host refuses to
+    /// install an extension for a point the catalog does not name. The host
+    /// keeps the previous version.
+    pub async fn publish_catalog(
+        &self,
+        catalog: &crate::Catalog,
+    ) -> Result<PublishedCatalog, ManagementError> {
+        const OP: &str = "publish the catalog";
+        let body = self
+            .discovery
+            .api()
+            .put_catalog(OP, &catalog.to_json())
+            .await?;
+        #[derive(serde::Deserialize)]
+        struct Wire {
+            version: u64,
+            published_at: i64,
+            points: Vec<String>,
+        }
+        let w: Wire = serde_json::from_slice(&body).map_err(|e| {
+            ManagementError::new(
+                OP,
+                "",
+                ManagementErrorKind::InvalidAnswer,
+                Some(200),
+                format!("the host's answer is not a published catalog: {e}"),
+            )
+        })?;
+        Ok(PublishedCatalog {
+            version: w.version,
+            published_at: w.published_at,
+            points: w.points,
+        })
+    }
+
+    /// The catalog the host has (`GET /api/catalog`): `{version,
+    /// published_at, catalog, previous}`, or `None` before the first publish.
+    pub async fn published_catalog(&self) -> Result<Option<serde_json::Value>, ManagementError> {
+        const OP: &str = "read the published catalog";
+        let Some(body) = self.discovery.api().get_catalog(OP).await? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&body).map(Some).map_err(|e| {
+            ManagementError::new(
+                OP,
+                "",
+                ManagementErrorKind::InvalidAnswer,
+                Some(200),
+                format!("the host's answer is not JSON: {e}"),
+            )
+        })
     }
 
     /// Issues a tenant token for `container` (`POST /api/tokens/issue {"ten": …}`).

@@ -1,6 +1,7 @@
 //! The HTTP API: routing, the extractors that authorize every management
 //! call, and the shared state of a host.
 
+mod catalog;
 mod changes;
 mod extract;
 mod logs;
@@ -163,6 +164,8 @@ pub(crate) async fn read_body(
         .map_err(|_| ApiError::too_large(limit))
 }
 
+pub(crate) use catalog::point_names;
+
 pub(crate) fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/api/tokens/issue", post(tokens::issue))
@@ -177,6 +180,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         )
         .route("/api/logs/tenant/{container}", get(logs::stream))
         .route("/api/changes", get(changes::stream))
+        .route("/api/catalog", get(catalog::get).put(catalog::put))
         .route("/api/run/{container}/{name}", any(run::run))
         .route("/api/run/{container}/{name}/{*rest}", any(run::run))
         .route("/api/description", get(not_found))

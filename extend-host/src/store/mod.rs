@@ -83,6 +83,8 @@ pub enum StoreError {
     Database(String),
     /// A stored row could not be read back (corruption or a foreign writer).
     Corrupt(String),
+    /// This store does not keep what was asked for.
+    Unsupported(&'static str),
 }
 
 impl fmt::Display for StoreError {
@@ -90,6 +92,7 @@ impl fmt::Display for StoreError {
         match self {
             StoreError::Database(m) => write!(f, "database error: {m}"),
             StoreError::Corrupt(m) => write!(f, "stored data is unreadable: {m}"),
+            StoreError::Unsupported(what) => write!(f, "this store keeps no {what}"),
         }
     }
 }
@@ -161,6 +164,29 @@ pub struct RemoteLog {
     pub container: String,
     /// The record, JSON text, as `GET /api/logs` sends it.
     pub record: String,
+}
+
+/// A published catalog of extension points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoredCatalog {
+    /// 1 for the first published, then one more each time.
+    pub version: u64,
+    /// The catalog, JSON text.
+    pub document: String,
+    /// When it was published, Unix seconds.
+    pub published_at: i64,
+}
+
+impl StoredCatalog {
+    /// A catalog record.
+    pub fn new(version: u64, document: String, published_at: i64) -> Self {
+        StoredCatalog {
+            version,
+            document,
+            published_at,
+        }
+    }
 }
 
 /// What one container holds, for quotas.
@@ -241,6 +267,21 @@ pub trait Store: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<ChangeLog, StoreError>> {
         let _ = (after, container, limit);
         Box::pin(async { Ok(ChangeLog::default()) })
+    }
+    /// Stores `document` as the current catalog, keeping the one it
+    /// replaces as the previous; returns it with its version and time. The
+    /// default keeps none.
+    fn publish_catalog(
+        &self,
+        document: String,
+    ) -> BoxFuture<'_, Result<StoredCatalog, StoreError>> {
+        let _ = document;
+        Box::pin(async { Err(StoreError::Unsupported("catalog")) })
+    }
+    /// The current catalog and the one before it, newest first. The
+    /// default keeps none.
+    fn catalogs(&self) -> BoxFuture<'_, Result<Vec<StoredCatalog>, StoreError>> {
+        Box::pin(async { Ok(Vec::new()) })
     }
     /// Hands a log record of a run on this host to the other hosts sharing
     /// the store, without waiting. The default, for a store one host uses,

@@ -4,7 +4,10 @@
 //! own, which WAL lets run beside the writer, so one tenant's slow list does
 //! not hold up everyone's writes or reads.
 
-use super::{BoxFuture, Change, ChangeLog, Store, StoreError, StoredWebtask, Usage, WebtaskChange};
+use super::{
+    BoxFuture, Change, ChangeLog, Store, StoreError, StoredCatalog, StoredWebtask, Usage,
+    WebtaskChange,
+};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -15,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_meta_index.sql"),
     include_str!("../../migrations/0003_changes.sql"),
+    include_str!("../../migrations/0004_catalog.sql"),
 ];
 
 /// Read connections of a file database.
@@ -385,6 +389,47 @@ impl Store for SqliteStore {
 
     fn changes(&self) -> Option<broadcast::Receiver<Change>> {
         Some(self.feed.subscribe())
+    }
+
+    fn publish_catalog(
+        &self,
+        document: String,
+    ) -> BoxFuture<'_, Result<StoredCatalog, StoreError>> {
+        self.with(move |conn| {
+            let t = now();
+            let tx = conn.transaction().map_err(db)?;
+            let version: i64 = tx
+                .query_row(
+                    "INSERT INTO catalogs (version, document, published_at)
+                     SELECT COALESCE(MAX(version), 0) + 1, ?1, ?2 FROM catalogs RETURNING version",
+                    params![document, t],
+                    |r| r.get(0),
+                )
+                .map_err(db)?;
+            tx.execute(
+                "DELETE FROM catalogs WHERE version < ?1",
+                params![version - 1],
+            )
+            .map_err(db)?;
+            tx.commit().map_err(db)?;
+            Ok(StoredCatalog::new(version as u64, document, t))
+        })
+    }
+
+    fn catalogs(&self) -> BoxFuture<'_, Result<Vec<StoredCatalog>, StoreError>> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT version, document, published_at FROM catalogs ORDER BY version DESC LIMIT 2",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(StoredCatalog::new(r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?))
+                })
+                .map_err(db)?;
+            rows.collect::<Result<_, _>>().map_err(db)
+        })
     }
 
     fn changes_since<'a>(

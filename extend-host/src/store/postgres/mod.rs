@@ -14,7 +14,8 @@ mod relay;
 
 use super::sqlite::{FEED_BACKLOG, log_is_complete};
 use super::{
-    BoxFuture, Change, ChangeLog, RemoteLog, Store, StoreError, StoredWebtask, Usage, WebtaskChange,
+    BoxFuture, Change, ChangeLog, RemoteLog, Store, StoreError, StoredCatalog, StoredWebtask,
+    Usage, WebtaskChange,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use std::sync::Arc;
@@ -23,7 +24,10 @@ use tokio_postgres::NoTls;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// The migrations, applied in order; `extend_schema` records which ran.
-const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/postgres/0001_init.sql"),
+    include_str!("../../../migrations/postgres/0002_catalog.sql"),
+];
 
 /// Session advisory lock under which migrations run and the shared keys are
 /// made ("extend" in ASCII).
@@ -510,6 +514,51 @@ impl Store for PostgresStore {
 
     fn changes(&self) -> Option<broadcast::Receiver<Change>> {
         Some(self.inner.feed.subscribe())
+    }
+
+    fn publish_catalog(
+        &self,
+        document: String,
+    ) -> BoxFuture<'_, Result<StoredCatalog, StoreError>> {
+        Box::pin(async move {
+            let t = now();
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(db)?;
+            // Two nodes publishing at once take turns for the next version.
+            tx.batch_execute("LOCK TABLE catalogs IN EXCLUSIVE MODE")
+                .await
+                .map_err(db)?;
+            let version: i64 = tx
+                .query_one(
+                    "INSERT INTO catalogs (version, document, published_at)
+                     SELECT COALESCE(MAX(version), 0) + 1, $1, $2 FROM catalogs RETURNING version",
+                    &[&document, &t],
+                )
+                .await
+                .map_err(db)?
+                .get(0);
+            tx.execute("DELETE FROM catalogs WHERE version < $1", &[&(version - 1)])
+                .await
+                .map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            Ok(StoredCatalog::new(version as u64, document, t))
+        })
+    }
+
+    fn catalogs(&self) -> BoxFuture<'_, Result<Vec<StoredCatalog>, StoreError>> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            Ok(conn
+                .query(
+                    "SELECT version, document, published_at FROM catalogs ORDER BY version DESC LIMIT 2",
+                    &[],
+                )
+                .await
+                .map_err(db)?
+                .iter()
+                .map(|r| StoredCatalog::new(r.get::<_, i64>(0) as u64, r.get(1), r.get(2)))
+                .collect())
+        })
     }
 
     fn changes_since<'a>(

@@ -1,0 +1,113 @@
+//! `PUT /api/catalog` (master token) and `GET /api/catalog` (any valid
+//! token): the platform's extension points as it published them, so that
+//! editors, extension authors and the host itself know them.
+//!
+//! The document is the platform's `Catalog::to_json()`: `{"points": [{"name",
+//! "mode", "timeout_ms", "description", "payload_schema", "response_schema",
+//! …}]}`. The host checks its shape and point names, keeps the current
+//! version and the previous one, and from then on refuses to install an
+//! extension whose `auth0-extension-type` names no published point.
+
+use super::extract::Caller;
+use super::{App, read_body};
+use crate::error::ApiError;
+use crate::store::StoredCatalog;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// Stores the caller's catalog as the current one.
+pub(super) async fn put(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    if !app.auth.is_master(&caller.claims) {
+        return Err(ApiError::forbidden(
+            "publishing the catalog needs the master token",
+        ));
+    }
+    let body = read_body(body, &headers, app.limits.catalog_size).await?;
+    let document: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("the catalog is not valid JSON: {e}")))?;
+    let names = point_names(&document).map_err(ApiError::bad_request)?;
+    let stored = app
+        .webtasks
+        .store
+        .publish_catalog(document.to_string())
+        .await?;
+    tracing::info!(
+        version = stored.version,
+        points = names.len(),
+        "catalog published"
+    );
+    Ok(axum::Json(json!({
+        "version": stored.version,
+        "published_at": stored.published_at,
+        "points": names,
+    }))
+    .into_response())
+}
+
+/// The current catalog and the previous one; 404 before the first publish.
+pub(super) async fn get(
+    State(app): State<Arc<App>>,
+    _caller: Caller,
+) -> Result<Response, ApiError> {
+    let mut catalogs = app.webtasks.store.catalogs().await?.into_iter();
+    let current = catalogs
+        .next()
+        .ok_or_else(|| ApiError::not_found("no catalog has been published on this host"))?;
+    let entry = |c: StoredCatalog| -> Result<Value, ApiError> {
+        let document: Value = serde_json::from_str(&c.document).map_err(|e| {
+            ApiError::internal(format!(
+                "the stored catalog {} is unreadable: {e}",
+                c.version
+            ))
+        })?;
+        Ok(json!({ "version": c.version, "published_at": c.published_at, "catalog": document }))
+    };
+    let mut body = entry(current)?;
+    body["previous"] = match catalogs.next() {
+        Some(previous) => entry(previous)?,
+        None => Value::Null,
+    };
+    Ok(axum::Json(body).into_response())
+}
+
+/// The point names of a catalog document, checked: an object whose
+/// `points` is an array of objects with a unique, non-empty `name` and a
+/// `mode` of `sync` or `async`.
+pub(crate) fn point_names(document: &Value) -> Result<Vec<String>, String> {
+    let points = document
+        .get("points")
+        .and_then(Value::as_array)
+        .ok_or("the catalog must be a JSON object with a `points` array")?;
+    let mut names: Vec<String> = Vec::with_capacity(points.len());
+    for (i, p) in points.iter().enumerate() {
+        let name = p
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty() && n.len() <= 200)
+            .ok_or_else(|| {
+                format!("point {i} of the catalog needs a `name` of 1 to 200 characters")
+            })?;
+        match p.get("mode").and_then(Value::as_str) {
+            Some("sync" | "async") => {}
+            _ => {
+                return Err(format!(
+                    "point `{name}` needs a `mode` of \"sync\" or \"async\""
+                ));
+            }
+        }
+        if names.iter().any(|n| n == name) {
+            return Err(format!("the catalog names point `{name}` twice"));
+        }
+        names.push(name.to_owned());
+    }
+    Ok(names)
+}
