@@ -89,7 +89,7 @@ async fn crm() -> Result<(), Box<dyn std::error::Error>> {
         })
         .build()?;
     let admin = extend.management().expect("built with a webtask host");
-    let published = admin.publish_catalog(&catalog).await?;
+    let published = admin.publish_catalog(&catalog, false).await?;
     println!(
         "Published the catalog to the host (version {}, {} points): extensions must name one of them\n",
         published.version,

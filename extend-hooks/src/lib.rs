@@ -56,7 +56,7 @@
 //! Every point registers a [`PointDescriptor`]; [`Catalog::collect`] lists them at startup.
 #![warn(missing_docs)]
 
-mod catalog;
+pub mod catalog;
 mod classify;
 mod client;
 mod deliver;
@@ -86,6 +86,6 @@ pub use payload::{Payload, Response};
 pub use point::{Location, Mode, PointDescriptor};
 pub use scope::{Container, Scope};
 pub use webtask::{
-    InstalledExtension, Management, ManagementError, ManagementErrorKind, PublishedCatalog,
-    RUN_SECRET, WebtaskOptions,
+    AffectedExtension, InstalledExtension, Management, ManagementError, ManagementErrorKind,
+    PublishError, PublishedCatalog, RUN_SECRET, WebtaskOptions,
 };

@@ -677,4 +677,31 @@ on_both_stores! {
         let got: Value = get().await.unwrap().json().await.unwrap();
         assert_eq!(got["version"], 2, "refused documents change nothing");
     }
+
+    #[tokio::test]
+    async fn catalog_usage_lists_a_points_extensions_in_every_container() {
+        let env = start().await;
+        for (c, n, p) in [("globex", "b", "score"), ("acme", "a", "score"), ("acme", "z", "other")] {
+            env.put(c, n, "module.exports = cb => cb()", json!({}), json!({"auth0-extension-type": p})).await;
+        }
+        let usage = |q: &str, token: String| {
+            env.http.get(env.url(&format!("/api/catalog/usage{q}"))).bearer_auth(token).send()
+        };
+        let r = usage("?point=score&point=none", env.master().to_owned()).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let got: Value = r.json().await.unwrap();
+        let rows: Vec<(String, String, String)> = got
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| (v["point"].as_str().unwrap().into(), v["container"].as_str().unwrap().into(), v["name"].as_str().unwrap().into()))
+            .collect();
+        assert_eq!(
+            rows,
+            [("score".into(), "acme".into(), "a".into()), ("score".into(), "globex".into(), "b".into())]
+        );
+        let tenant = env.tenant_token("acme").await;
+        refusal(usage("?point=score", tenant).await.unwrap(), 403, "needs the master token").await;
+        refusal(usage("", env.master().to_owned()).await.unwrap(), 400, "`?point=name`").await;
+    }
 }

@@ -737,23 +737,26 @@ async fn a_container_past_half_its_cpu_budget_runs_in_the_low_priority_workers()
     .await;
     assert_eq!(env.run("calm", "ok", json!({})).await.2, json!("fine"));
     assert_eq!(env.host.executor_stats().penalized_runs, 0);
-    // Three 200 ms spins: 0.6 s of its 1 s budget.
+    // 200 ms spins until it has used more than half of its 1 s budget: three
+    // on an idle machine; on a busy one a spin gets less CPU than wall time.
     for _ in 0..3 {
         let (s, _, body) = env.run("hog", "spin", json!({})).await;
         assert_eq!(s, 500, "{body}");
     }
-    assert_eq!(env.run("hog", "ok", json!({})).await.2, json!("fine"));
-    assert_eq!(
-        env.host.executor_stats().penalized_runs,
-        1,
-        "the hog ran in the penalty box"
-    );
+    let penalized = || env.host.executor_stats().penalized_runs;
+    for spins in 3.. {
+        assert_eq!(env.run("hog", "ok", json!({})).await.2, json!("fine"));
+        if penalized() > 0 {
+            break;
+        }
+        assert!(spins < 10, "the hog never ran in the penalty box");
+        let (s, _, body) = env.run("hog", "spin", json!({})).await;
+        assert!(s == 500 || s == 429, "{body}");
+    }
+    let hog = penalized();
+    assert!(hog >= 1, "the hog ran in the penalty box");
     assert_eq!(env.run("calm", "ok", json!({})).await.2, json!("fine"));
-    assert_eq!(
-        env.host.executor_stats().penalized_runs,
-        1,
-        "the calm one did not"
-    );
+    assert_eq!(penalized(), hog, "the calm one did not");
     // The worker that ran it is a child of this process scheduled as
     // SCHED_IDLE (policy 5) or niced to 19.
     let mut low = 0;

@@ -712,7 +712,7 @@ async fn the_published_catalog_reaches_the_host_and_installs_must_name_its_point
     let admin = extend.management().unwrap();
     assert_eq!(admin.published_catalog().await.unwrap(), None);
     let catalog = extend_hooks::Catalog::collect().unwrap();
-    let published = admin.publish_catalog(&catalog).await.unwrap();
+    let published = admin.publish_catalog(&catalog, false).await.unwrap();
     assert_eq!(published.version, 1);
     assert_eq!(
         published.points,
@@ -741,13 +741,85 @@ async fn the_published_catalog_reaches_the_host_and_installs_must_name_its_point
     let e = tenant
         .management()
         .unwrap()
-        .publish_catalog(&catalog)
+        .publish_catalog(&catalog, true)
         .await
         .unwrap_err();
+    let extend_hooks::PublishError::Management(e) = e else {
+        panic!("{e}")
+    };
     assert_eq!(e.kind(), ManagementErrorKind::Refused);
     assert!(
         e.to_string()
             .starts_with("could not publish the catalog: the host answered 403"),
         "{e}"
+    );
+}
+
+#[tokio::test]
+async fn a_breaking_catalog_is_refused_with_the_extensions_it_would_break_unless_forced() {
+    let host = host_with(|_| {}).await;
+    let extend = client(&host);
+    let admin = extend.management().unwrap();
+    let catalog = extend_hooks::Catalog::collect().unwrap();
+    // The published catalog has a point this binary no longer declares,
+    // and a tenant has an extension for it.
+    let mut older = catalog.to_json();
+    let points = older["points"].as_array_mut().unwrap();
+    let mut gone = points[0].clone();
+    gone["name"] = json!("lead-merged");
+    points.push(gone);
+    let r = reqwest::Client::new()
+        .put(format!("{}/api/catalog", host.url()))
+        .bearer_auth(host.master_token())
+        .json(&older)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    admin
+        .install("acme", "lead-merged", "merger", DOUBLE)
+        .await
+        .unwrap();
+    admin.install("globex", "score", "s", DOUBLE).await.unwrap();
+
+    let e = admin.publish_catalog(&catalog, false).await.unwrap_err();
+    let extend_hooks::PublishError::Breaking {
+        published,
+        comparison,
+        affected,
+    } = &e
+    else {
+        panic!("{e}")
+    };
+    assert_eq!(*published, 1);
+    assert_eq!(
+        comparison.broken_points().into_iter().collect::<Vec<_>>(),
+        ["lead-merged"]
+    );
+    assert_eq!(affected.len(), 1);
+    assert_eq!(
+        (affected[0].container.as_str(), affected[0].name.as_str()),
+        ("acme", "merger")
+    );
+    let text = e.to_string();
+    assert!(
+        text.contains("BREAKING /points/lead-merged: point `lead-merged` was removed")
+            && text.contains("acme/merger (lead-merged)")
+            && text.contains("publish with force"),
+        "{text}"
+    );
+    let got = admin.published_catalog().await.unwrap().unwrap();
+    assert_eq!(got["version"], 1, "nothing was published");
+
+    let forced = admin.publish_catalog(&catalog, true).await.unwrap();
+    assert_eq!(forced.version, 2);
+    // Republishing without a break needs no force.
+    assert_eq!(
+        admin
+            .publish_catalog(&catalog, false)
+            .await
+            .unwrap()
+            .version,
+        3
     );
 }

@@ -161,6 +161,31 @@ impl WebtaskApi {
         })
     }
 
+    /// `GET /api/catalog/usage?point=…`: the installed extensions of `points`.
+    pub(crate) async fn catalog_usage(
+        &self,
+        op: &'static str,
+        points: &[String],
+    ) -> Result<Bytes, ManagementError> {
+        let query: String = form_urlencoded_points(points);
+        self.send(
+            op,
+            "",
+            self.http
+                .get(self.url(&format!("/api/catalog/usage?{query}"))),
+        )
+        .await?
+        .ok_or_else(|| {
+            ManagementError::new(
+                op,
+                "",
+                Kind::NotFound,
+                Some(404),
+                "the host has no catalog API",
+            )
+        })
+    }
+
     /// `GET /api/catalog`: `None` before the first publish.
     pub(crate) async fn get_catalog(
         &self,
@@ -357,6 +382,26 @@ fn no_api(op: &'static str, container: &str) -> ManagementError {
 }
 
 /// A JSON request body (reqwest's `json` feature is not compiled in).
+/// `point=a&point=b`, each value percent-encoded.
+fn form_urlencoded_points(points: &[String]) -> String {
+    points
+        .iter()
+        .map(|p| {
+            let encoded: String = p
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect();
+            format!("point={encoded}")
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 fn json(request: RequestBuilder, body: &impl Serialize) -> RequestBuilder {
     request
         .header(reqwest::header::CONTENT_TYPE, "application/json")

@@ -51,6 +51,80 @@ pub struct PublishedCatalog {
     pub points: Vec<String>,
 }
 
+/// An extension a catalog change would affect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AffectedExtension {
+    /// The point whose contract changes.
+    pub point: String,
+    /// The container it is installed in.
+    pub container: String,
+    /// Its webtask name.
+    pub name: String,
+}
+
+/// Why [`Management::publish_catalog`] did not publish.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// The catalog breaks the one the host has (nothing was published):
+    /// the differences, and the installed extensions of the points that
+    /// break, by container. Publish with `force` to go ahead.
+    Breaking {
+        /// The published version it was compared with.
+        published: u64,
+        /// Every difference, breaking or not.
+        comparison: crate::catalog::Comparison,
+        /// The extensions installed for the points that break.
+        affected: Vec<AffectedExtension>,
+    },
+    /// A call to the host failed.
+    Management(ManagementError),
+}
+
+impl From<ManagementError> for PublishError {
+    fn from(e: ManagementError) -> Self {
+        PublishError::Management(e)
+    }
+}
+
+impl std::fmt::Display for PublishError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PublishError::Management(e) => e.fmt(f),
+            PublishError::Breaking {
+                published,
+                comparison,
+                affected,
+            } => {
+                writeln!(
+                    f,
+                    "the catalog breaks the contract of the published version {published}; nothing was published (publish with force to go ahead):"
+                )?;
+                write!(f, "{comparison}")?;
+                if affected.is_empty() {
+                    write!(f, "no installed extension is affected")
+                } else {
+                    write!(f, "installed extensions of the affected points:")?;
+                    for a in affected {
+                        write!(f, "\n  {}/{} ({})", a.container, a.name, a.point)?;
+                    }
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+impl std::error::Error for PublishError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PublishError::Management(e) => Some(e),
+            PublishError::Breaking { .. } => None,
+        }
+    }
+}
+
 fn truthy(v: Option<&String>) -> bool {
     v.is_some_and(|v| {
         !matches!(
@@ -87,11 +161,35 @@ impl Management {
     /// editors and extension authors. From then on the host refuses to
     /// install an extension for a point the catalog does not name. The host
     /// keeps the previous version.
+    ///
+    /// Unless `force`, the catalog is first compared with the published one
+    /// ([`Catalog::compare`](crate::Catalog::compare)) and a breaking change
+    /// is refused with [`PublishError::Breaking`], which lists the
+    /// extensions it would affect. (Two replicas publishing at the same
+    /// moment are not serialised against each other.)
     pub async fn publish_catalog(
         &self,
         catalog: &crate::Catalog,
-    ) -> Result<PublishedCatalog, ManagementError> {
+        force: bool,
+    ) -> Result<PublishedCatalog, PublishError> {
         const OP: &str = "publish the catalog";
+        if !force && let Some(published) = self.published_catalog().await? {
+            let previous = published.get("catalog").cloned().unwrap_or_default();
+            let comparison = catalog.compare(&previous).map_err(|e| {
+                ManagementError::new(OP, "", ManagementErrorKind::InvalidAnswer, Some(200), e)
+            })?;
+            if comparison.is_breaking() {
+                let points: Vec<String> = comparison.broken_points().into_iter().collect();
+                return Err(PublishError::Breaking {
+                    published: published
+                        .get("version")
+                        .and_then(serde_json::Value::as_u64)
+                        .unwrap_or(0),
+                    comparison,
+                    affected: self.affected(&points).await?,
+                });
+            }
+        }
         let body = self
             .discovery
             .api()
@@ -117,6 +215,38 @@ impl Management {
             published_at: w.published_at,
             points: w.points,
         })
+    }
+
+    /// The extensions installed for `points`, in every container.
+    async fn affected(&self, points: &[String]) -> Result<Vec<AffectedExtension>, ManagementError> {
+        const OP: &str = "list the extensions of changed points";
+        if points.is_empty() {
+            return Ok(Vec::new());
+        }
+        let body = self.discovery.api().catalog_usage(OP, points).await?;
+        #[derive(serde::Deserialize)]
+        struct Wire {
+            point: String,
+            container: String,
+            name: String,
+        }
+        let wire: Vec<Wire> = serde_json::from_slice(&body).map_err(|e| {
+            ManagementError::new(
+                OP,
+                "",
+                ManagementErrorKind::InvalidAnswer,
+                Some(200),
+                e.to_string(),
+            )
+        })?;
+        Ok(wire
+            .into_iter()
+            .map(|w| AffectedExtension {
+                point: w.point,
+                container: w.container,
+                name: w.name,
+            })
+            .collect())
     }
 
     /// The catalog the host has (`GET /api/catalog`): `{version,

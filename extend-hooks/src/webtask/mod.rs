@@ -12,6 +12,8 @@ mod watch;
 pub(crate) use api::WebtaskApi;
 pub(crate) use discovery::WebtaskDiscovery;
 pub use error::{ManagementError, ManagementErrorKind};
-pub use management::{InstalledExtension, Management, PublishedCatalog};
+pub use management::{
+    AffectedExtension, InstalledExtension, Management, PublishError, PublishedCatalog,
+};
 pub use options::{RUN_SECRET, WebtaskOptions};
 pub(crate) use watch::start as watch_changes;

@@ -79,6 +79,46 @@ pub(super) async fn get(
     Ok(axum::Json(body).into_response())
 }
 
+/// Most extensions listed per point by `GET /api/catalog/usage`.
+const USAGE_LIMIT: u64 = 10_000;
+
+/// `GET /api/catalog/usage?point=a&point=b` (master token): the extensions
+/// installed for those points, in every container, so that a platform about
+/// to change a point's contract knows whom it affects.
+pub(super) async fn usage(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    if !app.auth.is_master(&caller.claims) {
+        return Err(ApiError::forbidden(
+            "listing extensions across containers needs the master token",
+        ));
+    }
+    let points: Vec<&str> = caller.query.all("point").collect();
+    if points.is_empty() || points.len() > 100 {
+        return Err(ApiError::bad_request(
+            "name 1 to 100 points to look up, as `?point=name`",
+        ));
+    }
+    let mut out = Vec::new();
+    for point in points {
+        for w in app
+            .webtasks
+            .store
+            .find(crate::webtasks::EXTENSION_TYPE, point, USAGE_LIMIT)
+            .await?
+        {
+            out.push(json!({
+                "point": point,
+                "container": w.container,
+                "name": w.name,
+                "webtask_url": app.webtask_url(&w.container, &w.name),
+            }));
+        }
+    }
+    Ok(axum::Json(Value::Array(out)).into_response())
+}
+
 /// The point names of a catalog document, checked: an object whose
 /// `points` is an array of objects with a unique, non-empty `name` and a
 /// `mode` of `sync` or `async`.

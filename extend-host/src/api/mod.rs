@@ -181,6 +181,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/api/logs/tenant/{container}", get(logs::stream))
         .route("/api/changes", get(changes::stream))
         .route("/api/catalog", get(catalog::get).put(catalog::put))
+        .route("/api/catalog/usage", get(catalog::usage))
         .route("/api/run/{container}/{name}", any(run::run))
         .route("/api/run/{container}/{name}/{*rest}", any(run::run))
         .route("/api/description", get(not_found))

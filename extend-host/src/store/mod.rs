@@ -240,6 +240,18 @@ pub trait Store: Send + Sync + 'static {
         offset: u64,
         limit: u64,
     ) -> BoxFuture<'a, Result<Vec<StoredWebtask>, StoreError>>;
+    /// The webtasks of every container whose meta has `key` = `value`, in
+    /// (container, name) order, at most `limit`: who uses an extension point.
+    /// The default keeps no such index.
+    fn find<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a str,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<Vec<StoredWebtask>, StoreError>> {
+        let _ = (key, value, limit);
+        Box::pin(async { Err(StoreError::Unsupported("index of webtasks by meta")) })
+    }
     /// How many webtasks `container` has and the bytes of their code, for quotas.
     fn usage<'a>(&'a self, container: &'a str) -> BoxFuture<'a, Result<Usage, StoreError>>;
     /// Records a revoked token id.

@@ -366,6 +366,28 @@ impl Store for SqliteStore {
         })
     }
 
+    fn find<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a str,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<Vec<StoredWebtask>, StoreError>> {
+        let (k, v) = (key.to_owned(), value.to_owned());
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM webtasks w WHERE EXISTS (SELECT 1 FROM webtask_meta m
+                     WHERE m.container = w.container AND m.name = w.name AND m.key = ?1 AND m.value = ?2)
+                     ORDER BY container, name LIMIT ?3"
+                ))
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(params![k, v, limit.min(i64::MAX as u64) as i64], row)
+                .map_err(db)?;
+            rows.map(|r| r.map_err(db).and_then(with_meta)).collect()
+        })
+    }
+
     fn revoke<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         let jti = jti.to_owned();
         let feed = self.feed.clone();

@@ -461,6 +461,30 @@ impl Store for PostgresStore {
         })
     }
 
+    fn find<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a str,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<Vec<StoredWebtask>, StoreError>> {
+        Box::pin(async move {
+            let filter = serde_json::json!({ key: value }).to_string();
+            let limit = limit.min(i64::MAX as u64) as i64;
+            let conn = self.conn().await?;
+            conn.query(
+                &format!(
+                    "SELECT {COLUMNS} FROM webtasks WHERE meta @> $1::text::jsonb ORDER BY container, name LIMIT $2"
+                ),
+                &[&filter, &limit],
+            )
+            .await
+            .map_err(db)?
+            .iter()
+            .map(row)
+            .collect()
+        })
+    }
+
     fn usage<'a>(&'a self, container: &'a str) -> BoxFuture<'a, Result<Usage, StoreError>> {
         Box::pin(async move {
             let conn = self.conn().await?;

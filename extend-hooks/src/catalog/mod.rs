@@ -1,4 +1,12 @@
-//! The catalog: every extension point linked into the binary, gathered at startup.
+//! The catalog: every extension point linked into the binary, gathered at
+//! startup; and the compatibility gate between two versions of it
+//! ([`Catalog::compare`], [`assert_compatible`]).
+
+mod compat;
+mod lock;
+
+pub use compat::{Comparison, Difference, compare_documents};
+pub use lock::{ACCEPT_VAR, LockCheck, assert_compatible, check_compatible};
 
 use std::fmt;
 
@@ -123,6 +131,17 @@ impl Catalog {
             })
             .collect();
         json!({ "points": points })
+    }
+
+    /// Every difference between `previous` (a catalog document: an earlier
+    /// [`Catalog::to_json`], a lock file, or what the host has published)
+    /// and this catalog, each classified as breaking or compatible for
+    /// extensions written against `previous` (see [`Comparison`]).
+    ///
+    /// # Errors
+    /// A message when `previous` is not a catalog document.
+    pub fn compare(&self, previous: &Value) -> Result<Comparison, String> {
+        compare_documents(previous, &self.to_json())
     }
 
     /// Markdown documentation: a summary table, then each point with its
