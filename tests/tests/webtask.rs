@@ -719,8 +719,38 @@ async fn the_published_catalog_reaches_the_host_and_installs_must_name_its_point
         catalog.iter().map(|p| p.name()).collect::<Vec<_>>()
     );
     let got = admin.published_catalog().await.unwrap().unwrap();
-    assert_eq!(got["catalog"], catalog.to_json());
+    let mut points = got["catalog"].clone();
+    assert_eq!(points["typescript"], catalog.to_typescript());
+    points.as_object_mut().unwrap().remove("typescript");
+    for p in points["points"].as_array_mut().unwrap() {
+        assert!(p["template"].as_str().unwrap().starts_with("// @ts-check"));
+        p.as_object_mut().unwrap().remove("template");
+    }
+    assert_eq!(points, catalog.to_json());
     assert_eq!(got["previous"], serde_json::Value::Null);
+    // Extension authors fetch the types and a starter, with their tenant token.
+    let tenant_token = admin.issue_tenant_token("acme").await.unwrap();
+    let fetch = |path: &str| {
+        reqwest::Client::new()
+            .get(format!("{}{path}", host.url()))
+            .bearer_auth(&tenant_token)
+            .send()
+    };
+    let r = fetch("/api/catalog/types.d.ts").await.unwrap();
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/typescript; charset=utf-8"
+    );
+    assert_eq!(r.text().await.unwrap(), catalog.to_typescript());
+    let r = fetch("/api/catalog/score/template.js").await.unwrap();
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/javascript; charset=utf-8"
+    );
+    assert_eq!(r.text().await.unwrap(), catalog.template("score").unwrap());
+    let r = fetch("/api/catalog/nope/template.js").await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.text().await.unwrap().contains("no point `nope`"));
 
     admin.install("acme", "score", "s", DOUBLE).await.unwrap();
     let e = admin

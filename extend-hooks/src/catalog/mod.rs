@@ -4,6 +4,7 @@
 
 mod compat;
 mod lock;
+mod typescript;
 
 pub use compat::{Comparison, Difference, compare_documents};
 pub use lock::{ACCEPT_VAR, LockCheck, assert_compatible, check_compatible};

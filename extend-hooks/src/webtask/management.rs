@@ -125,6 +125,29 @@ impl std::error::Error for PublishError {
     }
 }
 
+/// What is published: [`Catalog::to_json`](crate::Catalog::to_json), the
+/// TypeScript types, and each point's starter template, which the host
+/// serves to extension authors.
+fn published_document(catalog: &crate::Catalog) -> serde_json::Value {
+    let mut doc = catalog.to_json();
+    doc["typescript"] = catalog.to_typescript().into();
+    if let Some(points) = doc
+        .get_mut("points")
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        for p in points {
+            let name = p
+                .get("name")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned);
+            if let Some(template) = name.and_then(|n| catalog.template(&n)) {
+                p["template"] = template.into();
+            }
+        }
+    }
+    doc
+}
+
 fn truthy(v: Option<&String>) -> bool {
     v.is_some_and(|v| {
         !matches!(
@@ -193,7 +216,7 @@ impl Management {
         let body = self
             .discovery
             .api()
-            .put_catalog(OP, &catalog.to_json())
+            .put_catalog(OP, &published_document(catalog))
             .await?;
         #[derive(serde::Deserialize)]
         struct Wire {

@@ -79,6 +79,72 @@ pub(super) async fn get(
     Ok(axum::Json(body).into_response())
 }
 
+/// The current catalog's document; 404 before the first publish.
+async fn current(app: &App) -> Result<Value, ApiError> {
+    let current = app
+        .webtasks
+        .store
+        .catalogs()
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::not_found("no catalog has been published on this host"))?;
+    serde_json::from_str(&current.document)
+        .map_err(|e| ApiError::internal(format!("the stored catalog is unreadable: {e}")))
+}
+
+fn text(content_type: &'static str, body: String) -> Response {
+    ([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+/// `GET /api/catalog/types.d.ts` (any valid token): the TypeScript types of
+/// the published points, as the platform generated them.
+pub(super) async fn types(
+    State(app): State<Arc<App>>,
+    _caller: Caller,
+) -> Result<Response, ApiError> {
+    let doc = current(&app).await?;
+    let ts = doc
+        .get("typescript")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "the published catalog has no TypeScript types (it was published without them)",
+            )
+        })?;
+    Ok(text("application/typescript; charset=utf-8", ts.to_owned()))
+}
+
+/// `GET /api/catalog/{point}/template.js` (any valid token): a starter
+/// extension for the point, typed against `types.d.ts`.
+pub(super) async fn template(
+    State(app): State<Arc<App>>,
+    _caller: Caller,
+    axum::extract::Path(point): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    let doc = current(&app).await?;
+    let points = doc.get("points").and_then(Value::as_array);
+    let found = points
+        .into_iter()
+        .flatten()
+        .find(|p| p.get("name").and_then(Value::as_str) == Some(point.as_str()))
+        .ok_or_else(|| {
+            ApiError::not_found(format!("the published catalog has no point `{point}`"))
+        })?;
+    let template = found
+        .get("template")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "the published catalog has no template for `{point}`"
+            ))
+        })?;
+    Ok(text(
+        "application/javascript; charset=utf-8",
+        template.to_owned(),
+    ))
+}
+
 /// Most extensions listed per point by `GET /api/catalog/usage`.
 const USAGE_LIMIT: u64 = 10_000;
 

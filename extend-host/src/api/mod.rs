@@ -182,6 +182,8 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/api/changes", get(changes::stream))
         .route("/api/catalog", get(catalog::get).put(catalog::put))
         .route("/api/catalog/usage", get(catalog::usage))
+        .route("/api/catalog/types.d.ts", get(catalog::types))
+        .route("/api/catalog/{point}/template.js", get(catalog::template))
         .route("/api/run/{container}/{name}", any(run::run))
         .route("/api/run/{container}/{name}/{*rest}", any(run::run))
         .route("/api/description", get(not_found))

@@ -349,3 +349,33 @@ fn recursive_types_end_and_report_their_difference_once() {
         "{c}"
     );
 }
+
+#[derive(JsonSchema)]
+struct WholeScore {
+    score: i64,
+}
+#[derive(JsonSchema)]
+struct FractionalScore {
+    score: f64,
+}
+#[derive(JsonSchema)]
+struct TextScore {
+    score: String,
+}
+
+#[test]
+fn a_type_that_widens_breaks_payloads_and_one_that_narrows_breaks_responses() {
+    let (_, breaking, why) = only(&payload_change::<WholeScore, FractionalScore>());
+    assert!(breaking && why.contains("fractional"), "{why}");
+    let (_, breaking, why) = only(&payload_change::<FractionalScore, WholeScore>());
+    assert!(!breaking && why.contains("whole number"), "{why}");
+    let (_, breaking, _) = only(&response_change::<FractionalScore, WholeScore>());
+    assert!(
+        breaking,
+        "a response that must now be whole refuses old answers"
+    );
+    // A different type altogether breaks either way.
+    let c = payload_change::<WholeScore, TextScore>();
+    assert!(c.is_breaking(), "{c}");
+    assert!(response_change::<WholeScore, TextScore>().is_breaking());
+}
