@@ -6,7 +6,7 @@ use crate::crypto::Keys;
 use crate::error::ApiError;
 use crate::run_cache::RunCache;
 use crate::sandbox::Webtask;
-use crate::store::{Change, Store, StoredWebtask};
+use crate::store::{Change, Deployment, Store, StoredWebtask};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -29,6 +29,8 @@ pub(crate) struct NewWebtask<'a> {
     pub(crate) secrets: &'a BTreeMap<String, String>,
     pub(crate) meta: BTreeMap<String, String>,
     pub(crate) token: String,
+    /// The writer's token id, for the version history.
+    pub(crate) by: &'a str,
 }
 
 impl Webtasks {
@@ -73,7 +75,11 @@ impl Webtasks {
             self.seal(w.secrets),
             w.meta,
             w.token,
-        );
+        )
+        .deployed_by(Deployment::new(
+            w.by.to_owned(),
+            w.secrets.keys().cloned().collect(),
+        ));
         if let Some(point) = record.meta.get(EXTENSION_TYPE) {
             self.check_point(point).await?;
         }

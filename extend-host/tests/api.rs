@@ -704,4 +704,66 @@ on_both_stores! {
         refusal(usage("?point=score", tenant).await.unwrap(), 403, "needs the master token").await;
         refusal(usage("", env.master().to_owned()).await.unwrap(), 400, "`?point=name`").await;
     }
+
+    #[tokio::test]
+    async fn every_live_write_is_a_version_and_a_rollback_makes_an_old_one_live() {
+        let env = start().await;
+        let tenant = env.tenant_token("acme").await;
+        let put = |code: &str, secrets: Value, meta: Value| {
+            env.http
+                .put(env.url("/api/webtask/acme/w"))
+                .bearer_auth(&tenant)
+                .json(&json!({"code": code, "secrets": secrets, "meta": meta}))
+                .send()
+        };
+        assert_eq!(put("module.exports = cb => cb(null, 1)", json!({"k": "one", "old": "x"}), json!({"m": "1"})).await.unwrap().status(), 200);
+        assert_eq!(put("module.exports = cb => cb(null, 2)", json!({"k": "two"}), json!({"m": "2"})).await.unwrap().status(), 200);
+        let get = |path: &str| env.http.get(env.url(path)).bearer_auth(&tenant).send();
+        let history: Value = get("/api/webtask/acme/w/versions").await.unwrap().json().await.unwrap();
+        let history = history.as_array().unwrap();
+        assert_eq!(history.len(), 2);
+        assert_eq!((history[0]["version"].as_u64(), history[1]["version"].as_u64()), (Some(2), Some(1)));
+        assert_eq!(history[1]["meta"], json!({"m": "1"}));
+        assert_eq!(history[1]["secrets"], json!(["k", "old"]), "names only");
+        assert!(history[0].get("code").is_none());
+        assert!(!history[0]["deployed_by"].as_str().unwrap().is_empty());
+        let one: Value = get("/api/webtask/acme/w/versions/1").await.unwrap().json().await.unwrap();
+        assert_eq!(one["code"], "module.exports = cb => cb(null, 1)");
+        assert!(!one.to_string().contains("one"), "no secret value is versioned: {one}");
+
+        let r = env
+            .http
+            .post(env.url("/api/webtask/acme/w/versions/1/rollback"))
+            .bearer_auth(&tenant)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let rolled: Value = r.json().await.unwrap();
+        assert_eq!((rolled["rolled_back_to"].as_u64(), rolled["meta"].clone()), (Some(1), json!({"m": "1"})));
+        assert_eq!(rolled["secrets_missing"], json!(["old"]));
+        assert_eq!(env.run("acme", "w", json!({})).await.2, json!(1), "the old code is live");
+        let history: Value = get("/api/webtask/acme/w/versions").await.unwrap().json().await.unwrap();
+        assert_eq!(history[0]["version"], 3, "a rollback is a new version");
+
+        refusal(get("/api/webtask/acme/w/versions/9").await.unwrap(), 404, "the kept versions are 3, 2, 1").await;
+        refusal(get("/api/webtask/acme/w/versions/x").await.unwrap(), 400, "not a version number").await;
+        refusal(get("/api/webtask/acme/none/versions").await.unwrap(), 404, "none").await;
+        let other = env.tenant_token("globex").await;
+        let r = env.http.get(env.url("/api/webtask/acme/w/versions")).bearer_auth(&other).send().await.unwrap();
+        assert_eq!(r.status(), 403);
+
+        // The last 10 are kept; a delete takes the history with it.
+        for i in 0..12 {
+            env.install("acme", "many", &format!("module.exports = cb => cb(null, {i})")).await;
+        }
+        let history: Value = env.http.get(env.url("/api/webtask/acme/many/versions")).bearer_auth(env.master()).send().await.unwrap().json().await.unwrap();
+        let kept: Vec<u64> = history.as_array().unwrap().iter().map(|v| v["version"].as_u64().unwrap()).collect();
+        assert_eq!(kept, (3..=12).rev().collect::<Vec<_>>());
+        let r = env.http.delete(env.url("/api/webtask/acme/many")).bearer_auth(env.master()).send().await.unwrap();
+        assert_eq!(r.status(), 204);
+        env.install("acme", "many", "module.exports = cb => cb(null, 0)").await;
+        let history: Value = env.http.get(env.url("/api/webtask/acme/many/versions")).bearer_auth(env.master()).send().await.unwrap().json().await.unwrap();
+        assert_eq!(history[0]["version"], 1, "a new webtask of the same name starts over");
+    }
 }

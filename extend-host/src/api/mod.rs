@@ -178,6 +178,18 @@ pub(crate) fn router(app: Arc<App>) -> Router {
                 .put(webtasks::put)
                 .delete(webtasks::delete),
         )
+        .route(
+            "/api/webtask/{container}/{name}/versions",
+            get(webtasks::versions),
+        )
+        .route(
+            "/api/webtask/{container}/{name}/versions/{version}",
+            get(webtasks::version),
+        )
+        .route(
+            "/api/webtask/{container}/{name}/versions/{version}/rollback",
+            post(webtasks::rollback),
+        )
         .route("/api/logs/tenant/{container}", get(logs::stream))
         .route("/api/changes", get(changes::stream))
         .route("/api/catalog", get(catalog::get).put(catalog::put))

@@ -52,6 +52,7 @@ pub(super) async fn issue(
             secrets: &secrets,
             meta: req.meta.unwrap_or_default(),
             token: token.clone(),
+            by: &caller.jti,
         })
         .await?;
     app.compile_ahead(runnable);

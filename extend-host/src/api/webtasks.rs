@@ -169,7 +169,33 @@ pub(super) async fn put(
     let code = body
         .code
         .ok_or_else(|| ApiError::bad_request("`code` is required and must be a string"))?;
-    let meta = body.meta.unwrap_or_default();
+    let secrets = match body.secrets {
+        Some(s) => s,
+        None => match app.webtasks.store.get(container, name).await? {
+            Some(old) => app.webtasks.unseal(&old)?,
+            None => BTreeMap::new(),
+        },
+    };
+    let saved = deploy(&app, &auth, code, &secrets, body.meta.unwrap_or_default()).await?;
+    Ok(deployed(&app, &saved, item(&app, &saved)))
+}
+
+/// The answer to a deploy: 200, `Location` = the run URL, and `body`.
+fn deployed(app: &App, saved: &StoredWebtask, body: Map<String, Value>) -> Response {
+    let url = app.webtask_url(&saved.container, &saved.name);
+    (StatusCode::OK, [(header::LOCATION, url)], axum::Json(body)).into_response()
+}
+
+/// Makes `code`, `secrets` and `meta` the live version of the path's
+/// webtask (a PUT, or a rollback), issuing its webtask token.
+async fn deploy(
+    app: &App,
+    auth: &Authorized,
+    code: String,
+    secrets: &BTreeMap<String, String>,
+    meta: BTreeMap<String, String>,
+) -> Result<StoredWebtask, ApiError> {
+    let (container, name, caller) = (&auth.container, auth.name(), &auth.claims);
     // Neither store takes NUL in text (PostgreSQL refuses it outright), and
     // no JavaScript source or metadata needs it.
     if code.contains('\0') {
@@ -192,13 +218,6 @@ pub(super) async fn put(
             app.limits.meta_size
         )));
     }
-    let secrets = match body.secrets {
-        Some(s) => s,
-        None => match app.webtasks.store.get(container, name).await? {
-            Some(old) => app.webtasks.unseal(&old)?,
-            None => BTreeMap::new(),
-        },
-    };
     let mut ca = caller.ca.clone();
     ca.push(caller.jti.clone());
     let claims = Claims {
@@ -218,20 +237,126 @@ pub(super) async fn put(
             container,
             name,
             code,
-            secrets: &secrets,
+            secrets,
             meta,
             token: app.auth.sign(&claims),
+            by: &caller.jti,
         })
         .await?;
     app.compile_ahead(runnable);
     tracing::info!(%container, webtask = %name, "webtask created or replaced");
-    let url = app.webtask_url(container, name);
-    Ok((
-        StatusCode::OK,
-        [(header::LOCATION, url)],
-        axum::Json(item(&app, &saved)),
+    Ok(saved)
+}
+
+/// `GET /api/webtask/{container}/{name}/versions`: the version history,
+/// newest (the live one) first, without code.
+pub(super) async fn versions(
+    State(app): State<Arc<App>>,
+    auth: Authorized,
+) -> Result<Response, ApiError> {
+    let (container, name) = (&auth.container, auth.name());
+    let history = app.webtasks.store.versions(container, name).await?;
+    if history.is_empty() && app.webtasks.store.get(container, name).await?.is_none() {
+        return Err(no_such(name));
+    }
+    let items: Vec<Value> = history.iter().map(|v| version_item(v, false)).collect();
+    Ok(axum::Json(items).into_response())
+}
+
+fn version_item(v: &crate::store::WebtaskVersion, with_code: bool) -> Value {
+    let mut m = json!({
+        "version": v.version,
+        "deployed_at": v.deployed_at,
+        "deployed_by": v.deployment.by,
+        "meta": v.meta,
+        "secrets": v.deployment.secret_names,
+        "code_bytes": v.code.len(),
+    });
+    if with_code {
+        m["code"] = v.code.clone().into();
+    }
+    m
+}
+
+/// The version named in the path, from the history.
+async fn find_version(
+    app: &App,
+    auth: &Authorized,
+    version: &str,
+) -> Result<crate::store::WebtaskVersion, ApiError> {
+    let (container, name) = (&auth.container, auth.name());
+    let wanted: u64 = version
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("`{version}` is not a version number")))?;
+    let history = app.webtasks.store.versions(container, name).await?;
+    let kept = history.iter().map(|v| v.version).collect::<Vec<_>>();
+    history
+        .into_iter()
+        .find(|v| v.version == wanted)
+        .ok_or_else(|| {
+            ApiError::not_found(if kept.is_empty() {
+                format!("webtask `{container}/{name}` has no version history")
+            } else {
+                format!(
+                    "webtask `{container}/{name}` has no version {wanted}; the kept versions are {}",
+                    kept.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+                )
+            })
+        })
+}
+
+/// `GET /api/webtask/{container}/{name}/versions/{version}`: one version, with its code.
+pub(super) async fn version(
+    State(app): State<Arc<App>>,
+    auth: Authorized,
+    axum::extract::Path(params): axum::extract::Path<BTreeMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let v = find_version(
+        &app,
+        &auth,
+        params.get("version").map_or("", String::as_str),
     )
-        .into_response())
+    .await?;
+    Ok(axum::Json(version_item(&v, true)).into_response())
+}
+
+/// `POST /api/webtask/{container}/{name}/versions/{version}/rollback`: makes
+/// that version's code and metadata live again, as a new version. Secrets
+/// are not versioned: the live ones stay, and the answer lists the names
+/// that version had and the live webtask lacks.
+pub(super) async fn rollback(
+    State(app): State<Arc<App>>,
+    auth: Authorized,
+    axum::extract::Path(params): axum::extract::Path<BTreeMap<String, String>>,
+) -> Result<Response, ApiError> {
+    if auth.claims.dd == Some(0) {
+        return Err(ApiError::forbidden(
+            "The authentication webtask token cannot be used to issue new webtask tokens.",
+        ));
+    }
+    app.writes.admit(&auth.container)?;
+    let v = find_version(
+        &app,
+        &auth,
+        params.get("version").map_or("", String::as_str),
+    )
+    .await?;
+    let secrets = match app.webtasks.store.get(&auth.container, auth.name()).await? {
+        Some(live) => app.webtasks.unseal(&live)?,
+        None => BTreeMap::new(),
+    };
+    let missing: Vec<&String> = v
+        .deployment
+        .secret_names
+        .iter()
+        .filter(|n| !secrets.contains_key(*n))
+        .collect();
+    let missing = json!(missing);
+    let saved = deploy(&app, &auth, v.code, &secrets, v.meta).await?;
+    let mut body = item(&app, &saved);
+    body.insert("rolled_back_to".into(), v.version.into());
+    body.insert("secrets_missing".into(), missing);
+    Ok(deployed(&app, &saved, body))
 }
 
 /// Deletes a webtask: 204, or 404 when there is none.

@@ -39,7 +39,46 @@ pub struct StoredWebtask {
     pub created_at: i64,
     /// Last replacement, Unix seconds.
     pub updated_at: i64,
+    /// Who wrote it and the names of its secrets, recorded in its version
+    /// history by [`Store::put`]. Empty when read back.
+    pub deployment: Deployment,
 }
+
+/// Who wrote a version of a webtask, and which secrets it had.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Deployment {
+    /// The writer's token id (`jti`).
+    pub by: String,
+    /// The names of the webtask's secrets (their values are not versioned).
+    pub secret_names: Vec<String>,
+}
+
+impl Deployment {
+    /// A deployment by `by` of a webtask with these secret names.
+    pub fn new(by: String, secret_names: Vec<String>) -> Self {
+        Deployment { by, secret_names }
+    }
+}
+
+/// One version of a webtask, as its history keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WebtaskVersion {
+    /// 1 for the first write, then one more each time.
+    pub version: u64,
+    /// Its code.
+    pub code: String,
+    /// Its metadata.
+    pub meta: BTreeMap<String, String>,
+    /// Who wrote it and which secrets it had.
+    pub deployment: Deployment,
+    /// When, Unix seconds.
+    pub deployed_at: i64,
+}
+
+/// Versions kept per webtask.
+pub const VERSIONS_KEPT: u64 = 10;
 
 impl StoredWebtask {
     /// A webtask record; `created_at` and `updated_at` are set by [`Store::put`].
@@ -60,7 +99,14 @@ impl StoredWebtask {
             token,
             created_at: 0,
             updated_at: 0,
+            deployment: Deployment::default(),
         }
+    }
+
+    /// The same, recording who writes it and its secrets' names.
+    pub fn deployed_by(mut self, deployment: Deployment) -> Self {
+        self.deployment = deployment;
+        self
     }
 }
 
@@ -223,7 +269,8 @@ pub trait Store: Send + Sync + 'static {
         container: &'a str,
         name: &'a str,
     ) -> BoxFuture<'a, Result<Option<StoredWebtask>, StoreError>>;
-    /// Creates or replaces a webtask; returns it with its timestamps.
+    /// Creates or replaces a webtask, and adds it to its version history
+    /// (keeping the last [`VERSIONS_KEPT`]); returns it with its timestamps.
     fn put(&self, webtask: StoredWebtask) -> BoxFuture<'_, Result<StoredWebtask, StoreError>>;
     /// Deletes a webtask; `false` when there was none.
     fn delete<'a>(
@@ -254,6 +301,16 @@ pub trait Store: Send + Sync + 'static {
     }
     /// How many webtasks `container` has and the bytes of their code, for quotas.
     fn usage<'a>(&'a self, container: &'a str) -> BoxFuture<'a, Result<Usage, StoreError>>;
+    /// The version history of a webtask, newest first (empty when it has
+    /// none or the store keeps none).
+    fn versions<'a>(
+        &'a self,
+        container: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<WebtaskVersion>, StoreError>> {
+        let _ = (container, name);
+        Box::pin(async { Ok(Vec::new()) })
+    }
     /// Records a revoked token id.
     fn revoke<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Every revoked token id.

@@ -5,8 +5,8 @@
 //! not hold up everyone's writes or reads.
 
 use super::{
-    BoxFuture, Change, ChangeLog, Store, StoreError, StoredCatalog, StoredWebtask, Usage,
-    WebtaskChange,
+    BoxFuture, Change, ChangeLog, Deployment, Store, StoreError, StoredCatalog, StoredWebtask,
+    Usage, VERSIONS_KEPT, WebtaskChange, WebtaskVersion,
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::path::Path;
@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0002_meta_index.sql"),
     include_str!("../../migrations/0003_changes.sql"),
     include_str!("../../migrations/0004_catalog.sql"),
+    include_str!("../../migrations/0005_versions.sql"),
 ];
 
 /// Read connections of a file database.
@@ -153,6 +154,25 @@ impl SqliteStore {
     }
 }
 
+/// A version read back: meta and secret names are JSON text.
+pub(super) fn version_row(
+    version: i64,
+    code: String,
+    meta: &str,
+    secrets: &str,
+    by: String,
+    at: i64,
+) -> Result<WebtaskVersion, StoreError> {
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("a webtask version: {e}"));
+    Ok(WebtaskVersion {
+        version: version as u64,
+        code,
+        meta: serde_json::from_str(meta).map_err(corrupt)?,
+        deployment: Deployment::new(by, serde_json::from_str(secrets).map_err(corrupt)?),
+        deployed_at: at,
+    })
+}
+
 /// Appends a webtask write to the change log (pruning its oldest rows) in
 /// the write's transaction.
 fn log_change(
@@ -238,6 +258,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredWebtask, String)> {
             token: r.get(5)?,
             created_at: r.get(6)?,
             updated_at: r.get(7)?,
+            deployment: Deployment::default(),
         },
         r.get(4)?,
     ))
@@ -301,6 +322,21 @@ impl Store for SqliteStore {
                     insert.execute(params![w.container, w.name, k, v]).map_err(db)?;
                 }
             }
+            let secret_names = serde_json::to_string(&w.deployment.secret_names)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            tx.execute(
+                "INSERT INTO webtask_versions (container, name, version, code, meta, secrets, deployed_by, deployed_at)
+                 SELECT ?1, ?2, COALESCE(MAX(version), 0) + 1, ?3, ?4, ?5, ?6, ?7
+                 FROM webtask_versions WHERE container = ?1 AND name = ?2",
+                params![w.container, w.name, w.code, meta, secret_names, w.deployment.by, t],
+            )
+            .map_err(db)?;
+            tx.execute(
+                "DELETE FROM webtask_versions WHERE container = ?1 AND name = ?2 AND version <=
+                 (SELECT MAX(version) FROM webtask_versions WHERE container = ?1 AND name = ?2) - ?3",
+                params![w.container, w.name, VERSIONS_KEPT as i64],
+            )
+            .map_err(db)?;
             let change = log_change(&tx, &w.container, &w.name, false)?;
             tx.commit().map_err(db)?;
             w.updated_at = t;
@@ -385,6 +421,39 @@ impl Store for SqliteStore {
                 .query_map(params![k, v, limit.min(i64::MAX as u64) as i64], row)
                 .map_err(db)?;
             rows.map(|r| r.map_err(db).and_then(with_meta)).collect()
+        })
+    }
+
+    fn versions<'a>(
+        &'a self,
+        container: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<WebtaskVersion>, StoreError>> {
+        let (c, n) = (container.to_owned(), name.to_owned());
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT version, code, meta, secrets, deployed_by, deployed_at FROM webtask_versions
+                     WHERE container = ?1 AND name = ?2 ORDER BY version DESC",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(params![c, n], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, i64>(5)?,
+                    ))
+                })
+                .map_err(db)?;
+            rows.map(|r| {
+                let (version, code, meta, secrets, by, at) = r.map_err(db)?;
+                version_row(version, code, &meta, &secrets, by, at)
+            })
+            .collect()
         })
     }
 

@@ -27,6 +27,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_init.sql"),
     include_str!("../../../migrations/postgres/0002_catalog.sql"),
+    include_str!("../../../migrations/postgres/0003_versions.sql"),
 ];
 
 /// Session advisory lock under which migrations run and the shared keys are
@@ -270,6 +271,7 @@ fn row(r: &tokio_postgres::Row) -> Result<StoredWebtask, StoreError> {
         token: r.get(5),
         created_at: r.get(6),
         updated_at: r.get(7),
+        deployment: super::Deployment::default(),
     })
 }
 
@@ -379,6 +381,24 @@ impl Store for PostgresStore {
                 .await
                 .map_err(db)?
                 .get(0);
+            let secret_names = serde_json::to_string(&w.deployment.secret_names)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            // The row lock of the upsert above orders concurrent writers.
+            tx.execute(
+                "INSERT INTO webtask_versions (container, name, version, code, meta, secrets, deployed_by, deployed_at)
+                 SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4::text::jsonb, $5::text::jsonb, $6, $7
+                 FROM webtask_versions WHERE container = $1 AND name = $2",
+                &[&w.container, &w.name, &w.code, &meta, &secret_names, &w.deployment.by, &t],
+            )
+            .await
+            .map_err(db)?;
+            tx.execute(
+                "DELETE FROM webtask_versions WHERE container = $1 AND name = $2 AND version <=
+                 (SELECT MAX(version) FROM webtask_versions WHERE container = $1 AND name = $2) - $3",
+                &[&w.container, &w.name, &(super::VERSIONS_KEPT as i64)],
+            )
+            .await
+            .map_err(db)?;
             let change = log_change(&tx, &w.container, &w.name, false)
                 .await
                 .map_err(db)?;
@@ -481,6 +501,35 @@ impl Store for PostgresStore {
             .map_err(db)?
             .iter()
             .map(row)
+            .collect()
+        })
+    }
+
+    fn versions<'a>(
+        &'a self,
+        container: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<super::WebtaskVersion>, StoreError>> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            conn.query(
+                "SELECT version, code, meta::text, secrets::text, deployed_by, deployed_at FROM webtask_versions
+                 WHERE container = $1 AND name = $2 ORDER BY version DESC",
+                &[&container, &name],
+            )
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|r| {
+                super::sqlite::version_row(
+                    r.get(0),
+                    r.get(1),
+                    r.get::<_, String>(2).as_str(),
+                    r.get::<_, String>(3).as_str(),
+                    r.get(4),
+                    r.get(5),
+                )
+            })
             .collect()
         })
     }
