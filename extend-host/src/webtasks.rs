@@ -115,7 +115,7 @@ impl Webtasks {
     }
 
     /// Once a catalog is published, an extension must be for one of its points.
-    async fn check_point(&self, point: &str) -> Result<(), ApiError> {
+    pub(crate) async fn check_point(&self, point: &str) -> Result<(), ApiError> {
         let Some(current) = self.store.catalogs().await?.into_iter().next() else {
             return Ok(());
         };
@@ -200,6 +200,24 @@ pub(crate) const EXTENSION_TYPE: &str = "auth0-extension-type";
 fn string_map_json(map: &BTreeMap<String, String>) -> String {
     // A map of strings always serializes.
     serde_json::to_string(map).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// The run view of a draft: named `{name}#draft` (no webtask name has a
+/// `#`), so that its compiled code and log records are told apart from the
+/// live webtask's.
+pub(crate) fn draft_runnable(
+    draft: &crate::store::Draft,
+    secrets: &BTreeMap<String, String>,
+) -> Webtask {
+    Webtask {
+        container: draft.container.clone(),
+        name: format!("{}#draft", draft.name),
+        code: draft.code.as_str().into(),
+        code_id: crate::sandbox::code_id(&draft.code),
+        secrets_json: string_map_json(secrets),
+        meta_json: string_map_json(&draft.meta),
+        extension_secret: None,
+    }
 }
 
 /// The run view of a stored webtask.

@@ -766,4 +766,72 @@ on_both_stores! {
         let history: Value = env.http.get(env.url("/api/webtask/acme/many/versions")).bearer_auth(env.master()).send().await.unwrap().json().await.unwrap();
         assert_eq!(history[0]["version"], 1, "a new webtask of the same name starts over");
     }
+
+    #[tokio::test]
+    async fn a_draft_runs_for_its_container_only_and_goes_live_when_deployed() {
+        let env = start().await;
+        let tenant = env.tenant_token("acme").await;
+        env.put("acme", "w", "module.exports = (ctx, cb) => cb(null, 'live ' + ctx.secrets.k)", json!({"k": "one"}), json!({"auth0-extension-type": "p"}))
+            .await;
+        let call = |method: reqwest::Method, path: &str, body: Option<Value>| {
+            let mut r = env.http.request(method, env.url(path)).bearer_auth(&tenant);
+            if let Some(b) = body {
+                r = r.json(&b);
+            }
+            r.send()
+        };
+        refusal(call(reqwest::Method::GET, "/api/webtask/acme/w/draft", None).await.unwrap(), 404, "has no draft").await;
+        let r = call(
+            reqwest::Method::PUT,
+            "/api/webtask/acme/w/draft",
+            Some(json!({"code": "module.exports = (ctx, cb) => { console.log('drafting'); cb(null, 'draft ' + ctx.secrets.k + ' ' + ctx.body.x); }", "meta": {"auth0-extension-type": "p", "v": "2"}})),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 200);
+        let saved: Value = r.json().await.unwrap();
+        assert_eq!(saved["secrets"], Value::Null, "the live secrets apply");
+        // The URL and discovery still see the live webtask.
+        assert_eq!(env.run("acme", "w", json!({})).await.2, json!("live one"));
+        let listed: Value = env.http.get(env.url("/api/webtask/acme?meta=v:2")).bearer_auth(&tenant).send().await.unwrap().json().await.unwrap();
+        assert_eq!(listed, json!([]));
+        // The container's token runs the draft, with the live secrets; its
+        // log records name the draft.
+        let mut logs = common::LogStream::open(&env, "acme", &tenant).await;
+        let r = call(reqwest::Method::POST, "/api/webtask/acme/w/draft/run", Some(json!({"x": 7}))).await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.json::<Value>().await.unwrap(), json!("draft one 7"));
+        let record = logs.next_record().await;
+        assert_eq!((record["msg"].as_str(), record["webtask"].as_str()), (Some("drafting"), Some("w#draft")));
+        // Secrets of its own: shown by name only.
+        call(reqwest::Method::PUT, "/api/webtask/acme/w/draft", Some(json!({"code": "module.exports = (ctx, cb) => cb(null, 'draft ' + ctx.secrets.k)", "secrets": {"k": "two"}})))
+            .await
+            .unwrap();
+        let got: Value = call(reqwest::Method::GET, "/api/webtask/acme/w/draft", None).await.unwrap().json().await.unwrap();
+        assert_eq!(got["secrets"], json!(["k"]));
+        assert!(!got.to_string().contains("two"), "{got}");
+        let ran: Value = call(reqwest::Method::POST, "/api/webtask/acme/w/draft/run", None).await.unwrap().json().await.unwrap();
+        assert_eq!(ran, json!("draft two"));
+
+        // Another tenant reaches none of it.
+        let other = env.tenant_token("globex").await;
+        let r = env.http.post(env.url("/api/webtask/acme/w/draft/run")).bearer_auth(&other).send().await.unwrap();
+        assert_eq!(r.status(), 403);
+
+        let r = call(reqwest::Method::POST, "/api/webtask/acme/w/draft/deploy", None).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let live: Value = r.json().await.unwrap();
+        assert!(live["deployed_draft_saved_at"].as_i64().is_some());
+        assert_eq!(env.run("acme", "w", json!({})).await.2, json!("draft two"));
+        refusal(call(reqwest::Method::GET, "/api/webtask/acme/w/draft", None).await.unwrap(), 404, "has no draft").await;
+        let history: Value = call(reqwest::Method::GET, "/api/webtask/acme/w/versions", None).await.unwrap().json().await.unwrap();
+        assert_eq!(history[0]["version"], 2);
+        refusal(call(reqwest::Method::POST, "/api/webtask/acme/w/draft/deploy", None).await.unwrap(), 404, "has no draft").await;
+        // A draft may precede its webtask, and be deleted.
+        let r = call(reqwest::Method::PUT, "/api/webtask/acme/new/draft", Some(json!({"code": "module.exports = cb => cb(null, 0)"}))).await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(env.run("acme", "new", json!({})).await.0, 404);
+        let r = call(reqwest::Method::DELETE, "/api/webtask/acme/new/draft", None).await.unwrap();
+        assert_eq!(r.status(), 204);
+    }
 }

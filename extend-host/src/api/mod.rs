@@ -3,6 +3,7 @@
 
 mod catalog;
 mod changes;
+mod drafts;
 mod extract;
 mod logs;
 mod run;
@@ -177,6 +178,18 @@ pub(crate) fn router(app: Arc<App>) -> Router {
             get(webtasks::get)
                 .put(webtasks::put)
                 .delete(webtasks::delete),
+        )
+        .route(
+            "/api/webtask/{container}/{name}/draft",
+            get(drafts::get).put(drafts::put).delete(drafts::delete),
+        )
+        .route(
+            "/api/webtask/{container}/{name}/draft/run",
+            post(drafts::run),
+        )
+        .route(
+            "/api/webtask/{container}/{name}/draft/deploy",
+            post(drafts::deploy_draft),
         )
         .route(
             "/api/webtask/{container}/{name}/versions",

@@ -152,13 +152,29 @@ async fn execute(
     raw_query: Option<String>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let (container, name, rest) = (&target.container, &target.name, target.rest.as_str());
+    let (container, name) = (&target.container, &target.name);
     let w = app
         .webtasks
         .runnable(container, name)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("No such webtask: {container}/{name}")))?;
     authorize(&w, &headers)?;
+    execute_webtask(app, w, &target.rest, method, headers, raw_query, body).await
+}
+
+/// Runs `w` for a request whose caller was already let through: the live
+/// webtask after its secret check, or a draft for a management token.
+pub(super) async fn execute_webtask(
+    app: &App,
+    w: Arc<Webtask>,
+    rest: &str,
+    method: Method,
+    headers: HeaderMap,
+    raw_query: Option<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let container = w.container.clone();
+    let container = &container;
     let body = read_body(body, &headers, app.limits.run_body).await?;
     let parsed = parse_body(&headers, &body)?;
     let query = Query::parse(raw_query.as_deref());

@@ -19,7 +19,7 @@ use std::sync::Arc;
 /// The most items one list call returns.
 const MAX_LIMIT: u64 = 1000;
 
-fn item(app: &App, w: &StoredWebtask) -> Map<String, Value> {
+pub(super) fn item(app: &App, w: &StoredWebtask) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("container".into(), w.container.clone().into());
     m.insert("name".into(), w.name.clone().into());
@@ -119,17 +119,17 @@ pub(super) async fn get(
 /// The body of `PUT /api/webtask/{container}/{name}`. Fields this host does
 /// not use (`host`, `name`) are ignored, as the original ignored them.
 #[derive(Deserialize)]
-struct PutBody {
-    code: Option<String>,
+pub(super) struct PutBody {
+    pub(super) code: Option<String>,
     #[serde(default, deserialize_with = "opt_string_map")]
-    secrets: Option<BTreeMap<String, String>>,
+    pub(super) secrets: Option<BTreeMap<String, String>>,
     #[serde(default, deserialize_with = "opt_string_map")]
-    meta: Option<BTreeMap<String, String>>,
-    url: Option<serde::de::IgnoredAny>,
+    pub(super) meta: Option<BTreeMap<String, String>>,
+    pub(super) url: Option<serde::de::IgnoredAny>,
 }
 
 impl PutBody {
-    fn parse(body: &[u8]) -> Result<Self, ApiError> {
+    pub(super) fn parse(body: &[u8]) -> Result<Self, ApiError> {
         let de = &mut serde_json::Deserializer::from_slice(body);
         serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
@@ -181,14 +181,14 @@ pub(super) async fn put(
 }
 
 /// The answer to a deploy: 200, `Location` = the run URL, and `body`.
-fn deployed(app: &App, saved: &StoredWebtask, body: Map<String, Value>) -> Response {
+pub(super) fn deployed(app: &App, saved: &StoredWebtask, body: Map<String, Value>) -> Response {
     let url = app.webtask_url(&saved.container, &saved.name);
     (StatusCode::OK, [(header::LOCATION, url)], axum::Json(body)).into_response()
 }
 
 /// Makes `code`, `secrets` and `meta` the live version of the path's
 /// webtask (a PUT, or a rollback), issuing its webtask token.
-async fn deploy(
+pub(super) async fn deploy(
     app: &App,
     auth: &Authorized,
     code: String,

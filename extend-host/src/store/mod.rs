@@ -77,6 +77,59 @@ pub struct WebtaskVersion {
     pub deployed_at: i64,
 }
 
+/// A webtask's draft: not what runs at its URL until deployed.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Draft {
+    /// The container.
+    pub container: String,
+    /// The webtask's name.
+    pub name: String,
+    /// The draft's code.
+    pub code: String,
+    /// The draft's metadata.
+    pub meta: BTreeMap<String, String>,
+    /// The draft's secrets, sealed; `None` to use the live webtask's.
+    pub sealed_secrets: Option<Vec<u8>>,
+    /// The saver's token id.
+    pub saved_by: String,
+    /// When, Unix seconds (set by [`Store::put_draft`]).
+    pub saved_at: i64,
+}
+
+impl Draft {
+    /// A draft; `saved_at` is set when it is stored.
+    pub fn new(
+        container: String,
+        name: String,
+        code: String,
+        meta: BTreeMap<String, String>,
+        sealed_secrets: Option<Vec<u8>>,
+        saved_by: String,
+    ) -> Self {
+        Draft {
+            container,
+            name,
+            code,
+            meta,
+            sealed_secrets,
+            saved_by,
+            saved_at: 0,
+        }
+    }
+}
+
+impl fmt::Debug for Draft {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Draft")
+            .field("container", &self.container)
+            .field("name", &self.name)
+            .field("code_len", &self.code.len())
+            .field("meta", &self.meta)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Versions kept per webtask.
 pub const VERSIONS_KEPT: u64 = 10;
 
@@ -310,6 +363,30 @@ pub trait Store: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Vec<WebtaskVersion>, StoreError>> {
         let _ = (container, name);
         Box::pin(async { Ok(Vec::new()) })
+    }
+    /// Stores `draft` as the webtask's draft, replacing any; returns it
+    /// with its time. The default keeps none.
+    fn put_draft(&self, draft: Draft) -> BoxFuture<'_, Result<Draft, StoreError>> {
+        let _ = draft;
+        Box::pin(async { Err(StoreError::Unsupported("drafts")) })
+    }
+    /// The webtask's draft, if it has one.
+    fn draft<'a>(
+        &'a self,
+        container: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Draft>, StoreError>> {
+        let _ = (container, name);
+        Box::pin(async { Ok(None) })
+    }
+    /// Deletes the webtask's draft; `false` when there was none.
+    fn delete_draft<'a>(
+        &'a self,
+        container: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let _ = (container, name);
+        Box::pin(async { Ok(false) })
     }
     /// Records a revoked token id.
     fn revoke<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;

@@ -5,8 +5,8 @@
 //! not hold up everyone's writes or reads.
 
 use super::{
-    BoxFuture, Change, ChangeLog, Deployment, Store, StoreError, StoredCatalog, StoredWebtask,
-    Usage, VERSIONS_KEPT, WebtaskChange, WebtaskVersion,
+    BoxFuture, Change, ChangeLog, Deployment, Draft, Store, StoreError, StoredCatalog,
+    StoredWebtask, Usage, VERSIONS_KEPT, WebtaskChange, WebtaskVersion,
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::path::Path;
@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0003_changes.sql"),
     include_str!("../../migrations/0004_catalog.sql"),
     include_str!("../../migrations/0005_versions.sql"),
+    include_str!("../../migrations/0006_drafts.sql"),
 ];
 
 /// Read connections of a file database.
@@ -454,6 +455,76 @@ impl Store for SqliteStore {
                 version_row(version, code, &meta, &secrets, by, at)
             })
             .collect()
+        })
+    }
+
+    fn put_draft(&self, mut d: Draft) -> BoxFuture<'_, Result<Draft, StoreError>> {
+        self.with(move |conn| {
+            let meta =
+                serde_json::to_string(&d.meta).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            d.saved_at = now();
+            conn.execute(
+                "INSERT INTO webtask_drafts (container, name, code, meta, secrets, saved_by, saved_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (container, name) DO UPDATE SET code = excluded.code, meta = excluded.meta,
+                    secrets = excluded.secrets, saved_by = excluded.saved_by, saved_at = excluded.saved_at",
+                params![d.container, d.name, d.code, meta, d.sealed_secrets, d.saved_by, d.saved_at],
+            )
+            .map_err(db)?;
+            Ok(d)
+        })
+    }
+
+    fn draft<'a>(
+        &'a self,
+        container: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Draft>, StoreError>> {
+        let (c, n) = (container.to_owned(), name.to_owned());
+        self.read(move |conn| {
+            let found = conn
+                .query_row(
+                    "SELECT code, meta, secrets, saved_by, saved_at FROM webtask_drafts
+                     WHERE container = ?1 AND name = ?2",
+                    params![c, n],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, Option<Vec<u8>>>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, i64>(4)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(db)?;
+            found
+                .map(|(code, meta, secrets, by, at)| {
+                    let meta = serde_json::from_str(&meta)
+                        .map_err(|e| StoreError::Corrupt(format!("a draft's meta: {e}")))?;
+                    let mut d = Draft::new(c.clone(), n.clone(), code, meta, secrets, by);
+                    d.saved_at = at;
+                    Ok(d)
+                })
+                .transpose()
+        })
+    }
+
+    fn delete_draft<'a>(
+        &'a self,
+        container: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let (c, n) = (container.to_owned(), name.to_owned());
+        self.with(move |conn| {
+            Ok(conn
+                .execute(
+                    "DELETE FROM webtask_drafts WHERE container = ?1 AND name = ?2",
+                    params![c, n],
+                )
+                .map_err(db)?
+                > 0)
         })
     }
 

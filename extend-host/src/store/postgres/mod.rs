@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_init.sql"),
     include_str!("../../../migrations/postgres/0002_catalog.sql"),
     include_str!("../../../migrations/postgres/0003_versions.sql"),
+    include_str!("../../../migrations/postgres/0004_drafts.sql"),
 ];
 
 /// Session advisory lock under which migrations run and the shared keys are
@@ -531,6 +532,77 @@ impl Store for PostgresStore {
                 )
             })
             .collect()
+        })
+    }
+
+    fn put_draft(&self, mut d: super::Draft) -> BoxFuture<'_, Result<super::Draft, StoreError>> {
+        Box::pin(async move {
+            let meta =
+                serde_json::to_string(&d.meta).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            d.saved_at = now();
+            let conn = self.conn().await?;
+            conn.execute(
+                "INSERT INTO webtask_drafts (container, name, code, meta, secrets, saved_by, saved_at)
+                 VALUES ($1, $2, $3, $4::text::jsonb, $5, $6, $7)
+                 ON CONFLICT (container, name) DO UPDATE SET code = excluded.code, meta = excluded.meta,
+                    secrets = excluded.secrets, saved_by = excluded.saved_by, saved_at = excluded.saved_at",
+                &[&d.container, &d.name, &d.code, &meta, &d.sealed_secrets, &d.saved_by, &d.saved_at],
+            )
+            .await
+            .map_err(db)?;
+            Ok(d)
+        })
+    }
+
+    fn draft<'a>(
+        &'a self,
+        container: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<super::Draft>, StoreError>> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            let Some(r) = conn
+                .query_opt(
+                    "SELECT code, meta::text, secrets, saved_by, saved_at FROM webtask_drafts
+                     WHERE container = $1 AND name = $2",
+                    &[&container, &name],
+                )
+                .await
+                .map_err(db)?
+            else {
+                return Ok(None);
+            };
+            let meta: String = r.get(1);
+            let meta = serde_json::from_str(&meta)
+                .map_err(|e| StoreError::Corrupt(format!("a draft's meta: {e}")))?;
+            let mut d = super::Draft::new(
+                container.to_owned(),
+                name.to_owned(),
+                r.get(0),
+                meta,
+                r.get(2),
+                r.get(3),
+            );
+            d.saved_at = r.get(4);
+            Ok(Some(d))
+        })
+    }
+
+    fn delete_draft<'a>(
+        &'a self,
+        container: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            Ok(conn
+                .execute(
+                    "DELETE FROM webtask_drafts WHERE container = $1 AND name = $2",
+                    &[&container, &name],
+                )
+                .await
+                .map_err(db)?
+                > 0)
         })
     }
 
