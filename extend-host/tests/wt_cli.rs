@@ -14,24 +14,7 @@ const WT_CLI: &str = "wt-cli@11.0.2";
 
 /// The `wt` executable, installing it first when the cache lacks it.
 fn wt_bin() -> PathBuf {
-    let prefix = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/wt-cli");
-    let bin = prefix.join("node_modules/.bin/wt");
-    if !bin.exists() {
-        let status = Command::new("npm")
-            .args([
-                "install",
-                "--no-audit",
-                "--no-fund",
-                "--loglevel=error",
-                "--prefix",
-            ])
-            .arg(&prefix)
-            .arg(WT_CLI)
-            .status()
-            .expect("npm is needed to install wt-cli for this test");
-        assert!(status.success(), "npm install {WT_CLI} failed");
-    }
-    bin
+    common::npm::tool(env!("CARGO_MANIFEST_DIR"), "wt-cli", WT_CLI, "wt")
 }
 
 struct Wt {

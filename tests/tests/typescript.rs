@@ -5,6 +5,10 @@
 //! Covers every serde enum representation, nested tagged enums, maps of JSON
 //! values, tuples, `Option`, and the CRM's points.
 
+#[path = "../../extend-host/tests/common/npm.rs"]
+#[allow(unreachable_pub)]
+mod npm;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -95,24 +99,7 @@ async fn check_everything(tenant: &Container, all: &Everything) -> Verdict;
 fn on_event(tenant: &Container, event: &Event);
 
 fn tsc() -> PathBuf {
-    let prefix = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/typescript");
-    let bin = prefix.join("node_modules/.bin/tsc");
-    if !bin.exists() {
-        let status = Command::new("npm")
-            .args([
-                "install",
-                "--no-audit",
-                "--no-fund",
-                "--loglevel=error",
-                "--prefix",
-            ])
-            .arg(&prefix)
-            .arg(TYPESCRIPT)
-            .status()
-            .expect("npm is needed to install typescript for this test");
-        assert!(status.success(), "npm install {TYPESCRIPT} failed");
-    }
-    bin
+    npm::tool(env!("CARGO_MANIFEST_DIR"), "typescript", TYPESCRIPT, "tsc")
 }
 
 /// Runs tsc over `files` in `dir`: success, and what it printed.

@@ -5,6 +5,9 @@
 #[path = "pg.rs"]
 mod pg;
 
+#[path = "npm.rs"]
+pub mod npm;
+
 use extend_host::{Host, Limits};
 pub use pg::{TestDb, postgres_enabled};
 use serde_json::{Value, json};
