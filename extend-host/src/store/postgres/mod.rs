@@ -304,40 +304,84 @@ fn parse_change(payload: &str) -> Option<Change> {
     }
 }
 
-/// Appends a webtask write to the change log and announces it, in the
-/// write's transaction (the notification goes out at commit).
+/// Takes the change-log lock; held until commit, so ids are taken in commit order.
+const CHANGE_LOCK_SQL: &str = "SELECT pg_advisory_xact_lock($1)";
+
+/// Appends a webtask write to the change log, prunes it, and announces the
+/// change (the notification goes out at commit): one statement, after
+/// [`CHANGE_LOCK_SQL`]. Parameters: container, name, deleted, time, rows
+/// kept, channel.
+const LOG_CHANGE_SQL: &str = "WITH c AS (
+        INSERT INTO changes (container, name, deleted, at) VALUES ($1, $2, $3, $4) RETURNING id
+    ), pruned AS (
+        DELETE FROM changes WHERE id <= (SELECT id FROM c) - $5
+    )
+    SELECT c.id, pg_notify($6, json_build_object(
+        'kind', 'webtask', 'id', c.id, 'container', $1::text, 'name', $2::text, 'deleted', $3::boolean
+    )::text) FROM c";
+
+/// Logs and announces a webtask write in its transaction (see [`LOG_CHANGE_SQL`]).
 async fn log_change(
     tx: &deadpool_postgres::Transaction<'_>,
     container: &str,
     name: &str,
     deleted: bool,
 ) -> Result<WebtaskChange, tokio_postgres::Error> {
-    // Held until commit: ids are taken in commit order.
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CHANGE_LOCK])
-        .await?;
-    let id: i64 = tx
-        .query_one(
-            "INSERT INTO changes (container, name, deleted, at) VALUES ($1, $2, $3, $4) RETURNING id",
-            &[&container, &name, &deleted, &now()],
-        )
-        .await?
-        .get(0);
-    tx.execute(
-        "DELETE FROM changes WHERE id <= $1",
-        &[&(id - super::sqlite::CHANGE_LOG_ROWS)],
+    let (lock, log) = futures_util::future::try_join(
+        tx.prepare_cached(CHANGE_LOCK_SQL),
+        tx.prepare_cached(LOG_CHANGE_SQL),
     )
     .await?;
-    let change = WebtaskChange::new(id as u64, container.to_owned(), name.to_owned(), deleted);
-    tx.execute(
-        "SELECT pg_notify($1, $2)",
-        &[
-            &CHANGES_CHANNEL,
-            &change_payload(&Change::Webtask(change.clone())),
-        ],
+    let (_, row) = futures_util::future::try_join(
+        tx.execute(&lock, &[&CHANGE_LOCK]),
+        tx.query_one(&log, &change_params(&container, &name, &deleted, &now())),
     )
     .await?;
-    Ok(change)
+    Ok(WebtaskChange::new(
+        row.get::<_, i64>(0) as u64,
+        container.to_owned(),
+        name.to_owned(),
+        deleted,
+    ))
 }
+
+/// Rows the change log keeps, as a statement parameter.
+const CHANGE_LOG_ROWS: i64 = super::sqlite::CHANGE_LOG_ROWS;
+
+fn change_params<'a>(
+    container: &'a &'a str,
+    name: &'a &'a str,
+    deleted: &'a bool,
+    at: &'a i64,
+) -> [&'a (dyn tokio_postgres::types::ToSql + Sync); 6] {
+    [
+        container,
+        name,
+        deleted,
+        at,
+        &CHANGE_LOG_ROWS,
+        &CHANGES_CHANNEL,
+    ]
+}
+
+/// Creates or replaces a webtask.
+const UPSERT_SQL: &str =
+    "INSERT INTO webtasks (container, name, code, secrets, meta, token, created_at, updated_at)
+     VALUES ($1, $2, $3, $4, $5::text::jsonb, $6, $7, $7)
+     ON CONFLICT (container, name) DO UPDATE SET
+        code = excluded.code, secrets = excluded.secrets, meta = excluded.meta,
+        token = excluded.token, updated_at = excluded.updated_at
+     RETURNING created_at";
+
+/// Adds a version; the upsert's row lock orders concurrent writers of one webtask.
+const VERSION_SQL: &str = "INSERT INTO webtask_versions (container, name, version, code, meta, secrets, deployed_by, deployed_at)
+     SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4::text::jsonb, $5::text::jsonb, $6, $7
+     FROM webtask_versions WHERE container = $1 AND name = $2";
+
+/// Keeps the last versions.
+const PRUNE_VERSIONS_SQL: &str =
+    "DELETE FROM webtask_versions WHERE container = $1 AND name = $2 AND version <=
+     (SELECT MAX(version) FROM webtask_versions WHERE container = $1 AND name = $2) - $3";
 
 impl Store for PostgresStore {
     fn get<'a>(
@@ -367,42 +411,64 @@ impl Store for PostgresStore {
             let meta =
                 serde_json::to_string(&w.meta).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let t = now();
-            let mut conn = this.conn().await?;
-            let tx = conn.transaction().await.map_err(db)?;
-            let created: i64 = tx
-                .query_one(
-                    "INSERT INTO webtasks (container, name, code, secrets, meta, token, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5::text::jsonb, $6, $7, $7)
-                     ON CONFLICT (container, name) DO UPDATE SET
-                        code = excluded.code, secrets = excluded.secrets, meta = excluded.meta,
-                        token = excluded.token, updated_at = excluded.updated_at
-                     RETURNING created_at",
-                    &[&w.container, &w.name, &w.code, &w.sealed_secrets, &meta, &w.token, &t],
-                )
-                .await
-                .map_err(db)?
-                .get(0);
             let secret_names = serde_json::to_string(&w.deployment.secret_names)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            // The row lock of the upsert above orders concurrent writers.
-            tx.execute(
-                "INSERT INTO webtask_versions (container, name, version, code, meta, secrets, deployed_by, deployed_at)
-                 SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4::text::jsonb, $5::text::jsonb, $6, $7
-                 FROM webtask_versions WHERE container = $1 AND name = $2",
-                &[&w.container, &w.name, &w.code, &meta, &secret_names, &w.deployment.by, &t],
+            let kept = super::VERSIONS_KEPT as i64;
+            let deleted = false;
+            let mut conn = this.conn().await?;
+            let tx = conn.transaction().await.map_err(db)?;
+            // Prepared once per connection, then sent together: the whole
+            // write is one round trip between BEGIN and COMMIT.
+            let (upsert, version, prune, lock, log) = futures_util::future::try_join5(
+                tx.prepare_cached(UPSERT_SQL),
+                tx.prepare_cached(VERSION_SQL),
+                tx.prepare_cached(PRUNE_VERSIONS_SQL),
+                tx.prepare_cached(CHANGE_LOCK_SQL),
+                tx.prepare_cached(LOG_CHANGE_SQL),
             )
             .await
             .map_err(db)?;
-            tx.execute(
-                "DELETE FROM webtask_versions WHERE container = $1 AND name = $2 AND version <=
-                 (SELECT MAX(version) FROM webtask_versions WHERE container = $1 AND name = $2) - $3",
-                &[&w.container, &w.name, &(super::VERSIONS_KEPT as i64)],
+            let (row, _, _, _, logged) = futures_util::future::try_join5(
+                tx.query_one(
+                    &upsert,
+                    &[
+                        &w.container,
+                        &w.name,
+                        &w.code,
+                        &w.sealed_secrets,
+                        &meta,
+                        &w.token,
+                        &t,
+                    ],
+                ),
+                tx.execute(
+                    &version,
+                    &[
+                        &w.container,
+                        &w.name,
+                        &w.code,
+                        &meta,
+                        &secret_names,
+                        &w.deployment.by,
+                        &t,
+                    ],
+                ),
+                tx.execute(&prune, &[&w.container, &w.name, &kept]),
+                tx.execute(&lock, &[&CHANGE_LOCK]),
+                tx.query_one(
+                    &log,
+                    &change_params(&w.container.as_str(), &w.name.as_str(), &deleted, &t),
+                ),
             )
             .await
             .map_err(db)?;
-            let change = log_change(&tx, &w.container, &w.name, false)
-                .await
-                .map_err(db)?;
+            let created: i64 = row.get(0);
+            let change = WebtaskChange::new(
+                logged.get::<_, i64>(0) as u64,
+                w.container.clone(),
+                w.name.clone(),
+                false,
+            );
             tx.commit().await.map_err(db)?;
             w.created_at = created;
             w.updated_at = t;
