@@ -38,7 +38,7 @@ pub struct Enrichment {
 }
 
 /// Scores a new lead. This doc comment is the point's description in the catalog.
-#[extension_point(name = "on-new-lead", mode = "sync", timeout = "2s")]
+#[extension_point(name = "on-new-lead", mode = "sync", timeout = "2s", record_inputs)]
 pub async fn on_new_lead(tenant: &Container, lead: &NewLead) -> LeadDecision {
     // The platform's own scoring, used when the tenant has no extension.
     let score = if lead.company.is_some() { 60 } else { 40 };

@@ -8,7 +8,9 @@
 //! an extension that fails, and async notifications whose `console.log` lines
 //! come back through the host's log stream. It drains them at shutdown.
 //!
-//! Run it with `cargo run --example crm`.
+//! Run it with `cargo run --example crm`; add `-- --serve` to keep the
+//! in-process host running afterwards, so that acme's Extension Editor URL
+//! (printed at the end) can be opened in a browser.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -113,6 +115,7 @@ async fn crm() -> Result<(), Box<dyn std::error::Error>> {
         println!("  acme    installed {point:<14} -> {}", x.url);
     }
     println!("  globex  no extensions: the platform's defaults apply\n");
+    let editor_url = format!("{url}/edit/acme#/on-new-lead/{acme_token}");
 
     // acme's log stream, read as the tenant would: with its own token.
     let logs = follow_logs(&url, "acme", &acme_token).await?;
@@ -181,7 +184,16 @@ async fn crm() -> Result<(), Box<dyn std::error::Error>> {
         _ => println!("  acme's log stream: (no line arrived within 5 s)"),
     }
 
+    println!(
+        "\nacme's Extension Editor (with acme's tenant token in the fragment):\n  {editor_url}"
+    );
     if let Some(host) = embedded {
+        if std::env::args().any(|a| a == "--serve") {
+            println!("  serving until Ctrl-C");
+            tokio::signal::ctrl_c().await?;
+        } else {
+            println!("  (the in-process host stops now: run with `-- --serve` to keep it up)");
+        }
         host.shutdown().await?;
     }
     println!(

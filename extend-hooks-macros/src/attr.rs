@@ -1,4 +1,5 @@
-//! Parsing of the attribute's own arguments: `name`, `mode`, `timeout`, `crate`.
+//! Parsing of the attribute's own arguments: `name`, `mode`, `timeout`,
+//! `record_inputs`, `crate`.
 //!
 //! Parsing only collects what was written; [`crate::valid`] judges the values.
 //! Every error of the attribute is gathered so the user sees all of them at once.
@@ -9,7 +10,7 @@ use syn::parse::Parser;
 use syn::{Expr, Lit, LitStr, Path};
 
 /// The keys the attribute accepts, in the order the reference documents them.
-pub(crate) const KEYS: &[&str] = &["name", "mode", "timeout", "crate"];
+pub(crate) const KEYS: &[&str] = &["name", "mode", "timeout", "record_inputs", "crate"];
 
 /// What the attribute said, before validation.
 #[derive(Default)]
@@ -17,6 +18,7 @@ pub(crate) struct Attrs {
     pub name: Option<LitStr>,
     pub mode: Option<LitStr>,
     pub timeout: Option<LitStr>,
+    pub record_inputs: Option<bool>,
     pub krate: Option<Path>,
     /// `name` was written, even if its value was unusable: no second error
     /// saying it is missing.
@@ -54,6 +56,8 @@ fn parse_key(attrs: &mut Attrs, meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
         set_once(&mut attrs.mode, "mode", meta, string_value)
     } else if path.is_ident("timeout") {
         set_once(&mut attrs.timeout, "timeout", meta, string_value)
+    } else if path.is_ident("record_inputs") {
+        set_once(&mut attrs.record_inputs, "record_inputs", meta, bool_value)
     } else if path.is_ident("crate") {
         set_once(&mut attrs.krate, "crate", meta, |meta| {
             meta.value()?.call(Path::parse_mod_style)
@@ -96,6 +100,23 @@ fn string_value(meta: &ParseNestedMeta<'_>) -> syn::Result<LitStr> {
         other => Err(syn::Error::new_spanned(
             other,
             format!("`{key}` takes a string literal, e.g. {}", example_for(&key)),
+        )),
+    }
+}
+
+/// `key` alone (true) or `key = true|false`.
+fn bool_value(meta: &ParseNestedMeta<'_>) -> syn::Result<bool> {
+    if !meta.input.peek(syn::Token![=]) {
+        return Ok(true);
+    }
+    let value: Expr = meta.value()?.parse()?;
+    match value {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Bool(b), ..
+        }) => Ok(b.value),
+        other => Err(syn::Error::new_spanned(
+            other,
+            "`record_inputs` takes `true` or `false` (or stands alone, meaning true), e.g. record_inputs = true",
         )),
     }
 }

@@ -190,6 +190,7 @@ fn descriptor_static(
     let description = func.description();
     let ident = &func.sig.ident;
     let has_default = func.body.is_some() && config.mode == Mode::Sync;
+    let record_inputs = config.record_inputs;
 
     // The schema functions carry the same trait bounds as the calls in the
     // function body and the same spans, so a missing derive is reported once.
@@ -233,6 +234,7 @@ fn descriptor_static(
             line: ::core::line!(),
             column: ::core::column!(),
             has_default: #has_default,
+            record_inputs: #record_inputs,
             payload: #payload,
             response: #response,
         });

@@ -27,6 +27,8 @@ pub(crate) struct Config {
     pub mode: Mode,
     /// `None`: not written (or unusable); the runtime's `Mode::default_timeout` applies.
     pub timeout_ms: Option<u64>,
+    /// The host may record this point's inputs for replaying drafts.
+    pub record_inputs: bool,
     pub krate: Path,
 }
 
@@ -89,6 +91,7 @@ pub(crate) fn config(attrs: Attrs, errors: &mut Vec<syn::Error>) -> Config {
         name: attrs.name,
         mode,
         timeout_ms,
+        record_inputs: attrs.record_inputs.unwrap_or(false),
         krate: attrs
             .krate
             .unwrap_or_else(|| syn::parse_quote!(::extend_hooks)),

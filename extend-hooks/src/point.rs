@@ -70,6 +70,7 @@ pub struct Decl {
     pub line: u32,
     pub column: u32,
     pub has_default: bool,
+    pub record_inputs: bool,
     pub payload: PayloadDecl,
     pub response: Option<(&'static str, SubschemaFn)>,
 }
@@ -128,6 +129,13 @@ impl PointDescriptor {
     /// no extension for the point. Async points never do.
     pub fn has_default(&self) -> bool {
         self.decl.has_default
+    }
+
+    /// Whether the host may record this point's last inputs per extension
+    /// (sealed, `writeOnly` fields redacted) so that tenants can try a draft
+    /// on real traffic before deploying it: `record_inputs` in the attribute.
+    pub fn record_inputs(&self) -> bool {
+        self.decl.record_inputs
     }
 
     /// The Rust payload type, or a `{ name: Type, … }` listing for several parameters.

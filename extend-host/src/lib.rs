@@ -25,6 +25,7 @@ mod host;
 mod logs;
 mod names;
 mod rate;
+mod recording;
 mod run_cache;
 mod sandbox;
 mod serve;

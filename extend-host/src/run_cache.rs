@@ -157,6 +157,7 @@ mod tests {
             secrets_json: "{}".into(),
             meta_json: "{}".into(),
             extension_secret: None,
+            point: None,
         })
     }
 

@@ -44,6 +44,16 @@ impl Webtasks {
         }
     }
 
+    /// The sealing keys (recorded inputs are sealed like secrets).
+    pub(crate) fn keys(&self) -> Arc<Keys> {
+        Arc::clone(&self.keys)
+    }
+
+    /// Opens bytes sealed with [`Webtasks::keys`]; `None` when they do not open.
+    pub(crate) fn open_bytes(&self, sealed: &[u8]) -> Option<Vec<u8>> {
+        self.keys.open(sealed)
+    }
+
     /// Seals a string map (secrets) as JSON.
     pub(crate) fn seal(&self, map: &BTreeMap<String, String>) -> Vec<u8> {
         self.keys.seal(&string_map_json(map).into_bytes())
@@ -217,6 +227,7 @@ pub(crate) fn draft_runnable(
         secrets_json: string_map_json(secrets),
         meta_json: string_map_json(&draft.meta),
         extension_secret: None,
+        point: draft.meta.get(EXTENSION_TYPE).cloned(),
     }
 }
 
@@ -230,5 +241,6 @@ fn runnable(stored: &StoredWebtask, secrets: &BTreeMap<String, String>) -> Webta
         secrets_json: string_map_json(secrets),
         meta_json: string_map_json(&stored.meta),
         extension_secret: secrets.get(RUN_SECRET).cloned(),
+        point: stored.meta.get(EXTENSION_TYPE).cloned(),
     }
 }

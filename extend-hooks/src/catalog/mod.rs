@@ -124,6 +124,7 @@ impl Catalog {
                     "rust_path": p.rust_path(),
                     "source": { "file": location.file, "line": location.line, "column": location.column },
                     "has_default": p.has_default(),
+                    "record_inputs": p.record_inputs(),
                     "payload_type": p.payload_type(),
                     "payload_schema": p.payload_schema(),
                     "response_type": p.response_type(),

@@ -573,6 +573,15 @@ impl Catalog {
         out
     }
 
+    /// A payload that fits `point`'s payload schema (required fields filled
+    /// with the least values, the first alternative of a union): what the
+    /// editor's runner starts from. `None` for an unknown point.
+    pub fn sample_payload(&self, point: &str) -> Option<Value> {
+        let p = self.get(point)?;
+        let payload = serde_json::to_value(p.payload_schema()).unwrap_or(Value::Bool(true));
+        Some(sample(&payload, &payload, 0))
+    }
+
     /// A starter extension for `point`: JavaScript whose JSDoc `@type` refers
     /// to the types of [`Catalog::to_typescript`] saved as
     /// `./extend-types.d.ts`, listing the payload's fields, and answering a

@@ -126,8 +126,8 @@ impl std::error::Error for PublishError {
 }
 
 /// What is published: [`Catalog::to_json`](crate::Catalog::to_json), the
-/// TypeScript types, and each point's starter template, which the host
-/// serves to extension authors.
+/// TypeScript types, and each point's starter template and sample payload,
+/// which the host serves to extension authors and its editor.
 fn published_document(catalog: &crate::Catalog) -> serde_json::Value {
     let mut doc = catalog.to_json();
     doc["typescript"] = catalog.to_typescript().into();
@@ -140,8 +140,13 @@ fn published_document(catalog: &crate::Catalog) -> serde_json::Value {
                 .get("name")
                 .and_then(serde_json::Value::as_str)
                 .map(str::to_owned);
-            if let Some(template) = name.and_then(|n| catalog.template(&n)) {
-                p["template"] = template.into();
+            if let Some(n) = name {
+                if let Some(template) = catalog.template(&n) {
+                    p["template"] = template.into();
+                }
+                if let Some(sample) = catalog.sample_payload(&n) {
+                    p["sample"] = sample;
+                }
             }
         }
     }

@@ -40,6 +40,7 @@ pub(super) async fn put(
         .store
         .publish_catalog(document.to_string())
         .await?;
+    app.recorder.refresh().await;
     tracing::info!(
         version = stored.version,
         points = names.len(),

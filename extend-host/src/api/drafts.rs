@@ -7,7 +7,7 @@
 //! it the live version (a new entry in the version history) and removes it.
 
 use super::extract::Authorized;
-use super::webtasks::{PutBody, deploy, deployed, item};
+use super::webtasks::{PutBody, apply_secret_changes, deploy, deployed, item};
 use super::{App, read_body};
 use crate::error::ApiError;
 use crate::store::Draft;
@@ -40,8 +40,10 @@ fn view(d: &Draft, secret_names: Option<&[String]>) -> Value {
     })
 }
 
-/// Saves `{code, secrets?, meta?}` as the draft. Omitted secrets mean "the
-/// live webtask's, whatever they are when it runs or deploys".
+/// Saves `{code, secrets?, secret_changes?, meta?}` as the draft. Omitted
+/// secrets mean "the live webtask's, whatever they are when it runs or
+/// deploys"; `secret_changes` applies to the draft's secrets (or, when it
+/// has none, the live webtask's) and then pins the result to the draft.
 pub(super) async fn put(
     State(app): State<Arc<App>>,
     auth: Authorized,
@@ -69,8 +71,30 @@ pub(super) async fn put(
     if let Some(point) = meta.get(crate::webtasks::EXTENSION_TYPE) {
         app.webtasks.check_point(point).await?;
     }
-    let names: Option<Vec<String>> = body.secrets.as_ref().map(|s| s.keys().cloned().collect());
-    let sealed = body.secrets.as_ref().map(|s| app.webtasks.seal(s));
+    let secrets = match (body.secrets, body.secret_changes) {
+        (explicit, None) => explicit,
+        (Some(explicit), changes) => Some(apply_secret_changes(explicit, changes)?),
+        (None, changes) => {
+            let base = match app
+                .webtasks
+                .store
+                .draft(&auth.container, auth.name())
+                .await?
+            {
+                Some(Draft {
+                    sealed_secrets: Some(sealed),
+                    ..
+                }) => open(&app, &sealed, &auth)?,
+                _ => match app.webtasks.store.get(&auth.container, auth.name()).await? {
+                    Some(live) => app.webtasks.unseal(&live)?,
+                    None => BTreeMap::new(),
+                },
+            };
+            Some(apply_secret_changes(base, changes)?)
+        }
+    };
+    let names: Option<Vec<String>> = secrets.as_ref().map(|s| s.keys().cloned().collect());
+    let sealed = secrets.as_ref().map(|s| app.webtasks.seal(s));
     let saved = app
         .webtasks
         .store
@@ -163,7 +187,7 @@ pub(super) async fn run(
     // The caller's token is not the extension's business.
     let mut headers = headers;
     headers.remove(axum::http::header::AUTHORIZATION);
-    super::run::execute_webtask(&app, w, "", method, headers, q, body).await
+    super::run::execute_webtask(&app, w, "", method, headers, q, body, false).await
 }
 
 /// Makes the draft the live version and removes it.
@@ -186,4 +210,125 @@ pub(super) async fn deploy_draft(
     let mut body = item(&app, &saved);
     body.insert("deployed_draft_saved_at".into(), d.saved_at.into());
     Ok(deployed(&app, &saved, body))
+}
+
+/// The recorded inputs of the live webtask, newest first, opened.
+async fn recorded(app: &App, container: &str, name: &str) -> Result<Vec<(i64, Value)>, ApiError> {
+    let mut out = Vec::new();
+    for r in app.webtasks.store.recorded_inputs(container, name).await? {
+        let input = app
+            .webtasks
+            .open_bytes(&r.sealed)
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .ok_or_else(|| {
+                ApiError::internal(format!(
+                    "error decrypting a recorded input of `{container}/{name}`"
+                ))
+            })?;
+        out.push((r.recorded_at, input));
+    }
+    Ok(out)
+}
+
+/// `GET /api/webtask/{container}/{name}/inputs`: the run inputs recorded
+/// for replaying drafts (`writeOnly` fields already redacted), newest first.
+pub(super) async fn inputs(
+    State(app): State<Arc<App>>,
+    auth: Authorized,
+) -> Result<Response, ApiError> {
+    let (container, name) = (&auth.container, auth.name());
+    let w = app
+        .webtasks
+        .runnable(container, name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("No such webtask: {container}/{name}")))?;
+    let recording = w.point.as_deref().is_some_and(|p| app.recorder.records(p));
+    let inputs: Vec<Value> = recorded(&app, container, name)
+        .await?
+        .into_iter()
+        .map(|(at, input)| json!({ "recorded_at": at, "request": input }))
+        .collect();
+    Ok(axum::Json(json!({ "recording": recording, "inputs": inputs })).into_response())
+}
+
+/// What one run answered, for the replay report: the status and the body
+/// (as JSON when it is JSON).
+async fn outcome(res: Response, limit: usize) -> Value {
+    let status = res.status().as_u16();
+    let source = res
+        .headers()
+        .get("x-wt-response-source")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = match axum::body::to_bytes(res.into_body(), limit.saturating_add(1)).await {
+        Ok(bytes) => serde_json::from_slice::<Value>(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())),
+        Err(e) => Value::String(format!("the answer could not be read: {e}")),
+    };
+    json!({ "status": status, "source": source, "body": body })
+}
+
+/// `POST …/draft/replay`: runs the draft and the live version on each
+/// recorded input of the live webtask (newest first) and answers both
+/// outcomes side by side, for the editor to compare before deploying.
+/// `recording` says whether the webtask's point records inputs at all.
+pub(super) async fn replay(
+    State(app): State<Arc<App>>,
+    auth: Authorized,
+) -> Result<Response, ApiError> {
+    let (d, secrets) = load(&app, &auth).await?;
+    let (container, name) = (&auth.container, auth.name());
+    let live = app.webtasks.runnable(container, name).await?.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "webtask `{container}/{name}` is not deployed: there is nothing to compare the draft with"
+        ))
+    })?;
+    let draft = Arc::new(crate::webtasks::draft_runnable(&d, &secrets));
+    let recording = live
+        .point
+        .as_deref()
+        .is_some_and(|p| app.recorder.records(p));
+    let mut inputs = Vec::new();
+    for (recorded_at, input) in recorded(&app, container, name).await? {
+        let method = input
+            .get("method")
+            .and_then(Value::as_str)
+            .and_then(|m| Method::from_bytes(m.as_bytes()).ok())
+            .unwrap_or(Method::POST);
+        let body = input
+            .get("body")
+            .cloned()
+            .unwrap_or(Value::Null)
+            .to_string();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        );
+        let mut answers = Vec::with_capacity(2);
+        for w in [&live, &draft] {
+            let res = super::run::execute_webtask(
+                &app,
+                Arc::clone(w),
+                "",
+                method.clone(),
+                headers.clone(),
+                None,
+                Body::from(body.clone()),
+                false,
+            )
+            .await
+            .unwrap_or_else(IntoResponse::into_response);
+            answers.push(outcome(res, app.limits.response_size).await);
+        }
+        let draft_answer = answers.pop().unwrap_or(Value::Null);
+        let live_answer = answers.pop().unwrap_or(Value::Null);
+        inputs.push(json!({
+            "recorded_at": recorded_at,
+            "request": input,
+            "live": live_answer,
+            "draft": draft_answer,
+        }));
+    }
+    Ok(axum::Json(json!({ "recording": recording, "inputs": inputs })).into_response())
 }

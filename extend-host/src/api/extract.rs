@@ -35,6 +35,16 @@ impl Authorized {
     pub(crate) fn name(&self) -> &str {
         self.name.as_deref().unwrap_or_default()
     }
+
+    /// The same caller and container, for another (already checked) webtask name.
+    pub(crate) fn with_name(&self, name: String) -> Authorized {
+        Authorized {
+            claims: self.claims.clone(),
+            container: self.container.clone(),
+            name: Some(name),
+            query: Query::parse(None),
+        }
+    }
 }
 
 /// The container and webtask a run is for, with checked names, and the

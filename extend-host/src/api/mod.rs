@@ -4,6 +4,7 @@
 mod catalog;
 mod changes;
 mod drafts;
+mod editor;
 mod extract;
 mod logs;
 mod run;
@@ -38,6 +39,8 @@ pub(crate) struct App {
     pub(crate) logs: LogHub,
     /// Per-container management write rates.
     pub(crate) writes: WriteLimiter,
+    /// Run inputs kept for replaying drafts.
+    pub(crate) recorder: crate::recording::Recorder,
     pub(crate) limits: Limits,
     /// Base of `webtask_url`s, without a trailing slash.
     base_url: String,
@@ -70,12 +73,15 @@ impl App {
         limits: Limits,
         base_url: &str,
     ) -> Self {
+        let recorder =
+            crate::recording::Recorder::new(Arc::clone(&webtasks.store), webtasks.keys());
         App {
             auth,
             webtasks,
             executor,
             logs,
             writes: WriteLimiter::new(limits.writes_per_second, limits.write_burst),
+            recorder,
             limits,
             base_url: base_url.trim_end_matches('/').to_owned(),
             counters: Counters {
@@ -185,11 +191,23 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         )
         .route(
             "/api/webtask/{container}/{name}/draft/run",
-            post(drafts::run),
+            any(drafts::run),
+        )
+        .route(
+            "/api/webtask/{container}/{name}/inputs",
+            get(drafts::inputs),
+        )
+        .route(
+            "/api/webtask/{container}/{name}/draft/replay",
+            post(drafts::replay),
         )
         .route(
             "/api/webtask/{container}/{name}/draft/deploy",
             post(drafts::deploy_draft),
+        )
+        .route(
+            "/api/webtask/{container}/{name}/rename",
+            post(webtasks::rename),
         )
         .route(
             "/api/webtask/{container}/{name}/versions",
@@ -212,6 +230,9 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/api/run/{container}/{name}", any(run::run))
         .route("/api/run/{container}/{name}/{*rest}", any(run::run))
         .route("/api/description", get(not_found))
+        .route("/edit/{container}", get(editor::page))
+        .route("/editor.js", get(editor::script))
+        .route("/editor/{*path}", get(editor::file))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Bodies are read with our own limits so that the 413 is JSON.
@@ -220,6 +241,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
             Arc::clone(&app),
             request_limits,
         ))
+        .layer(axum::middleware::from_fn(cors))
         .with_state(app)
 }
 
@@ -272,6 +294,53 @@ async fn request_limits(
         .into_response();
     }
     next.run(request).await
+}
+
+/// Lets a platform's pages (the embedded editor) call the management API
+/// from their own origin. Tokens travel in `Authorization`, never in
+/// cookies, so allowing any origin grants nothing a page did not already
+/// hold. Run URLs are left alone: their CORS is the extension's to decide.
+async fn cors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{HeaderValue, Method, StatusCode};
+    use axum::response::IntoResponse as _;
+    let path = request.uri().path();
+    let api = path.starts_with("/api/") && !path.starts_with("/api/run/");
+    if !api || !request.headers().contains_key(header::ORIGIN) {
+        return next.run(request).await;
+    }
+    let any = HeaderValue::from_static("*");
+    if request.method() == Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        let mut res = StatusCode::NO_CONTENT.into_response();
+        let h = res.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, any);
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static(
+                "authorization, content-type, last-event-id, x-extend-deadline-ms",
+            ),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+        return res;
+    }
+    let mut res = next.run(request).await;
+    let h = res.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, any.clone());
+    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, any);
+    res
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

@@ -159,11 +159,13 @@ async fn execute(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("No such webtask: {container}/{name}")))?;
     authorize(&w, &headers)?;
-    execute_webtask(app, w, &target.rest, method, headers, raw_query, body).await
+    execute_webtask(app, w, &target.rest, method, headers, raw_query, body, true).await
 }
 
 /// Runs `w` for a request whose caller was already let through: the live
 /// webtask after its secret check, or a draft for a management token.
+/// `record` offers the input to the recorder (live traffic only).
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn execute_webtask(
     app: &App,
     w: Arc<Webtask>,
@@ -172,10 +174,15 @@ pub(super) async fn execute_webtask(
     headers: HeaderMap,
     raw_query: Option<String>,
     body: Body,
+    record: bool,
 ) -> Result<Response, ApiError> {
     let container = w.container.clone();
     let container = &container;
     let body = read_body(body, &headers, app.limits.run_body).await?;
+    if record && let Some(point) = &w.point {
+        app.recorder
+            .offer(container, &w.name, point, method.as_str(), &body);
+    }
     let parsed = parse_body(&headers, &body)?;
     let query = Query::parse(raw_query.as_deref());
     let deadline = caller_deadline(&headers)?;

@@ -125,7 +125,31 @@ pub(super) struct PutBody {
     pub(super) secrets: Option<BTreeMap<String, String>>,
     #[serde(default, deserialize_with = "opt_string_map")]
     pub(super) meta: Option<BTreeMap<String, String>>,
+    /// Changes to the secrets the webtask has: a string sets one, `null`
+    /// removes one, names left out keep their values. This is how the
+    /// editor changes secrets without ever reading their values.
+    #[serde(default)]
+    pub(super) secret_changes: Option<BTreeMap<String, Option<String>>>,
     pub(super) url: Option<serde::de::IgnoredAny>,
+}
+
+/// `base` with `changes` applied (see [`PutBody::secret_changes`]).
+pub(super) fn apply_secret_changes(
+    mut base: BTreeMap<String, String>,
+    changes: Option<BTreeMap<String, Option<String>>>,
+) -> Result<BTreeMap<String, String>, ApiError> {
+    for (name, value) in changes.into_iter().flatten() {
+        if name.is_empty() || name.contains('\0') {
+            return Err(ApiError::bad_request(
+                "a secret name in `secret_changes` is empty or contains a NUL character",
+            ));
+        }
+        match value {
+            Some(v) => base.insert(name, v),
+            None => base.remove(&name),
+        };
+    }
+    Ok(base)
 }
 
 impl PutBody {
@@ -176,6 +200,7 @@ pub(super) async fn put(
             None => BTreeMap::new(),
         },
     };
+    let secrets = apply_secret_changes(secrets, body.secret_changes)?;
     let saved = deploy(&app, &auth, code, &secrets, body.meta.unwrap_or_default()).await?;
     Ok(deployed(&app, &saved, item(&app, &saved)))
 }
@@ -357,6 +382,69 @@ pub(super) async fn rollback(
     body.insert("rolled_back_to".into(), v.version.into());
     body.insert("secrets_missing".into(), missing);
     Ok(deployed(&app, &saved, body))
+}
+
+/// `POST /api/webtask/{container}/{name}/rename` with `{"name": "new"}`:
+/// the live webtask (code, secrets, metadata) and its draft move to the new
+/// name, which starts a new version history; the old name stops answering.
+/// 409 when the new name is taken. The new webtask is written before the
+/// old one is removed, so a failure between the two loses nothing.
+pub(super) async fn rename(
+    State(app): State<Arc<App>>,
+    auth: Authorized,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    #[derive(Deserialize)]
+    struct Rename {
+        name: String,
+    }
+    let (container, name) = (&auth.container, auth.name());
+    if auth.claims.dd == Some(0) {
+        return Err(ApiError::forbidden(
+            "The authentication webtask token cannot be used to issue new webtask tokens.",
+        ));
+    }
+    app.writes.admit(container)?;
+    let body = read_body(body, &headers, app.limits.management_body).await?;
+    let to = serde_json::from_slice::<Rename>(&body)
+        .map_err(|e| {
+            ApiError::bad_request(format!(
+                "the body must be `{{\"name\": \"new name\"}}`: {e}"
+            ))
+        })?
+        .name;
+    crate::names::check("webtask", &to)?;
+    if to == name {
+        return Err(ApiError::bad_request(format!(
+            "`{name}` already has that name"
+        )));
+    }
+    let old = app
+        .webtasks
+        .store
+        .get(container, name)
+        .await?
+        .ok_or_else(|| no_such(name))?;
+    if app.webtasks.store.get(container, &to).await?.is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("container `{container}` already has a webtask named `{to}`"),
+        ));
+    }
+    let secrets = app.webtasks.unseal(&old)?;
+    let target = auth.with_name(to.clone());
+    let saved = deploy(&app, &target, old.code.clone(), &secrets, old.meta.clone()).await?;
+    if let Some(mut draft) = app.webtasks.store.draft(container, name).await? {
+        draft.name.clone_from(&to);
+        app.webtasks.store.put_draft(draft).await?;
+        app.webtasks.store.delete_draft(container, name).await?;
+    }
+    app.webtasks.delete(container, name).await?;
+    tracing::info!(%container, webtask = %name, to = %to, "webtask renamed");
+    let mut out = item(&app, &saved);
+    out.insert("renamed_from".into(), name.into());
+    Ok(deployed(&app, &saved, out))
 }
 
 /// Deletes a webtask: 204, or 404 when there is none.

@@ -42,6 +42,8 @@ pub(crate) struct Webtask {
     pub(crate) meta_json: String,
     /// The `auth0-extension-secret` secret, when set: runs must present it.
     pub(crate) extension_secret: Option<String>,
+    /// The extension point it extends (`auth0-extension-type`), if any.
+    pub(crate) point: Option<String>,
 }
 
 impl std::fmt::Debug for Webtask {

@@ -142,6 +142,7 @@ fn serve(limits: &Limits, budget: usize) -> io::Result<()> {
                 secrets_json: String::new(),
                 meta_json: String::new(),
                 extension_secret: None,
+                point: None,
             }),
             request_id,
             ctx_json,

@@ -97,6 +97,35 @@ pub struct Draft {
     pub saved_at: i64,
 }
 
+/// A run input recorded for replaying drafts ([`Store::record_input`]).
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordedInput {
+    /// When, Unix seconds.
+    pub recorded_at: i64,
+    /// The input, sealed by the host.
+    pub sealed: Vec<u8>,
+}
+
+impl RecordedInput {
+    /// A recorded input.
+    pub fn new(recorded_at: i64, sealed: Vec<u8>) -> Self {
+        RecordedInput {
+            recorded_at,
+            sealed,
+        }
+    }
+}
+
+impl fmt::Debug for RecordedInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecordedInput")
+            .field("recorded_at", &self.recorded_at)
+            .field("sealed_bytes", &self.sealed.len())
+            .finish()
+    }
+}
+
 impl Draft {
     /// A draft; `saved_at` is set when it is stored.
     pub fn new(
@@ -387,6 +416,28 @@ pub trait Store: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         let _ = (container, name);
         Box::pin(async { Ok(false) })
+    }
+    /// Records a run input of a webtask (sealed by the host), keeping the
+    /// last `keep` of that webtask. The default keeps none.
+    fn record_input<'a>(
+        &'a self,
+        container: &'a str,
+        name: &'a str,
+        sealed: Vec<u8>,
+        keep: u32,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let _ = (container, name, sealed, keep);
+        Box::pin(async { Ok(()) })
+    }
+    /// The webtask's recorded inputs, newest first. Deleting the webtask
+    /// deletes them.
+    fn recorded_inputs<'a>(
+        &'a self,
+        container: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<RecordedInput>, StoreError>> {
+        let _ = (container, name);
+        Box::pin(async { Ok(Vec::new()) })
     }
     /// Records a revoked token id.
     fn revoke<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
