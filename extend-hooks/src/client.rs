@@ -41,6 +41,9 @@ pub struct Extend {
 pub(crate) struct Inner {
     pub(crate) invoker: Arc<Invoker>,
     queue: Queue,
+    /// The durable outbox, when configured: async invocations go there
+    /// instead of the in-memory queue.
+    outbox: Option<crate::outbox::Outbox>,
     management: Option<Management>,
     /// The change-stream follower: it stops when the sender is dropped.
     watch: Option<(
@@ -102,7 +105,16 @@ impl Extend {
         container: Arc<str>,
         body: Bytes,
     ) -> Result<(), Error> {
-        self.inner.queue.enqueue(point, container, body)
+        match &self.inner.outbox {
+            Some(outbox) => outbox.worker.enqueue(point, &container, &body),
+            None => self.inner.queue.enqueue(point, container, body),
+        }
+    }
+
+    /// The durable outbox, when the client was built with one
+    /// ([`ExtendBuilder::outbox`]): what is waiting, dead letters, replay.
+    pub fn outbox(&self) -> Option<&crate::outbox::Outbox> {
+        self.inner.outbox.as_ref()
     }
 
     /// Whether the host's change stream is open right now (see
@@ -134,6 +146,10 @@ impl Extend {
     /// `grace` for the queued ones. What is still queued or in flight then is
     /// cancelled, logged as dropped, and counted in the report.
     pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
+        if let Some(outbox) = &self.inner.outbox {
+            // Recorded invocations are not dropped: they wait in the outbox.
+            outbox.worker.shutdown(grace).await;
+        }
         self.inner.queue.shutdown(grace).await
     }
 }
@@ -159,6 +175,7 @@ pub struct ExtendBuilder {
     retry: RetryPolicy,
     on_outcome: Option<OutcomeFn>,
     watch_changes: bool,
+    outbox: Option<crate::outbox::OutboxConfig>,
 }
 
 impl Default for ExtendBuilder {
@@ -178,11 +195,21 @@ impl Default for ExtendBuilder {
             },
             on_outcome: None,
             watch_changes: false,
+            outbox: None,
         }
     }
 }
 
 impl ExtendBuilder {
+    /// Records async invocations durably before the call returns `Ok`, and
+    /// delivers them at least once from there (see [`crate::outbox`]).
+    /// Without it they wait in memory and are lost with the process.
+    #[must_use]
+    pub fn outbox(mut self, config: crate::outbox::OutboxConfig) -> Self {
+        self.outbox = Some(config);
+        self
+    }
+
     /// How extensions are found: exactly one of this and
     /// [`ExtendBuilder::webtask`] is required; [`build`](ExtendBuilder::build)
     /// refuses both.
@@ -342,6 +369,20 @@ impl ExtendBuilder {
             discovery,
             max_response_bytes: self.max_response_bytes,
         });
+        let outbox = match &self.outbox {
+            Some(config) => {
+                let store = config.open().map_err(BuildError::Outbox)?;
+                let worker = crate::outbox::Worker::start(
+                    Arc::clone(&store),
+                    Arc::clone(&invoker),
+                    config.clone(),
+                    self.on_outcome.clone(),
+                    &runtime,
+                );
+                Some(crate::outbox::Outbox { store, worker })
+            }
+            None => None,
+        };
         let queue = Queue::new(
             Arc::clone(&invoker),
             QueueConfig {
@@ -356,6 +397,7 @@ impl ExtendBuilder {
             inner: Arc::new(Inner {
                 invoker,
                 queue,
+                outbox,
                 management,
                 watch,
             }),
@@ -422,6 +464,8 @@ pub enum BuildError {
     /// `.watch_changes(true)` was called without `.webtask(...)`: only a
     /// webtask host has a change stream.
     WatchWithoutWebtask,
+    /// The outbox could not be opened.
+    Outbox(crate::outbox::OutboxError),
 }
 
 impl fmt::Display for BuildError {
@@ -445,6 +489,7 @@ impl fmt::Display for BuildError {
             BuildError::WatchWithoutWebtask => f.write_str(
                 ".watch_changes(true) follows a webtask host's change stream, and .webtask(url, token) is not configured",
             ),
+            BuildError::Outbox(e) => write!(f, "the outbox could not be opened: {e}"),
         }
     }
 }
@@ -453,6 +498,7 @@ impl std::error::Error for BuildError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             BuildError::Http(e) => Some(e),
+            BuildError::Outbox(e) => Some(e),
             _ => None,
         }
     }

@@ -35,6 +35,9 @@ pub struct Outcome {
     pub attempts: u32,
     /// From queuing to the end.
     pub elapsed: Duration,
+    /// The invocation's delivery id, sent as
+    /// [`DELIVERY_ID_HEADER`](crate::outbox::DELIVERY_ID_HEADER) on each attempt.
+    pub delivery_id: Option<Arc<str>>,
 }
 
 /// What happened to an async invocation.
@@ -151,12 +154,13 @@ impl Queue {
         })?;
         let state = Arc::clone(q);
         let queued_at = Instant::now();
+        let id: Arc<str> = crate::outbox::delivery_id().into();
         q.tracker.spawn_on(
             async move {
                 let _place = place;
                 let (status, attempts) = match state
                     .cancel
-                    .run_until_cancelled(state.deliver(point, &container, body))
+                    .run_until_cancelled(state.deliver(point, &container, body, &id))
                     .await
                 {
                     Some(done) => done,
@@ -165,13 +169,17 @@ impl Queue {
                         (OutcomeStatus::Dropped, 0)
                     }
                 };
-                state.report(&Outcome {
-                    point: point.name(),
-                    container,
-                    status,
-                    attempts,
-                    elapsed: queued_at.elapsed(),
-                });
+                report(
+                    &Outcome {
+                        point: point.name(),
+                        container,
+                        status,
+                        attempts,
+                        elapsed: queued_at.elapsed(),
+                        delivery_id: Some(id),
+                    },
+                    state.on_outcome.as_ref(),
+                );
             },
             &q.runtime,
         );
@@ -206,6 +214,7 @@ impl QueueState {
         point: &'static PointDescriptor,
         container: &Arc<str>,
         body: Bytes,
+        id: &str,
     ) -> (OutcomeStatus, u32) {
         let mut attempts = 0;
         loop {
@@ -214,7 +223,7 @@ impl QueueState {
             let result = tokio::time::timeout_at(
                 deadline,
                 self.invoker
-                    .attempt(point.name(), container, body.clone(), deadline),
+                    .attempt(point.name(), container, body.clone(), deadline, Some(id)),
             )
             .await;
             drop(permit);
@@ -238,40 +247,41 @@ impl QueueState {
             tokio::time::sleep(self.retry.delay(attempts, failed.retry_after)).await;
         }
     }
+}
 
-    fn report(&self, outcome: &Outcome) {
-        let elapsed_ms = u64::try_from(outcome.elapsed.as_millis()).unwrap_or(u64::MAX);
-        let (point, container, attempts) = (outcome.point, &*outcome.container, outcome.attempts);
-        match &outcome.status {
-            OutcomeStatus::Delivered { status } => tracing::info!(
-                point,
-                container,
-                status,
-                attempts,
-                elapsed_ms,
-                "async extension delivered"
-            ),
-            OutcomeStatus::NoExtension => tracing::debug!(
-                point,
-                container,
-                attempts,
-                elapsed_ms,
-                "async point has no extension in this container"
-            ),
-            OutcomeStatus::Failed(error) => tracing::warn!(
-                point, container, attempts, elapsed_ms, error = %error, "async extension failed"
-            ),
-            OutcomeStatus::Dropped => tracing::warn!(
-                point,
-                container,
-                attempts,
-                elapsed_ms,
-                "async invocation dropped at shutdown"
-            ),
-        }
-        if let Some(callback) = &self.on_outcome {
-            callback(outcome);
-        }
+/// Logs an async outcome once, and hands it to the builder's callback.
+pub(crate) fn report(outcome: &Outcome, on_outcome: Option<&OutcomeFn>) {
+    let elapsed_ms = u64::try_from(outcome.elapsed.as_millis()).unwrap_or(u64::MAX);
+    let (point, container, attempts) = (outcome.point, &*outcome.container, outcome.attempts);
+    match &outcome.status {
+        OutcomeStatus::Delivered { status } => tracing::info!(
+            point,
+            container,
+            status,
+            attempts,
+            elapsed_ms,
+            "async extension delivered"
+        ),
+        OutcomeStatus::NoExtension => tracing::debug!(
+            point,
+            container,
+            attempts,
+            elapsed_ms,
+            "async point has no extension in this container"
+        ),
+        OutcomeStatus::Failed(error) => tracing::warn!(
+            point, container, attempts, elapsed_ms, error = %error, "async extension failed"
+        ),
+        OutcomeStatus::Dropped => tracing::warn!(
+            point,
+            container,
+            attempts,
+            elapsed_ms,
+            "async invocation dropped at shutdown"
+        ),
+    }
+    if let Some(callback) = on_outcome {
+        callback(outcome);
     }
 }
 

@@ -128,6 +128,11 @@ pub enum ErrorKind {
     },
     /// The client is shut down (or shutting down) and takes no new async work.
     ShutDown,
+    /// The durable outbox could not record the invocation; it was not queued.
+    Outbox {
+        /// What the outbox reported.
+        message: String,
+    },
 }
 
 impl Error {
@@ -158,6 +163,20 @@ impl Error {
     /// What went wrong.
     pub fn kind(&self) -> &ErrorKind {
         &self.kind
+    }
+
+    /// The HTTP status the extension or its host answered with, when the
+    /// error comes from an answer.
+    pub fn status(&self) -> Option<u16> {
+        match &self.kind {
+            ErrorKind::ExtensionFailed { status, .. }
+            | ErrorKind::Unauthorized { status, .. }
+            | ErrorKind::Status { status, .. } => Some(*status),
+            ErrorKind::HostUnavailable { status, .. } => *status,
+            ErrorKind::RateLimited { .. } => Some(429),
+            ErrorKind::ExtensionCrashed { .. } | ErrorKind::CompilationFailed { .. } => Some(500),
+            _ => None,
+        }
     }
 
     /// Whether trying again later may succeed: [`ErrorKind::RateLimited`] and
@@ -250,6 +269,10 @@ impl fmt::Display for Error {
             ErrorKind::ShutDown => write!(
                 f,
                 "async invocation of \"{point}\" for container \"{container}\" was refused: the client is shutting down"
+            ),
+            ErrorKind::Outbox { message } => write!(
+                f,
+                "async invocation of \"{point}\" for container \"{container}\" was not recorded: {message}"
             ),
         }
     }

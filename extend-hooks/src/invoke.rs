@@ -73,7 +73,7 @@ impl Invoker {
         let deadline = tokio::time::Instant::now() + point.timeout();
         let work = async {
             let Some(delivered) = self
-                .attempt(point.name(), container, body, deadline)
+                .attempt(point.name(), container, body, deadline, None)
                 .await
                 .map_err(|failed| failed.error)?
             else {
@@ -88,18 +88,20 @@ impl Invoker {
 
     /// Discovery then one exchange: `Ok(None)` when there is no extension.
     /// `deadline` is when the caller gives up; the host is told, so that it
-    /// stops the run then instead of at its own, longer limit.
+    /// stops the run then instead of at its own, longer limit. An async
+    /// invocation sends its `delivery_id`, the same on every attempt.
     pub(crate) async fn attempt(
         &self,
         point: &'static str,
         container: &Arc<str>,
         body: Bytes,
         deadline: tokio::time::Instant,
+        delivery_id: Option<&str>,
     ) -> Result<Option<Delivered>, Failed> {
         let Some(extension) = self.discover(point, container).await? else {
             return Ok(None);
         };
-        self.exchange(point, container, &extension, body, deadline)
+        self.exchange(point, container, &extension, body, deadline, delivery_id)
             .await
             .map(Some)
     }
@@ -133,6 +135,7 @@ impl Invoker {
         extension: &Extension,
         body: Bytes,
         deadline: tokio::time::Instant,
+        delivery_id: Option<&str>,
     ) -> Result<Delivered, Failed> {
         let error = |kind| Error::new(point, container.clone(), kind);
         let transport = |e: reqwest::Error| {
@@ -157,6 +160,9 @@ impl Invoker {
         if let Some(secret) = extension.secret() {
             request = request.bearer_auth(secret);
         }
+        if let Some(id) = delivery_id {
+            request = request.header(crate::outbox::DELIVERY_ID_HEADER, id);
+        }
         let mut response = request.send().await.map_err(transport)?;
         let status = response.status();
         let source = ResponseSource::from_headers(response.headers());
@@ -180,9 +186,12 @@ impl Invoker {
                 body: Bytes::from(buf),
             });
         }
-        if status == reqwest::StatusCode::NOT_FOUND && source == Some(ResponseSource::Proxy) {
-            // The host no longer has the extension discovery pointed at
-            // (removed by another client): the next invocation asks again.
+        if (status == reqwest::StatusCode::NOT_FOUND || status == reqwest::StatusCode::UNAUTHORIZED)
+            && source == Some(ResponseSource::Proxy)
+        {
+            // The host no longer has the extension discovery pointed at, or
+            // no longer with that secret (removed or reinstalled by another
+            // client): the next invocation asks again.
             self.discovery.invalidate(container, point).await;
         }
         Err(Failed {

@@ -217,9 +217,8 @@ fn redact_fields(
     let props = s.get("properties").and_then(Value::as_object);
     let extra = s.get("additionalProperties").filter(|a| a.is_object());
     for (k, v) in fields.iter_mut() {
-        match props.and_then(|p| p.get(k)).or(extra) {
-            Some(field) => redact(field, root, v, depth + 1),
-            None => {}
+        if let Some(field) = props.and_then(|p| p.get(k)).or(extra) {
+            redact(field, root, v, depth + 1);
         }
     }
 }

@@ -834,4 +834,247 @@ on_both_stores! {
         let r = call(reqwest::Method::DELETE, "/api/webtask/acme/new/draft", None).await.unwrap();
         assert_eq!(r.status(), 204);
     }
+
+    #[tokio::test]
+    async fn secret_changes_set_and_remove_secrets_without_reading_them() {
+        let env = start().await;
+        let tenant = env.tenant_token("acme").await;
+        env.put("acme", "w", "module.exports = (ctx, cb) => cb(null, ctx.secrets)", json!({"k": "one", "gone": "x"}), json!({})).await;
+        let call = |method: reqwest::Method, path: &str, body: Option<Value>| {
+            let mut r = env.http.request(method, env.url(path)).bearer_auth(&tenant);
+            if let Some(b) = body {
+                r = r.json(&b);
+            }
+            r.send()
+        };
+        let code = "module.exports = (ctx, cb) => cb(null, ctx.secrets)";
+        // On a draft: applied to the live secrets, then pinned to the draft.
+        let r = call(reqwest::Method::PUT, "/api/webtask/acme/w/draft", Some(json!({"code": code, "secret_changes": {"k": "two", "gone": null, "new": "n"}}))).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let saved: Value = r.json().await.unwrap();
+        assert_eq!(saved["secrets"], json!(["k", "new"]));
+        assert!(!saved.to_string().contains("two"), "names only: {saved}");
+        let ran: Value = call(reqwest::Method::POST, "/api/webtask/acme/w/draft/run", None).await.unwrap().json().await.unwrap();
+        assert_eq!(ran, json!({"k": "two", "new": "n"}));
+        // The next change applies to the draft's secrets, not the live ones.
+        let saved: Value = call(reqwest::Method::PUT, "/api/webtask/acme/w/draft", Some(json!({"code": code, "secret_changes": {"new": null}}))).await.unwrap().json().await.unwrap();
+        assert_eq!(saved["secrets"], json!(["k"]));
+        assert_eq!(env.run("acme", "w", json!({})).await.2, json!({"k": "one", "gone": "x"}), "live is untouched");
+        assert_eq!(call(reqwest::Method::POST, "/api/webtask/acme/w/draft/deploy", None).await.unwrap().status(), 200);
+        assert_eq!(env.run("acme", "w", json!({})).await.2, json!({"k": "two"}));
+        // On a live PUT: applied to the stored secrets.
+        let r = call(reqwest::Method::PUT, "/api/webtask/acme/w", Some(json!({"code": code, "secret_changes": {"extra": "e"}}))).await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(env.run("acme", "w", json!({})).await.2, json!({"k": "two", "extra": "e"}));
+        let r = call(reqwest::Method::PUT, "/api/webtask/acme/w/draft", Some(json!({"code": code, "secret_changes": {"": "x"}}))).await.unwrap();
+        refusal(r, 400, "a secret name in `secret_changes` is empty").await;
+        let r = call(reqwest::Method::PUT, "/api/webtask/acme/w", Some(json!({"code": code, "secret_changes": {"k": 5}}))).await.unwrap();
+        refusal(r, 400, "secret_changes").await;
+    }
+
+    #[tokio::test]
+    async fn rename_moves_the_webtask_its_secrets_and_its_draft() {
+        let env = start().await;
+        let tenant = env.tenant_token("acme").await;
+        env.put("acme", "w", "module.exports = (ctx, cb) => cb(null, 'live ' + ctx.secrets.k + ' ' + ctx.meta.m)", json!({"k": "one"}), json!({"m": "1"})).await;
+        env.install("acme", "taken", "module.exports = cb => cb()").await;
+        let rename = |from: &str, to: Value, token: String| {
+            env.http
+                .post(env.url(&format!("/api/webtask/acme/{from}/rename")))
+                .bearer_auth(token)
+                .json(&json!({ "name": to }))
+                .send()
+        };
+        let r = env.http.put(env.url("/api/webtask/acme/w/draft")).bearer_auth(&tenant)
+            .json(&json!({"code": "module.exports = cb => cb(null, 'draft')"})).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        refusal(rename("w", json!("taken"), tenant.clone()).await.unwrap(), 409, "already has a webtask named `taken`").await;
+        refusal(rename("w", json!("bad name"), tenant.clone()).await.unwrap(), 400, "webtask").await;
+        refusal(rename("w", json!(7), tenant.clone()).await.unwrap(), 400, "{\"name\": \"new name\"}").await;
+        refusal(rename("none", json!("x"), tenant.clone()).await.unwrap(), 404, "none").await;
+        let other = env.tenant_token("globex").await;
+        assert_eq!(rename("w", json!("w2"), other).await.unwrap().status(), 403);
+
+        let r = rename("w", json!("w2"), tenant.clone()).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let moved: Value = r.json().await.unwrap();
+        assert_eq!((moved["name"].as_str(), moved["renamed_from"].as_str()), (Some("w2"), Some("w")));
+        assert_eq!(moved["webtask_url"], env.host.webtask_url("acme", "w2"));
+        assert_eq!(env.run("acme", "w2", json!({})).await.2, json!("live one 1"));
+        assert_eq!(env.run("acme", "w", json!({})).await.0, 404);
+        let draft = env.http.get(env.url("/api/webtask/acme/w2/draft")).bearer_auth(&tenant).send().await.unwrap();
+        assert_eq!(draft.status(), 200, "the draft moved");
+        let old = env.http.get(env.url("/api/webtask/acme/w/draft")).bearer_auth(&tenant).send().await.unwrap();
+        assert_eq!(old.status(), 404);
+    }
+
+    #[tokio::test]
+    async fn recorded_inputs_replay_a_draft_against_live_traffic() {
+        let env = start().await;
+        let tenant = env.tenant_token("acme").await;
+        let payload = json!({"type": "object", "properties": {
+            "x": {"type": "integer"}, "password": {"type": "string", "writeOnly": true}}});
+        let catalog = json!({"points": [
+            {"name": "p", "mode": "sync", "record_inputs": true, "payload_schema": payload},
+            {"name": "q", "mode": "sync", "record_inputs": false, "payload_schema": payload},
+        ]});
+        let r = env.http.put(env.url("/api/catalog")).bearer_auth(env.master()).json(&catalog).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let live = "module.exports = (ctx, cb) => cb(null, { x: ctx.body.x * 2, pw: ctx.body.password })";
+        env.put("acme", "w", live, json!({}), json!({"auth0-extension-type": "p"})).await;
+        env.put("acme", "quiet", live, json!({}), json!({"auth0-extension-type": "q"})).await;
+        for x in 0..25 {
+            assert_eq!(env.run("acme", "w", json!({"x": x, "password": format!("pw-{x}")})).await.0, 200);
+        }
+        env.run("acme", "quiet", json!({"x": 1, "password": "pw"})).await;
+        let inputs = |name: &'static str| {
+            let (env, tenant) = (&env, &tenant);
+            async move {
+                let r = env.http.get(env.url(&format!("/api/webtask/acme/{name}/inputs"))).bearer_auth(tenant).send().await.unwrap();
+                assert_eq!(r.status(), 200);
+                r.json::<Value>().await.unwrap()
+            }
+        };
+        let recorded = common::eventually(std::time::Duration::from_secs(10), "the last 20 inputs recorded", || async {
+            let got = inputs("w").await;
+            (got["inputs"].as_array().unwrap().len() == 20 && got["inputs"][0]["request"]["body"]["x"] == 24).then_some(got)
+        })
+        .await;
+        assert_eq!(recorded["recording"], true);
+        let xs: Vec<i64> = recorded["inputs"].as_array().unwrap().iter().map(|i| i["request"]["body"]["x"].as_i64().unwrap()).collect();
+        assert_eq!(xs, (5..25).rev().collect::<Vec<_>>(), "newest first, the last 20 kept");
+        assert_eq!(recorded["inputs"][0]["request"], json!({"method": "POST", "body": {"x": 24, "password": "[redacted]"}}));
+        assert!(!recorded.to_string().contains("pw-"), "writeOnly fields never stored: {recorded}");
+        let quiet = inputs("quiet").await;
+        assert_eq!((quiet["recording"].clone(), quiet["inputs"].clone()), (json!(false), json!([])));
+
+        let replay = |name: &str| env.http.post(env.url(&format!("/api/webtask/acme/{name}/draft/replay"))).bearer_auth(&tenant).send();
+        refusal(replay("w").await.unwrap(), 404, "has no draft").await;
+        let draft = "module.exports = (ctx, cb) => cb(null, { x: ctx.body.x * 2 + (ctx.body.x === 24 ? 1 : 0), pw: ctx.body.password })";
+        let r = env.http.put(env.url("/api/webtask/acme/w/draft")).bearer_auth(&tenant).json(&json!({"code": draft, "meta": {"auth0-extension-type": "p"}})).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let r = replay("w").await.unwrap();
+        assert_eq!(r.status(), 200);
+        let report: Value = r.json().await.unwrap();
+        assert_eq!(report["recording"], true);
+        let runs = report["inputs"].as_array().unwrap();
+        assert_eq!(runs.len(), 20);
+        assert_eq!(runs[0]["live"], json!({"status": 200, "source": "webtask", "body": {"x": 48, "pw": "[redacted]"}}));
+        assert_eq!(runs[0]["draft"], json!({"status": 200, "source": "webtask", "body": {"x": 49, "pw": "[redacted]"}}));
+        let changed = runs.iter().filter(|r| r["live"] != r["draft"]).count();
+        assert_eq!(changed, 1);
+        // Replays are not live traffic: nothing more was recorded.
+        assert_eq!(inputs("w").await["inputs"][0]["request"]["body"]["x"], 24);
+
+        // A draft of a webtask that is not deployed has nothing to compare with.
+        let r = env.http.put(env.url("/api/webtask/acme/fresh/draft")).bearer_auth(&tenant).json(&json!({"code": draft})).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        refusal(replay("fresh").await.unwrap(), 404, "is not deployed").await;
+        // Deleting the webtask deletes its recordings.
+        let r = env.http.delete(env.url("/api/webtask/acme/w")).bearer_auth(&tenant).send().await.unwrap();
+        assert_eq!(r.status(), 204);
+        env.put("acme", "w", live, json!({}), json!({"auth0-extension-type": "p"})).await;
+        assert_eq!(inputs("w").await["inputs"], json!([]));
+    }
+}
+
+#[tokio::test]
+async fn the_editor_is_served_from_the_binary_and_the_api_answers_other_origins() {
+    let env = common::start().await;
+    let get = |path: &str| env.http.get(env.url(path)).send();
+    let r = get("/editor.js").await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    assert!(r.text().await.unwrap().contains("global.ExtendEditor"));
+    let r = get("/editor/monaco/vs/loader.js").await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "public, max-age=86400");
+    let license = get("/editor/monaco/LICENSE")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(license.contains("MIT License"), "{license}");
+    refusal(
+        get("/editor/nothing.js").await.unwrap(),
+        404,
+        "no editor file at /editor/nothing.js",
+    )
+    .await;
+    refusal(
+        get("/editor/edit.html").await.unwrap(),
+        404,
+        "no editor file",
+    )
+    .await;
+    for path in ["/edit/acme", "/edit/v2/acme", "/edit/canary/acme"] {
+        let r = get(path).await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.headers()["content-type"], "text/html; charset=utf-8");
+        assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+        assert_eq!(r.headers()["x-frame-options"], "DENY");
+        assert!(r.text().await.unwrap().contains("ExtendEditor.show"));
+    }
+    refusal(
+        get("/edit/v9/acme").await.unwrap(),
+        404,
+        "no editor version `v9`",
+    )
+    .await;
+    refusal(get("/edit/bad%20name").await.unwrap(), 400, "container").await;
+
+    // CORS: a platform's page calls the management API with a bearer token.
+    let r = env
+        .http
+        .request(reqwest::Method::OPTIONS, env.url("/api/webtask/acme"))
+        .header("origin", "http://platform.example")
+        .header("access-control-request-method", "PUT")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    assert!(
+        r.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("authorization")
+    );
+    assert!(
+        r.headers()["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("PUT")
+    );
+    let r = env
+        .http
+        .get(env.url("/api/webtask/acme"))
+        .bearer_auth(env.master())
+        .header("origin", "http://platform.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    assert_eq!(r.headers()["access-control-expose-headers"], "*");
+    // Run URLs are the extension's business: no CORS headers added.
+    env.install("acme", "w", "module.exports = cb => cb(null, 1)")
+        .await;
+    let r = env
+        .http
+        .post(env.url("/api/run/acme/w"))
+        .header("origin", "http://platform.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("access-control-allow-origin").is_none());
 }

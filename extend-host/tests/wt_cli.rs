@@ -246,6 +246,32 @@ fn wt_cli_scenario(backend: common::Backend) {
         "tenant",
     ]);
     wt.ok(&["ls", "-p", "tenant"]);
+
+    // `wt edit` opens our editor: the token in the fragment, never sent.
+    // (BROWSER=true: the browser it would start is `true`, which does nothing.)
+    for (args, fragment) in [
+        (
+            &["edit", "score", "-p", "tenant"][..],
+            format!("#/score/{token}"),
+        ),
+        (&["edit", "-p", "tenant"][..], format!("#/{token}")),
+    ] {
+        let out = wt.cmd(args).env("BROWSER", "true").output().unwrap();
+        let printed = String::from_utf8_lossy(&out.stdout);
+        let editor_url = format!("{url}/edit/acme{fragment}");
+        assert!(
+            out.status.success() && printed.contains(&editor_url),
+            "wt {args:?}:\n{printed}"
+        );
+    }
+    let page = rt.block_on(async {
+        let res = reqwest::get(format!("{url}/edit/acme")).await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["referrer-policy"], "no-referrer");
+        res.text().await.unwrap()
+    });
+    assert!(page.contains("ExtendEditor.show"), "{page}");
+
     let (ok, refused) = wt.run(&["ls", "-p", "tenant", "--container", "globex"]);
     assert!(
         !ok && refused.contains("not authorized to perform operation on tenant `globex`"),

@@ -173,17 +173,23 @@ async fn score(acme: &Container, email: &str) -> (u8, bool) {
 }
 
 /// Waits until the platform's call answers `want` (the change stream tells
-/// the platform about a deploy a moment after the editor's call returns).
+/// the platform about a deploy a moment after the editor's call returns; a
+/// call that raced a rename or delete may fail on the way).
 async fn scores(acme: &Container, email: &str, want: u8) {
     let start = Instant::now();
+    let lead = NewLead {
+        name: "Ada".into(),
+        email: email.into(),
+        company: None,
+    };
     loop {
-        let (got, _) = score(acme, email).await;
-        if got == want {
+        let got = on_new_lead(acme, &lead).await.map(|d| d.score);
+        if got.as_ref().ok() == Some(&want) {
             return;
         }
         assert!(
             start.elapsed() < STEP,
-            "the platform still gets {got} for {email}, expected {want}"
+            "the platform still gets {got:?} for {email}, expected {want}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -475,7 +481,30 @@ async fn a_tenant_writes_tests_and_ships_an_extension_in_the_browser() {
     .await;
     assert_eq!(page.execute(shown, vec![]).await.unwrap(), json!(false));
 
-    // 11. acme's token does not open globex.
+    // 11. Rename, then delete: the platform follows, then falls back to its default.
+    click(&page, "[data-test=rename]").await;
+    fill(&page, "[data-test=rename-to]", "vip-scorer").await;
+    click(&page, "[data-test=rename-ok]").await;
+    text_when(&page, "[data-test=status]", "the rename", |t| {
+        t.contains("Renamed lead-scorer to vip-scorer")
+    })
+    .await;
+    let listed = text_when(&page, "[data-test=list]", "the renamed one listed", |t| {
+        t.contains("vip-scorer")
+    })
+    .await;
+    assert!(!listed.contains("lead-scorer"), "{listed}");
+    scores(&acme, "ada@big.example", 77).await;
+    click(&page, "[data-test=delete]").await;
+    click(&page, "[data-test=delete-ok]").await;
+    text_when(&page, "[data-test=status]", "the delete", |t| {
+        t.contains("Deleted vip-scorer")
+    })
+    .await;
+    scores(&acme, "ada@big.example", 40).await;
+    shot(&page, 11, "deleted").await;
+
+    // 12. acme's token does not open globex.
     page.goto(&format!("{base}/edit/globex#//{token}"))
         .await
         .unwrap();
@@ -484,8 +513,127 @@ async fn a_tenant_writes_tests_and_ships_an_extension_in_the_browser() {
         refused.contains("This token cannot open container `globex`"),
         "{refused}"
     );
-    shot(&page, 11, "other-tenant").await;
+    shot(&page, 12, "other-tenant").await;
 
     page.close().await.unwrap();
+    host.shutdown().await.unwrap();
+}
+
+/// A platform's own page, on another origin, embeds the editor with
+/// `<script src="{host}/editor.js">` and `ExtendEditor.show`: the options
+/// apply, the code is type-checked (a worker loaded across origins), and
+/// the runner reaches the host (CORS).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_platform_page_on_another_origin_embeds_the_editor_with_its_options() {
+    let Some(driver) = start_driver() else {
+        return;
+    };
+    extend_hooks::install_crypto_provider();
+    let host = Host::builder().memory().start().await.unwrap();
+    let extend = Extend::builder()
+        .webtask(host.url(), host.master_token())
+        .build()
+        .unwrap();
+    let admin = extend.management().unwrap();
+    admin
+        .publish_catalog(&Catalog::collect().unwrap(), false)
+        .await
+        .unwrap();
+    let token = admin.issue_tenant_token("acme").await.unwrap();
+    admin
+        .install("acme", "on-new-lead", "scorer", VALID)
+        .await
+        .unwrap();
+
+    // The platform's page, served from its own origin.
+    let config = json!({
+        "token": token,
+        "webtaskContainer": "acme",
+        "webtaskName": "scorer",
+        "hostUrl": host.url(),
+        "theme": "dark",
+        "allowEditingSecrets": false,
+        "allowDeleting": false,
+        "runner": { "sample": { "name": "Sam", "email": "sam@platform.example" } },
+    });
+    let html = format!(
+        r#"<!doctype html><html><head><script src="{host}/editor.js"></script></head>
+<body><h1>Acme's CRM settings</h1><div id="extensions" style="height: 760px"></div>
+<script>ExtendEditor.show(document.getElementById('extensions'), {config});</script></body></html>"#,
+        host = host.url(),
+    );
+    let platform = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let platform_url = format!("http://{}", platform.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/settings",
+        axum::routing::get(move || async move { axum::response::Html(html) }),
+    );
+    let server = tokio::spawn(async move { axum::serve(platform, app).await });
+
+    let page = browser(&driver).await;
+    page.goto(&format!("{platform_url}/settings"))
+        .await
+        .unwrap();
+    text_when(&page, "[data-test=name]", "the embedded editor", |t| {
+        t == "scorer"
+    })
+    .await;
+    text_when(
+        &page,
+        "[data-test=problems]",
+        "type checking across origins",
+        |t| t.contains("No type errors"),
+    )
+    .await;
+    let classes = page
+        .find(Locator::Css(".xe"))
+        .await
+        .unwrap()
+        .attr("class")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(classes.contains("xe-dark"), "{classes}");
+    assert!(
+        page.find(Locator::Css("[data-test=delete]")).await.is_err(),
+        "allowDeleting: false shows no delete button"
+    );
+    click(&page, "[data-tab=secrets]").await;
+    let secrets = text_when(&page, "[data-test=secrets]", "the secrets panel", |t| {
+        t.contains("auth0-extension-secret")
+    })
+    .await;
+    assert!(secrets.contains("set by the platform"), "{secrets}");
+    assert!(
+        page.find(Locator::Css("[data-test=secret-add]"))
+            .await
+            .is_err(),
+        "allowEditingSecrets: false offers no way to add one"
+    );
+    let body = page
+        .find(Locator::Css("[data-test=run-body]"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(body.contains("sam@platform.example"), "{body}");
+    click(&page, "[data-test=run]").await;
+    text_when(
+        &page,
+        "[data-test=run-status]",
+        "a run from another origin",
+        |t| t == "200",
+    )
+    .await;
+    text_when(&page, "[data-test=logs]", "the log line", |t| {
+        t.contains("scoring sam@platform.example")
+    })
+    .await;
+    shot(&page, 13, "embedded").await;
+
+    page.close().await.unwrap();
+    server.abort();
     host.shutdown().await.unwrap();
 }

@@ -725,6 +725,9 @@ async fn the_published_catalog_reaches_the_host_and_installs_must_name_its_point
     for p in points["points"].as_array_mut().unwrap() {
         assert!(p["template"].as_str().unwrap().starts_with("// @ts-check"));
         p.as_object_mut().unwrap().remove("template");
+        // Every test point's payload is a `Lead { x: i64 }`.
+        assert_eq!(p["sample"], serde_json::json!({"x": 0}));
+        p.as_object_mut().unwrap().remove("sample");
     }
     assert_eq!(points, catalog.to_json());
     assert_eq!(got["previous"], serde_json::Value::Null);

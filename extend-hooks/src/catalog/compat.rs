@@ -122,6 +122,20 @@ pub fn compare_documents(old: &Value, new: &Value) -> Result<Comparison, String>
                 ),
             ));
         }
+        let records = |p: &serde_json::Map<String, Value>| {
+            p.get("record_inputs").and_then(Value::as_bool) == Some(true)
+        };
+        if records(old_p) != records(new_p) {
+            out.push(diff(
+                &format!("{at}/record_inputs"),
+                false,
+                if records(new_p) {
+                    "the host now keeps the last inputs of each extension (sealed, writeOnly fields redacted) for replaying drafts".to_owned()
+                } else {
+                    "the host no longer keeps the inputs of extensions for replaying drafts".to_owned()
+                },
+            ));
+        }
         let null = Value::Null;
         for (key, side) in [
             ("payload_schema", Side::Payload),

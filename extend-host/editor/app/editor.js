@@ -465,7 +465,13 @@
   Editor.prototype.renderList = function () {
     var self = this;
     var groups = {};
-    this.list.forEach(function (w) {
+    var all = this.list.slice();
+    var c = this.current;
+    // A new extension shows in its group before it is deployed.
+    if (c && !this.list.some(function (w) { return w.name === c.name; })) {
+      all.push({ name: c.name, meta: c.meta, unsaved: true });
+    }
+    all.forEach(function (w) {
       var point = (w.meta && w.meta[EXTENSION_TYPE]) || '';
       (groups[point] = groups[point] || []).push(w);
     });
@@ -481,7 +487,7 @@
           return h('button', {
             class: 'xe-item' + (active ? ' xe-active' : ''), 'data-name': w.name,
             onclick: function () { self.confirmLeave() && self.open(w.name).catch(self.fail.bind(self)); }
-          }, w.name);
+          }, w.name, w.unsaved ? h('span', { class: 'xe-hint' }, ' (not deployed)') : null);
         })));
     });
   };

@@ -72,6 +72,19 @@ pub(super) async fn page(Path(container): Path<String>) -> Result<Response, ApiE
     Ok(res)
 }
 
+/// `GET /edit/{v1|v2|canary}/{container}`: the same page, for the editor
+/// versions `wt edit --editor-version` and `--canary` ask for.
+pub(super) async fn versioned_page(
+    Path((version, container)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    if !matches!(version.as_str(), "v1" | "v2" | "canary") {
+        return Err(ApiError::not_found(format!(
+            "no editor version `{version}`: use /edit/{{container}}"
+        )));
+    }
+    page(Path(container)).await
+}
+
 /// `GET /editor.js`: `window.ExtendEditor`, for the platform's pages.
 pub(super) async fn script() -> Result<Response, ApiError> {
     let a = asset("editor.js").ok_or_else(|| missing("editor.js"))?;

@@ -231,6 +231,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/api/run/{container}/{name}/{*rest}", any(run::run))
         .route("/api/description", get(not_found))
         .route("/edit/{container}", get(editor::page))
+        .route("/edit/{version}/{container}", get(editor::versioned_page))
         .route("/editor.js", get(editor::script))
         .route("/editor/{*path}", get(editor::file))
         .fallback(not_found)

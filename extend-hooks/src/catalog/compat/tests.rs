@@ -379,3 +379,23 @@ fn a_type_that_widens_breaks_payloads_and_one_that_narrows_breaks_responses() {
     assert!(c.is_breaking(), "{c}");
     assert!(response_change::<WholeScore, TextScore>().is_breaking());
 }
+
+#[test]
+fn recording_inputs_is_a_compatible_change_either_way_and_missing_means_off() {
+    let a = point("a", "sync", json!({}), Value::Null);
+    let mut recording = a.clone();
+    recording["record_inputs"] = json!(true);
+    let on = compare_docs(vec![a.clone()], vec![recording.clone()]);
+    let (at, breaking, why) = only(&on);
+    assert_eq!((at.as_str(), breaking), ("/points/a/record_inputs", false));
+    assert!(why.contains("now keeps the last inputs"), "{why}");
+    let off = compare_docs(vec![recording], vec![a.clone()]);
+    assert!(only(&off).2.contains("no longer keeps"), "{off}");
+    let mut explicit_off = a.clone();
+    explicit_off["record_inputs"] = json!(false);
+    assert!(
+        compare_docs(vec![a], vec![explicit_off])
+            .differences
+            .is_empty()
+    );
+}

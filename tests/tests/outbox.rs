@@ -1,0 +1,347 @@
+//! The durable outbox against a real extend-host: a platform process killed
+//! with SIGKILL loses none of the invocations it recorded; a dead letter is
+//! replayed after the tenant fixes the extension, with the same delivery
+//! id; two replicas share one PostgreSQL outbox without delivering an
+//! invocation twice.
+//!
+//! Deliveries are counted from the extension's own `console.log` lines on
+//! the host's log stream: each line names the delivery id the extension got
+//! in `x-extend-delivery-id`.
+
+#[path = "../../extend-host/tests/common/pg.rs"]
+#[allow(unreachable_pub)]
+mod pg;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use extend_hooks::outbox::{DeadLetterFilter, OutboxConfig, RetrySchedule};
+use extend_hooks::{Container, Extend, OutcomeStatus, extension_point};
+use extend_host::Host;
+use serde::Serialize;
+use tokio::io::AsyncBufReadExt;
+use tokio::sync::mpsc;
+
+#[derive(Serialize, schemars::JsonSchema)]
+struct Event {
+    n: u32,
+}
+
+/// Declared the same way in `src/bin/outbox-child.rs`.
+#[extension_point(name = "durable-event", mode = "async", timeout = "1s")]
+fn durable_event(tenant: &Container, event: &Event);
+
+/// Logs which delivery it got, after a little work.
+const RECORDER: &str = "module.exports = function (ctx, cb) {
+  const until = Date.now() + 2; while (Date.now() < until) {}
+  console.log('delivery ' + ctx.headers['x-extend-delivery-id'] + ' ' + ctx.body.n);
+  cb();
+};";
+
+/// What the extension logged: `(delivery id, n)` per line, in order.
+fn follow_logs(url: &str, token: &str) -> mpsc::UnboundedReceiver<(String, u32)> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let url = format!("{url}/api/logs/tenant/acme?key={token}");
+    let (opened_tx, opened) = std::sync::mpsc::sync_channel(1);
+    tokio::spawn(async move {
+        let resp = reqwest::get(url).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let mut stream = resp;
+        let mut buf = String::new();
+        let mut told = false;
+        while let Ok(Some(chunk)) = stream.chunk().await {
+            if !told {
+                // The first chunk is the `: connected` comment: subscribed.
+                let _ = opened_tx.send(());
+                told = true;
+            }
+            buf.push_str(std::str::from_utf8(&chunk).unwrap());
+            while let Some(end) = buf.find("\n\n") {
+                let event: String = buf.drain(..end + 2).collect();
+                let Some(data) = event.strip_prefix("data: ") else {
+                    continue;
+                };
+                let record: serde_json::Value = serde_json::from_str(data.trim()).unwrap();
+                let msg = record["msg"].as_str().unwrap_or_default();
+                assert!(
+                    !msg.contains("were dropped"),
+                    "the test's log reader fell behind: {msg}"
+                );
+                if let Some(rest) = msg.strip_prefix("delivery ") {
+                    let (id, n) = rest.split_once(' ').unwrap();
+                    let _ = tx.send((id.to_owned(), n.parse().unwrap()));
+                }
+            }
+        }
+    });
+    opened
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the log stream opens");
+    rx
+}
+
+async fn host_with_recorder() -> (Host, Extend) {
+    extend_hooks::install_crypto_provider();
+    let host = Host::builder().memory().start().await.unwrap();
+    let admin = Extend::builder()
+        .webtask(host.url(), host.master_token())
+        .build()
+        .unwrap();
+    admin
+        .management()
+        .unwrap()
+        .install("acme", "durable-event", "recorder", RECORDER)
+        .await
+        .unwrap();
+    (host, admin)
+}
+
+/// Collects deliveries until every `n` below `count` was seen; returns
+/// the delivery ids seen per `n` and how many lines there were.
+async fn until_all(
+    logs: &mut mpsc::UnboundedReceiver<(String, u32)>,
+    count: u32,
+    within: Duration,
+) -> (BTreeMap<u32, BTreeSet<String>>, usize) {
+    let mut seen: BTreeMap<u32, BTreeSet<String>> = BTreeMap::new();
+    let mut lines = 0;
+    let deadline = tokio::time::Instant::now() + within;
+    while seen.len() < count as usize {
+        let (id, n) = tokio::time::timeout_at(deadline, logs.recv())
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {count} delivered in {within:?}", seen.len()))
+            .expect("the log stream ended");
+        lines += 1;
+        seen.entry(n).or_default().insert(id);
+    }
+    (seen, lines)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_platform_loses_none_of_its_recorded_invocations() {
+    const COUNT: u32 = 1000;
+    let (host, _admin) = host_with_recorder().await;
+    let mut logs = follow_logs(host.url(), host.master_token());
+    let dir = std::env::temp_dir().join(format!("extend-outbox-crash-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("outbox.sqlite");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_outbox-child"))
+        .env("EXTEND_URL", host.url())
+        .env("EXTEND_TOKEN", host.master_token())
+        .env("OUTBOX_PATH", &path)
+        .env("OUTBOX_COUNT", COUNT.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = tokio::process::ChildStdout::from_std(child.stdout.take().unwrap()).unwrap();
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let said = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("the child records its invocations")
+        .unwrap();
+    assert_eq!(said.as_deref(), Some("queued 1000"));
+    // Every call returned Ok: all of them are on disk. Kill it mid-delivery.
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // A new process opens the same outbox and delivers the rest.
+    let extend = Extend::builder()
+        .webtask(host.url(), host.master_token())
+        .outbox(
+            OutboxConfig::sqlite(&path)
+                .concurrency(8)
+                .retry_schedule(RetrySchedule::new([Duration::from_millis(100); 20])),
+        )
+        .build()
+        .unwrap();
+    let (seen, lines) = until_all(&mut logs, COUNT, Duration::from_secs(120)).await;
+    let outbox = extend.outbox().unwrap();
+    let mut left = outbox.pending().await.unwrap();
+    while !left.is_empty() {
+        // The last deliveries' outcomes are being written.
+        tokio::task::yield_now().await;
+        left = outbox.pending().await.unwrap();
+    }
+    assert!(
+        outbox
+            .dead_letters(&DeadLetterFilter::all())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // None lost; a repeated delivery (the one the kill interrupted) carries the same id.
+    assert_eq!(seen.len(), COUNT as usize);
+    let ids: BTreeSet<&String> = seen.values().flatten().collect();
+    assert_eq!(ids.len(), COUNT as usize, "one delivery id per invocation");
+    assert!(seen.values().all(|ids| ids.len() == 1));
+    let duplicates = lines - COUNT as usize;
+    eprintln!("{COUNT} invocations: {lines} deliveries, {duplicates} repeated after the kill");
+    assert!(duplicates <= 2, "{duplicates} duplicates");
+
+    extend.shutdown(Duration::from_secs(5)).await;
+    host.shutdown().await.unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_is_replayed_with_its_delivery_id_after_the_fix() {
+    let (host, admin) = host_with_recorder().await;
+    let admin = admin.management().unwrap();
+    admin
+        .install(
+            "acme",
+            "durable-event",
+            "recorder",
+            "module.exports = (ctx, cb) => cb(new Error('not yet'))",
+        )
+        .await
+        .unwrap();
+    let mut logs = follow_logs(host.url(), host.master_token());
+    let dir = std::env::temp_dir().join(format!("extend-outbox-dead-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (outcomes_tx, mut outcomes) = mpsc::unbounded_channel();
+    let extend = Extend::builder()
+        .webtask(host.url(), host.master_token())
+        .outbox(
+            OutboxConfig::sqlite(dir.join("outbox.sqlite"))
+                .retry_schedule(RetrySchedule::new([Duration::from_millis(20); 2])),
+        )
+        .on_outcome(move |o| {
+            let delivered = matches!(o.status, OutcomeStatus::Delivered { .. });
+            let _ = outcomes_tx.send((delivered, o.attempts, o.delivery_id.clone()));
+        })
+        .build()
+        .unwrap();
+    durable_event(&extend.container("acme"), &Event { n: 7 }).unwrap();
+    let (delivered, attempts, id) = outcomes.recv().await.unwrap();
+    assert_eq!(
+        (delivered, attempts),
+        (false, 3),
+        "three attempts, then a dead letter"
+    );
+    let outbox = extend.outbox().unwrap();
+    let dead = outbox.dead_letters(&DeadLetterFilter::all()).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    let letter = &dead[0];
+    assert_eq!(Some(letter.id.as_str()), id.as_deref());
+    assert_eq!(
+        (letter.point.as_str(), letter.container.as_str()),
+        ("durable-event", "acme")
+    );
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&letter.body).unwrap(),
+        serde_json::json!({"n": 7})
+    );
+    assert_eq!(letter.attempts.len(), 3);
+    assert!(
+        letter
+            .attempts
+            .iter()
+            .all(|a| a.status.is_some_and(|s| s >= 400)),
+        "{:?}",
+        letter.attempts
+    );
+    assert!(
+        letter.attempts[2].error.contains("not yet"),
+        "{}",
+        letter.attempts[2].error
+    );
+    assert!(outbox.pending().await.unwrap().is_empty());
+    // Filters that match nothing revive nothing.
+    assert_eq!(
+        outbox
+            .replay(&DeadLetterFilter::all().container("globex"))
+            .await
+            .unwrap(),
+        0
+    );
+
+    // The tenant fixes the extension; the platform replays the dead letter.
+    extend
+        .management()
+        .unwrap()
+        .install("acme", "durable-event", "recorder", RECORDER)
+        .await
+        .unwrap();
+    assert_eq!(
+        outbox
+            .replay(&DeadLetterFilter::id(&letter.id))
+            .await
+            .unwrap(),
+        1
+    );
+    let (delivered, attempts, replayed) = outcomes.recv().await.unwrap();
+    assert_eq!((delivered, attempts), (true, 1));
+    assert_eq!(replayed, id, "a replay keeps the delivery id");
+    let (logged_id, n) = logs.recv().await.unwrap();
+    assert_eq!((Some(logged_id.as_str()), n), (id.as_deref(), 7));
+    assert!(
+        outbox
+            .dead_letters(&DeadLetterFilter::all())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(outbox.purge(Duration::ZERO).await.unwrap(), 0);
+
+    extend.shutdown(Duration::from_secs(5)).await;
+    host.shutdown().await.unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_a_postgres_outbox_and_deliver_each_invocation_once() {
+    if !pg::postgres_enabled() {
+        return;
+    }
+    let db = pg::TestDb::create().await;
+    const EACH: u32 = 200;
+    let (host, _admin) = host_with_recorder().await;
+    let mut logs = follow_logs(host.url(), host.master_token());
+    let delivered_by: Arc<Mutex<[u32; 2]>> = Arc::default();
+    let replica = |i: usize| {
+        let counts = Arc::clone(&delivered_by);
+        Extend::builder()
+            .webtask(host.url(), host.master_token())
+            .outbox(OutboxConfig::postgres(&db.url).concurrency(4))
+            .on_outcome(move |o| {
+                if matches!(o.status, OutcomeStatus::Delivered { .. }) {
+                    counts.lock().unwrap()[i] += 1;
+                }
+            })
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (replica(0), replica(1));
+    let (ta, tb) = (a.clone(), b.clone());
+    let one = tokio::task::spawn_blocking(move || {
+        let acme = ta.container("acme");
+        (0..EACH).for_each(|n| durable_event(&acme, &Event { n }).unwrap());
+    });
+    let two = tokio::task::spawn_blocking(move || {
+        let acme = tb.container("acme");
+        (EACH..2 * EACH).for_each(|n| durable_event(&acme, &Event { n }).unwrap());
+    });
+    one.await.unwrap();
+    two.await.unwrap();
+    let (seen, lines) = until_all(&mut logs, 2 * EACH, Duration::from_secs(120)).await;
+    assert_eq!(lines, 2 * EACH as usize, "no invocation delivered twice");
+    assert!(seen.values().all(|ids| ids.len() == 1));
+    let counts = *delivered_by.lock().unwrap();
+    eprintln!(
+        "delivered by replica A: {}, by replica B: {}",
+        counts[0], counts[1]
+    );
+    assert!(
+        counts[0] > 0 && counts[1] > 0,
+        "both replicas deliver: {counts:?}"
+    );
+    a.shutdown(Duration::from_secs(5)).await;
+    b.shutdown(Duration::from_secs(5)).await;
+    host.shutdown().await.unwrap();
+}
