@@ -176,6 +176,7 @@ pub struct ExtendBuilder {
     on_outcome: Option<OutcomeFn>,
     watch_changes: bool,
     outbox: Option<crate::outbox::OutboxConfig>,
+    trace_parent: Option<crate::observe::TraceParentFn>,
 }
 
 impl Default for ExtendBuilder {
@@ -196,11 +197,25 @@ impl Default for ExtendBuilder {
             on_outcome: None,
             watch_changes: false,
             outbox: None,
+            trace_parent: None,
         }
     }
 }
 
 impl ExtendBuilder {
+    /// Where invocations take their trace from: `f` returns the W3C
+    /// `traceparent` of the caller's current span (e.g. from
+    /// `tracing-opentelemetry`), and each invocation joins that trace: its
+    /// `extension_point` span records the trace id and each exchange sends
+    /// a `traceparent` in it, which extend-host puts on the run's log lines.
+    /// Without it (or when `f` returns `None`), each invocation starts a
+    /// trace of its own. Async invocations call `f` when they are queued.
+    #[must_use]
+    pub fn trace_parent(mut self, f: impl Fn() -> Option<String> + Send + Sync + 'static) -> Self {
+        self.trace_parent = Some(Arc::new(f));
+        self
+    }
+
     /// Records async invocations durably before the call returns `Ok`, and
     /// delivers them at least once from there (see [`crate::outbox`]).
     /// Without it they wait in memory and are lost with the process.
@@ -368,6 +383,7 @@ impl ExtendBuilder {
             http,
             discovery,
             max_response_bytes: self.max_response_bytes,
+            trace_parent: self.trace_parent,
         });
         let outbox = match &self.outbox {
             Some(config) => {

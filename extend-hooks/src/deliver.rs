@@ -12,6 +12,7 @@ use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument as _;
 
 use crate::error::{Error, ErrorKind};
 use crate::invoke::{self, Failed, Invoker};
@@ -155,12 +156,19 @@ impl Queue {
         let state = Arc::clone(q);
         let queued_at = Instant::now();
         let id: Arc<str> = crate::outbox::delivery_id().into();
+        // The caller's trace, taken now: the delivery runs elsewhere.
+        let trace_id = q.invoker.trace_id();
+        let span = crate::observe::span(point.name(), &container, "async", &trace_id);
         q.tracker.spawn_on(
             async move {
                 let _place = place;
                 let (status, attempts) = match state
                     .cancel
-                    .run_until_cancelled(state.deliver(point, &container, body, &id))
+                    .run_until_cancelled(
+                        state
+                            .deliver(point, &container, body, &id, &trace_id)
+                            .instrument(span.clone()),
+                    )
                     .await
                 {
                     Some(done) => done,
@@ -169,6 +177,7 @@ impl Queue {
                         (OutcomeStatus::Dropped, 0)
                     }
                 };
+                observe_outcome(&span, point, queued_at, &status, attempts);
                 report(
                     &Outcome {
                         point: point.name(),
@@ -215,6 +224,7 @@ impl QueueState {
         container: &Arc<str>,
         body: Bytes,
         id: &str,
+        trace_id: &str,
     ) -> (OutcomeStatus, u32) {
         let mut attempts = 0;
         loop {
@@ -222,8 +232,14 @@ impl QueueState {
             let deadline = tokio::time::Instant::now() + point.timeout();
             let result = tokio::time::timeout_at(
                 deadline,
-                self.invoker
-                    .attempt(point.name(), container, body.clone(), deadline, Some(id)),
+                self.invoker.attempt(
+                    point.name(),
+                    container,
+                    body.clone(),
+                    deadline,
+                    Some(id),
+                    trace_id,
+                ),
             )
             .await;
             drop(permit);
@@ -247,6 +263,31 @@ impl QueueState {
             tokio::time::sleep(self.retry.delay(attempts, failed.retry_after)).await;
         }
     }
+}
+
+/// Records an async invocation's end on its span and in the metrics.
+pub(crate) fn observe_outcome(
+    span: &tracing::Span,
+    point: &'static PointDescriptor,
+    started: Instant,
+    status: &OutcomeStatus,
+    attempts: u32,
+) {
+    let (outcome, code) = match status {
+        OutcomeStatus::Delivered { status } => ("extension", Some(*status)),
+        OutcomeStatus::NoExtension => ("no_extension", None),
+        OutcomeStatus::Failed(e) => (crate::observe::outcome_name(Err(e)), e.status()),
+        OutcomeStatus::Dropped => ("dropped", None),
+    };
+    crate::observe::finish(
+        span,
+        point.name(),
+        "async",
+        started,
+        outcome,
+        code,
+        attempts,
+    );
 }
 
 /// Logs an async outcome once, and hands it to the builder's callback.

@@ -11,9 +11,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 
+use tracing::Instrument as _;
+
 use crate::classify::{ResponseSource, classify, retry_after};
 use crate::discovery::{Discovery, DiscoveryError, Extension};
 use crate::error::{Error, ErrorKind, excerpt};
+use crate::observe::{self, TraceParentFn};
 use crate::point::PointDescriptor;
 
 /// The request header that tells the host how many milliseconds the caller
@@ -38,6 +41,14 @@ pub(crate) struct Invoker {
     pub(crate) http: reqwest::Client,
     pub(crate) discovery: Arc<dyn Discovery>,
     pub(crate) max_response_bytes: usize,
+    /// The caller's trace context, when the application provides it.
+    pub(crate) trace_parent: Option<TraceParentFn>,
+}
+
+/// Headers of one exchange besides the fixed ones.
+pub(crate) struct ExchangeHeaders<'a> {
+    delivery_id: Option<&'a str>,
+    traceparent: String,
 }
 
 /// An extension's 2xx answer.
@@ -70,26 +81,45 @@ impl Invoker {
         container: &Arc<str>,
         body: Bytes,
     ) -> Result<Option<Bytes>, Error> {
+        let started = std::time::Instant::now();
+        let trace_id = self.trace_id();
+        let span = observe::span(point.name(), container, "sync", &trace_id);
         let deadline = tokio::time::Instant::now() + point.timeout();
         let work = async {
-            let Some(delivered) = self
-                .attempt(point.name(), container, body, deadline, None)
+            self.attempt(point.name(), container, body, deadline, None, &trace_id)
                 .await
-                .map_err(|failed| failed.error)?
-            else {
-                return Ok(None);
-            };
-            Ok(Some(delivered.body))
+                .map_err(|failed| failed.error)
         };
-        tokio::time::timeout(point.timeout(), work)
+        let result = tokio::time::timeout(point.timeout(), work)
+            .instrument(span.clone())
             .await
-            .unwrap_or_else(|_elapsed| Err(timeout_error(point, container)))
+            .unwrap_or_else(|_elapsed| Err(timeout_error(point, container)));
+        let status = match &result {
+            Ok(found) => found.as_ref().map(|d| d.status),
+            Err(e) => e.status(),
+        };
+        observe::finish(
+            &span,
+            point.name(),
+            "sync",
+            started,
+            observe::outcome_name(result.as_ref().map(Option::is_some)),
+            status,
+            1,
+        );
+        result.map(|found| found.map(|d| d.body))
+    }
+
+    /// The trace of a new invocation: the caller's, or a new one.
+    pub(crate) fn trace_id(&self) -> String {
+        observe::trace_id(self.trace_parent.as_ref())
     }
 
     /// Discovery then one exchange: `Ok(None)` when there is no extension.
     /// `deadline` is when the caller gives up; the host is told, so that it
     /// stops the run then instead of at its own, longer limit. An async
-    /// invocation sends its `delivery_id`, the same on every attempt.
+    /// invocation sends its `delivery_id`, the same on every attempt; every
+    /// exchange sends a `traceparent` in the invocation's trace.
     pub(crate) async fn attempt(
         &self,
         point: &'static str,
@@ -97,11 +127,21 @@ impl Invoker {
         body: Bytes,
         deadline: tokio::time::Instant,
         delivery_id: Option<&str>,
+        trace_id: &str,
     ) -> Result<Option<Delivered>, Failed> {
-        let Some(extension) = self.discover(point, container).await? else {
+        let Some(extension) = self
+            .discover(point, container)
+            .instrument(tracing::debug_span!("discovery"))
+            .await?
+        else {
             return Ok(None);
         };
-        self.exchange(point, container, &extension, body, deadline, delivery_id)
+        let headers = ExchangeHeaders {
+            delivery_id,
+            traceparent: observe::traceparent(trace_id),
+        };
+        self.exchange(point, container, &extension, body, deadline, &headers)
+            .instrument(tracing::debug_span!("exchange", url = %extension.url()))
             .await
             .map(Some)
     }
@@ -135,7 +175,7 @@ impl Invoker {
         extension: &Extension,
         body: Bytes,
         deadline: tokio::time::Instant,
-        delivery_id: Option<&str>,
+        extra: &ExchangeHeaders<'_>,
     ) -> Result<Delivered, Failed> {
         let error = |kind| Error::new(point, container.clone(), kind);
         let transport = |e: reqwest::Error| {
@@ -160,9 +200,10 @@ impl Invoker {
         if let Some(secret) = extension.secret() {
             request = request.bearer_auth(secret);
         }
-        if let Some(id) = delivery_id {
+        if let Some(id) = extra.delivery_id {
             request = request.header(crate::outbox::DELIVERY_ID_HEADER, id);
         }
+        request = request.header(observe::TRACEPARENT_HEADER, &extra.traceparent);
         let mut response = request.send().await.map_err(transport)?;
         let status = response.status();
         let source = ResponseSource::from_headers(response.headers());

@@ -63,6 +63,7 @@ mod deliver;
 mod discovery;
 mod error;
 mod invoke;
+mod observe;
 pub mod outbox;
 mod payload;
 mod point;
@@ -83,6 +84,7 @@ pub use error::{Error, ErrorKind};
 /// Declares an extensibility point; see the [crate documentation](crate#the-attribute).
 pub use extend_hooks_macros::extension_point;
 pub use invoke::DEADLINE_HEADER;
+pub use observe::TRACEPARENT_HEADER;
 pub use outbox::{Outbox, OutboxConfig, OutboxError};
 pub use payload::{Payload, Response};
 pub use point::{Location, Mode, PointDescriptor};

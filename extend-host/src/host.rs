@@ -27,6 +27,7 @@ pub struct HostBuilder {
     workers: Option<usize>,
     public_url: Option<String>,
     isolation: Isolation,
+    metrics_token: Option<String>,
 }
 
 impl Default for HostBuilder {
@@ -42,6 +43,7 @@ impl Default for HostBuilder {
             workers: None,
             public_url: None,
             isolation: Isolation::InProcess,
+            metrics_token: None,
         }
     }
 }
@@ -136,6 +138,14 @@ impl HostBuilder {
         self
     }
 
+    /// A token that reads `GET /metrics` (as `Authorization: Bearer`), so
+    /// that a Prometheus server needs no master token. The master token
+    /// reads them too. Default: none.
+    pub fn metrics_token(mut self, token: impl Into<String>) -> Self {
+        self.metrics_token = Some(token.into()).filter(|t| !t.is_empty());
+        self
+    }
+
     /// The base of the `webtask_url`s handed out, when clients reach the host
     /// through another address (a proxy). Default `http://{listen address}`.
     pub fn public_url(mut self, url: impl Into<String>) -> Self {
@@ -217,14 +227,16 @@ impl HostBuilder {
         .map_err(HostError::Executor)?;
         let keys = Arc::new(keys);
         let changes = store.changes();
-        let app = Arc::new(App::new(
+        let mut app = App::new(
             Auth::new(Arc::clone(&keys), master_jti, revoked),
             Webtasks::new(store, keys, self.limits.clone()),
             executor,
             logs,
             self.limits,
             &url,
-        ));
+        );
+        app.metrics_token = self.metrics_token;
+        let app = Arc::new(app);
         if let Some(changes) = changes {
             tokio::spawn(follow_changes(Arc::clone(&app), changes));
         }

@@ -23,6 +23,7 @@ mod crypto;
 mod error;
 mod host;
 mod logs;
+mod metrics;
 mod names;
 mod rate;
 mod recording;

@@ -151,6 +151,7 @@ impl LogHub {
 struct RunInfo {
     webtask: String,
     request_id: String,
+    trace_id: String,
     left: usize,
     cut: bool,
 }
@@ -169,12 +170,14 @@ pub(crate) struct LogSink(Arc<SinkInner>);
 impl LogSink {
     /// Marks the start of a run: records name its webtask and request, and at
     /// most `lines` are written.
-    pub(crate) fn begin(&self, webtask: &str, request_id: &str, lines: usize) {
+    pub(crate) fn begin(&self, webtask: &str, request_id: &str, trace_id: &str, lines: usize) {
         let mut r = self.0.run.lock().unwrap_or_else(PoisonError::into_inner);
         r.webtask.clear();
         r.webtask.push_str(webtask);
         r.request_id.clear();
         r.request_id.push_str(request_id);
+        r.trace_id.clear();
+        r.trace_id.push_str(trace_id);
         r.left = lines;
         r.cut = false;
     }
@@ -217,7 +220,7 @@ impl LogSink {
         if tx.is_none() && hub.relay.is_none() {
             return;
         }
-        let record = serde_json::json!({
+        let mut record = serde_json::json!({
             "name": "extend-host",
             "hostname": "extend-host",
             "pid": std::process::id(),
@@ -229,6 +232,9 @@ impl LogSink {
             "webtask": r.webtask,
             "req_id": r.request_id,
         });
+        if !r.trace_id.is_empty() {
+            record["trace_id"] = r.trace_id.as_str().into();
+        }
         let record: Arc<str> = record.to_string().into();
         if let Some(relay) = &hub.relay {
             relay.relay_log(&self.0.container, &record);

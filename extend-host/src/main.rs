@@ -45,6 +45,10 @@ enum Command {
         /// Base of the webtask URLs handed out, when clients come through a proxy.
         #[arg(long)]
         public_url: Option<String>,
+        /// A token that reads GET /metrics, so that Prometheus needs no
+        /// master token.
+        #[arg(long, env = "EXTEND_METRICS_TOKEN", hide_env_values = true)]
+        metrics_token: Option<String>,
     },
     /// Write a new key-encryption key to FILE (readable only by you), for
     /// `serve --database … --key-file FILE`. Give every node the same one.
@@ -64,28 +68,35 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .init();
-    let (listen, data_dir, memory, database, key_file, workers, public_url) = match Cli::parse()
-        .command
-    {
-        Command::Serve {
-            listen,
-            data_dir,
-            memory,
-            database,
-            key_file,
-            workers,
-            public_url,
-        } => (
-            listen, data_dir, memory, database, key_file, workers, public_url,
-        ),
-        Command::NewKey { file } => return new_key(&file),
-        Command::Worker => {
-            eprintln!(
-                "error: `extend-host worker` is started by a host, which sets EXTEND_HOST_WORKER"
-            );
-            return ExitCode::FAILURE;
-        }
-    };
+    let (listen, data_dir, memory, database, key_file, workers, public_url, metrics_token) =
+        match Cli::parse().command {
+            Command::Serve {
+                listen,
+                data_dir,
+                memory,
+                database,
+                key_file,
+                workers,
+                public_url,
+                metrics_token,
+            } => (
+                listen,
+                data_dir,
+                memory,
+                database,
+                key_file,
+                workers,
+                public_url,
+                metrics_token,
+            ),
+            Command::NewKey { file } => return new_key(&file),
+            Command::Worker => {
+                eprintln!(
+                    "error: `extend-host worker` is started by a host, which sets EXTEND_HOST_WORKER"
+                );
+                return ExitCode::FAILURE;
+            }
+        };
     let kek = match (&database, key_file, std::env::var("EXTEND_KEY")) {
         (None, _, _) => None,
         (Some(_), Some(path), _) => match extend_host::KeyEncryptionKey::from_file(&path) {
@@ -138,6 +149,9 @@ fn main() -> ExitCode {
         }
         if let Some(url) = public_url {
             builder = builder.public_url(url);
+        }
+        if let Some(token) = metrics_token {
+            builder = builder.metrics_token(token);
         }
         let host = match builder.start().await {
             Ok(h) => h,

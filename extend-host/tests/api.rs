@@ -1078,3 +1078,151 @@ async fn the_editor_is_served_from_the_binary_and_the_api_answers_other_origins(
     assert_eq!(r.status(), 200);
     assert!(r.headers().get("access-control-allow-origin").is_none());
 }
+
+#[tokio::test]
+async fn operators_get_health_readiness_and_prometheus_metrics() {
+    let host = extend_host::Host::builder()
+        .memory()
+        .metrics_token("scrape-me")
+        .start()
+        .await
+        .unwrap();
+    let env = common::Env::with_host(host);
+    let get = |path: &str, token: Option<&str>| {
+        let mut r = env.http.get(env.url(path));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send()
+    };
+    let r = get("/healthz", None).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"status": "ok"}));
+    let r = get("/readyz", None).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"status": "ready"}));
+
+    env.install(
+        "acme",
+        "w",
+        "module.exports = (ctx, cb) => { console.log('traced'); cb(null, 1); }",
+    )
+    .await;
+    env.install(
+        "acme",
+        "bad",
+        "module.exports = (ctx, cb) => cb(new Error('no'))",
+    )
+    .await;
+    // A run with the caller's trace context puts its trace id on the run's log lines.
+    let tenant = env.tenant_token("acme").await;
+    let mut logs = common::LogStream::open(&env, "acme", &tenant).await;
+    let r = env
+        .http
+        .post(env.url("/api/run/acme/w"))
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let record = logs.next_record().await;
+    assert_eq!(
+        (record["msg"].as_str(), record["trace_id"].as_str()),
+        (Some("traced"), Some("4bf92f3577b34da6a3ce929d0e0e4736"))
+    );
+    // A malformed one is ignored.
+    let r = env
+        .http
+        .post(env.url("/api/run/acme/w"))
+        .header("traceparent", "00-nothex-01")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let record = logs.next_record().await;
+    assert!(record.get("trace_id").is_none(), "{record}");
+    assert_eq!(env.run("acme", "bad", json!({})).await.0, 400);
+
+    refusal(
+        get("/metrics", None).await.unwrap(),
+        401,
+        "Authorization: Bearer",
+    )
+    .await;
+    refusal(
+        get("/metrics", Some(&tenant)).await.unwrap(),
+        403,
+        "metrics token or the master token",
+    )
+    .await;
+    refusal(
+        get("/metrics", Some("guess")).await.unwrap(),
+        403,
+        "neither the metrics token",
+    )
+    .await;
+    for token in ["scrape-me", env.master()] {
+        let r = get("/metrics", Some(token)).await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/openmetrics-text")
+        );
+        let text = r.text().await.unwrap();
+        for line in [
+            "extend_host_runs_total{container=\"acme\",source=\"webtask\"} 3",
+            "extend_host_run_duration_seconds_count{source=\"webtask\"} 3",
+            "extend_host_runs_in_flight 0",
+            "extend_host_resident_containers 1",
+            "extend_host_quarantines_total 0",
+            "extend_host_evictions_total 0",
+            "extend_host_http_requests_total{method=\"PUT\",kind=\"management\"} 2",
+            "extend_host_http_requests_total{method=\"POST\",kind=\"run\"} 3",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
+        }
+        assert!(
+            text.contains("# TYPE extend_host_heap_bytes gauge"),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn refusals_are_counted_by_reason() {
+    let mut limits = extend_host::Limits::default();
+    limits.in_flight_per_container = 1;
+    let env = common::start_with(limits).await;
+    env.install("acme", "slow", "module.exports = (ctx, cb) => { const t = Date.now() + 300; while (Date.now() < t) {} cb(null, 1); }").await;
+    let (a, b) = tokio::join!(env.run("acme", "slow", json!({})), async {
+        // The first run is admitted before the second is sent.
+        common::eventually(
+            std::time::Duration::from_secs(5),
+            "the first run in flight",
+            || async { (env.host.runs_in_flight("acme") == 1).then_some(()) },
+        )
+        .await;
+        env.run("acme", "slow", json!({})).await
+    });
+    assert_eq!((a.0, b.0), (200, 429));
+    let text = env
+        .http
+        .get(env.url("/metrics"))
+        .bearer_auth(env.master())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l == "extend_host_rejected_total{reason=\"in_flight\"} 1"),
+        "{text}"
+    );
+}

@@ -306,6 +306,8 @@ pub(crate) struct Record {
     pub created_ms: i64,
     pub attempts: u32,
     pub history: Vec<Attempt>,
+    /// The trace of the call that recorded it.
+    pub trace_id: String,
 }
 
 /// What a backend does. Every call is one transaction.
@@ -317,6 +319,7 @@ pub(crate) trait Store: Send + Sync + 'static {
         point: &str,
         container: &str,
         body: Vec<u8>,
+        trace_id: String,
     ) -> Result<(), OutboxError>;
     /// Takes up to `limit` due invocations for `owner` until `until_ms`.
     fn lease<'a>(
@@ -359,6 +362,8 @@ pub(crate) trait Store: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<u64, OutboxError>>;
     /// Removes dead letters that died before `before_ms`; returns how many.
     fn purge(&self, before_ms: i64) -> BoxFuture<'_, Result<u64, OutboxError>>;
+    /// Invocations not dead (waiting, scheduled or being delivered).
+    fn depth(&self) -> BoxFuture<'_, Result<u64, OutboxError>>;
     /// The earliest `next_ms` of an invocation not dead, if any.
     fn next_due(&self) -> BoxFuture<'_, Result<Option<i64>, OutboxError>>;
 }

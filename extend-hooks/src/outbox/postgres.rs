@@ -33,12 +33,13 @@ CREATE TABLE IF NOT EXISTS extend_outbox (
     next_ms     BIGINT  NOT NULL,
     lease_owner TEXT,
     lease_until BIGINT  NOT NULL DEFAULT 0,
-    history     TEXT    NOT NULL DEFAULT '[]'
+        history     TEXT    NOT NULL DEFAULT '[]',
+    trace_id    TEXT    NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS extend_outbox_due ON extend_outbox (dead, next_ms);
 ";
 
-type Row = (String, String, String, Vec<u8>);
+type Row = (String, String, String, Vec<u8>, String);
 type Reply = mpsc::SyncSender<Result<(), OutboxError>>;
 
 pub(crate) struct PostgresOutbox {
@@ -166,18 +167,21 @@ async fn insert(
     let mut points = Vec::with_capacity(group.len());
     let mut containers = Vec::with_capacity(group.len());
     let mut bodies = Vec::with_capacity(group.len());
-    for ((id, point, container, body), _) in group {
+    let mut traces = Vec::with_capacity(group.len());
+    for ((id, point, container, body, trace), _) in group {
         ids.push(id.as_str());
         points.push(point.as_str());
         containers.push(container.as_str());
         bodies.push(body.as_slice());
+        traces.push(trace.as_str());
     }
     client
         .execute(
-            "INSERT INTO extend_outbox (id, point, container, body, created_ms, next_ms)
-             SELECT u.id, u.point, u.container, u.body, $5, $5
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[]) AS u(id, point, container, body)",
-            &[&ids, &points, &containers, &bodies, &now_ms()],
+            "INSERT INTO extend_outbox (id, point, container, body, created_ms, next_ms, trace_id)
+             SELECT u.id, u.point, u.container, u.body, $5, $5, u.trace
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[], $6::text[])
+                  AS u(id, point, container, body, trace)",
+            &[&ids, &points, &containers, &bodies, &now_ms(), &traces],
         )
         .await
         .map(drop)
@@ -205,10 +209,14 @@ impl Store for PostgresOutbox {
         point: &str,
         container: &str,
         body: Vec<u8>,
+        trace_id: String,
     ) -> Result<(), OutboxError> {
         let (reply, answer) = mpsc::sync_channel(1);
         self.writer
-            .send(((id, point.to_owned(), container.to_owned(), body), reply))
+            .send((
+                (id, point.to_owned(), container.to_owned(), body, trace_id),
+                reply,
+            ))
             .map_err(|_| stopped())?;
         answer.recv().map_err(|_| stopped())?
     }
@@ -230,7 +238,7 @@ impl Store for PostgresOutbox {
                      WHERE id IN (SELECT id FROM extend_outbox
                                   WHERE NOT dead AND next_ms <= $2 AND lease_until <= $2
                                   ORDER BY next_ms LIMIT $4 FOR UPDATE SKIP LOCKED)
-                     RETURNING id, point, container, body, created_ms, attempts, history",
+                     RETURNING id, point, container, body, created_ms, attempts, history, trace_id",
                     &[&owner, &now_ms, &until_ms, &limit],
                 )
                 .await
@@ -245,6 +253,7 @@ impl Store for PostgresOutbox {
                     created_ms: r.get(4),
                     attempts: count(r.get(5)),
                     history: history(r.get(6)),
+                    trace_id: r.get(7),
                 })
                 .collect())
         })
@@ -404,6 +413,18 @@ impl Store for PostgresOutbox {
                 )
                 .await
                 .map_err(db("purging dead letters"))
+        })
+    }
+
+    fn depth(&self) -> BoxFuture<'_, Result<u64, OutboxError>> {
+        Box::pin(async move {
+            let row = self
+                .conn()
+                .await?
+                .query_one("SELECT COUNT(*) FROM extend_outbox WHERE NOT dead", &[])
+                .await
+                .map_err(db("counting pending invocations"))?;
+            Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
         })
     }
 

@@ -21,7 +21,7 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
 enum Op {
     Enqueue {
-        row: (String, String, String, Vec<u8>),
+        row: Row,
         reply: mpsc::SyncSender<Result<(), OutboxError>>,
     },
     Run(Job),
@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS extend_outbox (
     next_ms     INTEGER NOT NULL,
     lease_owner TEXT,
     lease_until INTEGER NOT NULL DEFAULT 0,
-    history     TEXT    NOT NULL DEFAULT '[]'
+        history     TEXT    NOT NULL DEFAULT '[]',
+    trace_id    TEXT    NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS extend_outbox_due ON extend_outbox (dead, next_ms);
 ";
@@ -127,7 +128,7 @@ fn writer(conn: &mut Connection, rx: &mpsc::Receiver<Op>) {
     }
 }
 
-type Row = (String, String, String, Vec<u8>);
+type Row = (String, String, String, Vec<u8>, String);
 
 fn insert(
     conn: &mut Connection,
@@ -137,11 +138,11 @@ fn insert(
     {
         let now = now_ms();
         let mut stmt = tx.prepare_cached(
-            "INSERT INTO extend_outbox (id, point, container, body, created_ms, next_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+            "INSERT INTO extend_outbox (id, point, container, body, created_ms, next_ms, trace_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
         )?;
-        for ((id, point, container, body), _) in group {
-            stmt.execute(params![id, point, container, body, now])?;
+        for ((id, point, container, body, trace), _) in group {
+            stmt.execute(params![id, point, container, body, now, trace])?;
         }
     }
     tx.commit()
@@ -165,11 +166,12 @@ impl Store for SqliteOutbox {
         point: &str,
         container: &str,
         body: Vec<u8>,
+        trace_id: String,
     ) -> Result<(), OutboxError> {
         let (reply, answer) = mpsc::sync_channel(1);
         self.ops
             .send(Op::Enqueue {
-                row: (id, point.to_owned(), container.to_owned(), body),
+                row: (id, point.to_owned(), container.to_owned(), body, trace_id),
                 reply,
             })
             .map_err(|_| stopped())?;
@@ -192,7 +194,7 @@ impl Store for SqliteOutbox {
                      WHERE id IN (SELECT id FROM extend_outbox
                                   WHERE dead = 0 AND next_ms <= ?2 AND lease_until <= ?2
                                   ORDER BY next_ms LIMIT ?4)
-                     RETURNING id, point, container, body, created_ms, attempts, history",
+                     RETURNING id, point, container, body, created_ms, attempts, history, trace_id",
                 )
                 .map_err(db("leasing"))?;
             let rows = stmt
@@ -205,6 +207,7 @@ impl Store for SqliteOutbox {
                         created_ms: r.get(4)?,
                         attempts: r.get(5)?,
                         history: history(&r.get::<_, String>(6)?),
+                        trace_id: r.get(7)?,
                     })
                 })
                 .map_err(db("leasing"))?;
@@ -353,6 +356,18 @@ impl Store for SqliteOutbox {
             )
             .map(|n| n as u64)
             .map_err(db("purging dead letters"))
+        })
+    }
+
+    fn depth(&self) -> BoxFuture<'_, Result<u64, OutboxError>> {
+        self.call(|conn| {
+            conn.query_row(
+                "SELECT COUNT(*) FROM extend_outbox WHERE dead = 0",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .map_err(db("counting pending invocations"))
         })
     }
 

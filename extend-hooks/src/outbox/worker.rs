@@ -9,6 +9,7 @@ use bytes::Bytes;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument as _;
 
 use super::{Attempt, OutboxConfig, Record, Store, delivery_id, ms, now_ms};
 use crate::deliver::{Outcome, OutcomeFn, OutcomeStatus, report};
@@ -92,7 +93,13 @@ impl Worker {
             ));
         }
         self.store
-            .enqueue(delivery_id(), point.name(), container, body.to_vec())
+            .enqueue(
+                delivery_id(),
+                point.name(),
+                container,
+                body.to_vec(),
+                self.invoker.trace_id(),
+            )
             .map_err(|e| {
                 Error::new(
                     point.name(),
@@ -144,6 +151,9 @@ impl Worker {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "outbox: could not take due invocations"),
             }
+            if let Ok(depth) = self.store.depth().await {
+                metrics::gauge!("extend_outbox_depth").set(depth as f64);
+            }
             let wait = match self.store.next_due().await {
                 Ok(Some(due)) => {
                     Duration::from_millis(u64::try_from(due.saturating_sub(now_ms())).unwrap_or(0))
@@ -159,7 +169,20 @@ impl Worker {
         }
     }
 
-    async fn deliver(&self, mut record: Record) {
+    async fn deliver(&self, record: Record) {
+        let trace_id = if record.trace_id.is_empty() {
+            self.invoker.trace_id()
+        } else {
+            record.trace_id.clone()
+        };
+        let span = crate::observe::span(&record.point, &record.container, "async", &trace_id);
+        self.deliver_in(record, &trace_id, &span)
+            .instrument(span.clone())
+            .await;
+    }
+
+    async fn deliver_in(&self, mut record: Record, trace_id: &str, span: &tracing::Span) {
+        let started = std::time::Instant::now();
         let container: Arc<str> = record.container.as_str().into();
         let Some(point) = self.points.get(record.point.as_str()).copied() else {
             let error = format!(
@@ -188,6 +211,7 @@ impl Worker {
                 Bytes::from(std::mem::take(&mut record.body)),
                 deadline,
                 Some(&record.id),
+                trace_id,
             ),
         )
         .await;
@@ -203,6 +227,7 @@ impl Worker {
                 };
                 let attempts =
                     record.attempts + u32::from(matches!(status, OutcomeStatus::Delivered { .. }));
+                crate::deliver::observe_outcome(span, point, started, &status, attempts);
                 self.report(point, container, status, attempts, elapsed, &record.id);
                 return;
             }
@@ -238,10 +263,14 @@ impl Worker {
                     &record.id,
                 )
                 .await;
+                metrics::counter!("extend_dead_letters_total", "point" => point.name())
+                    .increment(1);
+                let status = OutcomeStatus::Failed(failed.error);
+                crate::deliver::observe_outcome(span, point, started, &status, record.attempts);
                 self.report(
                     point,
                     container,
-                    OutcomeStatus::Failed(failed.error),
+                    status,
                     record.attempts,
                     elapsed,
                     &record.id,

@@ -181,8 +181,10 @@ impl Discovery for WebtaskDiscovery {
             check_name("container", container).map_err(|m| DiscoveryError::Failed(m.into()))?;
             let k = key(container, point);
             if let Some(hit) = self.shared.cache.get(&k).await {
+                crate::observe::discovery_cache(true);
                 return Ok(hit);
             }
+            crate::observe::discovery_cache(false);
             // Concurrent misses for one key share this one request; errors
             // and answers an invalidation overtook are not cached.
             let epoch = self.shared.epoch.load(Ordering::SeqCst);

@@ -7,6 +7,7 @@ mod drafts;
 mod editor;
 mod extract;
 mod logs;
+mod ops;
 mod run;
 mod tokens;
 mod webtasks;
@@ -41,6 +42,10 @@ pub(crate) struct App {
     pub(crate) writes: WriteLimiter,
     /// Run inputs kept for replaying drafts.
     pub(crate) recorder: crate::recording::Recorder,
+    /// What `GET /metrics` serves.
+    pub(crate) metrics: crate::metrics::HostMetrics,
+    /// A token that reads `/metrics` (besides the master token).
+    pub(crate) metrics_token: Option<String>,
     pub(crate) limits: Limits,
     /// Base of `webtask_url`s, without a trailing slash.
     base_url: String,
@@ -75,7 +80,10 @@ impl App {
     ) -> Self {
         let recorder =
             crate::recording::Recorder::new(Arc::clone(&webtasks.store), webtasks.keys());
+        let metrics = crate::metrics::HostMetrics::new(executor.clone());
         App {
+            metrics,
+            metrics_token: None,
             auth,
             webtasks,
             executor,
@@ -230,6 +238,9 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/api/run/{container}/{name}", any(run::run))
         .route("/api/run/{container}/{name}/{*rest}", any(run::run))
         .route("/api/description", get(not_found))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
         .route("/edit/{container}", get(editor::page))
         .route("/edit/{version}/{container}", get(editor::versioned_page))
         .route("/editor.js", get(editor::script))
@@ -262,6 +273,23 @@ async fn request_limits(
 ) -> axum::response::Response {
     use axum::http::StatusCode;
     use axum::response::IntoResponse as _;
+    let path = request.uri().path();
+    let kind = if path.starts_with("/api/run/") {
+        "run"
+    } else if path.starts_with("/api/") {
+        "management"
+    } else if path.starts_with("/edit") {
+        "editor"
+    } else {
+        "other"
+    };
+    app.metrics
+        .api_requests
+        .get_or_create(&crate::metrics::ApiLabels {
+            method: request.method().as_str().to_owned(),
+            kind,
+        })
+        .inc();
     let limits = &app.limits;
     let uri = request
         .uri()

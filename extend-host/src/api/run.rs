@@ -123,6 +123,27 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Option<CtxBody>, ApiEr
     }
 }
 
+/// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`),
+/// when it is valid.
+fn trace_id_of(traceparent: &str) -> Option<String> {
+    let mut parts = traceparent.trim().split('-');
+    let (version, trace, span, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+    };
+    (parts.next().is_none()
+        && hex(version, 2)
+        && version != "ff"
+        && hex(trace, 32)
+        && trace.bytes().any(|c| c != b'0')
+        && hex(span, 16)
+        && hex(flags, 2))
+    .then(|| trace.to_owned())
+}
+
 /// The header a caller sends with the milliseconds it will still wait
 /// (extend-hooks sends it on every invocation). The run's time limit is
 /// capped at it, so that a run nobody waits for stops.
@@ -187,6 +208,21 @@ pub(super) async fn execute_webtask(
     let query = Query::parse(raw_query.as_deref());
     let deadline = caller_deadline(&headers)?;
     let request_id = app.request_id();
+    // The caller's trace (W3C `traceparent`): a malformed one is ignored,
+    // as the specification asks.
+    let trace_id = headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(trace_id_of)
+        .unwrap_or_default();
+    let span = tracing::info_span!(
+        "run",
+        container = %container,
+        webtask = %w.name,
+        request_id = %request_id,
+        trace_id = %trace_id,
+    );
+
     // Written straight as JSON text: building `Value` maps first cost more
     // than the run of a small extension.
     let mut ctx_json =
@@ -238,14 +274,17 @@ pub(super) async fn execute_webtask(
     let input = RunInput {
         webtask: w,
         request_id,
+        trace_id,
         ctx_json,
         req_json,
         compile_only: false,
         time_limit: deadline.map_or(app.limits.run_time, |d| d.min(app.limits.run_time)),
     };
+    let started = std::time::Instant::now();
     let rx = match app.executor.submit(input) {
         Ok(rx) => rx,
         Err(Rejected::Busy) => {
+            app.metrics.reject("in_flight");
             return Err(ApiError::too_many(
                 format!(
                     "container `{container}` already has {} runs in flight, its limit; retry later",
@@ -255,6 +294,7 @@ pub(super) async fn execute_webtask(
             ));
         }
         Err(Rejected::CpuExhausted { retry_after }) => {
+            app.metrics.reject("cpu_budget");
             return Err(ApiError::too_many(
                 format!(
                     "container `{container}` used up its CPU budget; it refills in about {retry_after} s"
@@ -263,6 +303,7 @@ pub(super) async fn execute_webtask(
             ));
         }
         Err(Rejected::Quarantined) => {
+            app.metrics.reject("quarantine");
             return Ok(respond(crate::sandbox::quarantine_reply(), Some(1)));
         }
         Err(Rejected::ShuttingDown) => {
@@ -272,9 +313,15 @@ pub(super) async fn execute_webtask(
             ));
         }
     };
-    let reply = rx
-        .await
-        .map_err(|_| ApiError::internal("the executor stopped before the run finished"))?;
+    let in_flight = app.metrics.running();
+    let reply = rx.await;
+    drop(in_flight);
+    let reply =
+        reply.map_err(|_| ApiError::internal("the executor stopped before the run finished"))?;
+    let source = reply.source.header();
+    let source = source.to_str().unwrap_or("unknown");
+    app.metrics.ran(container, source, started.elapsed());
+    tracing::debug!(parent: &span, status = reply.status, source, elapsed_us = started.elapsed().as_micros() as u64, "run answered");
     if reply.body.len() > app.limits.response_size {
         return Ok(respond(
             Reply::error(

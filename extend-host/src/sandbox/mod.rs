@@ -60,6 +60,9 @@ impl std::fmt::Debug for Webtask {
 pub(crate) struct RunInput {
     pub(crate) webtask: Arc<Webtask>,
     pub(crate) request_id: String,
+    /// The W3C trace id the caller sent (`traceparent`), or empty: put on
+    /// the run's log records.
+    pub(crate) trace_id: String,
     /// The `ctx` object as JSON.
     pub(crate) ctx_json: String,
     /// The `req` object of `(ctx, req, res)` extensions as JSON.
@@ -77,6 +80,7 @@ impl RunInput {
         RunInput {
             webtask,
             request_id: String::new(),
+            trace_id: String::new(),
             ctx_json: String::new(),
             req_json: String::new(),
             compile_only: true,

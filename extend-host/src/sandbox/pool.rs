@@ -140,6 +140,10 @@ struct Shared {
     replaced: AtomicU64,
     killed: AtomicU64,
     penalized: AtomicU64,
+    /// Containers quarantined for a stuck run, since start.
+    quarantines: AtomicU64,
+    /// Runtimes dropped to keep resident memory under its limit, since start.
+    evictions: AtomicU64,
     stopping: AtomicBool,
     /// Generations of new slots start here, so that a slot dropped while idle
     /// and made again never matches a runtime built for the old one.
@@ -163,6 +167,13 @@ pub struct ExecutorStats {
     /// Worker-process backend: runs made by the low-priority workers, for
     /// containers that had used more than half of their CPU budget.
     pub penalized_runs: u64,
+    /// Containers quarantined for a run stuck past its hard limit, since start.
+    pub quarantines: u64,
+    /// In-process backend: runtimes dropped to stay under the resident
+    /// memory limit, since start.
+    pub evictions: u64,
+    /// QuickJS heap bytes of every container after its last measured run.
+    pub heap_bytes: u64,
 }
 
 /// The executor of one host.
@@ -228,6 +239,8 @@ impl Executor {
             replaced: AtomicU64::new(0),
             killed: AtomicU64::new(0),
             penalized: AtomicU64::new(0),
+            quarantines: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
             generations: AtomicU64::new(0),
         });
@@ -333,9 +346,18 @@ impl Executor {
                 .sum(),
         };
         let busy = workers.iter().filter(|w| lock(&w.busy).is_some()).count();
+        let worker_count = workers.len();
+        drop(workers);
+        let heap_bytes = lock(&self.0.slots)
+            .values()
+            .map(|s| u64::try_from(s.heap.load(Ordering::Relaxed)).unwrap_or(0))
+            .sum();
         ExecutorStats {
+            quarantines: self.0.quarantines.load(Ordering::Relaxed),
+            evictions: self.0.evictions.load(Ordering::Relaxed),
+            heap_bytes,
             busy,
-            workers: workers.len(),
+            workers: worker_count,
             replaced: self.0.replaced.load(Ordering::Relaxed),
             killed: self.0.killed.load(Ordering::Relaxed),
             penalized_runs: self.0.penalized.load(Ordering::Relaxed),
@@ -660,8 +682,12 @@ fn begin(shared: &Shared, me: &Worker, slot: &Arc<Slot>, job: &Job) -> Instant {
         hard_limit: hard_limit(&shared.limits, job.input.time_limit),
     });
     let lines = shared.limits.log_lines_per_run;
-    slot.log
-        .begin(&job.input.webtask.name, &job.input.request_id, lines);
+    slot.log.begin(
+        &job.input.webtask.name,
+        &job.input.request_id,
+        &job.input.trace_id,
+        lines,
+    );
     since
 }
 
@@ -917,6 +943,9 @@ fn run_here(shared: &Shared, resident: &Mutex<Resident>, slot: &Slot, input: &Ru
         && slot.generation.load(Ordering::Acquire) == generation;
     if keep {
         let evicted = lock(resident).put(&slot.container, generation, js, reply.heap);
+        shared
+            .evictions
+            .fetch_add(evicted.len() as u64, Ordering::Relaxed);
         // Dropping runtimes takes tens of microseconds each: not under the lock.
         drop(evicted);
     }
@@ -949,6 +978,7 @@ fn write_off(shared: &Arc<Shared>, worker: &Arc<Worker>, slot: &Arc<Slot>, elaps
         return;
     }
     slot.quarantined.store(true, Ordering::Release);
+    shared.quarantines.fetch_add(1, Ordering::Relaxed);
     lock(&shared.workers).retain(|w| !Arc::ptr_eq(w, worker));
     refuse_queued(slot, quarantine_reply);
     tracing::warn!(

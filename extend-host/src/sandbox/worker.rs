@@ -145,6 +145,8 @@ fn serve(limits: &Limits, budget: usize) -> io::Result<()> {
                 point: None,
             }),
             request_id,
+            // Log records are written by the host, which knows the trace.
+            trace_id: String::new(),
             ctx_json,
             req_json,
             time_limit: limit,
