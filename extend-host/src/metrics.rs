@@ -31,7 +31,8 @@ pub(crate) struct SourceLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct ReasonLabels {
-    /// `in_flight`, `cpu_budget`, `quarantine`, `writes`, `log_subscribers`.
+    /// `in_flight`, `cpu_budget`, `quarantine` (runs), `writes` (management
+    /// writes over the rate limit), `log_subscribers`.
     pub(crate) reason: &'static str,
 }
 

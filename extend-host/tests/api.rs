@@ -1197,6 +1197,8 @@ async fn operators_get_health_readiness_and_prometheus_metrics() {
 async fn refusals_are_counted_by_reason() {
     let mut limits = extend_host::Limits::default();
     limits.in_flight_per_container = 1;
+    limits.writes_per_second = 0.001;
+    limits.write_burst = 1;
     let env = common::start_with(limits).await;
     env.install("acme", "slow", "module.exports = (ctx, cb) => { const t = Date.now() + 300; while (Date.now() < t) {} cb(null, 1); }").await;
     let (a, b) = tokio::join!(env.run("acme", "slow", json!({})), async {
@@ -1223,6 +1225,31 @@ async fn refusals_are_counted_by_reason() {
     assert!(
         text.lines()
             .any(|l| l == "extend_host_rejected_total{reason=\"in_flight\"} 1"),
+        "{text}"
+    );
+    // The install above used the burst of one write: the next is refused.
+    let r = env
+        .http
+        .put(env.url("/api/webtask/acme/other"))
+        .bearer_auth(env.master())
+        .json(&json!({"code": "module.exports = cb => cb()"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    let text = env
+        .http
+        .get(env.url("/metrics"))
+        .bearer_auth(env.master())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l == "extend_host_rejected_total{reason=\"writes\"} 1"),
         "{text}"
     );
 }

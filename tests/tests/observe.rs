@@ -68,14 +68,12 @@ fn trace_ids_in_spans(captured: &Captured, what: &str) -> Vec<String> {
     text.lines()
         .filter(|l| l.contains(what))
         .filter_map(|l| {
-            l.split("trace_id=")
-                .nth(1)
-                .map(|t| {
-                    t.trim_start_matches('"')
-                        .chars()
-                        .take_while(char::is_ascii_hexdigit)
-                        .collect()
-                })
+            l.split("trace_id=").nth(1).map(|t| {
+                t.trim_start_matches('"')
+                    .chars()
+                    .take_while(char::is_ascii_hexdigit)
+                    .collect()
+            })
         })
         .collect()
 }

@@ -50,7 +50,7 @@ pub(super) async fn put(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    app.writes.admit(&auth.container)?;
+    app.admit_write(&auth.container)?;
     let body = PutBody::parse(&read_body(body, &headers, app.limits.management_body).await?)?;
     let code = body
         .code
@@ -200,7 +200,7 @@ pub(super) async fn deploy_draft(
             "The authentication webtask token cannot be used to issue new webtask tokens.",
         ));
     }
-    app.writes.admit(&auth.container)?;
+    app.admit_write(&auth.container)?;
     let (d, secrets) = load(&app, &auth).await?;
     let saved = deploy(&app, &auth, d.code.clone(), &secrets, d.meta.clone()).await?;
     app.webtasks

@@ -36,7 +36,11 @@ pub(super) async fn stream(
             ApiError::bad_request(format!("`max` must be a positive integer, not `{m}`"))
         })?,
     };
-    let sub = app.logs.subscribe(container).map_err(|full| match full {
+    let sub = app
+        .logs
+        .subscribe(container)
+        .inspect_err(|_| app.metrics.reject("log_subscribers"));
+    let sub = sub.map_err(|full| match full {
         Full::Container(n) => ApiError::too_many(
             format!("container `{container}` already has {n} log-stream subscribers, its limit"),
             5,

@@ -101,6 +101,14 @@ impl App {
         }
     }
 
+    /// Admits a management write of `container` under its rate limit,
+    /// counting a refusal.
+    pub(crate) fn admit_write(&self, container: &str) -> Result<(), ApiError> {
+        self.writes.admit(container).inspect_err(|_| {
+            self.metrics.reject("writes");
+        })
+    }
+
     pub(crate) fn webtask_url(&self, container: &str, name: &str) -> String {
         format!("{}/api/run/{container}/{name}", self.base_url)
     }

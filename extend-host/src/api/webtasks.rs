@@ -183,7 +183,7 @@ pub(super) async fn put(
             "The authentication webtask token cannot be used to issue new webtask tokens.",
         ));
     }
-    app.writes.admit(container)?;
+    app.admit_write(container)?;
     let body = PutBody::parse(&read_body(body, &headers, app.limits.management_body).await?)?;
     if body.url.is_some() {
         return Err(ApiError::bad_request(
@@ -359,7 +359,7 @@ pub(super) async fn rollback(
             "The authentication webtask token cannot be used to issue new webtask tokens.",
         ));
     }
-    app.writes.admit(&auth.container)?;
+    app.admit_write(&auth.container)?;
     let v = find_version(
         &app,
         &auth,
@@ -405,7 +405,7 @@ pub(super) async fn rename(
             "The authentication webtask token cannot be used to issue new webtask tokens.",
         ));
     }
-    app.writes.admit(container)?;
+    app.admit_write(container)?;
     let body = read_body(body, &headers, app.limits.management_body).await?;
     let to = serde_json::from_slice::<Rename>(&body)
         .map_err(|e| {
@@ -453,7 +453,7 @@ pub(super) async fn delete(
     auth: Authorized,
 ) -> Result<Response, ApiError> {
     let (container, name) = (&auth.container, auth.name());
-    app.writes.admit(container)?;
+    app.admit_write(container)?;
     if !app.webtasks.delete(container, name).await? {
         return Err(no_such(name));
     }
