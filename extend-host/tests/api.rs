@@ -1253,3 +1253,100 @@ async fn refusals_are_counted_by_reason() {
         "{text}"
     );
 }
+
+/// A real SQLite store that stops answering when told to: the fault a
+/// readiness probe exists for.
+struct Unplugged {
+    inner: extend_host::store::SqliteStore,
+    broken: std::sync::atomic::AtomicBool,
+}
+
+mod unplugged {
+    use super::Unplugged;
+    use extend_host::store::{BoxFuture, Store, StoreError, StoredCatalog, StoredWebtask, Usage};
+    use std::sync::atomic::Ordering;
+
+    impl Store for Unplugged {
+        fn get<'a>(
+            &'a self,
+            c: &'a str,
+            n: &'a str,
+        ) -> BoxFuture<'a, Result<Option<StoredWebtask>, StoreError>> {
+            self.inner.get(c, n)
+        }
+        fn put(&self, w: StoredWebtask) -> BoxFuture<'_, Result<StoredWebtask, StoreError>> {
+            self.inner.put(w)
+        }
+        fn delete<'a>(&'a self, c: &'a str, n: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+            self.inner.delete(c, n)
+        }
+        fn list<'a>(
+            &'a self,
+            c: &'a str,
+            meta: &'a [(String, String)],
+            offset: u64,
+            limit: u64,
+        ) -> BoxFuture<'a, Result<Vec<StoredWebtask>, StoreError>> {
+            self.inner.list(c, meta, offset, limit)
+        }
+        fn usage<'a>(&'a self, c: &'a str) -> BoxFuture<'a, Result<Usage, StoreError>> {
+            self.inner.usage(c)
+        }
+        fn revoke<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+            self.inner.revoke(jti)
+        }
+        fn revoked(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
+            self.inner.revoked()
+        }
+        fn catalogs(&self) -> BoxFuture<'_, Result<Vec<StoredCatalog>, StoreError>> {
+            if self.broken.load(Ordering::SeqCst) {
+                return Box::pin(async { Err(StoreError::Database("disk I/O error".into())) });
+            }
+            self.inner.catalogs()
+        }
+    }
+}
+
+#[tokio::test]
+async fn readiness_fails_naming_the_store_when_it_stops_answering() {
+    let dir = std::env::temp_dir().join(format!("extend-readyz-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = std::sync::Arc::new(Unplugged {
+        inner: extend_host::store::SqliteStore::open(&dir.join("host.sqlite")).unwrap(),
+        broken: std::sync::atomic::AtomicBool::new(false),
+    });
+    let host = extend_host::Host::builder()
+        .store(store.clone())
+        .start()
+        .await
+        .unwrap();
+    let env = common::Env::with_host(host);
+    let r = env.http.get(env.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    store
+        .broken
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let r = env.http.get(env.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "unavailable");
+    assert!(
+        body["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("the store does not answer"),
+        "{body}"
+    );
+    // The process still serves: health is about the process.
+    assert_eq!(
+        env.http
+            .get(env.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
