@@ -219,6 +219,9 @@ impl ExtendBuilder {
     /// Records async invocations durably before the call returns `Ok`, and
     /// delivers them at least once from there (see [`crate::outbox`]).
     /// Without it they wait in memory and are lost with the process.
+    /// [`build`](ExtendBuilder::build) opens it (the SQLite file, or a first
+    /// PostgreSQL connection and the table) and fails with
+    /// [`BuildError::Outbox`] when it can't.
     #[must_use]
     pub fn outbox(mut self, config: crate::outbox::OutboxConfig) -> Self {
         self.outbox = Some(config);

@@ -1193,6 +1193,18 @@ async fn operators_get_health_readiness_and_prometheus_metrics() {
     }
 }
 
+async fn metrics_text(env: &common::Env) -> String {
+    let r = env
+        .http
+        .get(env.url("/metrics"))
+        .bearer_auth(env.master())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.text().await.unwrap()
+}
+
 #[tokio::test]
 async fn refusals_are_counted_by_reason() {
     let mut limits = extend_host::Limits::default();
@@ -1212,16 +1224,7 @@ async fn refusals_are_counted_by_reason() {
         env.run("acme", "slow", json!({})).await
     });
     assert_eq!((a.0, b.0), (200, 429));
-    let text = env
-        .http
-        .get(env.url("/metrics"))
-        .bearer_auth(env.master())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(&env).await;
     assert!(
         text.lines()
             .any(|l| l == "extend_host_rejected_total{reason=\"in_flight\"} 1"),
@@ -1237,16 +1240,7 @@ async fn refusals_are_counted_by_reason() {
         .await
         .unwrap();
     assert_eq!(r.status(), 429);
-    let text = env
-        .http
-        .get(env.url("/metrics"))
-        .bearer_auth(env.master())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(&env).await;
     assert!(
         text.lines()
             .any(|l| l == "extend_host_rejected_total{reason=\"writes\"} 1"),

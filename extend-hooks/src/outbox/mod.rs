@@ -368,6 +368,16 @@ pub(crate) trait Store: Send + Sync + 'static {
     fn next_due(&self) -> BoxFuture<'_, Result<Option<i64>, OutboxError>>;
 }
 
+/// The attempts of an invocation as stored (a JSON array); an unreadable
+/// history reads as none rather than failing the delivery.
+pub(crate) fn history(text: &str) -> Vec<Attempt> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+pub(crate) fn history_text(h: &[Attempt]) -> String {
+    serde_json::to_string(h).unwrap_or_else(|_| "[]".to_owned())
+}
+
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

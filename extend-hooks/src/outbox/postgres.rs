@@ -14,7 +14,8 @@ use deadpool_postgres::{Manager, Pool};
 use tokio_postgres::NoTls;
 
 use super::{
-    Attempt, BoxFuture, DeadLetter, DeadLetterFilter, OutboxError, Pending, Record, Store, now_ms,
+    Attempt, BoxFuture, DeadLetter, DeadLetterFilter, OutboxError, Pending, Record, Store, history,
+    history_text, now_ms,
 };
 
 /// Recordings committed together at most.
@@ -186,14 +187,6 @@ async fn insert(
         .await
         .map(drop)
         .map_err(db("recording"))
-}
-
-fn history(text: &str) -> Vec<Attempt> {
-    serde_json::from_str(text).unwrap_or_default()
-}
-
-fn history_text(h: &[Attempt]) -> String {
-    serde_json::to_string(h).unwrap_or_else(|_| "[]".to_owned())
 }
 
 fn count(n: i32) -> u32 {

@@ -11,7 +11,8 @@ use std::sync::mpsc;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    Attempt, BoxFuture, DeadLetter, DeadLetterFilter, OutboxError, Pending, Record, Store, now_ms,
+    Attempt, BoxFuture, DeadLetter, DeadLetterFilter, OutboxError, Pending, Record, Store, history,
+    history_text, now_ms,
 };
 
 /// Recordings committed together at most.
@@ -146,14 +147,6 @@ fn insert(
         }
     }
     tx.commit()
-}
-
-fn history(text: &str) -> Vec<Attempt> {
-    serde_json::from_str(text).unwrap_or_default()
-}
-
-fn history_text(h: &[Attempt]) -> String {
-    serde_json::to_string(h).unwrap_or_else(|_| "[]".to_owned())
 }
 
 const FILTER: &str =
