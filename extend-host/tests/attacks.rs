@@ -1287,3 +1287,33 @@ async fn the_served_binary_takes_a_sweep_of_attacks_without_a_panic() {
     assert!(!stderr.contains("panicked at"), "{stderr}");
     assert!(!stderr.contains("Assertion"), "{stderr}");
 }
+
+#[tokio::test]
+async fn runtimes_over_the_resident_budget_are_evicted_and_counted_on_both_backends() {
+    for in_process in [true, false] {
+        let mut limits = extend_host::Limits::default();
+        // Room for one runtime only: each new container evicts the last.
+        limits.resident_memory = 1;
+        let mut builder = extend_host::Host::builder()
+            .memory()
+            .workers(1)
+            .limits(limits);
+        if !in_process {
+            builder = builder.worker_program(common::WORKER);
+        }
+        let env = Env::with_host(builder.start().await.unwrap());
+        for i in 0..6 {
+            let c = format!("tenant{i}");
+            env.install(&c, "w", "module.exports = (ctx, cb) => cb(null, 1);")
+                .await;
+            assert_eq!(env.run(&c, "w", json!({})).await.2, json!(1));
+        }
+        let stats = env.host.executor_stats();
+        assert_eq!(
+            (stats.resident_containers, stats.evictions),
+            (1, 5),
+            "in process: {in_process}"
+        );
+        env.host.shutdown().await.unwrap();
+    }
+}

@@ -169,8 +169,8 @@ pub struct ExecutorStats {
     pub penalized_runs: u64,
     /// Containers quarantined for a run stuck past its hard limit, since start.
     pub quarantines: u64,
-    /// In-process backend: runtimes dropped to stay under the resident
-    /// memory limit, since start.
+    /// Runtimes dropped to stay under the resident memory limit, since
+    /// start (both backends).
     pub evictions: u64,
     /// QuickJS heap bytes of every container after its last measured run.
     pub heap_bytes: u64,
@@ -832,8 +832,13 @@ async fn session(
                     since = begin(shared, me, slot, &next.job);
                 }
             }
-            Ok(Ok(Answer::Done { reply, resident })) => {
+            Ok(Ok(Answer::Done {
+                reply,
+                resident,
+                evicted,
+            })) => {
                 me.resident.store(resident, Ordering::Relaxed);
+                shared.evictions.fetch_add(evicted, Ordering::Relaxed);
                 let Some(sent) = pipe.pop_front() else { break };
                 complete(shared, me, slot, &sent.job, &reply, since);
                 if me.low {

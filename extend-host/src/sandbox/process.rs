@@ -45,7 +45,12 @@ pub(crate) enum Answer {
     /// The worker does not have the code: send the run again with it.
     NeedCode,
     /// The run's reply, and how many runtimes the worker holds now.
-    Done { reply: Reply, resident: usize },
+    Done {
+        reply: Reply,
+        resident: usize,
+        /// Runtimes the worker evicted since its last answer.
+        evicted: u64,
+    },
 }
 
 /// One RUN frame's routing: its sequence number, the unanswered frame sent
@@ -185,7 +190,7 @@ fn source_of(n: u64) -> Source {
 }
 
 /// Writes a `DONE` frame (worker side).
-pub(crate) fn encode_done(reply: &Reply, discard: bool, resident: usize) -> Encoder {
+pub(crate) fn encode_done(reply: &Reply, discard: bool, resident: usize, evicted: u64) -> Encoder {
     let mut e = Encoder::new(frame::DONE);
     e.num(u64::from(reply.status))
         .num(source_code(reply.source))
@@ -198,7 +203,8 @@ pub(crate) fn encode_done(reply: &Reply, discard: bool, resident: usize) -> Enco
     e.num(u64::try_from(reply.cpu.as_nanos()).unwrap_or(u64::MAX))
         .num(reply.heap.max(0) as u64)
         .num(u64::from(discard))
-        .num(resident as u64);
+        .num(resident as u64)
+        .num(evicted);
     e
 }
 
@@ -219,5 +225,10 @@ fn decode_done(d: &mut Decoder<'_>) -> io::Result<Answer> {
     // Whether the worker dropped the runtime: informational for now.
     let _discarded = d.num()?;
     let resident = usize::try_from(d.num()?).unwrap_or(usize::MAX);
-    Ok(Answer::Done { reply, resident })
+    let evicted = d.num()?;
+    Ok(Answer::Done {
+        reply,
+        resident,
+        evicted,
+    })
 }

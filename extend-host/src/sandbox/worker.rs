@@ -66,6 +66,8 @@ fn serve(limits: &Limits, budget: usize) -> io::Result<()> {
     let out: Out = Arc::new(Mutex::new(BufWriter::with_capacity(64 << 10, io::stdout())));
     let lines_left = Arc::new(AtomicUsize::new(0));
     let mut resident = Resident::new(budget);
+    // Runtimes evicted since the last answer: reported with the next one.
+    let mut evictions: u64 = 0;
     let mut buf = Vec::new();
     // The sequence number of the last frame answered, and the CPU its run used.
     let mut previous: (u64, Duration) = (0, Duration::ZERO);
@@ -108,7 +110,15 @@ fn serve(limits: &Limits, budget: usize) -> io::Result<()> {
                 "CPU budget exhausted.",
                 &format!("container `{container}` used up its CPU budget"),
             );
-            write(&out, &mut encode_done(&reply, false, resident.len()))?;
+            write(
+                &out,
+                &mut encode_done(
+                    &reply,
+                    false,
+                    resident.len(),
+                    std::mem::take(&mut evictions),
+                ),
+            )?;
             continue;
         }
         let (js, stale) = resident.take(&container, generation);
@@ -122,13 +132,17 @@ fn serve(limits: &Limits, budget: usize) -> io::Result<()> {
             Err(e) => {
                 previous = (seq, Duration::ZERO);
                 let reply = Reply::error(500, Source::Proxy, "Runtime unavailable.", &e);
-                write(&out, &mut encode_done(&reply, true, resident.len()))?;
+                write(
+                    &out,
+                    &mut encode_done(&reply, true, resident.len(), std::mem::take(&mut evictions)),
+                )?;
                 continue;
             }
         };
         if !with_code && !js.has(&name, code_id) {
             previous = (seq, Duration::ZERO);
             let evicted = resident.put(&container, generation, js, 0);
+            evictions += evicted.len() as u64;
             write(&out, &mut Encoder::new(frame::NEED_CODE))?;
             drop(evicted);
             continue;
@@ -164,7 +178,16 @@ fn serve(limits: &Limits, budget: usize) -> io::Result<()> {
         } else {
             resident.put(&container, generation, js, reply.heap)
         };
-        write(&out, &mut encode_done(&reply, discard, resident.len()))?;
+        evictions += evicted.len() as u64;
+        write(
+            &out,
+            &mut encode_done(
+                &reply,
+                discard,
+                resident.len(),
+                std::mem::take(&mut evictions),
+            ),
+        )?;
         drop(evicted);
     }
     Ok(())
