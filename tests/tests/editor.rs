@@ -424,6 +424,33 @@ async fn a_tenant_writes_tests_and_ships_an_extension_in_the_browser() {
     shot(&page, 7, "replay").await;
     // Discovery still finds v1.
     assert_eq!(score(&acme, "ada@big.example").await, (10, false));
+    // A draft whose answers lack `accept` fails the response schema on
+    // every recorded input, each with its JSON Pointer.
+    click(&page, "[data-tab=code]").await;
+    set_code(&page, MISSING_FIELD).await;
+    click(&page, "[data-tab=replay]").await;
+    click(&page, "[data-test=replay]").await;
+    let summary = text_when(
+        &page,
+        "[data-test=replay-summary]",
+        "the failing replay",
+        // (The check above was recorded too: 2 or 3 inputs, all off-schema.)
+        |t| t.contains("no longer match the response schema, 0 unchanged"),
+    )
+    .await;
+    assert!(summary.contains(": 0 changed, 0 failed,"), "{summary}");
+    let verdict = text_when(&page, "[data-test=verdict]", "the verdict", |t| {
+        !t.is_empty()
+    })
+    .await;
+    assert!(
+        verdict.contains("no longer matches the response schema")
+            && verdict.contains("/accept is required but missing"),
+        "{verdict}"
+    );
+    shot(&page, 7, "replay-off-schema").await;
+    click(&page, "[data-tab=code]").await;
+    set_code(&page, BIG_COMPANIES).await;
 
     // 8. Deploy: the platform's next call gets the new answer.
     click(&page, "[data-test=deploy]").await;
