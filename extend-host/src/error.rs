@@ -18,11 +18,15 @@ pub(crate) enum Source {
 
 impl Source {
     pub(crate) fn header(self) -> HeaderValue {
-        HeaderValue::from_static(match self {
+        HeaderValue::from_static(self.as_str())
+    }
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
             Source::Webtask => "webtask",
             Source::Compiler => "compiler",
             Source::Proxy => "proxy",
-        })
+        }
     }
 }
 

@@ -20,13 +20,13 @@ use std::time::Duration;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct RunLabels {
     pub(crate) container: String,
-    /// `webtask`, `compiler`, `proxy`, … as in `x-wt-response-source`.
-    pub(crate) source: String,
+    /// `webtask`, `compiler` or `proxy`, as in `x-wt-response-source`.
+    pub(crate) source: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct SourceLabels {
-    pub(crate) source: String,
+    pub(crate) source: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -38,7 +38,8 @@ pub(crate) struct ReasonLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct ApiLabels {
-    pub(crate) method: String,
+    /// The standard methods by name, anything else as `OTHER`.
+    pub(crate) method: &'static str,
     /// `management`, `run`, `editor`, `other`.
     pub(crate) kind: &'static str,
 }
@@ -107,18 +108,35 @@ impl HostMetrics {
     }
 
     /// A run was answered by `source` after `took`.
-    pub(crate) fn ran(&self, container: &str, source: &str, took: Duration) {
+    pub(crate) fn ran(&self, container: &str, source: crate::error::Source, took: Duration) {
+        let source = source.as_str();
         self.runs
             .get_or_create(&RunLabels {
                 container: container.to_owned(),
-                source: source.to_owned(),
+                source,
             })
             .inc();
         self.run_seconds
-            .get_or_create(&SourceLabels {
-                source: source.to_owned(),
-            })
+            .get_or_create(&SourceLabels { source })
             .observe(took.as_secs_f64());
+    }
+
+    /// Counts a request (in the middleware every request passes).
+    pub(crate) fn request(&self, method: &axum::http::Method, kind: &'static str) {
+        use axum::http::Method;
+        let method = match *method {
+            Method::GET => "GET",
+            Method::POST => "POST",
+            Method::PUT => "PUT",
+            Method::DELETE => "DELETE",
+            Method::PATCH => "PATCH",
+            Method::HEAD => "HEAD",
+            Method::OPTIONS => "OPTIONS",
+            _ => "OTHER",
+        };
+        self.api_requests
+            .get_or_create(&ApiLabels { method, kind })
+            .inc();
     }
 
     /// Counts a run in flight until the guard is dropped (also when the

@@ -291,13 +291,7 @@ async fn request_limits(
     } else {
         "other"
     };
-    app.metrics
-        .api_requests
-        .get_or_create(&crate::metrics::ApiLabels {
-            method: request.method().as_str().to_owned(),
-            kind,
-        })
-        .inc();
+    app.metrics.request(request.method(), kind);
     let limits = &app.limits;
     let uri = request
         .uri()

@@ -318,9 +318,8 @@ pub(super) async fn execute_webtask(
     drop(in_flight);
     let reply =
         reply.map_err(|_| ApiError::internal("the executor stopped before the run finished"))?;
-    let source = reply.source.header();
-    let source = source.to_str().unwrap_or("unknown");
-    app.metrics.ran(container, source, started.elapsed());
+    app.metrics.ran(container, reply.source, started.elapsed());
+    let source = reply.source.as_str();
     tracing::debug!(parent: &span, status = reply.status, source, elapsed_us = started.elapsed().as_micros() as u64, "run answered");
     if reply.body.len() > app.limits.response_size {
         return Ok(respond(
