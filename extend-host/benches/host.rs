@@ -80,7 +80,8 @@ async fn floor_server() -> String {
 }
 
 /// Whether the section `name` runs: all of them unless `EXTEND_BENCH_ONLY`
-/// lists some (comma-separated: throughput, first, idle, noisy, overrun, many).
+/// lists some (comma-separated: throughput, first, idle, noisy, overrun, many;
+/// `serve` keeps the hosts up until stdin closes, for a profiler).
 fn section(name: &str) -> bool {
     std::env::var("EXTEND_BENCH_ONLY").map_or(true, |only| only.split(',').any(|s| s == name))
 }
@@ -139,6 +140,11 @@ fn main() {
         line.trim().strip_prefix("listening on ").unwrap()
     );
 
+    if section("serve") {
+        // For profiling: both hosts stay up until stdin closes.
+        println!("workers {ours}\nin-process {in_process}\nraw axum {floor}");
+        let _ = std::io::stdin().read_line(&mut String::new());
+    }
     println!(
         "# extend-host benchmark: wrk -t1, {SECS} s per measurement, median of {ROUNDS} rounds, POST {{\"x\":21}}"
     );

@@ -197,6 +197,7 @@ pub(super) async fn execute_webtask(
     body: Body,
     record: bool,
 ) -> Result<Response, ApiError> {
+    let caller = app.executor.caller();
     let container = w.container.clone();
     let container = &container;
     let body = read_body(body, &headers, app.limits.run_body).await?;
@@ -314,7 +315,8 @@ pub(super) async fn execute_webtask(
         }
     };
     let in_flight = app.metrics.running();
-    let reply = rx.await;
+    let reply = crate::sandbox::reply(rx, caller.quiet()).await;
+    drop(caller);
     drop(in_flight);
     let reply =
         reply.map_err(|_| ApiError::internal("the executor stopped before the run finished"))?;

@@ -17,6 +17,33 @@ use crate::error::Source;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How long a caller polls for its reply before it waits to be woken.
+const REPLY_SPIN: std::time::Duration = std::time::Duration::from_micros(200);
+
+/// Waits for a run's reply. With `spin` (the host is otherwise idle) it
+/// first polls for up to [`REPLY_SPIN`], yielding to the runtime between
+/// polls, so the tokio worker keeps serving other tasks and never sleeps:
+/// waking a sleeping worker takes tens of microseconds on a VM, as long as a
+/// small run. Under load the runtime has other work and no caller spins.
+pub(crate) async fn reply(
+    mut rx: tokio::sync::oneshot::Receiver<Reply>,
+    spin: bool,
+) -> Result<Reply, tokio::sync::oneshot::error::RecvError> {
+    use tokio::sync::oneshot::error::TryRecvError;
+    if spin {
+        let until = std::time::Instant::now() + REPLY_SPIN;
+        loop {
+            match rx.try_recv() {
+                Ok(reply) => return Ok(reply),
+                Err(TryRecvError::Closed) => break,
+                Err(TryRecvError::Empty) if std::time::Instant::now() >= until => break,
+                Err(TryRecvError::Empty) => tokio::task::yield_now().await,
+            }
+        }
+    }
+    rx.await
+}
+
 /// The id of a piece of code: the first 8 bytes of its SHA-256.
 pub(crate) fn code_id(code: &str) -> u64 {
     use sha2::Digest as _;

@@ -145,6 +145,12 @@ struct Shared {
     /// Runtimes dropped to keep resident memory under its limit, since start.
     evictions: AtomicU64,
     stopping: AtomicBool,
+    /// In-process backend: whether an idle thread is spinning for work, and
+    /// how many threads are in a run.
+    spinning: AtomicBool,
+    running: AtomicUsize,
+    /// Requests waiting on a run (see [`Executor::caller`]).
+    callers: AtomicUsize,
     /// Generations of new slots start here, so that a slot dropped while idle
     /// and made again never matches a runtime built for the old one.
     generations: AtomicU64,
@@ -174,6 +180,22 @@ pub struct ExecutorStats {
     pub evictions: u64,
     /// QuickJS heap bytes of every container after its last measured run.
     pub heap_bytes: u64,
+}
+
+/// A request waiting on a run, counted while it lives.
+pub(crate) struct Caller(Arc<Shared>);
+
+impl Caller {
+    /// Whether this is the only request waiting on a run.
+    pub(crate) fn quiet(&self) -> bool {
+        quiet(&self.0)
+    }
+}
+
+impl Drop for Caller {
+    fn drop(&mut self) {
+        self.0.callers.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// The executor of one host.
@@ -242,6 +264,9 @@ impl Executor {
             quarantines: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
+            spinning: AtomicBool::new(false),
+            running: AtomicUsize::new(0),
+            callers: AtomicUsize::new(0),
             generations: AtomicU64::new(0),
         });
         for i in 0..workers {
@@ -320,6 +345,13 @@ impl Executor {
             dispatch(&self.0, slot);
         }
         Ok(rx)
+    }
+
+    /// Counts a request that will wait on a run until the guard drops, so
+    /// the executor knows whether it is busy (see [`Caller::quiet`]).
+    pub(crate) fn caller(&self) -> Caller {
+        self.0.callers.fetch_add(1, Ordering::AcqRel);
+        Caller(Arc::clone(&self.0))
     }
 
     /// Forgets what the executor keeps of `container`'s webtasks (one was
@@ -471,9 +503,68 @@ enum Next {
     Inbox,
 }
 
+/// How long an idle executor thread looks for work before it sleeps.
+const SPIN: Duration = Duration::from_micros(250);
+
+/// Looks for work without sleeping for up to [`SPIN`], when no other thread
+/// does and none is in a run: on a VM, waking a sleeping thread takes tens
+/// of microseconds, more than a small run, and at low load that is most of
+/// a run's latency. Under load some thread is always running, so no CPU is
+/// spent here; when idle, one thread spins once per run.
+fn spin(shared: &Shared, me: &Worker, inbox: &Receiver<Arc<Slot>>) -> Option<Next> {
+    if !quiet(shared)
+        || shared.running.load(Ordering::Acquire) > 0
+        || shared
+            .spinning
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+    {
+        return None;
+    }
+    let until = Instant::now() + SPIN;
+    let mut found = None;
+    let mut i = 0u32;
+    while found.is_none() {
+        if let Ok(slot) = inbox.try_recv() {
+            found = Some(Next::Slot(slot));
+        } else if let Ok(msg) = shared.rx.try_recv() {
+            if let Msg::Stop = msg {
+                // Back for the blocking wait below, which ends the thread.
+                let _ = shared.tx.send(Msg::Stop);
+                break;
+            }
+            found = took(shared, me, Ok(msg));
+        } else {
+            std::hint::spin_loop();
+            i += 1;
+            // Reading the clock every 64 turns keeps the loop cheap.
+            if i.is_multiple_of(64)
+                && (Instant::now() >= until || shared.running.load(Ordering::Acquire) > 0)
+            {
+                break;
+            }
+        }
+    }
+    shared.spinning.store(false, Ordering::Release);
+    found
+}
+
+/// Whether at most one request waits on a run: the host is not busy, so
+/// the CPU a spinning thread or caller uses is idle anyway. Under load,
+/// spinning would take CPU from the requests themselves.
+fn quiet(shared: &Shared) -> bool {
+    shared.callers.load(Ordering::Acquire) <= 1
+}
+
 /// The next container for an executor thread; `None` when it should stop.
 fn next(shared: &Shared, me: &Worker, inbox: &Receiver<Arc<Slot>>) -> Option<Arc<Slot>> {
     me.idle.store(true, Ordering::Release);
+    if let Some(picked) = spin(shared, me, inbox) {
+        return match picked {
+            Next::Slot(slot) => Some(slot),
+            Next::Inbox => inbox.recv().ok(),
+        };
+    }
     let picked = flume::Selector::new()
         .recv(inbox, |slot| slot.ok().map(Next::Slot))
         .recv(&shared.rx, |msg| took(shared, me, msg))
@@ -650,8 +741,9 @@ fn hand_on(shared: &Shared, slot: &Arc<Slot>) {
     }
 }
 
-/// After an in-process job ran: completes it, hands the slot on and answers.
-/// `true` when this thread was written off and must end.
+/// After an in-process job ran: completes it and answers. Returns the
+/// slot's next job when this thread should run it too (the session goes on),
+/// or hands the slot on. `Err(())` when this thread was written off and must end.
 fn finish(
     shared: &Shared,
     me: &Arc<Worker>,
@@ -659,7 +751,8 @@ fn finish(
     job: Job,
     reply: Reply,
     since: Instant,
-) -> bool {
+    more: bool,
+) -> Result<Option<(Job, Duration)>, ()> {
     complete(shared, me, slot, &job, &reply, since);
     *lock(&me.busy) = None;
     let written_off = me.written_off.load(Ordering::Acquire);
@@ -667,11 +760,20 @@ fn finish(
         slot.quarantined.store(false, Ordering::Release);
         tracing::warn!(container = %slot.container, "the stuck run ended; the container is out of quarantine");
     }
-    hand_on(shared, slot);
+    // Staying on the container saves the ready queue and a thread wakeup
+    // per run; the session's cap keeps busy containers taking turns.
+    let next = if more && !written_off && !shared.stopping.load(Ordering::Acquire) {
+        take_more(shared, slot)
+    } else {
+        None
+    };
+    if next.is_none() {
+        hand_on(shared, slot);
+    }
     // The reply goes last, so that a caller's next request finds the
     // container back in place and out of quarantine.
     let _ = job.reply.send(reply);
-    written_off
+    if written_off { Err(()) } else { Ok(next) }
 }
 
 fn begin(shared: &Shared, me: &Worker, slot: &Arc<Slot>, job: &Job) -> Instant {
@@ -691,19 +793,25 @@ fn begin(shared: &Shared, me: &Worker, slot: &Arc<Slot>, job: &Job) -> Instant {
     since
 }
 
-/// An executor thread (in-process backend).
+/// An executor thread (in-process backend): runs up to [`SESSION_RUNS`]
+/// jobs of a container in a row, then puts it at the back of the ready queue.
 fn work(shared: &Shared, me: &Arc<Worker>, inbox: &Receiver<Arc<Slot>>) {
     let Backend::InProcess(resident) = &shared.backend else {
         return;
     };
     while let Some(slot) = next(shared, me, inbox) {
-        let Some((job, _)) = take_job(shared, &slot) else {
-            continue;
-        };
-        let since = begin(shared, me, &slot, &job);
-        let reply = run_here(shared, resident, &slot, &job.input);
-        if finish(shared, me, &slot, job, reply, since) {
-            return;
+        let mut job = take_job(shared, &slot);
+        let mut runs = 0;
+        while let Some((j, _)) = job {
+            let since = begin(shared, me, &slot, &j);
+            shared.running.fetch_add(1, Ordering::AcqRel);
+            let reply = run_here(shared, resident, &slot, &j.input);
+            shared.running.fetch_sub(1, Ordering::AcqRel);
+            runs += 1;
+            match finish(shared, me, &slot, j, reply, since, runs < SESSION_RUNS) {
+                Ok(next) => job = next,
+                Err(()) => return,
+            }
         }
     }
 }

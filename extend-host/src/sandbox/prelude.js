@@ -114,13 +114,14 @@
     } catch (e) {
       if (!st.d) { st.d = true; st.t = true; st.k = 2; st.e = e; }
     }
-    return st;
+    // Settled already (the common case): the outcome, saving the host a call.
+    return st.d ? outcome(st) : st;
   }
   const oom = (e) => e === null || (e !== undefined && e instanceof InternalError && /out of memory/i.test(e.message));
   // The outcome of a run, read by `read_outcome` in engine.rs, which documents
-  // the shape: { kind, status, body, headers }, kind one of
+  // the shape: [kind, status, body, headers], kind one of
   // 'result' | 'error' | 'exception' | 'raw' | 'oom'.
-  const out = (kind, status, body, headers) => ({ kind, status, body, headers });
+  const out = (kind, status, body, headers) => [kind, status, body, headers];
   function outcome(st) {
     if (!st.d) {
       return out('exception', 500, JSON.stringify({ code: 500, error: 'Script did not produce a result.',
