@@ -315,7 +315,12 @@ pub(super) async fn execute_webtask(
         }
     };
     let in_flight = app.metrics.running();
-    let reply = crate::sandbox::reply(rx, caller.quiet()).await;
+    let spin = if caller.quiet() {
+        app.limits.idle_spin
+    } else {
+        std::time::Duration::ZERO
+    };
+    let reply = crate::sandbox::reply(rx, spin).await;
     drop(caller);
     drop(in_flight);
     let reply =

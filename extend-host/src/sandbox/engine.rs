@@ -448,3 +448,52 @@ pub(crate) fn human_duration(d: Duration) -> String {
         format!("{}ms", d.as_millis())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn burn(d: Duration) {
+        let start = Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < d {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+    }
+
+    #[test]
+    fn a_short_run_is_charged_its_wall_time() {
+        std::thread::spawn(|| {
+            start_cpu_accounting();
+            let before = CPU_READ.get();
+            let wall = Duration::from_micros(300);
+            assert_eq!(cpu_charge(wall), wall);
+            // No clock reading was taken for it.
+            assert_eq!(CPU_READ.get(), before);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_long_run_is_charged_cpu_time_at_most_its_wall_time() {
+        std::thread::spawn(|| {
+            start_cpu_accounting();
+            let started = Instant::now();
+            burn(Duration::from_millis(20));
+            let wall = started.elapsed();
+            let charge = cpu_charge(wall);
+            assert!(charge <= wall, "{charge:?} > {wall:?}");
+            // Some CPU was used: a busy machine takes some of the 20 ms, not all.
+            assert!(charge >= Duration::from_millis(2), "{charge:?}");
+            // A sleeping run uses no CPU: charged far less than its wall time.
+            let started = Instant::now();
+            std::thread::sleep(Duration::from_millis(20));
+            let wall = started.elapsed();
+            let charge = cpu_charge(wall);
+            assert!(charge < wall / 2, "{charge:?} for {wall:?} of sleep");
+        })
+        .join()
+        .unwrap();
+    }
+}

@@ -17,21 +17,18 @@ use crate::error::Source;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long a caller polls for its reply before it waits to be woken.
-const REPLY_SPIN: std::time::Duration = std::time::Duration::from_micros(200);
-
-/// Waits for a run's reply. With `spin` (the host is otherwise idle) it
-/// first polls for up to [`REPLY_SPIN`], yielding to the runtime between
-/// polls, so the tokio worker keeps serving other tasks and never sleeps:
-/// waking a sleeping worker takes tens of microseconds on a VM, as long as a
-/// small run. Under load the runtime has other work and no caller spins.
+/// Waits for a run's reply. It first polls for up to `spin` (nonzero when
+/// the host is otherwise idle), yielding to the runtime between polls, so
+/// the tokio worker keeps serving other tasks and never sleeps: waking a
+/// sleeping worker takes tens of microseconds on a VM, as long as a small
+/// run. Under load the runtime has other work and no caller spins.
 pub(crate) async fn reply(
     mut rx: tokio::sync::oneshot::Receiver<Reply>,
-    spin: bool,
+    spin: std::time::Duration,
 ) -> Result<Reply, tokio::sync::oneshot::error::RecvError> {
     use tokio::sync::oneshot::error::TryRecvError;
-    if spin {
-        let until = std::time::Instant::now() + REPLY_SPIN;
+    if !spin.is_zero() {
+        let until = std::time::Instant::now() + spin;
         loop {
             match rx.try_recv() {
                 Ok(reply) => return Ok(reply),

@@ -503,16 +503,15 @@ enum Next {
     Inbox,
 }
 
-/// How long an idle executor thread looks for work before it sleeps.
-const SPIN: Duration = Duration::from_micros(250);
-
-/// Looks for work without sleeping for up to [`SPIN`], when no other thread
-/// does and none is in a run: on a VM, waking a sleeping thread takes tens
-/// of microseconds, more than a small run, and at low load that is most of
-/// a run's latency. Under load some thread is always running, so no CPU is
-/// spent here; when idle, one thread spins once per run.
+/// Looks for work without sleeping for up to [`Limits::idle_spin`], when no
+/// other thread does, none is in a run and at most one request waits: on a
+/// VM, waking a sleeping thread takes tens of microseconds, more than a
+/// small run, and at low load that is most of a run's latency. Under load
+/// some thread is always running, so no CPU is spent here; when idle, one
+/// thread spins once per run.
 fn spin(shared: &Shared, me: &Worker, inbox: &Receiver<Arc<Slot>>) -> Option<Next> {
-    if !quiet(shared)
+    if shared.limits.idle_spin.is_zero()
+        || !quiet(shared)
         || shared.running.load(Ordering::Acquire) > 0
         || shared
             .spinning
@@ -521,7 +520,7 @@ fn spin(shared: &Shared, me: &Worker, inbox: &Receiver<Arc<Slot>>) -> Option<Nex
     {
         return None;
     }
-    let until = Instant::now() + SPIN;
+    let until = Instant::now() + shared.limits.idle_spin;
     let mut found = None;
     let mut i = 0u32;
     while found.is_none() {
@@ -892,6 +891,11 @@ async fn session(
             seq: *seq,
             after: pipe.back().map_or(0, |s| s.seq),
             cpu_left: left,
+            spin: if quiet(shared) {
+                shared.limits.idle_spin
+            } else {
+                Duration::ZERO
+            },
         };
         let sent = p
             .send(&job.input, generation, lines, with_code, routing)

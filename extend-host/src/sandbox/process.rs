@@ -62,6 +62,9 @@ pub(crate) struct Routing {
     pub(crate) seq: u64,
     pub(crate) after: u64,
     pub(crate) cpu_left: Duration,
+    /// How long the worker looks for its next frame without sleeping after
+    /// it answers (the host is idle), or zero.
+    pub(crate) spin: Duration,
 }
 
 impl WorkerProcess {
@@ -142,7 +145,8 @@ impl WorkerProcess {
             .num(log_lines as u64)
             .num(routing.seq)
             .num(routing.after)
-            .num(nanos(routing.cpu_left));
+            .num(nanos(routing.cpu_left))
+            .num(nanos(routing.spin));
         self.stdin.write_all(frame.finish()).await?;
         self.stdin.flush().await
     }
