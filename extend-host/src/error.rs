@@ -1,6 +1,6 @@
 //! Errors: the JSON errors the API answers with, and the errors of starting a host.
 
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::fmt;
 
@@ -17,6 +17,10 @@ pub(crate) enum Source {
 }
 
 impl Source {
+    /// `x-wt-response-source`, made once: a name given as a string is
+    /// allocated on every insert.
+    pub(crate) const HEADER: HeaderName = HeaderName::from_static("x-wt-response-source");
+
     pub(crate) fn header(self) -> HeaderValue {
         HeaderValue::from_static(self.as_str())
     }
@@ -85,8 +89,7 @@ impl IntoResponse for ApiError {
         let body = serde_json::json!({ "code": self.status.as_u16(), "message": self.message });
         let mut res = (self.status, axum::Json(body)).into_response();
         if let Some(source) = self.source {
-            res.headers_mut()
-                .insert("x-wt-response-source", source.header());
+            res.headers_mut().insert(Source::HEADER, source.header());
         }
         if let Some(secs) = self.retry_after {
             res.headers_mut()

@@ -244,10 +244,10 @@ impl HostBuilder {
             tokio::spawn(follow_remote_logs(Arc::clone(&app), remote));
         }
         let stop = app.shutdown.clone();
-        let router = api::router(Arc::clone(&app));
+        let front = api::Front::new(Arc::clone(&app));
         let server = tokio::spawn(crate::serve::serve(
             listener,
-            router,
+            front,
             app.limits.clone(),
             stop,
         ));

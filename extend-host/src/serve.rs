@@ -5,10 +5,9 @@
 //! (which also ends idle keep-alive connections) and a permit from a cap;
 //! past the cap, new connections are closed at once.
 
+use crate::api::Front;
 use crate::config::Limits;
-use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -36,11 +35,11 @@ pub(crate) fn connection_cap(configured: usize) -> usize {
     configured.min(usize::try_from(allowed).unwrap_or(usize::MAX))
 }
 
-/// Serves `router` on `listener` until `stop`, then lets open connections
+/// Serves `front` on `listener` until `stop`, then lets open connections
 /// finish their requests.
 pub(crate) async fn serve(
     listener: TcpListener,
-    router: Router,
+    front: Front,
     limits: Limits,
     stop: CancellationToken,
 ) -> std::io::Result<()> {
@@ -76,11 +75,7 @@ pub(crate) async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let (http, service, stop) = (
-            Arc::clone(&http),
-            TowerToHyperService::new(router.clone()),
-            stop.clone(),
-        );
+        let (http, service, stop) = (Arc::clone(&http), front.clone(), stop.clone());
         tracker.spawn(async move {
             let conn = http.serve_connection(TokioIo::new(stream), service);
             let mut conn = std::pin::pin!(conn);

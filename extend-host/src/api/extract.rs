@@ -47,15 +47,6 @@ impl Authorized {
     }
 }
 
-/// The container and webtask a run is for, with checked names, and the
-/// rest of the path after them.
-#[derive(Debug)]
-pub(crate) struct RunTarget {
-    pub(crate) container: String,
-    pub(crate) name: String,
-    pub(crate) rest: String,
-}
-
 /// The path's parameters, as written.
 async fn path_params(
     parts: &mut Parts,
@@ -106,22 +97,5 @@ impl FromRequestParts<Arc<App>> for Authorized {
             name: params.remove("name"),
             query,
         })
-    }
-}
-
-impl FromRequestParts<Arc<App>> for RunTarget {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
-        let mut params = path_params(parts, app).await?;
-        check_names(&params)?;
-        match (params.remove("container"), params.remove("name")) {
-            (Some(container), Some(name)) => Ok(RunTarget {
-                container,
-                name,
-                rest: params.remove("rest").unwrap_or_default(),
-            }),
-            _ => Err(ApiError::internal("this route has no {container}/{name}")),
-        }
     }
 }

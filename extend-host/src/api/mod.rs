@@ -6,6 +6,7 @@ mod changes;
 mod drafts;
 mod editor;
 mod extract;
+mod front;
 mod logs;
 mod ops;
 mod run;
@@ -188,8 +189,9 @@ pub(crate) async fn read_body(
 }
 
 pub(crate) use catalog::point_names;
+pub(crate) use front::Front;
 
-pub(crate) fn router(app: Arc<App>) -> Router {
+pub(super) fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/api/tokens/issue", post(tokens::issue))
         .route("/api/tokens/inspect", get(tokens::inspect))
@@ -243,8 +245,6 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/api/catalog/usage", get(catalog::usage))
         .route("/api/catalog/types.d.ts", get(catalog::types))
         .route("/api/catalog/{point}/template.js", get(catalog::template))
-        .route("/api/run/{container}/{name}", any(run::run))
-        .route("/api/run/{container}/{name}/{*rest}", any(run::run))
         .route("/api/description", get(not_found))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -257,11 +257,6 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         // Bodies are read with our own limits so that the 413 is JSON.
         .layer(DefaultBodyLimit::disable())
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&app),
-            request_limits,
-        ))
-        .layer(axum::middleware::from_fn(cors))
         .with_state(app)
 }
 
@@ -270,108 +265,6 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
         axum::http::StatusCode::METHOD_NOT_ALLOWED,
         format!("{} is not allowed on {}", method, uri.path()),
     )
-}
-
-/// Refuses, as JSON, requests whose path and query or headers are over the
-/// host's limits, before any handler reads them.
-async fn request_limits(
-    axum::extract::State(app): axum::extract::State<Arc<App>>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use axum::http::StatusCode;
-    use axum::response::IntoResponse as _;
-    let path = request.uri().path();
-    let kind = if path.starts_with("/api/run/") {
-        "run"
-    } else if path.starts_with("/api/") {
-        "management"
-    } else if path.starts_with("/edit") {
-        "editor"
-    } else {
-        "other"
-    };
-    app.metrics.request(request.method(), kind);
-    let limits = &app.limits;
-    let uri = request
-        .uri()
-        .path_and_query()
-        .map_or(0, |p| p.as_str().len());
-    if uri > limits.uri_length {
-        return ApiError::new(
-            StatusCode::URI_TOO_LONG,
-            format!(
-                "the request's path and query are {uri} bytes; the limit is {} bytes",
-                limits.uri_length
-            ),
-        )
-        .into_response();
-    }
-    let headers = request.headers();
-    let bytes: usize = headers
-        .iter()
-        .map(|(k, v)| k.as_str().len() + v.len())
-        .sum();
-    if headers.len() > limits.header_count || bytes > limits.header_bytes {
-        return ApiError::new(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            format!(
-                "the request has {} headers of {bytes} bytes; the limits are {} headers and {} bytes",
-                headers.len(),
-                limits.header_count,
-                limits.header_bytes
-            ),
-        )
-        .into_response();
-    }
-    next.run(request).await
-}
-
-/// Lets a platform's pages (the embedded editor) call the management API
-/// from their own origin. Tokens travel in `Authorization`, never in
-/// cookies, so allowing any origin grants nothing a page did not already
-/// hold. Run URLs are left alone: their CORS is the extension's to decide.
-async fn cors(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use axum::http::{HeaderValue, Method, StatusCode};
-    use axum::response::IntoResponse as _;
-    let path = request.uri().path();
-    let api = path.starts_with("/api/") && !path.starts_with("/api/run/");
-    if !api || !request.headers().contains_key(header::ORIGIN) {
-        return next.run(request).await;
-    }
-    let any = HeaderValue::from_static("*");
-    if request.method() == Method::OPTIONS
-        && request
-            .headers()
-            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
-    {
-        let mut res = StatusCode::NO_CONTENT.into_response();
-        let h = res.headers_mut();
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, any);
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static(
-                "authorization, content-type, last-event-id, x-extend-deadline-ms",
-            ),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_MAX_AGE,
-            HeaderValue::from_static("600"),
-        );
-        return res;
-    }
-    let mut res = next.run(request).await;
-    let h = res.headers_mut();
-    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, any.clone());
-    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, any);
-    res
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

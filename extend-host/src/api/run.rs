@@ -1,29 +1,73 @@
 //! `{ANY} /api/run/{container}/{name}[/*]`: runs an extension.
 
-use super::extract::RunTarget;
 use super::{App, Query, read_body};
 use crate::error::{ApiError, Source};
 use crate::sandbox::{Rejected, Reply, RunInput, Webtask};
 use axum::body::Body;
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
-/// `{ANY} /api/run/{container}/{name}` and `.../{name}/{*rest}`. A refusal
-/// before the code runs is marked `x-wt-response-source: proxy`.
-pub(super) async fn run(
-    State(app): State<Arc<App>>,
+/// The container and webtask a run is for, with checked names, and the
+/// rest of the path after them.
+#[derive(Debug)]
+pub(super) struct RunTarget {
+    container: String,
+    name: String,
+    rest: String,
+}
+
+/// The target of a run path, `/api/run/{container}/{name}[/{rest}]`, each
+/// part percent-decoded; `None` when the path names no webtask (not a run
+/// URL: the router answers it). Names must be valid (400 otherwise).
+pub(super) fn target(path: &str) -> Option<Result<RunTarget, ApiError>> {
+    let mut parts = path.strip_prefix("/api/run/")?.splitn(3, '/');
+    let (container, name) = (parts.next()?, parts.next()?);
+    if container.is_empty() || name.is_empty() {
+        return None;
+    }
+    let rest = parts.next().unwrap_or_default();
+    Some((|| {
+        let container = decode(container)?;
+        crate::names::check("container", &container)?;
+        let name = decode(name)?;
+        crate::names::check("webtask", &name)?;
+        Ok(RunTarget {
+            container,
+            name,
+            rest: decode(rest)?,
+        })
+    })())
+}
+
+fn decode(part: &str) -> Result<String, ApiError> {
+    percent_encoding::percent_decode_str(part)
+        .decode_utf8()
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|_| {
+            ApiError::bad_request(format!(
+                "the request path is not valid: `{}` is not UTF-8 once percent-decoded",
+                part.escape_debug()
+            ))
+        })
+}
+
+/// `{ANY} /api/run/{container}/{name}[/{rest}]`. A refusal before the code
+/// runs is marked `x-wt-response-source: proxy`.
+pub(super) async fn serve(
+    app: &App,
     target: Result<RunTarget, ApiError>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-    body: Body,
+    request: Request<hyper::body::Incoming>,
 ) -> Response {
+    let (parts, body) = request.into_parts();
     let result = match target {
-        Ok(target) => execute(&app, &target, method, headers, q, body).await,
+        Ok(target) => {
+            let query = parts.uri.query().map(str::to_owned);
+            let body = Body::new(body);
+            execute(app, &target, parts.method, parts.headers, query, body).await
+        }
         Err(e) => Err(e),
     };
     result.unwrap_or_else(|e| e.with_source(Source::Proxy).into_response())
@@ -86,10 +130,69 @@ fn json_object<'a>(out: &mut String, pairs: impl Iterator<Item = (&'a str, &'a s
 }
 
 fn push_json_string(out: &mut String, s: &str) {
-    // Serializing a `str` cannot fail.
-    if let Ok(quoted) = serde_json::to_string(s) {
-        out.push_str(&quoted);
+    out.push('"');
+    escape_json(out, s);
+    out.push('"');
+}
+
+/// Writes `s` escaped for the inside of a JSON string, as serde_json
+/// does, without allocating (a run's `ctx` holds a dozen such strings).
+fn escape_json(out: &mut String, s: &str) {
+    use std::fmt::Write as _;
+    let mut plain = 0;
+    for (i, b) in s.bytes().enumerate() {
+        if b >= 0x20 && b != b'"' && b != b'\\' {
+            continue;
+        }
+        // `b` is ASCII, so `i` and `i + 1` are character boundaries.
+        out.push_str(&s[plain..i]);
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            0x08 => out.push_str("\\b"),
+            0x0c => out.push_str("\\f"),
+            _ => {
+                let _ = write!(out, "\\u{b:04x}");
+            }
+        }
+        plain = i + 1;
     }
+    out.push_str(&s[plain..]);
+}
+
+/// The deepest nesting of a JSON body: serde_json's own limit, which
+/// `JSON.parse` lacks (it would meet the runtime's stack limit instead,
+/// and the caller's mistake would look like the extension's).
+const MAX_DEPTH: usize = 128;
+
+/// How deep arrays and objects nest in `json`, outside strings.
+fn nesting(json: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0, false, false);
+    for &b in json {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// `ctx.body`: JSON or form bodies are parsed; anything else is left to `req.body`.
@@ -112,10 +215,17 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Option<CtxBody>, ApiEr
     if !looks_json {
         return Ok(None);
     }
-    // Checked (with serde_json's nesting limit, which JSON.parse lacks), and
-    // the text itself goes to the sandbox instead of a re-serialization.
-    match serde_json::from_slice::<Value>(body) {
-        Ok(_) => Ok(Some(CtxBody::Json)),
+    // Checked without building it, and the text itself goes to the
+    // sandbox instead of a re-serialization.
+    let checked = if nesting(body) > MAX_DEPTH {
+        Err(format!("it nests deeper than {MAX_DEPTH} levels"))
+    } else {
+        serde_json::from_slice::<serde::de::IgnoredAny>(body)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    };
+    match checked {
+        Ok(()) => Ok(Some(CtxBody::Json)),
         Err(_) if ct.is_empty() => Ok(None),
         Err(e) => Err(ApiError::bad_request(format!(
             "the request body is not valid JSON: {e}"
@@ -261,17 +371,18 @@ pub(super) async fn execute_webtask(
     ctx_json.push_str(",\"id\":\"");
     ctx_json.push_str(&request_id);
     ctx_json.push_str("\"}");
-    let url = match (rest, raw_query.as_deref()) {
-        ("", None) => "/".to_owned(),
-        (r, None) => format!("/{r}"),
-        (r, Some(q)) => format!("/{r}?{q}"),
-    };
-    let req_json = serde_json::json!({
-        "method": method.as_str(),
-        "url": url,
-        "body": String::from_utf8_lossy(&body),
-    })
-    .to_string();
+    let mut req_json = String::with_capacity(48 + rest.len() + body.len());
+    req_json.push_str("{\"method\":");
+    push_json_string(&mut req_json, method.as_str());
+    req_json.push_str(",\"url\":\"/");
+    escape_json(&mut req_json, rest);
+    if let Some(q) = raw_query.as_deref() {
+        req_json.push('?');
+        escape_json(&mut req_json, q);
+    }
+    req_json.push_str("\",\"body\":");
+    push_json_string(&mut req_json, &String::from_utf8_lossy(&body));
+    req_json.push('}');
     let input = RunInput {
         webtask: w,
         request_id,
@@ -367,9 +478,12 @@ fn reserved(name: &str) -> bool {
 }
 
 fn respond(reply: Reply, retry_after: Option<u64>) -> Response {
-    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut res = (status, reply.body).into_response();
+    let mut res = Response::new(Body::from(reply.body));
+    *res.status_mut() =
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let h = res.headers_mut();
+    // Room for the host's own headers in one allocation.
+    h.reserve(6 + reply.headers.len());
     for (k, v) in &reply.headers {
         if reserved(k) {
             continue;
@@ -389,7 +503,7 @@ fn respond(reply: Reply, retry_after: Option<u64>) -> Response {
         };
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
     }
-    h.insert("x-wt-response-source", reply.source.header());
+    h.insert(Source::HEADER, reply.source.header());
     // Run responses share the host's origin with the management API: a
     // browser must treat them as a sandboxed, scriptless document.
     h.insert(
@@ -406,4 +520,64 @@ fn respond(reply: Reply, retry_after: Option<u64>) -> Response {
         h.insert(header::RETRY_AFTER, HeaderValue::from(s));
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        for s in [
+            "",
+            "plain",
+            "quote \" and backslash \\",
+            "lines\nand\r\ttabs",
+            "\u{0}\u{1}\u{8}\u{b}\u{c}\u{1f}\u{7f}",
+            "unicode é 😀 \u{2028}",
+        ] {
+            let mut out = String::new();
+            push_json_string(&mut out, s);
+            assert_eq!(out, serde_json::to_string(s).unwrap(), "{s:?}");
+            assert_eq!(serde_json::from_str::<String>(&out).unwrap(), s);
+        }
+    }
+
+    #[test]
+    fn nesting_counts_brackets_outside_strings_only() {
+        assert_eq!(nesting(b"1"), 0);
+        assert_eq!(nesting(br#"{"a":[1,{"b":[]}]}"#), 4);
+        assert_eq!(nesting(br#"["[[[{", "\"[[", {}]"#), 2);
+        let deep = format!("{}{}", "[".repeat(129), "]".repeat(129));
+        assert_eq!(nesting(deep.as_bytes()), 129);
+    }
+
+    #[test]
+    fn run_paths_parse_into_checked_decoded_targets() {
+        let t = target("/api/run/acme/on-lead").unwrap().unwrap();
+        assert_eq!(
+            (t.container.as_str(), t.name.as_str(), t.rest.as_str()),
+            ("acme", "on-lead", "")
+        );
+        let t = target("/api/run/acme/hook/a/b%20c").unwrap().unwrap();
+        assert_eq!(t.rest, "a/b c");
+        let t = target("/api/run/%61cme/hook/").unwrap().unwrap();
+        assert_eq!((t.container.as_str(), t.rest.as_str()), ("acme", ""));
+        for not_a_run in [
+            "/api/run/",
+            "/api/run/acme",
+            "/api/run/acme/",
+            "/api/runs/a/b",
+        ] {
+            assert!(target(not_a_run).is_none(), "{not_a_run}");
+        }
+        let e = target("/api/run/a%20b/hook").unwrap().unwrap_err();
+        assert!(
+            e.message.contains("invalid container name"),
+            "{}",
+            e.message
+        );
+        let e = target("/api/run/acme/%FF").unwrap().unwrap_err();
+        assert!(e.message.contains("not UTF-8"), "{}", e.message);
+    }
 }
