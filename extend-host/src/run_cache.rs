@@ -1,5 +1,7 @@
 //! The run cache: decrypted webtasks ready to run, by container then name, so
-//! that a run neither reads the store nor decrypts.
+//! that a run neither reads the store nor decrypts; and names known not to
+//! exist, so that runs of them (a typo, a deleted extension, a scan of
+//! made-up names) do not read the store either.
 //!
 //! A load that misses reads the generation first and inserts only if no
 //! write happened meanwhile; writers bump the generation *after* the store
@@ -8,7 +10,7 @@
 //! and inserts nothing: a stale webtask never outlives a write.
 
 use crate::sandbox::Webtask;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, PoisonError, RwLock};
 
 type Map = HashMap<String, HashMap<String, Arc<Webtask>>>;
@@ -16,8 +18,26 @@ type Map = HashMap<String, HashMap<String, Arc<Webtask>>>;
 /// The default budget of [`RunCache`], in bytes of code, secrets and meta.
 pub(crate) const DEFAULT_BUDGET: usize = 64 << 20;
 
+/// Names remembered as missing, at most; past it they are all forgotten,
+/// so that a scan of made-up names costs bounded memory.
+const MAX_MISSING: usize = 10_000;
+
+/// What the cache knows of a name.
+#[derive(Debug)]
+pub(crate) enum Cached {
+    /// The webtask, ready to run.
+    Runnable(Arc<Webtask>),
+    /// The store had no such webtask, and nothing was written since.
+    Missing,
+    /// Nothing: the store must be read.
+    Unknown,
+}
+
 struct Inner {
     map: Map,
+    /// Names the store did not have, by container.
+    missing: HashMap<String, HashSet<String>>,
+    missing_count: usize,
     // The generation lives under the same lock as the map, so checking it and
     // inserting are one step.
     generation: u64,
@@ -46,6 +66,8 @@ impl RunCache {
         RunCache {
             inner: RwLock::new(Inner {
                 map: Map::new(),
+                missing: HashMap::new(),
+                missing_count: 0,
                 generation: 0,
                 bytes: 0,
             }),
@@ -53,9 +75,19 @@ impl RunCache {
         }
     }
 
-    pub(crate) fn get(&self, container: &str, name: &str) -> Option<Arc<Webtask>> {
+    pub(crate) fn get(&self, container: &str, name: &str) -> Cached {
         let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
-        inner.map.get(container)?.get(name).cloned()
+        if let Some(w) = inner.map.get(container).and_then(|c| c.get(name)) {
+            Cached::Runnable(Arc::clone(w))
+        } else if inner
+            .missing
+            .get(container)
+            .is_some_and(|c| c.contains(name))
+        {
+            Cached::Missing
+        } else {
+            Cached::Unknown
+        }
     }
 
     /// The generation to pass to [`RunCache::insert_if_unchanged`] after a load.
@@ -74,6 +106,25 @@ impl RunCache {
         }
     }
 
+    /// Remembers that a load found no `container`/`name`, unless a write
+    /// happened since `generation`.
+    pub(crate) fn missing_if_unchanged(&self, generation: u64, container: &str, name: &str) {
+        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        if inner.generation != generation {
+            return;
+        }
+        if inner.missing_count >= MAX_MISSING {
+            inner.missing.clear();
+            inner.missing_count = 0;
+        }
+        let added = inner
+            .missing
+            .entry(container.to_owned())
+            .or_default()
+            .insert(name.to_owned());
+        inner.missing_count += usize::from(added);
+    }
+
     /// After a store write of `w`: it is what runs from now on.
     pub(crate) fn written(&self, w: &Arc<Webtask>) {
         let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
@@ -85,6 +136,7 @@ impl RunCache {
     pub(crate) fn forget(&self, container: &str, name: &str) {
         let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
         inner.generation += 1;
+        unmiss(&mut inner, container, name);
         let Some(c) = inner.map.get_mut(container) else {
             return;
         };
@@ -101,6 +153,8 @@ impl RunCache {
         inner.generation += 1;
         inner.map.clear();
         inner.bytes = 0;
+        inner.missing.clear();
+        inner.missing_count = 0;
     }
 
     /// Bytes cached now.
@@ -113,6 +167,7 @@ impl RunCache {
     }
 
     fn insert(&self, inner: &mut Inner, w: &Arc<Webtask>) {
+        unmiss(inner, &w.container, &w.name);
         let old = inner
             .map
             .entry(w.container.clone())
@@ -144,6 +199,19 @@ impl RunCache {
     }
 }
 
+/// Forgets that `container`/`name` was missing.
+fn unmiss(inner: &mut Inner, container: &str, name: &str) {
+    let Some(c) = inner.missing.get_mut(container) else {
+        return;
+    };
+    if c.remove(name) {
+        inner.missing_count -= 1;
+    }
+    if c.is_empty() {
+        inner.missing.remove(container);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +229,15 @@ mod tests {
         })
     }
 
+    impl Cached {
+        fn runnable(self) -> Option<Arc<Webtask>> {
+            match self {
+                Cached::Runnable(w) => Some(w),
+                _ => None,
+            }
+        }
+    }
+
     #[test]
     fn the_cache_stays_within_its_budget() {
         let cache = RunCache::new(10_000);
@@ -170,7 +247,10 @@ mod tests {
             cache.written(&Arc::new(w));
         }
         assert!(cache.bytes() <= 10_000, "{}", cache.bytes());
-        assert!(cache.get("c99", "n").is_some(), "the newest stays");
+        assert!(
+            cache.get("c99", "n").runnable().is_some(),
+            "the newest stays"
+        );
     }
 
     #[test]
@@ -182,15 +262,55 @@ mod tests {
         cache.written(&webtask("new"));
         // ...then the run's load finishes: it must not put the old row back.
         cache.insert_if_unchanged(seen, &webtask("old"));
-        assert_eq!(&*cache.get("c", "n").unwrap().code, "new");
+        assert_eq!(&*cache.get("c", "n").runnable().unwrap().code, "new");
 
         let seen = cache.generation();
         cache.forget("c", "n");
         cache.insert_if_unchanged(seen, &webtask("deleted"));
-        assert!(cache.get("c", "n").is_none());
+        assert!(matches!(cache.get("c", "n"), Cached::Unknown));
 
         let seen = cache.generation();
         cache.insert_if_unchanged(seen, &webtask("loaded"));
-        assert_eq!(&*cache.get("c", "n").unwrap().code, "loaded");
+        assert_eq!(&*cache.get("c", "n").runnable().unwrap().code, "loaded");
+    }
+
+    #[test]
+    fn a_missing_name_is_remembered_until_a_write_or_change_names_it() {
+        let cache = RunCache::default();
+        let seen = cache.generation();
+        cache.missing_if_unchanged(seen, "c", "n");
+        assert!(matches!(cache.get("c", "n"), Cached::Missing));
+        assert!(matches!(cache.get("c", "other"), Cached::Unknown));
+        // Created here: runnable at once.
+        cache.written(&webtask("created"));
+        assert_eq!(&*cache.get("c", "n").runnable().unwrap().code, "created");
+        // Deleted, then found missing again; created on another host (its
+        // change arrives): the next run reads the store.
+        cache.forget("c", "n");
+        cache.missing_if_unchanged(cache.generation(), "c", "n");
+        assert!(matches!(cache.get("c", "n"), Cached::Missing));
+        cache.forget("c", "n");
+        assert!(matches!(cache.get("c", "n"), Cached::Unknown));
+        // A load that found nothing while a write happened remembers nothing.
+        let seen = cache.generation();
+        cache.written(&webtask("raced"));
+        cache.forget("c", "n");
+        cache.missing_if_unchanged(seen, "c", "n");
+        assert!(matches!(cache.get("c", "n"), Cached::Unknown));
+        // A missed change feed forgets the missing too.
+        cache.missing_if_unchanged(cache.generation(), "c", "n");
+        cache.clear();
+        assert!(matches!(cache.get("c", "n"), Cached::Unknown));
+    }
+
+    #[test]
+    fn missing_names_are_bounded() {
+        let cache = RunCache::default();
+        for i in 0..=MAX_MISSING {
+            cache.missing_if_unchanged(cache.generation(), "c", &format!("n{i}"));
+        }
+        let inner = cache.inner.read().unwrap();
+        assert_eq!(inner.missing_count, 1, "cleared when full, then the newest");
+        assert!(inner.missing["c"].contains(&format!("n{MAX_MISSING}")));
     }
 }

@@ -4,7 +4,7 @@
 use crate::config::Limits;
 use crate::crypto::Keys;
 use crate::error::ApiError;
-use crate::run_cache::RunCache;
+use crate::run_cache::{Cached, RunCache};
 use crate::sandbox::Webtask;
 use crate::store::{Change, Deployment, Store, StoredWebtask};
 use std::collections::BTreeMap;
@@ -177,11 +177,14 @@ impl Webtasks {
         container: &str,
         name: &str,
     ) -> Result<Option<Arc<Webtask>>, ApiError> {
-        if let Some(w) = self.cache.get(container, name) {
-            return Ok(Some(w));
+        match self.cache.get(container, name) {
+            Cached::Runnable(w) => return Ok(Some(w)),
+            Cached::Missing => return Ok(None),
+            Cached::Unknown => {}
         }
         let generation = self.cache.generation();
         let Some(stored) = self.store.get(container, name).await? else {
+            self.cache.missing_if_unchanged(generation, container, name);
             return Ok(None);
         };
         let w = Arc::new(runnable(&stored, &self.unseal(&stored)?));

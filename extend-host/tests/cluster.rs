@@ -136,6 +136,16 @@ async fn a_write_on_one_node_is_what_the_next_run_on_another_executes() {
         (b.run("acme", "w", json!({})).await.0 == 404).then_some(())
     })
     .await;
+    // `b` now remembers the name as missing; created again on `a`, it runs
+    // on `b` once the change arrives.
+    assert_eq!(b.run("acme", "w", json!({})).await.0, 404);
+    a.install("acme", "w", "module.exports = cb => cb(null, 'again')")
+        .await;
+    eventually(WITHIN, "the re-created webtask runs on node b", || async {
+        let (status, _, body) = b.run("acme", "w", json!({})).await;
+        (status == 200 && body == json!("again")).then_some(())
+    })
+    .await;
     // What one node stored, the other lists, secrets opened with the shared key.
     a.put(
         "acme",
