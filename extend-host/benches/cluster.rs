@@ -143,6 +143,7 @@ fn main() {
             p50_us: x.p50_us.max(y.p50_us),
             p99_us: x.p99_us.max(y.p99_us),
             errors: x.errors + y.errors,
+            requests: x.requests + y.requests,
         });
     }
     let two = median(two);

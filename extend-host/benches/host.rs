@@ -16,11 +16,11 @@ use serde_json::json;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{Load, median, pct, wrk};
+use support::{Load, median, pct, wrk, wrk_cpu};
 
 const CODE: &str = "module.exports = function (ctx, cb) { cb(null, { score: ctx.body.x * 2 }); };";
-const SECS: u32 = 4;
-const ROUNDS: usize = 3;
+const SECS: u32 = 3;
+const ROUNDS: usize = 5;
 
 fn rss_of(pid: &str) -> u64 {
     let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
@@ -215,6 +215,10 @@ fn throughput(
         ("(c) node http+vm timeout", node_url),
     ];
     let mut results = Vec::new();
+    // Per round, (a') against (b) measured just before or after it: this
+    // machine's speed drifts by a third within minutes, so a ratio of two
+    // medians taken minutes apart is mostly drift.
+    let mut paired = Vec::new();
     for conns in [1u32, 32] {
         for (_, url) in &targets {
             wrk(url, conns, 1, script); // warm-up
@@ -225,6 +229,16 @@ fn throughput(
                 rounds[i].push(wrk(url, conns, SECS, script));
             }
         }
+        let mut ratios: Vec<(f64, f64)> = rounds[1]
+            .iter()
+            .zip(&rounds[2])
+            .map(|(ours, raw)| (ours.rps / raw.rps, ours.p50_us / raw.p50_us))
+            .collect();
+        ratios.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let throughput: Vec<f64> = ratios.iter().map(|r| r.0).collect();
+        let mut latency: Vec<f64> = ratios.iter().map(|r| r.1).collect();
+        latency.sort_by(f64::total_cmp);
+        paired.push((conns, throughput, latency));
         for (i, (name, _)) in targets.iter().enumerate() {
             let m = median(rounds[i].clone());
             println!(
@@ -252,7 +266,24 @@ fn throughput(
             get(c, 0).rps / get(c, 1).rps,
         );
     }
+    for (conns, throughput, latency) in &paired {
+        let range = |v: &[f64]| {
+            format!(
+                "{:.2} ({:.2} to {:.2})",
+                v[v.len() / 2],
+                v[0],
+                v[v.len() - 1]
+            )
+        };
+        println!(
+            "c={conns:<2} paired by round, median (min to max) of {} rounds: throughput (a')/(b) = {}, p50 (a')/(b) = {}×",
+            throughput.len(),
+            range(throughput),
+            range(latency),
+        );
+    }
     println!("targets: c=32 throughput >= 0.8 of (b); c=1 p50 <= 1.5× (b)'s; (a)/(c) at c=32 >= 3");
+    cpu_split(in_process, floor, script);
     let rotate = rotating_script(dir, 8);
     let mut multi = Vec::new();
     for h in [host, local] {
@@ -275,6 +306,35 @@ fn throughput(
         multi[1].p99_us,
         multi[0].rps / multi[1].rps,
         multi[0].rps / get(32, 2).rps
+    );
+}
+
+/// Where the CPU of a request goes at c=32, in-process against the floor,
+/// by thread (all hosts here share this process's tokio runtime; the
+/// in-process executor's threads are `extend-host-js`). Linux only.
+fn cpu_split(in_process: &str, floor: &str, script: &std::path::Path) {
+    let total = |split: &[(String, f64)]| split.iter().map(|(_, us)| us).sum::<f64>();
+    let named = |split: &[(String, f64)], name: &str| {
+        split
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, us)| us)
+            .sum::<f64>()
+    };
+    let (_, floor_split) = wrk_cpu(floor, 32, SECS, script);
+    let (_, ours) = wrk_cpu(in_process, 32, SECS, script);
+    if floor_split.is_empty() || ours.is_empty() {
+        println!("c=32 CPU per request: not measured (needs Linux's /proc/self/task/*/schedstat)");
+        return;
+    }
+    let (floor_us, ours_us) = (total(&floor_split), total(&ours));
+    let js = named(&ours, "extend-host-js");
+    println!(
+        "c=32 CPU per request in this process: (b) {floor_us:.1} µs; (a') {ours_us:.1} µs ({:.2}× (b)) = tokio {:.1} + JavaScript threads {js:.1} + other {:.1}; the JavaScript threads alone use {:.2}× (b)'s whole server side",
+        ours_us / floor_us,
+        named(&ours, "tokio-rt-worker"),
+        ours_us - js - named(&ours, "tokio-rt-worker"),
+        js / floor_us,
     );
 }
 

@@ -1,6 +1,7 @@
 //! Helpers the host benchmarks share: wrk runs and percentiles.
 #![allow(dead_code, unreachable_pub)]
 
+use std::collections::HashMap;
 use std::process::Command;
 use std::time::Duration;
 
@@ -10,6 +11,8 @@ pub struct Load {
     pub p50_us: f64,
     pub p99_us: f64,
     pub errors: u64,
+    /// Requests completed.
+    pub requests: u64,
 }
 
 fn parse_latency(s: &str) -> f64 {
@@ -48,6 +51,10 @@ pub fn wrk(url: &str, conns: u32, secs: u32, script: &std::path::Path) -> Load {
         .unwrap();
     let p50 = parse_latency(&field("50%").unwrap());
     let p99 = parse_latency(&field("99%").unwrap());
+    let requests = text
+        .lines()
+        .find_map(|l| l.trim().split_once(" requests in"))
+        .map_or(0, |(n, _)| n.trim().parse().unwrap_or(0));
     let non2xx = field("Non-2xx or 3xx responses:").map_or(0, |v| v.parse().unwrap());
     let sock = text
         .lines()
@@ -62,7 +69,57 @@ pub fn wrk(url: &str, conns: u32, secs: u32, script: &std::path::Path) -> Load {
         p50_us: p50,
         p99_us: p99,
         errors: non2xx + sock,
+        requests,
     }
+}
+
+/// CPU time this process's threads have used, in nanoseconds by thread
+/// name, from Linux's `/proc/self/task/*/schedstat`; empty elsewhere.
+pub fn thread_cpu() -> HashMap<String, u64> {
+    let mut by_name = HashMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return by_name;
+    };
+    for task in tasks.flatten() {
+        let path = task.path();
+        let (Ok(name), Ok(stat)) = (
+            std::fs::read_to_string(path.join("comm")),
+            std::fs::read_to_string(path.join("schedstat")),
+        ) else {
+            continue;
+        };
+        let ns: u64 = stat
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        *by_name.entry(name.trim().to_owned()).or_insert(0) += ns;
+    }
+    by_name
+}
+
+/// Runs wrk like [`wrk`] and measures the CPU this process's threads used
+/// per request meanwhile, in µs by thread name (threads that used none
+/// are left out).
+pub fn wrk_cpu(
+    url: &str,
+    conns: u32,
+    secs: u32,
+    script: &std::path::Path,
+) -> (Load, Vec<(String, f64)>) {
+    let before = thread_cpu();
+    let load = wrk(url, conns, secs, script);
+    let after = thread_cpu();
+    let mut per_request: Vec<(String, f64)> = after
+        .into_iter()
+        .filter_map(|(name, ns)| {
+            let used = ns.saturating_sub(before.get(&name).copied().unwrap_or(0));
+            (used > 0 && load.requests > 0)
+                .then(|| (name, used as f64 / 1e3 / load.requests as f64))
+        })
+        .collect();
+    per_request.sort_by(|a, b| b.1.total_cmp(&a.1));
+    (load, per_request)
 }
 
 pub fn median(mut v: Vec<Load>) -> Load {
