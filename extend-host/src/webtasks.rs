@@ -6,7 +6,7 @@ use crate::crypto::Keys;
 use crate::error::ApiError;
 use crate::run_cache::{Cached, RunCache};
 use crate::sandbox::Webtask;
-use crate::store::{Change, Deployment, Store, StoredWebtask};
+use crate::store::{Change, Deployment, Quota, Store, StoreError, StoredWebtask};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -93,32 +93,21 @@ impl Webtasks {
         if let Some(point) = record.meta.get(EXTENSION_TYPE) {
             self.check_point(point).await?;
         }
+        let quota = Quota::new(
+            limits.webtasks_per_container as u64,
+            limits.code_per_container as u64,
+        );
+        // Under the write lock, so that this host's concurrent creates
+        // cannot both pass the quota; the store keeps other hosts' out.
         let _write = self.writes.lock().await;
-        // Checked under the write lock, so that concurrent creates cannot
-        // both pass the quota.
-        let usage = self.store.usage(w.container).await?;
-        let old = self.store.get(w.container, w.name).await?;
-        let (count, code) = match &old {
-            Some(old) => (
-                usage.webtasks,
-                usage.code_bytes.saturating_sub(old.code.len() as u64),
-            ),
-            None => (usage.webtasks + 1, usage.code_bytes),
-        };
-        if count > limits.webtasks_per_container as u64 {
-            return Err(ApiError::forbidden(format!(
-                "container `{}` already has {} webtasks, its limit",
-                w.container, usage.webtasks
-            )));
-        }
-        let code = code + record.code.len() as u64;
-        if code > limits.code_per_container as u64 {
-            return Err(ApiError::forbidden(format!(
-                "container `{}` would hold {code} bytes of code; its limit is {} bytes",
-                w.container, limits.code_per_container
-            )));
-        }
-        let saved = self.store.put(record).await?;
+        let saved = self
+            .store
+            .put_within(record, quota)
+            .await
+            .map_err(|e| match e {
+                StoreError::OverQuota(m) => ApiError::forbidden(m),
+                e => e.into(),
+            })?;
         let runnable = Arc::new(runnable(&saved, w.secrets));
         self.cache.written(&runnable);
         Ok((saved, runnable))

@@ -170,6 +170,59 @@ async fn a_write_on_one_node_is_what_the_next_run_on_another_executes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_racing_on_two_nodes_stay_within_the_container_quota() {
+    if !postgres_enabled() {
+        return;
+    }
+    let db = TestDb::create().await;
+    let mut limits = Limits::default();
+    limits.webtasks_per_container = 3;
+    let (a, b) = (
+        node_on(&db, limits.clone()).await,
+        node_on(&db, limits).await,
+    );
+    // Twelve creates at once, alternating nodes: each node serialises its
+    // own, so only the database can keep the two apart.
+    let creates = (0..12).map(|i| {
+        let node = if i % 2 == 0 { &a } else { &b };
+        async move {
+            let r = node
+                .http
+                .put(node.url(&format!("/api/webtask/acme/w{i}")))
+                .bearer_auth(node.master())
+                .json(&json!({ "code": "module.exports = cb => cb(null, 1)" }))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.text().await.unwrap())
+        }
+    });
+    let answers = futures_util::future::join_all(creates).await;
+    let created = answers.iter().filter(|(s, _)| *s == 200).count();
+    assert_eq!(created, 3, "{answers:?}");
+    for (status, body) in answers.iter().filter(|(s, _)| *s != 200) {
+        assert_eq!(*status, 403, "{body}");
+        assert!(body.contains("already has 3 webtasks, its limit"), "{body}");
+    }
+    let listed: Vec<Value> = b
+        .http
+        .get(b.url("/api/webtask/acme"))
+        .bearer_auth(b.master())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    // Replacing one of them is not a create: still allowed at the limit.
+    let kept = listed[0]["name"].as_str().unwrap().to_owned();
+    a.install("acme", &kept, "module.exports = cb => cb(null, 2)")
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_revoked_on_one_node_is_refused_by_the_other() {
     let Some((_db, a, b)) = two_nodes().await else {
         return;

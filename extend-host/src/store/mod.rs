@@ -213,6 +213,9 @@ pub enum StoreError {
     Corrupt(String),
     /// This store does not keep what was asked for.
     Unsupported(&'static str),
+    /// The write would take its container over its [`Quota`]; nothing was
+    /// written. The message names the container and the limit.
+    OverQuota(String),
 }
 
 impl fmt::Display for StoreError {
@@ -221,6 +224,7 @@ impl fmt::Display for StoreError {
             StoreError::Database(m) => write!(f, "database error: {m}"),
             StoreError::Corrupt(m) => write!(f, "stored data is unreadable: {m}"),
             StoreError::Unsupported(what) => write!(f, "this store keeps no {what}"),
+            StoreError::OverQuota(m) => f.write_str(m),
         }
     }
 }
@@ -337,6 +341,54 @@ impl Usage {
     }
 }
 
+/// What one container may hold, checked by [`Store::put_within`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Quota {
+    /// Webtasks in the container, at most.
+    pub webtasks: u64,
+    /// Bytes of code across them, at most.
+    pub code_bytes: u64,
+}
+
+impl Quota {
+    /// A quota of `webtasks` webtasks and `code_bytes` bytes of code.
+    pub fn new(webtasks: u64, code_bytes: u64) -> Self {
+        Quota {
+            webtasks,
+            code_bytes,
+        }
+    }
+
+    /// Whether a container holding `usage` may take `new` (replacing a
+    /// webtask with `old_code` bytes of code, if the name exists).
+    pub fn admits(
+        &self,
+        new: &StoredWebtask,
+        usage: Usage,
+        old_code: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let (count, code) = match old_code {
+            Some(old) => (usage.webtasks, usage.code_bytes.saturating_sub(old)),
+            None => (usage.webtasks + 1, usage.code_bytes),
+        };
+        if count > self.webtasks {
+            return Err(StoreError::OverQuota(format!(
+                "container `{}` already has {} webtasks, its limit",
+                new.container, usage.webtasks
+            )));
+        }
+        let code = code + new.code.len() as u64;
+        if code > self.code_bytes {
+            return Err(StoreError::OverQuota(format!(
+                "container `{}` would hold {code} bytes of code; its limit is {} bytes",
+                new.container, self.code_bytes
+            )));
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Debug for dyn Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("dyn Store")
@@ -354,6 +406,26 @@ pub trait Store: Send + Sync + 'static {
     /// Creates or replaces a webtask, and adds it to its version history
     /// (keeping the last [`VERSIONS_KEPT`]); returns it with its timestamps.
     fn put(&self, webtask: StoredWebtask) -> BoxFuture<'_, Result<StoredWebtask, StoreError>>;
+    /// [`Store::put`] if the container stays within `quota` counting the
+    /// webtask, else [`StoreError::OverQuota`] and nothing written.
+    ///
+    /// This default reads the usage, then writes: two writers can both
+    /// pass. The host serialises its own writes, which is enough for a
+    /// store only one host uses; a store that several hosts share must
+    /// check inside the write's transaction (the PostgreSQL store locks the
+    /// container for it).
+    fn put_within(
+        &self,
+        webtask: StoredWebtask,
+        quota: Quota,
+    ) -> BoxFuture<'_, Result<StoredWebtask, StoreError>> {
+        Box::pin(async move {
+            let usage = self.usage(&webtask.container).await?;
+            let old = self.get(&webtask.container, &webtask.name).await?;
+            quota.admits(&webtask, usage, old.map(|o| o.code.len() as u64))?;
+            self.put(webtask).await
+        })
+    }
     /// Deletes a webtask; `false` when there was none.
     fn delete<'a>(
         &'a self,

@@ -14,8 +14,8 @@ mod relay;
 
 use super::sqlite::{FEED_BACKLOG, log_is_complete};
 use super::{
-    BoxFuture, Change, ChangeLog, RemoteLog, Store, StoreError, StoredCatalog, StoredWebtask,
-    Usage, WebtaskChange,
+    BoxFuture, Change, ChangeLog, Quota, RemoteLog, Store, StoreError, StoredCatalog,
+    StoredWebtask, Usage, WebtaskChange,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use std::sync::Arc;
@@ -384,29 +384,13 @@ const PRUNE_VERSIONS_SQL: &str =
     "DELETE FROM webtask_versions WHERE container = $1 AND name = $2 AND version <=
      (SELECT MAX(version) FROM webtask_versions WHERE container = $1 AND name = $2) - $3";
 
-impl Store for PostgresStore {
-    fn get<'a>(
-        &'a self,
-        container: &'a str,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<Option<StoredWebtask>, StoreError>> {
-        Box::pin(async move {
-            let conn = self.conn().await?;
-            let stmt = conn
-                .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM webtasks WHERE container = $1 AND name = $2"
-                ))
-                .await
-                .map_err(db)?;
-            conn.query_opt(&stmt, &[&container, &name])
-                .await
-                .map_err(db)?
-                .map(|r| row(&r))
-                .transpose()
-        })
-    }
-
-    fn put(&self, mut w: StoredWebtask) -> BoxFuture<'_, Result<StoredWebtask, StoreError>> {
+impl PostgresStore {
+    /// [`Store::put`], checking `quota` first inside the transaction.
+    fn write(
+        &self,
+        mut w: StoredWebtask,
+        quota: Option<Quota>,
+    ) -> BoxFuture<'_, Result<StoredWebtask, StoreError>> {
         let this = self.clone();
         let write: BoxFuture<'static, _> = Box::pin(async move {
             let meta =
@@ -418,6 +402,26 @@ impl Store for PostgresStore {
             let deleted = false;
             let mut conn = this.conn().await?;
             let tx = conn.transaction().await.map_err(db)?;
+            if let Some(quota) = quota {
+                // The container's lock, held to commit, makes check and
+                // write one step across hosts; the lock and the read go in
+                // one round trip.
+                let (lock, usage) = futures_util::future::try_join(
+                    tx.prepare_cached(QUOTA_LOCK_SQL),
+                    tx.prepare_cached(QUOTA_USAGE_SQL),
+                )
+                .await
+                .map_err(db)?;
+                let (_, usage) = futures_util::future::try_join(
+                    tx.execute(&lock, &[&w.container]),
+                    tx.query_one(&usage, &[&w.container, &w.name]),
+                )
+                .await
+                .map_err(db)?;
+                let held = Usage::new(usage.get::<_, i64>(0) as u64, usage.get::<_, i64>(1) as u64);
+                let old = usage.get::<_, Option<i64>>(2).map(|n| n as u64);
+                quota.admits(&w, held, old)?;
+            }
             // Prepared once per connection, then sent together: the whole
             // write is one round trip between BEGIN and COMMIT.
             let (upsert, version, prune, lock, log) = futures_util::future::try_join5(
@@ -476,6 +480,52 @@ impl Store for PostgresStore {
             Ok((w, Some(change)))
         });
         announce_local(write)
+    }
+}
+
+/// Serialises quota-checked writes of one container across hosts, until
+/// the transaction ends. Parameter: container.
+const QUOTA_LOCK_SQL: &str =
+    "SELECT pg_advisory_xact_lock(hashtextextended('extend-quota:' || $1, 0))";
+
+/// A container's usage, and the code size of the webtask being replaced
+/// (NULL when it is new). Parameters: container, name.
+const QUOTA_USAGE_SQL: &str = "SELECT COUNT(*), COALESCE(SUM(octet_length(code)), 0)::bigint,
+     MAX(CASE WHEN name = $2 THEN octet_length(code) END)::bigint
+     FROM webtasks WHERE container = $1";
+
+impl Store for PostgresStore {
+    fn get<'a>(
+        &'a self,
+        container: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredWebtask>, StoreError>> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            let stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM webtasks WHERE container = $1 AND name = $2"
+                ))
+                .await
+                .map_err(db)?;
+            conn.query_opt(&stmt, &[&container, &name])
+                .await
+                .map_err(db)?
+                .map(|r| row(&r))
+                .transpose()
+        })
+    }
+
+    fn put(&self, w: StoredWebtask) -> BoxFuture<'_, Result<StoredWebtask, StoreError>> {
+        self.write(w, None)
+    }
+
+    fn put_within(
+        &self,
+        w: StoredWebtask,
+        quota: Quota,
+    ) -> BoxFuture<'_, Result<StoredWebtask, StoreError>> {
+        self.write(w, Some(quota))
     }
 
     fn delete<'a>(
