@@ -155,16 +155,9 @@ async fn a_write_on_one_node_is_what_the_next_run_on_another_executes() {
         json!({"auth0-extension-type": "p"}),
     )
     .await;
-    let listed: Value = b
-        .http
-        .get(b.url("/api/webtask/acme?meta=auth0-extension-type:p&decrypt=true"))
-        .bearer_auth(b.master())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = b
+        .get_json("/api/webtask/acme?meta=auth0-extension-type:p&decrypt=true")
+        .await;
     assert_eq!(listed[0]["secrets"]["k"], "v", "{listed}");
     assert_eq!(b.run("acme", "s", json!({})).await.2, json!("v"));
 }
@@ -205,17 +198,8 @@ async fn creates_racing_on_two_nodes_stay_within_the_container_quota() {
         assert_eq!(*status, 403, "{body}");
         assert!(body.contains("already has 3 webtasks, its limit"), "{body}");
     }
-    let listed: Vec<Value> = b
-        .http
-        .get(b.url("/api/webtask/acme"))
-        .bearer_auth(b.master())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(listed.len(), 3, "{listed:?}");
+    let listed = b.get_json("/api/webtask/acme").await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(3), "{listed}");
     // Replacing one of them is not a create: still allowed at the limit.
     let kept = listed[0]["name"].as_str().unwrap().to_owned();
     a.install("acme", &kept, "module.exports = cb => cb(null, 2)")

@@ -152,6 +152,19 @@ impl Env {
         r.text().await.unwrap()
     }
 
+    /// GETs `path` with the master token, checks the 200 and reads the JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let r = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(self.master())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "GET {path}");
+        r.json().await.unwrap()
+    }
+
     /// PUTs a webtask with the master token and checks the 200.
     pub async fn put(
         &self,
