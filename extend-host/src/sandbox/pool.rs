@@ -18,7 +18,7 @@
 //! stuck thread off and quarantine the container until the run ends.
 
 use super::engine::{Health, JsContainer, Logger, timeout_message};
-use super::process::{Answer, Routing, WorkerProcess};
+use super::process::{Answer, PIPELINE, Routing, WorkerProcess};
 use super::resident::Resident;
 use super::{Reply, RunInput};
 use crate::config::Limits;
@@ -867,9 +867,9 @@ struct Sent {
     job: Job,
 }
 
-/// Runs `slot`'s jobs in the worker process, two at a time: while one runs,
-/// the next is already in the pipe, so the process does not sleep between
-/// them. Returns `false` when the process was killed or died.
+/// Runs `slot`'s jobs in the worker process, up to [`PIPELINE`] at a time:
+/// while one runs, the next are already in the pipe, so the process does
+/// not sleep between them. Returns `false` when the process was killed or died.
 async fn session(
     shared: &Shared,
     me: &Arc<Worker>,
@@ -889,7 +889,7 @@ async fn session(
         *seq += 1;
         let routing = Routing {
             seq: *seq,
-            after: pipe.back().map_or(0, |s| s.seq),
+            after: pipe.front().map_or(0, |s| s.seq),
             cpu_left: left,
             spin: if quiet(shared) {
                 shared.limits.idle_spin
@@ -910,10 +910,10 @@ async fn session(
         None => return true,
     };
     while alive {
-        // The next run: when the pipe is empty, or alongside the running one
+        // The next run: when the pipe is empty, or behind the running ones
         // unless the container is low on budget (runs sent ahead could not
         // be stopped by it); never past the session's share or when stopping.
-        let room = pipe.is_empty() || (pipe.len() == 1 && !penalized(shared, slot));
+        let room = pipe.is_empty() || (pipe.len() < PIPELINE && !penalized(shared, slot));
         if room
             && sent_runs < SESSION_RUNS
             && !shared.stopping.load(Ordering::Acquire)

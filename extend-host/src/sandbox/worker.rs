@@ -3,7 +3,7 @@
 
 use super::engine::{Health, JsContainer, Logger};
 use super::frame::{self, Decoder, Encoder};
-use super::process::{WORKER_ENV, encode_done};
+use super::process::{PIPELINE, WORKER_ENV, encode_done};
 use super::resident::Resident;
 use super::{Reply, RunInput, Webtask};
 use crate::config::Limits;
@@ -61,6 +61,34 @@ pub(crate) fn main() -> ExitCode {
     }
 }
 
+/// The CPU time of the last [`PIPELINE`] runs this worker answered, by
+/// sequence number: enough for every run the host may still count as
+/// unanswered.
+#[derive(Debug, Default)]
+struct Spent(std::collections::VecDeque<(u64, Duration)>);
+
+impl Spent {
+    fn record(&mut self, seq: u64, cpu: Duration) {
+        if self.0.len() == PIPELINE {
+            self.0.pop_front();
+        }
+        self.0.push_back((seq, cpu));
+    }
+
+    /// What runs from sequence number `after` on used (none when `after`
+    /// is 0: nothing was unanswered).
+    fn since(&self, after: u64) -> Duration {
+        if after == 0 {
+            return Duration::ZERO;
+        }
+        self.0
+            .iter()
+            .filter(|(seq, _)| *seq >= after)
+            .map(|(_, cpu)| *cpu)
+            .sum()
+    }
+}
+
 fn serve(limits: &Limits, budget: usize) -> io::Result<()> {
     let mut stdin = BufReader::with_capacity(64 << 10, io::stdin().lock());
     let out: Out = Arc::new(Mutex::new(BufWriter::with_capacity(64 << 10, io::stdout())));
@@ -69,8 +97,8 @@ fn serve(limits: &Limits, budget: usize) -> io::Result<()> {
     // Runtimes evicted since the last answer: reported with the next one.
     let mut evictions: u64 = 0;
     let mut buf = Vec::new();
-    // The sequence number of the last frame answered, and the CPU its run used.
-    let mut previous: (u64, Duration) = (0, Duration::ZERO);
+    // The CPU the last runs used, by sequence number, oldest first.
+    let mut spent = Spent::default();
     while let Some(tag) = frame::read(&mut stdin, &mut buf)? {
         if tag != frame::RUN {
             return Err(io::Error::new(
@@ -95,16 +123,11 @@ fn serve(limits: &Limits, budget: usize) -> io::Result<()> {
         let after = d.num()?;
         let cpu_left = Duration::from_nanos(d.num()?);
         let spin = Duration::from_nanos(d.num()?);
-        // What the run sent before this one (unanswered when this one was
-        // sent) used is not in `cpu_left` yet.
-        let spent = if after != 0 && previous.0 == after {
-            previous.1
-        } else {
-            Duration::ZERO
-        };
-        let limit = time_limit.min(cpu_left.saturating_sub(spent));
+        // What the runs still unanswered when this one was sent used is not
+        // in `cpu_left` yet.
+        let limit = time_limit.min(cpu_left.saturating_sub(spent.since(after)));
         if limit.is_zero() {
-            previous = (seq, Duration::ZERO);
+            spent.record(seq, Duration::ZERO);
             let reply = Reply::error(
                 429,
                 Source::Proxy,
@@ -131,7 +154,7 @@ fn serve(limits: &Limits, budget: usize) -> io::Result<()> {
         let mut js = match js {
             Ok(js) => js,
             Err(e) => {
-                previous = (seq, Duration::ZERO);
+                spent.record(seq, Duration::ZERO);
                 let reply = Reply::error(500, Source::Proxy, "Runtime unavailable.", &e);
                 write(
                     &out,
@@ -141,7 +164,7 @@ fn serve(limits: &Limits, budget: usize) -> io::Result<()> {
             }
         };
         if !with_code && !js.has(&name, code_id) {
-            previous = (seq, Duration::ZERO);
+            spent.record(seq, Duration::ZERO);
             let evicted = resident.put(&container, generation, js, 0);
             evictions += evicted.len() as u64;
             write(&out, &mut Encoder::new(frame::NEED_CODE))?;
@@ -171,7 +194,7 @@ fn serve(limits: &Limits, budget: usize) -> io::Result<()> {
         lines_left.store(log_lines.saturating_add(1), Ordering::Relaxed);
         let (reply, health) = js.run(&input);
         lines_left.store(0, Ordering::Relaxed);
-        previous = (seq, reply.cpu);
+        spent.record(seq, reply.cpu);
         let discard = health == Health::Discard;
         let evicted = if discard {
             drop(js);
@@ -246,4 +269,33 @@ fn logger(out: &Out, left: &Arc<AtomicUsize>) -> Logger {
                 .str(&msg),
         );
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{PIPELINE, Spent};
+    use std::time::Duration;
+
+    #[test]
+    fn runs_still_unanswered_at_send_are_what_is_subtracted() {
+        let ms = Duration::from_millis;
+        let depth = PIPELINE as u64;
+        let mut spent = Spent::default();
+        assert_eq!(spent.since(0), ms(0));
+        for seq in 1..=depth {
+            spent.record(seq, ms(seq * 10));
+        }
+        // Sent while every one of them was unanswered: all of them count.
+        assert_eq!(spent.since(1), ms((1..=depth).map(|s| s * 10).sum()));
+        // Sent while only the last was unanswered.
+        assert_eq!(spent.since(depth), ms(depth * 10));
+        // Nothing was unanswered: the budget sent is exact.
+        assert_eq!(spent.since(0), ms(0));
+        // Only the last PIPELINE runs are kept, all a pipe can hold.
+        for seq in depth + 1..=20 {
+            spent.record(seq, ms(1));
+        }
+        assert_eq!(spent.0.len(), PIPELINE);
+        assert_eq!(spent.since(21 - depth), ms(depth));
+    }
 }
