@@ -605,6 +605,78 @@ async fn a_builtin_that_never_polls_is_killed_with_its_worker() {
     assert_eq!(env.run("acme", "ok", json!({})).await.2, json!("fine"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_bodies_and_large_output_in_every_worker_at_once_never_wedge_the_pipes() {
+    // A worker blocked writing a 100 KB answer reads no input; a host blocked
+    // writing the next 100 KB run to it read no output: both waited forever.
+    // Eight containers (as many as there are workers) wedged every tenant.
+    let mut limits = Limits::default();
+    limits.run_time = Duration::from_secs(2);
+    let hard_limit = Duration::from_secs(3);
+    let env = start_with(limits).await;
+    let echo = "module.exports = (ctx, cb) => { const s = JSON.stringify(ctx.body); \
+        for (let i = 0; i < s.length; i += 7000) console.log(s.slice(i, i + 7000)); cb(null, ctx.body); };";
+    for c in 0..8 {
+        env.install(&format!("big{c}"), "echo", echo).await;
+    }
+    env.install(
+        "other",
+        "ok",
+        "module.exports = (ctx, cb) => cb(null, 'fine');",
+    )
+    .await;
+    let body = json!({ "text": "x".repeat(100_000) });
+    for round in 0..3 {
+        let mut all = tokio::task::JoinSet::new();
+        for c in 0..8 {
+            for _ in 0..4 {
+                let (http, url, body) = (
+                    env.http.clone(),
+                    env.url(&format!("/api/run/big{c}/echo")),
+                    body.clone(),
+                );
+                all.spawn(async move {
+                    let started = Instant::now();
+                    let r = tokio::time::timeout(hard_limit * 4, async {
+                        let r = http.post(url).json(&body).send().await.unwrap();
+                        let status = r.status().as_u16();
+                        (status, r.bytes().await.unwrap().len())
+                    })
+                    .await;
+                    (r, started.elapsed())
+                });
+            }
+        }
+        // Another tenant keeps running meanwhile.
+        let other = tokio::time::timeout(hard_limit * 4, env.run("other", "ok", json!({})))
+            .await
+            .unwrap_or_else(|_| panic!("round {round}: another tenant's run hung"));
+        assert_eq!(other.2, json!("fine"));
+        for (r, took) in all.join_all().await {
+            let (status, len) =
+                r.unwrap_or_else(|_| panic!("round {round}: a run got no answer in {took:?}"));
+            assert!(
+                status == 200 || status == 429,
+                "round {round}: status {status}"
+            );
+            if status == 200 {
+                assert!(len > 100_000, "the echo came back whole ({len} bytes)");
+            }
+            assert!(
+                took < hard_limit * 3,
+                "round {round}: answered after {took:?}"
+            );
+        }
+    }
+    assert_eq!(
+        env.host.executor_stats().killed,
+        0,
+        "no worker had to be killed"
+    );
+    let ready = env.http.get(env.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+}
+
 #[tokio::test]
 async fn compile_floods_are_bounded_by_write_rates_and_the_cpu_budget() {
     let mut limits = Limits::default();

@@ -16,8 +16,8 @@ pub(super) async fn healthz() -> Response {
     axum::Json(json!({ "status": "ok" })).into_response()
 }
 
-/// `GET /readyz`: 200 when the store answers and the executor has threads
-/// and is not shutting down; 503 naming what is not ready otherwise.
+/// `GET /readyz`: 200 when the store answers and the executor has threads,
+/// is not shutting down and makes progress (see `Executor::wedged`); 503 naming what is not ready otherwise.
 pub(super) async fn readyz(State(app): State<Arc<App>>) -> Response {
     let store = match tokio::time::timeout(
         std::time::Duration::from_secs(2),
@@ -33,6 +33,8 @@ pub(super) async fn readyz(State(app): State<Arc<App>>) -> Response {
         Err("the host is shutting down".to_owned())
     } else if app.executor.stats().workers == 0 {
         Err("the executor has no threads".to_owned())
+    } else if let Some(why) = app.executor.wedged() {
+        Err(why)
     } else {
         Ok(())
     };

@@ -397,6 +397,28 @@ impl Executor {
         }
     }
 
+    /// Why the executor no longer makes progress, if it does not: a worker
+    /// has been in one run [`WEDGED_AFTER`] past that run's hard limit.
+    /// Every wait on a run is bounded by its hard limit (a worker process
+    /// is killed then, an in-process thread written off), so this means a
+    /// defect of the host, and `/readyz` reports it.
+    pub(crate) fn wedged(&self) -> Option<String> {
+        let workers = lock(&self.0.workers).clone();
+        workers.iter().find_map(|w| {
+            let busy = lock(&w.busy);
+            let b = busy.as_ref()?;
+            let elapsed = b.since.elapsed();
+            (elapsed > b.hard_limit + WEDGED_AFTER).then(|| {
+                format!(
+                    "the executor is wedged: a run of container `{}` has held a worker for {} ms, past its hard limit of {} ms",
+                    b.slot.container,
+                    elapsed.as_millis(),
+                    b.hard_limit.as_millis()
+                )
+            })
+        })
+    }
+
     /// Runs of `container` admitted and not yet answered (running or queued).
     pub(crate) fn in_flight(&self, container: &str) -> usize {
         lock(&self.0.slots)
@@ -428,6 +450,10 @@ impl Executor {
         }
     }
 }
+
+/// How long past its hard limit a run may hold a worker before the
+/// executor counts as wedged: the kill and its answer take a moment.
+const WEDGED_AFTER: Duration = Duration::from_secs(2);
 
 /// Slots kept before idle ones with a full CPU budget are dropped (they
 /// hold nothing a new slot would not).
@@ -1142,4 +1168,39 @@ pub(crate) fn quarantine_reply() -> Reply {
         "Container quarantined.",
         "a run of this container is stuck past its time limit; runs are refused until it ends",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_worker_held_past_its_hard_limit_is_reported_as_wedged() {
+        let limits = Limits::default();
+        let logs = LogHub::new(&limits, None);
+        // The program is never started: no job is submitted.
+        let ex = Executor::start(
+            limits,
+            logs,
+            1,
+            Isolation::Processes(PathBuf::from("/nonexistent")),
+        )
+        .unwrap();
+        assert_eq!(ex.wedged(), None);
+        let worker = Arc::clone(&lock(&ex.0.workers)[0]);
+        let hard = Duration::from_secs(1);
+        *lock(&worker.busy) = Some(Busy {
+            slot: ex.slot("acme"),
+            since: Instant::now() - hard - WEDGED_AFTER / 2,
+            hard_limit: hard,
+        });
+        assert_eq!(ex.wedged(), None, "within the grace after the hard limit");
+        lock(&worker.busy).as_mut().unwrap().since = Instant::now() - hard - WEDGED_AFTER * 2;
+        let why = ex.wedged().expect("wedged");
+        assert!(
+            why.contains("container `acme`") && why.contains("hard limit of 1000 ms"),
+            "{why}"
+        );
+        ex.stop();
+    }
 }

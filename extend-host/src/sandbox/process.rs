@@ -13,11 +13,14 @@ use super::{Reply, RunInput};
 use crate::config::Limits;
 use crate::error::Source;
 use crate::logs::LogSink;
+use std::future::{Future as _, poll_fn};
 use std::io;
 use std::path::Path;
+use std::pin::{Pin, pin};
 use std::process::Stdio;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
-use tokio::io::{AsyncWriteExt as _, BufReader};
+use tokio::io::{AsyncWrite, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 /// The environment variable that makes a process a worker, and carries its
@@ -31,6 +34,14 @@ pub(crate) struct WorkerProcess {
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
     buf: Vec<u8>,
+    /// Frames sent but not yet written to the worker's stdin, and how much
+    /// of them was written. Writing never waits on its own: a worker
+    /// blocked writing a large answer reads no more input until the host
+    /// reads that answer, so the host writes only while it also reads (in
+    /// [`WorkerProcess::answer`]); waiting on the write alone deadlocked
+    /// both sides once each pipe held 64 KiB.
+    unsent: Vec<u8>,
+    written: usize,
 }
 
 impl std::fmt::Debug for WorkerProcess {
@@ -125,10 +136,14 @@ impl WorkerProcess {
             stdin,
             stdout: BufReader::with_capacity(64 << 10, stdout),
             buf: Vec::new(),
+            unsent: Vec::new(),
+            written: 0,
         })
     }
 
-    /// Sends a run (with its code when `with_code`).
+    /// Sends a run (with its code when `with_code`): writes what the pipe
+    /// takes now and leaves the rest to [`answer`](Self::answer), so it
+    /// never waits on the worker.
     pub(crate) async fn send(
         &mut self,
         input: &RunInput,
@@ -157,17 +172,44 @@ impl WorkerProcess {
             .num(routing.after)
             .num(nanos(routing.cpu_left))
             .num(nanos(routing.spin));
-        self.stdin.write_all(frame.finish()).await?;
-        self.stdin.flush().await
+        self.unsent.extend_from_slice(frame.finish());
+        // One attempt without waiting: most frames fit in the pipe at once.
+        poll_fn(
+            |cx| match write_unsent(&mut self.stdin, &mut self.unsent, &mut self.written, cx) {
+                Poll::Ready(r) => Poll::Ready(r),
+                Poll::Pending => Poll::Ready(Ok(())),
+            },
+        )
+        .await
     }
 
     /// The answer to the oldest unanswered frame, forwarding the log lines
     /// of its run to `sink` as they come.
+    /// Frames not yet written go out meanwhile: reading and writing never
+    /// wait on each other.
     pub(crate) async fn answer(&mut self, sink: &LogSink) -> io::Result<Answer> {
         loop {
-            let tag = frame::read_async(&mut self.stdout, &mut self.buf)
+            let tag = {
+                let Self {
+                    stdin,
+                    stdout,
+                    buf,
+                    unsent,
+                    written,
+                    ..
+                } = self;
+                let mut read = pin!(frame::read_async(stdout, buf));
+                poll_fn(|cx| {
+                    if !unsent.is_empty()
+                        && let Poll::Ready(Err(e)) = write_unsent(stdin, unsent, written, cx)
+                    {
+                        return Poll::Ready(Err(e));
+                    }
+                    read.as_mut().poll(cx)
+                })
                 .await?
-                .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "the worker exited"))?;
+            }
+            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "the worker exited"))?;
             let mut d = Decoder::new(&self.buf);
             match tag {
                 frame::LOG => {
@@ -185,6 +227,27 @@ impl WorkerProcess {
             }
         }
     }
+}
+
+/// Writes as much of `unsent` from `written` on as the pipe takes; ready
+/// when all of it is written (then `unsent` is emptied). Keeps its progress
+/// in `written`, so it may be polled from any task and dropped any time.
+fn write_unsent(
+    stdin: &mut ChildStdin,
+    unsent: &mut Vec<u8>,
+    written: &mut usize,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<()>> {
+    while *written < unsent.len() {
+        let n = ready!(Pin::new(&mut *stdin).poll_write(cx, &unsent[*written..]))?;
+        if n == 0 {
+            return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+        }
+        *written += n;
+    }
+    unsent.clear();
+    *written = 0;
+    Poll::Ready(Ok(()))
 }
 
 fn source_code(s: Source) -> u64 {
