@@ -8,12 +8,23 @@
 //! write. A load that read the old row therefore either inserts before the
 //! writer updates the cache (and is overwritten) or sees the new generation
 //! and inserts nothing: a stale webtask never outlives a write.
+//!
+//! A host's own write is cached with the change-log position the store gave
+//! it, and never over a newer change: when another host's write of the same
+//! moment was applied first (its change has a higher position), the entry
+//! is dropped instead, and the next run reads the store. Without that, the
+//! writer put its older version back after the newer change had been
+//! applied, and ran it until the next write.
 
 use crate::sandbox::Webtask;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, PoisonError, RwLock};
 
-type Map = HashMap<String, HashMap<String, Arc<Webtask>>>;
+/// A cached webtask, with the change-log position of the write that cached
+/// it (0 when it was read from the store, or the store keeps no log).
+type Entry = (Arc<Webtask>, u64);
+
+type Map = HashMap<String, HashMap<String, Entry>>;
 
 /// The default budget of [`RunCache`], in bytes of code, secrets and meta.
 pub(crate) const DEFAULT_BUDGET: usize = 64 << 20;
@@ -41,6 +52,8 @@ struct Inner {
     // The generation lives under the same lock as the map, so checking it and
     // inserting are one step.
     generation: u64,
+    /// The highest change-log position applied from the change feed.
+    applied: u64,
     bytes: usize,
 }
 
@@ -69,6 +82,7 @@ impl RunCache {
                 missing: HashMap::new(),
                 missing_count: 0,
                 generation: 0,
+                applied: 0,
                 bytes: 0,
             }),
             budget,
@@ -77,7 +91,7 @@ impl RunCache {
 
     pub(crate) fn get(&self, container: &str, name: &str) -> Cached {
         let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
-        if let Some(w) = inner.map.get(container).and_then(|c| c.get(name)) {
+        if let Some((w, _)) = inner.map.get(container).and_then(|c| c.get(name)) {
             Cached::Runnable(Arc::clone(w))
         } else if inner
             .missing
@@ -102,7 +116,7 @@ impl RunCache {
     pub(crate) fn insert_if_unchanged(&self, generation: u64, w: &Arc<Webtask>) {
         let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
         if inner.generation == generation {
-            self.insert(&mut inner, w);
+            self.insert(&mut inner, w, 0);
         }
     }
 
@@ -125,26 +139,42 @@ impl RunCache {
         inner.missing_count += usize::from(added);
     }
 
-    /// After a store write of `w`: it is what runs from now on.
-    pub(crate) fn written(&self, w: &Arc<Webtask>) {
+    /// After this host's store write of `w`, logged at position `change`
+    /// (0 when the store keeps no log): it is what runs from now on, unless
+    /// a later change was already applied from the feed; then nothing of
+    /// the name stays cached.
+    pub(crate) fn written(&self, w: &Arc<Webtask>, change: u64) {
         let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
         inner.generation += 1;
-        self.insert(&mut inner, w);
+        if change != 0 && change < inner.applied {
+            remove(&mut inner, &w.container, &w.name);
+        } else {
+            self.insert(&mut inner, w, change);
+        }
     }
 
-    /// After a store delete, or a change announced by another host.
+    /// After a store delete on this host.
     pub(crate) fn forget(&self, container: &str, name: &str) {
         let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
         inner.generation += 1;
-        unmiss(&mut inner, container, name);
-        let Some(c) = inner.map.get_mut(container) else {
-            return;
-        };
-        let removed = c.remove(name).map_or(0, |w| size(&w));
-        if c.is_empty() {
-            inner.map.remove(container);
+        remove(&mut inner, container, name);
+    }
+
+    /// After a change from the feed (this host's own or another's), at
+    /// change-log position `change` (0 when unknown): drops the name unless
+    /// what is cached was written at that position or later.
+    pub(crate) fn changed(&self, container: &str, name: &str, change: u64) {
+        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        inner.generation += 1;
+        inner.applied = inner.applied.max(change);
+        let newer = inner
+            .map
+            .get(container)
+            .and_then(|c| c.get(name))
+            .is_some_and(|(_, at)| change != 0 && *at >= change);
+        if !newer {
+            remove(&mut inner, container, name);
         }
-        inner.bytes -= removed;
     }
 
     /// Forgets everything (the change feed may have missed changes).
@@ -166,14 +196,14 @@ impl RunCache {
             .bytes
     }
 
-    fn insert(&self, inner: &mut Inner, w: &Arc<Webtask>) {
+    fn insert(&self, inner: &mut Inner, w: &Arc<Webtask>, change: u64) {
         unmiss(inner, &w.container, &w.name);
         let old = inner
             .map
             .entry(w.container.clone())
             .or_default()
-            .insert(w.name.clone(), Arc::clone(w));
-        inner.bytes = inner.bytes + size(w) - old.map_or(0, |o| size(&o));
+            .insert(w.name.clone(), (Arc::clone(w), change));
+        inner.bytes = inner.bytes + size(w) - old.map_or(0, |(o, _)| size(&o));
         // Over budget: drop whole containers other than `w`'s, in the map's
         // (arbitrary) order, down to 90 % of it.
         if inner.bytes > self.budget {
@@ -186,17 +216,30 @@ impl RunCache {
                     if *left <= target {
                         return None;
                     }
-                    *left -= ws.values().map(|w| size(w)).sum::<usize>();
+                    *left -= ws.values().map(|(w, _)| size(w)).sum::<usize>();
                     Some(c.clone())
                 })
                 .collect();
             for c in victims {
                 if let Some(ws) = inner.map.remove(&c) {
-                    inner.bytes -= ws.values().map(|w| size(w)).sum::<usize>();
+                    inner.bytes -= ws.values().map(|(w, _)| size(w)).sum::<usize>();
                 }
             }
         }
     }
+}
+
+/// Drops what is cached of `container`/`name`, runnable or missing.
+fn remove(inner: &mut Inner, container: &str, name: &str) {
+    unmiss(inner, container, name);
+    let Some(c) = inner.map.get_mut(container) else {
+        return;
+    };
+    let removed = c.remove(name).map_or(0, |(w, _)| size(&w));
+    if c.is_empty() {
+        inner.map.remove(container);
+    }
+    inner.bytes -= removed;
 }
 
 /// Forgets that `container`/`name` was missing.
@@ -244,7 +287,7 @@ mod tests {
         for i in 0..100 {
             let mut w = (*webtask(&"x".repeat(1000))).clone();
             w.container = format!("c{i}");
-            cache.written(&Arc::new(w));
+            cache.written(&Arc::new(w), 0);
         }
         assert!(cache.bytes() <= 10_000, "{}", cache.bytes());
         assert!(
@@ -259,7 +302,7 @@ mod tests {
         // A run misses and starts loading the old row...
         let seen = cache.generation();
         // ...a PUT commits the new row and updates the cache...
-        cache.written(&webtask("new"));
+        cache.written(&webtask("new"), 0);
         // ...then the run's load finishes: it must not put the old row back.
         cache.insert_if_unchanged(seen, &webtask("old"));
         assert_eq!(&*cache.get("c", "n").runnable().unwrap().code, "new");
@@ -282,7 +325,7 @@ mod tests {
         assert!(matches!(cache.get("c", "n"), Cached::Missing));
         assert!(matches!(cache.get("c", "other"), Cached::Unknown));
         // Created here: runnable at once.
-        cache.written(&webtask("created"));
+        cache.written(&webtask("created"), 0);
         assert_eq!(&*cache.get("c", "n").runnable().unwrap().code, "created");
         // Deleted, then found missing again; created on another host (its
         // change arrives): the next run reads the store.
@@ -293,13 +336,39 @@ mod tests {
         assert!(matches!(cache.get("c", "n"), Cached::Unknown));
         // A load that found nothing while a write happened remembers nothing.
         let seen = cache.generation();
-        cache.written(&webtask("raced"));
+        cache.written(&webtask("raced"), 0);
         cache.forget("c", "n");
         cache.missing_if_unchanged(seen, "c", "n");
         assert!(matches!(cache.get("c", "n"), Cached::Unknown));
         // A missed change feed forgets the missing too.
         cache.missing_if_unchanged(cache.generation(), "c", "n");
         cache.clear();
+        assert!(matches!(cache.get("c", "n"), Cached::Unknown));
+    }
+
+    #[test]
+    fn a_write_never_replaces_a_newer_change_from_another_host() {
+        let cache = RunCache::default();
+        // This host's write was logged at 5; another host's write of the
+        // same webtask at 7 was applied before this host's write returned.
+        cache.changed("c", "n", 7);
+        cache.written(&webtask("mine, older"), 5);
+        assert!(
+            matches!(cache.get("c", "n"), Cached::Unknown),
+            "the store is read"
+        );
+        // The other order: this write is cached, the newer change drops it.
+        cache.written(&webtask("mine"), 9);
+        assert_eq!(&*cache.get("c", "n").runnable().unwrap().code, "mine");
+        // Its own change coming back through the feed keeps it...
+        cache.changed("c", "n", 9);
+        assert_eq!(&*cache.get("c", "n").runnable().unwrap().code, "mine");
+        // ...a later one does not.
+        cache.changed("c", "n", 10);
+        assert!(matches!(cache.get("c", "n"), Cached::Unknown));
+        // A webtask read from the store (position unknown) goes on any change.
+        cache.insert_if_unchanged(cache.generation(), &webtask("loaded"));
+        cache.changed("c", "n", 3);
         assert!(matches!(cache.get("c", "n"), Cached::Unknown));
     }
 

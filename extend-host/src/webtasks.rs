@@ -109,7 +109,7 @@ impl Webtasks {
                 e => e.into(),
             })?;
         let runnable = Arc::new(runnable(&saved, w.secrets));
-        self.cache.written(&runnable);
+        self.cache.written(&runnable, saved.change_id);
         Ok((saved, runnable))
     }
 
@@ -184,7 +184,7 @@ impl Webtasks {
     /// Follows a change committed to the store (by this host or another).
     pub(crate) fn changed(&self, change: &Change) {
         match change {
-            Change::Webtask(w) => self.cache.forget(&w.container, &w.name),
+            Change::Webtask(w) => self.cache.changed(&w.container, &w.name, w.id),
             Change::Missed => self.cache.clear(),
             _ => {}
         }

@@ -42,6 +42,10 @@ pub struct StoredWebtask {
     /// Who wrote it and the names of its secrets, recorded in its version
     /// history by [`Store::put`]. Empty when read back.
     pub deployment: Deployment,
+    /// The change-log position ([`WebtaskChange::id`]) of the write that
+    /// returned it, set by [`Store::put`]; 0 when read back or when the
+    /// store keeps no log. Hosts sharing a store order their caches by it.
+    pub change_id: u64,
 }
 
 /// Who wrote a version of a webtask, and which secrets it had.
@@ -182,6 +186,7 @@ impl StoredWebtask {
             created_at: 0,
             updated_at: 0,
             deployment: Deployment::default(),
+            change_id: 0,
         }
     }
 

@@ -261,6 +261,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredWebtask, String)> {
             created_at: r.get(6)?,
             updated_at: r.get(7)?,
             deployment: Deployment::default(),
+            change_id: 0,
         },
         r.get(4)?,
     ))
@@ -342,6 +343,7 @@ impl Store for SqliteStore {
             let change = log_change(&tx, &w.container, &w.name, false)?;
             tx.commit().map_err(db)?;
             w.updated_at = t;
+            w.change_id = change.id;
             Ok((w, Some(change)))
         });
         announce(write, &self.feed)

@@ -274,6 +274,7 @@ fn row(r: &tokio_postgres::Row) -> Result<StoredWebtask, StoreError> {
         created_at: r.get(6),
         updated_at: r.get(7),
         deployment: super::Deployment::default(),
+        change_id: 0,
     })
 }
 
@@ -477,6 +478,7 @@ impl PostgresStore {
             tx.commit().await.map_err(db)?;
             w.created_at = created;
             w.updated_at = t;
+            w.change_id = change.id;
             Ok((w, Some(change)))
         });
         announce_local(write)
