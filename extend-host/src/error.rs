@@ -102,7 +102,14 @@ impl IntoResponse for ApiError {
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         tracing::error!(error = %e, "storage failed");
-        ApiError::internal(format!("storage failed: {e}"))
+        match e {
+            // The database's own text can name tables, values and settings:
+            // it goes to the host's log, not to the client.
+            crate::store::StoreError::Database(_) => ApiError::internal(
+                "storage failed: the database refused the operation; the host's log has the details",
+            ),
+            e => ApiError::internal(format!("storage failed: {e}")),
+        }
     }
 }
 

@@ -33,6 +33,18 @@ pub(crate) struct NewWebtask<'a> {
     pub(crate) by: &'a str,
 }
 
+/// A draft, before it is stored.
+pub(crate) struct NewDraft<'a> {
+    pub(crate) container: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) code: String,
+    pub(crate) meta: BTreeMap<String, String>,
+    /// The draft's own secrets, or `None` to run with the live webtask's.
+    pub(crate) secrets: Option<&'a BTreeMap<String, String>>,
+    /// The saver's token id.
+    pub(crate) by: &'a str,
+}
+
 impl Webtasks {
     pub(crate) fn new(store: Arc<dyn Store>, keys: Arc<Keys>, limits: Limits) -> Self {
         Webtasks {
@@ -64,20 +76,65 @@ impl Webtasks {
         serde_json::from_slice(&self.keys.open(sealed)?).ok()
     }
 
+    /// Checks what every write of a webtask's content must satisfy, live
+    /// or draft, whichever way it arrives (PUT, `POST /api/tokens/issue`
+    /// with `jtn`, a draft, its deploy, a rollback, a rename): the code and
+    /// metadata sizes, no NUL character (neither store takes one in text,
+    /// and no source or metadata needs it), and secret names that are not
+    /// empty.
+    pub(crate) fn check_content(
+        &self,
+        code: &str,
+        meta: &BTreeMap<String, String>,
+        secrets: Option<&BTreeMap<String, String>>,
+    ) -> Result<(), ApiError> {
+        let limits = &self.limits;
+        if code.len() > limits.code_size {
+            return Err(ApiError::bad_request(format!(
+                "the code is {} bytes; the limit is {} bytes",
+                code.len(),
+                limits.code_size
+            )));
+        }
+        if code.contains('\0') {
+            return Err(ApiError::bad_request(
+                "the code contains a NUL character (\\u0000)",
+            ));
+        }
+        if meta
+            .iter()
+            .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            return Err(ApiError::bad_request(
+                "the metadata contains a NUL character (\\u0000)",
+            ));
+        }
+        let meta_bytes: usize = meta.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if meta_bytes > limits.meta_size {
+            return Err(ApiError::bad_request(format!(
+                "the metadata is {meta_bytes} bytes; the limit is {} bytes",
+                limits.meta_size
+            )));
+        }
+        if let Some(secrets) = secrets
+            && secrets.keys().any(|k| k.is_empty() || k.contains('\0'))
+        {
+            return Err(ApiError::bad_request(
+                "a secret name is empty or contains a NUL character (\\u0000)",
+            ));
+        }
+        Ok(())
+    }
+
     /// Creates or replaces a webtask, sealing its secrets; returns it as
-    /// stored and as it will run.
+    /// stored and as it will run. Checked by [`Webtasks::check_content`],
+    /// its point against the published catalog, and its container's quota.
     pub(crate) async fn save(
         &self,
         w: NewWebtask<'_>,
     ) -> Result<(StoredWebtask, Arc<Webtask>), ApiError> {
         let limits = &self.limits;
-        if w.code.len() > limits.code_size {
-            return Err(ApiError::bad_request(format!(
-                "the code is {} bytes; the limit is {} bytes",
-                w.code.len(),
-                limits.code_size
-            )));
-        }
+        self.check_content(&w.code, &w.meta, Some(w.secrets))?;
         let record = StoredWebtask::new(
             w.container.to_owned(),
             w.name.to_owned(),
@@ -140,6 +197,30 @@ impl Webtasks {
             "`{EXTENSION_TYPE}` is `{point}`, which names no extension point of the published catalog (version {}); {known}",
             current.version
         )))
+    }
+
+    /// Saves a draft, checked as [`Webtasks::save`] checks a live write;
+    /// `secrets` (when the draft pins its own) are sealed here.
+    pub(crate) async fn save_draft(
+        &self,
+        draft: NewDraft<'_>,
+    ) -> Result<crate::store::Draft, ApiError> {
+        self.check_content(&draft.code, &draft.meta, draft.secrets)?;
+        if let Some(point) = draft.meta.get(EXTENSION_TYPE) {
+            self.check_point(point).await?;
+        }
+        let sealed = draft.secrets.map(|s| self.seal(s));
+        Ok(self
+            .store
+            .put_draft(crate::store::Draft::new(
+                draft.container.to_owned(),
+                draft.name.to_owned(),
+                draft.code,
+                draft.meta,
+                sealed,
+                draft.by.to_owned(),
+            ))
+            .await?)
     }
 
     /// Deletes a webtask; `false` when there was none.

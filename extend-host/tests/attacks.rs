@@ -1037,6 +1037,217 @@ async fn quotas_meta_limits_and_response_size() {
     refused(r, 500, "limit is 1048576 bytes").await;
 }
 
+/// Each bad write, through each way a webtask's content is written, gets the
+/// same 400 and stores nothing; and every way counts against the same rate.
+async fn every_write_path_gets_the_same_checks(env: &Env) {
+    let code = "module.exports = cb => cb(null, 1)";
+    let bad: [(&str, Value, Value, &str); 5] = [
+        (
+            "NUL in code",
+            json!("a\u{0}b"),
+            json!({}),
+            "code contains a NUL",
+        ),
+        (
+            "NUL in meta",
+            json!(code),
+            json!({"k": "v\u{0}"}),
+            "metadata contains a NUL",
+        ),
+        (
+            "NUL in a meta key",
+            json!(code),
+            json!({"k\u{0}": "v"}),
+            "metadata contains a NUL",
+        ),
+        (
+            "100 KB of meta",
+            json!(code),
+            json!({"k": "v".repeat(100_000)}),
+            "the limit is 16384 bytes",
+        ),
+        (
+            "code over the limit",
+            json!("x".repeat(100_001)),
+            json!({}),
+            "the limit is 100000 bytes",
+        ),
+    ];
+    // Each case in a container of its own: a refused write still counts
+    // against the container's write rate.
+    for (i, (what, code, meta, needle)) in bad.iter().enumerate() {
+        let c = format!("bad{i}");
+        let put = env
+            .http
+            .put(env.url(&format!("/api/webtask/{c}/w")))
+            .bearer_auth(env.master())
+            .json(&json!({ "code": code, "meta": meta }))
+            .send()
+            .await
+            .unwrap();
+        let jtn = issue(
+            env,
+            env.master(),
+            json!({ "ten": c, "jtn": "w", "code": code, "meta": meta }),
+        )
+        .await;
+        let draft = env
+            .http
+            .put(env.url(&format!("/api/webtask/{c}/w/draft")))
+            .bearer_auth(env.master())
+            .json(&json!({ "code": code, "meta": meta }))
+            .send()
+            .await
+            .unwrap();
+        for (path, r) in [("PUT", put), ("jtn", jtn), ("draft", draft)] {
+            let status = r.status().as_u16();
+            let text = r.text().await.unwrap();
+            // The code limit is the body limit first for PUT bodies over 120 KiB.
+            assert!(
+                status == 400 || (status == 413 && text.contains("bytes")),
+                "{what} through {path}: {status} {text}"
+            );
+            assert!(
+                status == 413 || text.contains(needle),
+                "{what} through {path}: {text}"
+            );
+        }
+    }
+    // An empty secret name, as `secrets`, `ectx` and a draft's `secrets`.
+    let empty = json!({ "": "v" });
+    for (path, r) in [
+        (
+            "PUT",
+            env.http
+                .put(env.url("/api/webtask/empty/w"))
+                .bearer_auth(env.master())
+                .json(&json!({ "code": code, "secrets": empty }))
+                .send()
+                .await
+                .unwrap(),
+        ),
+        (
+            "jtn",
+            issue(
+                env,
+                env.master(),
+                json!({ "ten": "empty", "jtn": "w", "code": code, "ectx": empty }),
+            )
+            .await,
+        ),
+        (
+            "draft",
+            env.http
+                .put(env.url("/api/webtask/empty/w/draft"))
+                .bearer_auth(env.master())
+                .json(&json!({ "code": code, "secrets": empty }))
+                .send()
+                .await
+                .unwrap(),
+        ),
+    ] {
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        assert_eq!(status, 400, "an empty secret name through {path}: {text}");
+        assert!(text.contains("secret name is empty"), "{path}: {text}");
+    }
+    // Nothing was stored by any of them.
+    let containers = (0..bad.len())
+        .map(|i| format!("bad{i}"))
+        .chain(["empty".to_owned()]);
+    for path in containers.flat_map(|c| {
+        [
+            format!("/api/webtask/{c}/w"),
+            format!("/api/webtask/{c}/w/draft"),
+        ]
+    }) {
+        let r = env
+            .http
+            .get(env.url(&path))
+            .bearer_auth(env.master())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+    }
+
+    // The rate: `jtn` creates count like PUTs, and once the burst is used
+    // up every write path of the container is refused.
+    let mut created = 0;
+    let refusal = loop {
+        let r = issue(
+            env,
+            env.master(),
+            json!({ "ten": "rated", "jtn": format!("w{created}"), "code": code }),
+        )
+        .await;
+        if r.status() != 200 {
+            break r;
+        }
+        created += 1;
+        assert!(
+            created <= 5,
+            "more creates through `jtn` than the burst of 5"
+        );
+    };
+    assert_eq!(created, 5);
+    refused(refusal, 429, "faster than").await;
+    let master = env.master();
+    let attempts = [
+        (
+            "PUT",
+            env.http
+                .put(env.url("/api/webtask/rated/w0"))
+                .json(&json!({ "code": code })),
+        ),
+        (
+            "draft",
+            env.http
+                .put(env.url("/api/webtask/rated/w0/draft"))
+                .json(&json!({ "code": code })),
+        ),
+        (
+            "deploy",
+            env.http.post(env.url("/api/webtask/rated/w0/draft/deploy")),
+        ),
+        (
+            "rollback",
+            env.http
+                .post(env.url("/api/webtask/rated/w0/versions/1/rollback")),
+        ),
+        (
+            "rename",
+            env.http
+                .post(env.url("/api/webtask/rated/w0/rename"))
+                .json(&json!({ "name": "w9" })),
+        ),
+        ("delete", env.http.delete(env.url("/api/webtask/rated/w0"))),
+    ];
+    for (path, req) in attempts {
+        let r = req.bearer_auth(master).send().await.unwrap();
+        assert_eq!(r.status(), 429, "{path} past the write burst");
+    }
+}
+
+#[tokio::test]
+async fn every_write_path_gets_the_same_checks_on_sqlite() {
+    let mut limits = Limits::default();
+    limits.write_burst = 5;
+    limits.writes_per_second = 0.001;
+    every_write_path_gets_the_same_checks(&start_with(limits).await).await;
+}
+
+#[tokio::test]
+async fn every_write_path_gets_the_same_checks_on_postgres() {
+    let mut limits = Limits::default();
+    limits.write_burst = 5;
+    limits.writes_per_second = 0.001;
+    let Some(env) = common::start_on(common::Backend::Postgres, limits).await else {
+        return;
+    };
+    every_write_path_gets_the_same_checks(&env).await;
+}
+
 #[tokio::test]
 async fn run_responses_cannot_set_cookies_redirect_scripts_or_interim_statuses() {
     let env = start().await;

@@ -11,6 +11,7 @@ use super::webtasks::{PutBody, apply_secret_changes, deploy, deployed, item};
 use super::{App, read_body};
 use crate::error::ApiError;
 use crate::store::Draft;
+use crate::webtasks::NewDraft;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -55,22 +56,7 @@ pub(super) async fn put(
     let code = body
         .code
         .ok_or_else(|| ApiError::bad_request("`code` is required and must be a string"))?;
-    if code.len() > app.limits.code_size {
-        return Err(ApiError::bad_request(format!(
-            "the code is {} bytes; the limit is {} bytes",
-            code.len(),
-            app.limits.code_size
-        )));
-    }
-    if code.contains('\0') {
-        return Err(ApiError::bad_request(
-            "the code contains a NUL character (\\u0000)",
-        ));
-    }
     let meta = body.meta.unwrap_or_default();
-    if let Some(point) = meta.get(crate::webtasks::EXTENSION_TYPE) {
-        app.webtasks.check_point(point).await?;
-    }
     let secrets = match (body.secrets, body.secret_changes) {
         (explicit, None) => explicit,
         (Some(explicit), changes) => Some(apply_secret_changes(explicit, changes)?),
@@ -94,18 +80,16 @@ pub(super) async fn put(
         }
     };
     let names: Option<Vec<String>> = secrets.as_ref().map(|s| s.keys().cloned().collect());
-    let sealed = secrets.as_ref().map(|s| app.webtasks.seal(s));
     let saved = app
         .webtasks
-        .store
-        .put_draft(Draft::new(
-            auth.container.clone(),
-            auth.name().to_owned(),
+        .save_draft(NewDraft {
+            container: &auth.container,
+            name: auth.name(),
             code,
             meta,
-            sealed,
-            auth.claims.jti.clone(),
-        ))
+            secrets: secrets.as_ref(),
+            by: &auth.claims.jti,
+        })
         .await?;
     Ok(axum::Json(view(&saved, names.as_deref())).into_response())
 }

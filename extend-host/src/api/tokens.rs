@@ -41,6 +41,8 @@ pub(super) async fn issue(
         .ten
         .clone()
         .ok_or_else(|| ApiError::internal("a token with `jtn` was derived without a container"))?;
+    // A write like a PUT: the same rate (its checks and quota are `save`'s).
+    app.admit_write(&container)?;
     let token = app.auth.sign(&claims);
     let secrets = req.ectx.unwrap_or_default();
     let (_, runnable) = app

@@ -221,28 +221,6 @@ pub(super) async fn deploy(
     meta: BTreeMap<String, String>,
 ) -> Result<StoredWebtask, ApiError> {
     let (container, name, caller) = (&auth.container, auth.name(), &auth.claims);
-    // Neither store takes NUL in text (PostgreSQL refuses it outright), and
-    // no JavaScript source or metadata needs it.
-    if code.contains('\0') {
-        return Err(ApiError::bad_request(
-            "the code contains a NUL character (\\u0000)",
-        ));
-    }
-    if meta
-        .iter()
-        .any(|(k, v)| k.contains('\0') || v.contains('\0'))
-    {
-        return Err(ApiError::bad_request(
-            "the metadata contains a NUL character (\\u0000)",
-        ));
-    }
-    let meta_bytes: usize = meta.iter().map(|(k, v)| k.len() + v.len()).sum();
-    if meta_bytes > app.limits.meta_size {
-        return Err(ApiError::bad_request(format!(
-            "the metadata is {meta_bytes} bytes; the limit is {} bytes",
-            app.limits.meta_size
-        )));
-    }
     let mut ca = caller.ca.clone();
     ca.push(caller.jti.clone());
     let claims = Claims {
