@@ -12,7 +12,7 @@
 use crate::crypto::Keys;
 use crate::store::Store;
 use serde_json::{Map, Value, json};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -127,7 +127,7 @@ impl Recorder {
         let Ok(mut value) = serde_json::from_slice::<Value>(body) else {
             return;
         };
-        redact(&schema, &schema, &mut value, 0);
+        redact(&schema, &mut value);
         let input = json!({ "method": method, "body": value });
         let _ = self.queue.try_send(Pending {
             container: container.to_owned(),
@@ -165,42 +165,94 @@ async fn load(store: &dyn Store) -> Points {
         .collect()
 }
 
-/// Replaces every value `schema` marks `writeOnly` with [`REDACTED`].
-pub(crate) fn redact(schema: &Value, root: &Value, value: &mut Value, depth: usize) {
-    if depth > 32 {
+/// Value nesting past which a subtree is redacted whole (a run body is
+/// parsed with serde_json's limit of 128, so real payloads stay within).
+const MAX_DEPTH: usize = 128;
+
+/// Distinct schemas that may apply to one value, through `$ref` and the
+/// combinators; past it the value is redacted whole.
+const MAX_SCHEMAS: usize = 512;
+
+/// Replaces every value `schema` (the payload schema, also the root that
+/// `$ref`s resolve in) marks `writeOnly` with [`REDACTED`].
+///
+/// The walk follows the value, and at each value gathers every schema
+/// that applies to it once (`$ref`, `allOf`/`anyOf`/`oneOf`, `then`/`else`,
+/// `dependentSchemas`), so recursive schemas cost no more than the value
+/// is deep, and nothing is missed at any depth. Where it cannot tell, it
+/// redacts: a `$ref` it cannot resolve, a value nested past [`MAX_DEPTH`],
+/// more than [`MAX_SCHEMAS`] schemas for one value, and a field that a
+/// `patternProperties` schema may match (patterns are not evaluated: each
+/// applies to every field).
+pub(crate) fn redact(schema: &Value, value: &mut Value) {
+    walk(schema, vec![schema], value, 0);
+}
+
+fn walk<'s>(root: &'s Value, given: Vec<&'s Value>, value: &mut Value, depth: usize) {
+    let redacted = || Value::String(REDACTED.to_owned());
+    if depth > MAX_DEPTH {
+        *value = redacted();
         return;
     }
-    let Some(s) = schema.as_object() else {
-        return;
-    };
-    if s.get("writeOnly").and_then(Value::as_bool) == Some(true) {
-        *value = Value::String(REDACTED.to_owned());
-        return;
-    }
-    if let Some(target) = s
-        .get("$ref")
-        .and_then(Value::as_str)
-        .and_then(|r| r.strip_prefix('#'))
-        .and_then(|p| root.pointer(p))
-    {
-        redact(target, root, value, depth + 1);
-    }
-    for key in ["allOf", "anyOf", "oneOf"] {
-        for branch in s.get(key).and_then(Value::as_array).into_iter().flatten() {
-            redact(branch, root, value, depth + 1);
+    let mut applies: Vec<&'s Map<String, Value>> = Vec::new();
+    let mut seen: HashSet<*const Value> = HashSet::new();
+    let mut stack = given;
+    while let Some(schema) = stack.pop() {
+        if !seen.insert(std::ptr::from_ref(schema)) {
+            continue;
         }
-    }
-    match value {
-        Value::Object(fields) => redact_fields(s, root, fields, depth),
-        Value::Array(items) => {
-            if let Some(item) = s.get("items") {
-                for v in items.iter_mut() {
-                    redact(item, root, v, depth + 1);
+        if seen.len() > MAX_SCHEMAS {
+            *value = redacted();
+            return;
+        }
+        // `true` (anything) and `false` (nothing) mark nothing write-only.
+        let Some(s) = schema.as_object() else {
+            continue;
+        };
+        if s.get("writeOnly").and_then(Value::as_bool) == Some(true) {
+            *value = redacted();
+            return;
+        }
+        if let Some(reference) = s.get("$ref") {
+            match reference
+                .as_str()
+                .and_then(|r| r.strip_prefix('#'))
+                .and_then(|p| root.pointer(p))
+            {
+                Some(target) => stack.push(target),
+                None => {
+                    *value = redacted();
+                    return;
                 }
             }
-            if let Some(prefix) = s.get("prefixItems").and_then(Value::as_array) {
-                for (v, item) in items.iter_mut().zip(prefix) {
-                    redact(item, root, v, depth + 1);
+        }
+        for key in ["allOf", "anyOf", "oneOf"] {
+            stack.extend(s.get(key).and_then(Value::as_array).into_iter().flatten());
+        }
+        stack.extend(["then", "else"].iter().filter_map(|k| s.get(*k)));
+        stack.extend(
+            s.get("dependentSchemas")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flat_map(Map::values),
+        );
+        applies.push(s);
+    }
+    match value {
+        Value::Object(fields) => {
+            for (key, v) in fields.iter_mut() {
+                let child: Vec<&Value> =
+                    applies.iter().flat_map(|s| field_schemas(s, key)).collect();
+                if !child.is_empty() {
+                    walk(root, child, v, depth + 1);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter_mut().enumerate() {
+                let child: Vec<&Value> = applies.iter().flat_map(|s| item_schemas(s, i)).collect();
+                if !child.is_empty() {
+                    walk(root, child, v, depth + 1);
                 }
             }
         }
@@ -208,25 +260,161 @@ pub(crate) fn redact(schema: &Value, root: &Value, value: &mut Value, depth: usi
     }
 }
 
-fn redact_fields(
-    s: &Map<String, Value>,
-    root: &Value,
-    fields: &mut Map<String, Value>,
-    depth: usize,
-) {
-    let props = s.get("properties").and_then(Value::as_object);
-    let extra = s.get("additionalProperties").filter(|a| a.is_object());
-    for (k, v) in fields.iter_mut() {
-        if let Some(field) = props.and_then(|p| p.get(k)).or(extra) {
-            redact(field, root, v, depth + 1);
+/// The schemas of `s` that may apply to its object's field `key`.
+fn field_schemas<'s>(s: &'s Map<String, Value>, key: &str) -> Vec<&'s Value> {
+    let named = s
+        .get("properties")
+        .and_then(Value::as_object)
+        .and_then(|p| p.get(key));
+    let mut out: Vec<&Value> = named.into_iter().collect();
+    out.extend(
+        s.get("patternProperties")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flat_map(Map::values),
+    );
+    if named.is_none() {
+        out.extend(
+            ["additionalProperties", "unevaluatedProperties"]
+                .iter()
+                .filter_map(|k| s.get(*k)),
+        );
+    }
+    out
+}
+
+/// The schemas of `s` that may apply to its array's item `i`.
+fn item_schemas(s: &Map<String, Value>, i: usize) -> Vec<&Value> {
+    let mut out = Vec::new();
+    for key in ["prefixItems", "items"] {
+        match s.get(key) {
+            // A tuple (`items` as an array is the older spelling).
+            Some(Value::Array(tuple)) => out.extend(tuple.get(i)),
+            Some(one) if key == "items" => out.push(one),
+            _ => {}
         }
     }
+    out.extend(
+        ["additionalItems", "unevaluatedItems", "contains"]
+            .iter()
+            .filter_map(|k| s.get(*k)),
+    );
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::{REDACTED, redact};
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    /// A linked list `depth` nodes long, each node `{secret, next}`.
+    fn chain(depth: usize) -> Value {
+        let mut v = Value::Null;
+        for i in 0..depth {
+            v = json!({ "secret": format!("s{i}"), "plain": i, "next": v });
+        }
+        v
+    }
+
+    /// Every `secret` value left in clear in `v`.
+    fn clear_secrets(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    if k == "secret" && x != REDACTED {
+                        out.push(x.to_string());
+                    }
+                    clear_secrets(x, out);
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| clear_secrets(x, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn write_only_fields_of_recursive_schemas_are_redacted_at_every_depth() {
+        let node = json!({"type": "object", "properties": {
+            "secret": {"type": "string", "writeOnly": true},
+            "plain": {"type": "integer"},
+            "next": {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/Node"}]}
+        }});
+        let schemas = [
+            // Nullable recursion through anyOf, as schemars writes Option<Box<Node>>.
+            json!({"$ref": "#/$defs/Node", "$defs": {"Node": node}}),
+            // The same through oneOf and a chain of $refs.
+            json!({"$ref": "#/$defs/A", "$defs": {
+                "A": {"$ref": "#/$defs/B"},
+                "B": {"$ref": "#/$defs/Node"},
+                "Node": {"type": "object", "properties": {
+                    "secret": {"writeOnly": true},
+                    "next": {"oneOf": [{"type": "null"}, {"$ref": "#/$defs/A"}]}
+                }}
+            }}),
+            // Recursion through the root itself.
+            json!({"type": "object", "properties": {
+                "secret": {"writeOnly": true},
+                "next": {"anyOf": [{"$ref": "#"}, {"type": "null"}]}
+            }}),
+        ];
+        for schema in &schemas {
+            for depth in [1, 10, 33, 60, 120] {
+                let mut v = chain(depth);
+                redact(schema, &mut v);
+                let mut left = Vec::new();
+                clear_secrets(&v, &mut left);
+                assert!(
+                    left.is_empty(),
+                    "depth {depth}: {left:?} in clear; schema {schema}"
+                );
+                assert_eq!(v["plain"], json!(depth - 1), "other fields are kept");
+            }
+        }
+        // Arrays of recursive items: a tree.
+        let tree = json!({"$ref": "#/$defs/T", "$defs": {"T": {"type": "object", "properties": {
+            "secret": {"writeOnly": true},
+            "children": {"type": "array", "items": {"$ref": "#/$defs/T"}}
+        }}}});
+        let mut v = json!({"secret": "root", "children": []});
+        for i in 0..50 {
+            v = json!({"secret": format!("t{i}"), "children": [v.clone(), {"secret": "leaf", "children": []}]});
+        }
+        redact(&tree, &mut v);
+        let mut left = Vec::new();
+        clear_secrets(&v, &mut left);
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn what_the_walk_cannot_tell_it_redacts() {
+        // A $ref that does not resolve: the value it governs goes whole.
+        let schema = json!({"type": "object", "properties": {
+            "a": {"$ref": "#/$defs/Missing"}, "b": {"type": "string"}}});
+        let mut v = json!({"a": {"x": "y"}, "b": "kept"});
+        redact(&schema, &mut v);
+        assert_eq!(v, json!({"a": REDACTED, "b": "kept"}));
+        // Deeper than any run body can be: the subtree goes whole.
+        let deep = json!({"$ref": "#/$defs/N", "$defs": {"N": {"type": "object",
+            "properties": {"next": {"$ref": "#/$defs/N"}}}}});
+        let mut v = Value::Null;
+        for _ in 0..200 {
+            v = json!({ "next": v });
+        }
+        redact(&deep, &mut v);
+        let mut at = &v;
+        let mut levels = 0;
+        while let Some(next) = at.get("next") {
+            at = next;
+            levels += 1;
+        }
+        assert_eq!((levels, at), (129, &json!(REDACTED)));
+        // Pattern properties are not evaluated: each may apply to any field.
+        let patterned = json!({"type": "object", "patternProperties": {
+            "^pin": {"writeOnly": true}}, "properties": {"name": {"type": "string"}}});
+        let mut v = json!({"pin1": "1234", "other": "x"});
+        redact(&patterned, &mut v);
+        assert_eq!(v, json!({"pin1": REDACTED, "other": REDACTED}));
+    }
 
     #[test]
     fn write_only_fields_are_redacted_wherever_the_schema_puts_them() {
@@ -249,7 +437,7 @@ mod tests {
             "either": {"number": "3700", "brand": "amex"},
             "unknown": "kept"
         });
-        redact(&schema, &schema, &mut v, 0);
+        redact(&schema, &mut v);
         assert_eq!(
             v,
             json!({
