@@ -1271,6 +1271,57 @@ async fn run_responses_cannot_set_cookies_redirect_scripts_or_interim_statuses()
     assert_eq!(h["x-content-type-options"], "nosniff");
     let r = env.post_run("acme", "interim").await;
     refused(r, 500, "final status").await;
+
+    // Headers that steer the host's origin are dropped; what describes the
+    // content, CORS and the platform's own `x-` headers pass.
+    env.install(
+        "acme",
+        "steer",
+        "module.exports = (ctx, req, res) => { res.writeHead(302, { location: 'https://evil.invalid/', \
+         refresh: '0; url=https://evil.invalid/', 'clear-site-data': '\"*\"', 'www-authenticate': 'Basic realm=x', \
+         'x-frame-options': 'ALLOWALL', link: '<https://evil.invalid/x.js>; rel=preload', \
+         'access-control-allow-credentials': 'true', 'access-control-allow-origin': '*', \
+         'cache-control': 'no-store', 'x-lead-score': '95', 'x-wt-response-source': 'forged' }); res.end('moved'); };",
+    )
+    .await;
+    // A client that does not follow redirects, so that a Location that got
+    // through is seen (and never followed off this machine).
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(env.url("/api/run/acme/steer"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    let h = r.headers();
+    for dropped in [
+        "location",
+        "refresh",
+        "clear-site-data",
+        "www-authenticate",
+        "x-frame-options",
+        "link",
+        "access-control-allow-credentials",
+    ] {
+        assert!(!h.contains_key(dropped), "{dropped} passed: {h:?}");
+    }
+    assert_eq!(h["access-control-allow-origin"], "*");
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(h["x-lead-score"], "95");
+    assert_eq!(h["x-wt-response-source"], "webtask");
+
+    // Header bytes count against the response cap with the body.
+    env.install(
+        "acme",
+        "fat-headers",
+        "module.exports = (ctx, req, res) => { const v = 'v'.repeat(600 * 1024); \
+         res.writeHead(200, { 'x-a': v, 'x-b': v }); res.end('small'); };",
+    )
+    .await;
+    let r = env.post_run("acme", "fat-headers").await;
+    refused(r, 500, "(body and headers) is").await;
 }
 
 #[tokio::test]

@@ -439,15 +439,15 @@ pub(super) async fn execute_webtask(
     app.metrics.ran(container, reply.source, started.elapsed());
     let source = reply.source.as_str();
     tracing::debug!(parent: &span, status = reply.status, source, elapsed_us = started.elapsed().as_micros() as u64, "run answered");
-    if reply.body.len() > app.limits.response_size {
+    let size = reply.body.len() + header_bytes(&reply);
+    if size > app.limits.response_size {
         return Ok(respond(
             Reply::error(
                 500,
                 crate::error::Source::Webtask,
                 "Script produced a response too large.",
                 &format!(
-                    "the extension's response is {} bytes; the limit is {} bytes",
-                    reply.body.len(),
+                    "the extension's response (body and headers) is {size} bytes; the limit is {} bytes",
                     app.limits.response_size
                 ),
             ),
@@ -458,23 +458,56 @@ pub(super) async fn execute_webtask(
     Ok(respond(reply, retry))
 }
 
-/// Response headers an extension may not set: framing is the server's, and
-/// cookies or redirects on the host's origin would let one tenant act on
-/// another's (or the editor's) behalf.
-fn reserved(name: &str) -> bool {
-    matches!(
-        name,
-        "content-length"
-            | "transfer-encoding"
-            | "connection"
-            | "x-wt-response-source"
-            | "set-cookie"
-            | "set-cookie2"
-            | "content-security-policy"
-            | "x-content-type-options"
-            | "strict-transport-security"
-            | "access-control-allow-credentials"
-    )
+/// Whether an extension may set response header `name` (lowercase).
+///
+/// Run responses come from the host's origin, which the management API and
+/// the editor share, so the rule is an allow-list: what describes the
+/// content, its caching and CORS for browsers that call the run URL, and
+/// the platform's own `x-` headers. Everything else is dropped: framing
+/// (the server's), cookies, `Location` (a redirect from the host's origin
+/// to anywhere: an open redirect, so 3xx answers go without it),
+/// `Refresh`, `Clear-Site-Data`, `WWW-Authenticate`, `Link`, security
+/// policies and `Access-Control-Allow-Credentials`.
+fn allowed(name: &str) -> bool {
+    match name {
+        "content-type"
+        | "content-language"
+        | "content-disposition"
+        | "cache-control"
+        | "etag"
+        | "last-modified"
+        | "expires"
+        | "vary"
+        | "retry-after"
+        | "access-control-allow-origin"
+        | "access-control-allow-methods"
+        | "access-control-allow-headers"
+        | "access-control-expose-headers"
+        | "access-control-max-age" => true,
+        _ => {
+            name.starts_with("x-")
+                && !name.starts_with("x-wt-")
+                && !matches!(
+                    name,
+                    "x-frame-options"
+                        | "x-content-type-options"
+                        | "x-xss-protection"
+                        | "x-dns-prefetch-control"
+                        | "x-permitted-cross-domain-policies"
+                )
+        }
+    }
+}
+
+/// The bytes of the headers a reply may set, counted with its body against
+/// [`Limits::response_size`](crate::Limits::response_size).
+fn header_bytes(reply: &Reply) -> usize {
+    reply
+        .headers
+        .iter()
+        .filter(|(k, _)| allowed(k))
+        .map(|(k, v)| k.len() + v.len())
+        .sum()
 }
 
 fn respond(reply: Reply, retry_after: Option<u64>) -> Response {
@@ -485,7 +518,7 @@ fn respond(reply: Reply, retry_after: Option<u64>) -> Response {
     // Room for the host's own headers in one allocation.
     h.reserve(6 + reply.headers.len());
     for (k, v) in &reply.headers {
-        if reserved(k) {
+        if !allowed(k) {
             continue;
         }
         if let (Ok(k), Ok(v)) = (
