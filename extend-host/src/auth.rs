@@ -16,6 +16,8 @@ pub(crate) struct Auth {
     /// Revoked token ids: loaded from the store at start, then kept current by
     /// this host's revocations and the store's change feed.
     revoked: RwLock<HashSet<String>>,
+    /// Bumped at each revocation, for streams that must end with their token.
+    revocations: tokio::sync::watch::Sender<u64>,
 }
 
 impl Auth {
@@ -24,6 +26,7 @@ impl Auth {
             keys,
             master_jti,
             revoked: RwLock::new(revoked.into_iter().collect()),
+            revocations: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -57,11 +60,47 @@ impl Auth {
     /// Checks a token: signature, validity window and revocation of it or any ancestor.
     pub(crate) fn verify(&self, token: &str) -> Result<Claims, ApiError> {
         let claims = token::decode(&self.keys, token, crate::time::unix_now())?;
-        let revoked = self.revoked.read().unwrap_or_else(PoisonError::into_inner);
-        if revoked.contains(&claims.jti) || claims.ca.iter().any(|j| revoked.contains(j)) {
+        if self.is_revoked(&claims) {
             return Err(ApiError::forbidden("token is revoked"));
         }
         Ok(claims)
+    }
+
+    /// Whether the token or any token it was issued from is revoked.
+    fn is_revoked(&self, claims: &Claims) -> bool {
+        let revoked = self.revoked.read().unwrap_or_else(PoisonError::into_inner);
+        revoked.contains(&claims.jti) || claims.ca.iter().any(|j| revoked.contains(j))
+    }
+
+    /// Resolves when `claims` stop being valid: revoked (it or an ancestor,
+    /// on this host or another) or expired. Never, for a token that does
+    /// neither. Long-lived streams end with it.
+    pub(crate) async fn until_invalid(&self, claims: &Claims) {
+        let mut revocations = self.revocations.subscribe();
+        let expiry = async {
+            match claims.exp {
+                Some(exp) => {
+                    let left = exp.saturating_sub(crate::time::unix_now());
+                    tokio::time::sleep(std::time::Duration::from_secs(left)).await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let mut expiry = std::pin::pin!(expiry);
+        loop {
+            if self.is_revoked(claims) {
+                return;
+            }
+            tokio::select! {
+                () = &mut expiry => return,
+                changed = revocations.changed() => {
+                    if changed.is_err() {
+                        // The host is going away; its streams end with it.
+                        std::future::pending::<()>().await;
+                    }
+                }
+            }
+        }
     }
 
     pub(crate) fn sign(&self, claims: &Claims) -> String {
@@ -76,6 +115,7 @@ impl Auth {
     pub(crate) fn reload_revoked(&self, revoked: Vec<String>) {
         *self.revoked.write().unwrap_or_else(PoisonError::into_inner) =
             revoked.into_iter().collect();
+        self.revocations.send_modify(|n| *n += 1);
     }
 
     /// Refuses `jti` from now on (after the store has recorded it).
@@ -84,5 +124,6 @@ impl Auth {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(jti);
+        self.revocations.send_modify(|n| *n += 1);
     }
 }

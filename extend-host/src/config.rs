@@ -53,10 +53,20 @@ pub struct Limits {
     pub writes_per_second: f64,
     /// Writes one container may make in a burst. Default 20.
     pub write_burst: u32,
+    /// Management requests of one container (reads and writes, log and
+    /// change streams not counted) served at once; more get 429 at once.
+    /// Default 8.
+    pub management_in_flight_per_container: usize,
     /// Webtasks in one container. Default 1,000.
     pub webtasks_per_container: usize,
     /// Bytes of code across the webtasks of one container. Default 10 MB.
     pub code_per_container: usize,
+    /// Drafts in one container (one per webtask name at most). Default 100.
+    pub drafts_per_container: usize,
+    /// Bytes of code across the drafts of one container, counted apart
+    /// from the live webtasks' [`code_per_container`](Self::code_per_container).
+    /// Default 10 MB.
+    pub draft_code_per_container: usize,
     /// Bytes of one webtask's metadata (keys and values). Default 16 KiB.
     pub meta_size: usize,
     /// `meta=key:value` filters in one list call. Default 10.
@@ -69,6 +79,9 @@ pub struct Limits {
     pub log_line: usize,
     /// Log-stream subscribers of one container. Default 10.
     pub log_subscribers_per_container: usize,
+    /// Open `GET /api/changes` streams watching one container (the
+    /// master's streams of every container count as one more). Default 10.
+    pub change_subscribers_per_container: usize,
     /// Log-stream subscribers across the host. Default 1,000.
     pub log_subscribers: usize,
     /// Request headers, by count. Default 100.
@@ -110,8 +123,11 @@ impl Default for Limits {
             resident_memory: 512 << 20,
             writes_per_second: 5.0,
             write_burst: 20,
+            management_in_flight_per_container: 8,
             webtasks_per_container: 1000,
             code_per_container: 10_000_000,
+            drafts_per_container: 100,
+            draft_code_per_container: 10_000_000,
             meta_size: 16 << 10,
             meta_filters: 10,
             catalog_size: 4 << 20,
@@ -119,6 +135,7 @@ impl Default for Limits {
             log_line: 8 << 10,
             log_subscribers_per_container: 10,
             log_subscribers: 1000,
+            change_subscribers_per_container: 10,
             header_count: 100,
             header_bytes: 16 << 10,
             uri_length: 8 << 10,

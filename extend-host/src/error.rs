@@ -105,6 +105,14 @@ impl From<crate::store::StoreError> for ApiError {
         match e {
             // The database's own text can name tables, values and settings:
             // it goes to the host's log, not to the client.
+            crate::store::StoreError::Busy(m) => {
+                let mut e = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("the store is busy: {m}; retry shortly"),
+                );
+                e.retry_after = Some(1);
+                e
+            }
             crate::store::StoreError::Database(_) => ApiError::internal(
                 "storage failed: the database refused the operation; the host's log has the details",
             ),

@@ -1,9 +1,79 @@
-//! Per-container write rate limits: a token bucket of writes per container.
+//! Per-container limits of management traffic: a token bucket of writes
+//! per container ([`WriteLimiter`]), and a cap on the management requests
+//! of one container being served at once ([`InFlight`]).
 
 use crate::error::ApiError;
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
+
+/// Counts the management requests of each container being served, and
+/// refuses one past the limit: one tenant's large reads (recorded inputs,
+/// replays, lists) cannot take the host's memory or the database's
+/// connections from the others.
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    limit: usize,
+    /// What is counted, in the refusal: "management requests in progress".
+    what: &'static str,
+    /// The [`Limits`](crate::Limits) field that sets the limit.
+    setting: &'static str,
+    counts: Mutex<HashMap<String, usize>>,
+}
+
+/// A place taken in [`InFlight`], given back when dropped.
+#[derive(Debug)]
+pub(crate) struct Permit {
+    of: Arc<InFlight>,
+    container: String,
+}
+
+impl InFlight {
+    pub(crate) fn new(limit: usize, what: &'static str, setting: &'static str) -> Arc<Self> {
+        Arc::new(InFlight {
+            limit: limit.max(1),
+            what,
+            setting,
+            counts: Mutex::default(),
+        })
+    }
+
+    /// Takes a place for a request of `container`, or refuses with 429.
+    pub(crate) fn enter(self: &Arc<Self>, container: &str) -> Result<Permit, ApiError> {
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = counts.entry(container.to_owned()).or_insert(0);
+        if *n >= self.limit {
+            return Err(ApiError::too_many(
+                format!(
+                    "container `{container}` has {} {}, its limit ({}); retry when one ends",
+                    self.limit, self.what, self.setting
+                ),
+                1,
+            ));
+        }
+        *n += 1;
+        Ok(Permit {
+            of: Arc::clone(self),
+            container: container.to_owned(),
+        })
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let mut counts = self
+            .of
+            .counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = counts.get_mut(&self.container) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.container);
+            }
+        }
+    }
+}
 
 /// Buckets kept before idle (full) ones are dropped.
 const PRUNE_AT: usize = 10_000;
@@ -66,6 +136,31 @@ impl WriteLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_in_flight_are_capped_per_container_and_given_back() {
+        let f = InFlight::new(
+            2,
+            "management requests in progress",
+            "management_in_flight_per_container",
+        );
+        let a1 = f.enter("a").unwrap();
+        let _a2 = f.enter("a").unwrap();
+        let e = f.enter("a").unwrap_err();
+        assert!(
+            e.message.contains("2 management requests in progress"),
+            "{}",
+            e.message
+        );
+        let _b = f.enter("b").expect("another container is not affected");
+        drop(a1);
+        let _a3 = f.enter("a").expect("a place was given back");
+        drop((_a2, _a3, _b));
+        assert!(
+            f.counts.lock().unwrap().is_empty(),
+            "nothing is kept for idle containers"
+        );
+    }
 
     #[test]
     fn a_burst_is_admitted_then_refused_per_container() {

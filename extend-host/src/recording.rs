@@ -31,6 +31,54 @@ const REFRESH_AFTER: Duration = Duration::from_secs(5);
 /// Records waiting for the writer; more are dropped.
 const QUEUE: usize = 256;
 
+/// The largest run body recorded. A larger one is recorded as a note of
+/// its size, so that one webtask's inputs stay within 20 × 64 KiB and a
+/// replay or `GET …/inputs` answer stays small.
+pub(crate) const MAX_INPUT_BYTES: usize = 64 << 10;
+
+/// Bytes of inputs one container may record per second, sustained, and in
+/// a burst; past them its inputs are not recorded until the budget refills,
+/// so that one tenant's traffic writes a bounded amount to disk.
+const RECORD_BYTES_PER_SECOND: f64 = 256.0 * 1024.0;
+const RECORD_BYTES_BURST: f64 = 2.0 * 1024.0 * 1024.0;
+
+/// Containers whose byte budget is tracked, at most; past it the full
+/// ones are forgotten.
+const MAX_BUDGETS: usize = 10_000;
+
+/// Each container's budget of recorded bytes: a token bucket.
+#[derive(Default)]
+struct Budgets(std::sync::Mutex<HashMap<String, (f64, Instant)>>);
+
+impl Budgets {
+    /// Takes `bytes` from `container`'s budget; `false` when it has not
+    /// that much left.
+    fn take(&self, container: &str, bytes: usize) -> bool {
+        let now = Instant::now();
+        let mut all = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if all.len() >= MAX_BUDGETS && !all.contains_key(container) {
+            all.retain(|_, (left, at)| {
+                *left + now.duration_since(*at).as_secs_f64() * RECORD_BYTES_PER_SECOND
+                    < RECORD_BYTES_BURST
+            });
+        }
+        let (left, at) = all
+            .entry(container.to_owned())
+            .or_insert((RECORD_BYTES_BURST, now));
+        *left = (*left + now.duration_since(*at).as_secs_f64() * RECORD_BYTES_PER_SECOND)
+            .min(RECORD_BYTES_BURST);
+        *at = now;
+        if *left < bytes as f64 {
+            return false;
+        }
+        *left -= bytes as f64;
+        true
+    }
+}
+
 struct Pending {
     container: String,
     name: String,
@@ -46,6 +94,8 @@ pub(crate) struct Recorder {
     points: Arc<RwLock<(Option<Instant>, Arc<Points>)>>,
     refreshing: Arc<AtomicBool>,
     queue: mpsc::Sender<Pending>,
+    /// Bytes each container may still record.
+    budgets: Budgets,
 }
 
 impl Recorder {
@@ -71,6 +121,7 @@ impl Recorder {
             points: Arc::new(RwLock::new((None, Arc::new(Points::new())))),
             refreshing: Arc::new(AtomicBool::new(false)),
             queue,
+            budgets: Budgets::default(),
         }
     }
 
@@ -124,11 +175,30 @@ impl Recorder {
         let Some(schema) = self.current().get(point).cloned() else {
             return;
         };
-        let Ok(mut value) = serde_json::from_slice::<Value>(body) else {
+        // Past its byte rate a container's inputs are not recorded, so its
+        // disk writes stay bounded.
+        if !self
+            .budgets
+            .take(container, body.len().min(MAX_INPUT_BYTES))
+        {
             return;
+        }
+        let input = if body.len() > MAX_INPUT_BYTES {
+            json!({
+                "method": method,
+                "body": null,
+                "not_recorded": format!(
+                    "the body was {} bytes; inputs over {MAX_INPUT_BYTES} bytes are not recorded",
+                    body.len()
+                ),
+            })
+        } else {
+            let Ok(mut value) = serde_json::from_slice::<Value>(body) else {
+                return;
+            };
+            redact(&schema, &mut value);
+            json!({ "method": method, "body": value })
         };
-        redact(&schema, &mut value);
-        let input = json!({ "method": method, "body": value });
         let _ = self.queue.try_send(Pending {
             container: container.to_owned(),
             name: name.to_owned(),

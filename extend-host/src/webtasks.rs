@@ -209,6 +209,25 @@ impl Webtasks {
         if let Some(point) = draft.meta.get(EXTENSION_TYPE) {
             self.check_point(point).await?;
         }
+        // Under the write lock, so that this host's concurrent saves cannot
+        // both pass the quota (another host's may: drafts are a tenant's
+        // work in progress, and the excess is bounded by the node count).
+        let _write = self.writes.lock().await;
+        let (usage, old) = self.store.draft_usage(draft.container, draft.name).await?;
+        let count = usage.webtasks + u64::from(old.is_none());
+        if count > self.limits.drafts_per_container as u64 {
+            return Err(ApiError::forbidden(format!(
+                "container `{}` already has {} drafts, its limit (drafts_per_container); deploy or delete one",
+                draft.container, usage.webtasks
+            )));
+        }
+        let bytes = usage.code_bytes.saturating_sub(old.unwrap_or(0)) + draft.code.len() as u64;
+        if bytes > self.limits.draft_code_per_container as u64 {
+            return Err(ApiError::forbidden(format!(
+                "container `{}` would hold {bytes} bytes of draft code; its limit (draft_code_per_container) is {} bytes",
+                draft.container, self.limits.draft_code_per_container
+            )));
+        }
         let sealed = draft.secrets.map(|s| self.seal(s));
         Ok(self
             .store

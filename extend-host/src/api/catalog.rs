@@ -12,7 +12,7 @@ use super::extract::Caller;
 use super::{App, read_body};
 use crate::error::ApiError;
 use crate::store::StoredCatalog;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -41,6 +41,7 @@ pub(super) async fn put(
         .publish_catalog(document.to_string())
         .await?;
     app.recorder.refresh().await;
+    app.catalog.invalidate().await;
     tracing::info!(
         version = stored.version,
         points = names.len(),
@@ -54,44 +55,112 @@ pub(super) async fn put(
     .into_response())
 }
 
+/// How long a host serves the catalog it read before reading it again (a
+/// catalog published on another node shows within this; one published on
+/// this node shows at once).
+const CATALOG_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The published catalog as this host serves it: read and built once, and
+/// shared by every request while fresh, so that many readers of a 4 MiB
+/// catalog hold one copy, not one each.
+#[derive(Default)]
+pub(crate) struct CatalogCache {
+    // A tokio mutex, held across the store read: concurrent misses make one
+    // read, not one each.
+    slot: tokio::sync::Mutex<Option<Arc<Served>>>,
+}
+
+/// One read of the store's catalogs, ready to serve.
+struct Served {
+    at: std::time::Instant,
+    /// The `GET /api/catalog` answer; `None` before the first publish.
+    answer: Option<Bytes>,
+    /// The current document.
+    current: Option<Arc<Value>>,
+}
+
+impl CatalogCache {
+    /// Forgets what was read: this host just published.
+    pub(crate) async fn invalidate(&self) {
+        *self.slot.lock().await = None;
+    }
+
+    async fn get(&self, app: &App) -> Result<Arc<Served>, ApiError> {
+        let mut slot = self.slot.lock().await;
+        if let Some(served) = slot.as_ref()
+            && served.at.elapsed() < CATALOG_FRESH
+        {
+            return Ok(Arc::clone(served));
+        }
+        let mut catalogs = app.webtasks.store.catalogs().await?.into_iter();
+        let parse = |c: &StoredCatalog| -> Result<Value, ApiError> {
+            serde_json::from_str(&c.document).map_err(|e| {
+                ApiError::internal(format!(
+                    "the stored catalog {} is unreadable: {e}",
+                    c.version
+                ))
+            })
+        };
+        let served = match catalogs.next() {
+            None => Served {
+                at: std::time::Instant::now(),
+                answer: None,
+                current: None,
+            },
+            Some(current) => {
+                let document = parse(&current)?;
+                let previous = match catalogs.next() {
+                    Some(p) => {
+                        json!({ "version": p.version, "published_at": p.published_at, "catalog": parse(&p)? })
+                    }
+                    None => Value::Null,
+                };
+                let answer = json!({
+                    "version": current.version,
+                    "published_at": current.published_at,
+                    "catalog": document,
+                    "previous": previous,
+                });
+                let document = answer["catalog"].clone();
+                Served {
+                    at: std::time::Instant::now(),
+                    answer: Some(Bytes::from(answer.to_string())),
+                    current: Some(Arc::new(document)),
+                }
+            }
+        };
+        let served = Arc::new(served);
+        *slot = Some(Arc::clone(&served));
+        Ok(served)
+    }
+}
+
+fn unpublished() -> ApiError {
+    ApiError::not_found("no catalog has been published on this host")
+}
+
 /// The current catalog and the previous one; 404 before the first publish.
 pub(super) async fn get(
     State(app): State<Arc<App>>,
     _caller: Caller,
 ) -> Result<Response, ApiError> {
-    let mut catalogs = app.webtasks.store.catalogs().await?.into_iter();
-    let current = catalogs
-        .next()
-        .ok_or_else(|| ApiError::not_found("no catalog has been published on this host"))?;
-    let entry = |c: StoredCatalog| -> Result<Value, ApiError> {
-        let document: Value = serde_json::from_str(&c.document).map_err(|e| {
-            ApiError::internal(format!(
-                "the stored catalog {} is unreadable: {e}",
-                c.version
-            ))
-        })?;
-        Ok(json!({ "version": c.version, "published_at": c.published_at, "catalog": document }))
-    };
-    let mut body = entry(current)?;
-    body["previous"] = match catalogs.next() {
-        Some(previous) => entry(previous)?,
-        None => Value::Null,
-    };
-    Ok(axum::Json(body).into_response())
+    let served = app.catalog.get(&app).await?;
+    let answer = served.answer.clone().ok_or_else(unpublished)?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        answer,
+    )
+        .into_response())
 }
 
 /// The current catalog's document; 404 before the first publish.
-async fn current(app: &App) -> Result<Value, ApiError> {
-    let current = app
-        .webtasks
-        .store
-        .catalogs()
+async fn current(app: &App) -> Result<Arc<Value>, ApiError> {
+    app.catalog
+        .get(app)
         .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::not_found("no catalog has been published on this host"))?;
-    serde_json::from_str(&current.document)
-        .map_err(|e| ApiError::internal(format!("the stored catalog is unreadable: {e}")))
+        .current
+        .clone()
+        .ok_or_else(unpublished)
 }
 
 fn text(content_type: &'static str, body: String) -> Response {

@@ -34,7 +34,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Logged changes read per query when catching a client up.
-const PAGE: u64 = 1000;
+const PAGE: u64 = 100;
 
 fn change_event(c: &WebtaskChange) -> Bytes {
     let data = serde_json::json!({
@@ -78,6 +78,12 @@ pub(super) async fn stream(
                 })?,
         ),
     };
+    // One tenant cannot hold the host's memory with subscriptions: a cap
+    // per container watched (and for the master's stream of all of them).
+    let permit = app
+        .change_subscribers
+        .enter(container.as_deref().unwrap_or("*"))
+        .inspect_err(|_| app.metrics.reject("change_subscribers"))?;
     // Subscribed before the log is read, so nothing falls between the two.
     let live = app.webtasks.store.changes().ok_or_else(|| {
         ApiError::new(
@@ -85,41 +91,17 @@ pub(super) async fn stream(
             "this host's store keeps no change feed",
         )
     })?;
-    let mut first = vec![Bytes::from_static(b": connected\n\n")];
-    let mut backlog = VecDeque::new();
-    let mut last = 0;
-    if let Some(after) = after {
-        last = after;
-        loop {
-            let log = app
-                .webtasks
-                .store
-                .changes_since(last, container.as_deref(), PAGE)
-                .await?;
-            if !log.complete {
-                first.push(reset_event(
-                    "the changes after the last event id are no longer kept",
-                ));
-                backlog.clear();
-                break;
-            }
-            let n = log.changes.len() as u64;
-            if let Some(c) = log.changes.last() {
-                last = c.id;
-            }
-            backlog.extend(log.changes);
-            if n < PAGE {
-                break;
-            }
-        }
-    }
+    let (stop, guard) = app.stream_stop(caller.claims.clone());
     let state = Watch {
-        first: first.into(),
-        backlog,
+        first: VecDeque::from([Bytes::from_static(b": connected\n\n")]),
+        backlog: VecDeque::new(),
+        catching_up: after,
+        app: Arc::clone(&app),
         live,
-        last,
+        last: after.unwrap_or(0),
         container,
-        stop: app.shutdown.clone(),
+        stop,
+        _held: (permit, guard),
     };
     let body = Body::from_stream(futures_util::stream::unfold(state, |mut s| async move {
         let chunk = s.next().await?;
@@ -137,21 +119,77 @@ pub(super) async fn stream(
 
 struct Watch {
     first: VecDeque<Bytes>,
+    /// Logged changes read and not yet sent: at most one [`PAGE`].
     backlog: VecDeque<WebtaskChange>,
+    /// While catching a reconnected client up: the position to read the
+    /// log from. Read a page at a time as the client takes them, so a slow
+    /// client holds one page, not the whole log.
+    catching_up: Option<u64>,
+    app: Arc<App>,
     live: broadcast::Receiver<Change>,
     /// The highest id sent: live changes the backlog already had are skipped.
     last: u64,
     container: Option<String>,
+    /// Cancelled at shutdown and when the caller's token is revoked or expires.
     stop: tokio_util::sync::CancellationToken,
+    /// Given back when the stream ends: the subscriber's place, and the
+    /// guard that ends the task watching its token.
+    _held: (crate::rate::Permit, tokio_util::sync::DropGuard),
 }
 
 impl Watch {
+    /// Reads the next page of the log into the backlog; a reset event when
+    /// the log cannot tell what the client missed.
+    async fn catch_up(&mut self, after: u64) -> Option<Bytes> {
+        let log = match self
+            .app
+            .webtasks
+            .store
+            .changes_since(after, self.container.as_deref(), PAGE)
+            .await
+        {
+            Ok(log) => log,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the change log for a reconnecting client");
+                self.catching_up = None;
+                self.last = 0;
+                return Some(reset_event("the change log could not be read"));
+            }
+        };
+        if !log.complete {
+            // From here on every live change goes out: the client starts over.
+            self.catching_up = None;
+            self.last = 0;
+            return Some(reset_event(
+                "the changes after the last event id are not known to this host",
+            ));
+        }
+        self.catching_up = match log.changes.last() {
+            Some(c) if log.changes.len() as u64 == PAGE => Some(c.id),
+            _ => None,
+        };
+        if let Some(c) = log.changes.last() {
+            self.last = c.id;
+        }
+        self.backlog.extend(log.changes);
+        None
+    }
+
     async fn next(&mut self) -> Option<Bytes> {
         if let Some(chunk) = self.first.pop_front() {
             return Some(chunk);
         }
-        if let Some(c) = self.backlog.pop_front() {
-            return Some(change_event(&c));
+        loop {
+            if self.stop.is_cancelled() {
+                return None;
+            }
+            if let Some(c) = self.backlog.pop_front() {
+                return Some(change_event(&c));
+            }
+            let Some(after) = self.catching_up else { break };
+            if let Some(reset) = self.catch_up(after).await {
+                return Some(reset);
+            }
         }
         loop {
             let received = tokio::select! {

@@ -235,6 +235,9 @@ pub(super) async fn inputs(
     Ok(axum::Json(json!({ "recording": recording, "inputs": inputs })).into_response())
 }
 
+/// The most of one answer a replay report shows.
+const REPLAY_ANSWER_BYTES: usize = 64 << 10;
+
 /// What one run answered, for the replay report: the status and the body
 /// (as JSON when it is JSON).
 async fn outcome(res: Response, limit: usize) -> Value {
@@ -244,12 +247,22 @@ async fn outcome(res: Response, limit: usize) -> Value {
         .get("x-wt-response-source")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let body = match axum::body::to_bytes(res.into_body(), limit.saturating_add(1)).await {
+    let mut out = json!({ "status": status, "source": source });
+    out["body"] = match axum::body::to_bytes(res.into_body(), limit.saturating_add(1)).await {
+        // A large answer is cut, so that a replay's report stays small.
+        Ok(bytes) if bytes.len() > REPLAY_ANSWER_BYTES => {
+            out["truncated"] = format!(
+                "the answer is {} bytes; replay shows the first {REPLAY_ANSWER_BYTES}",
+                bytes.len()
+            )
+            .into();
+            Value::String(String::from_utf8_lossy(&bytes[..REPLAY_ANSWER_BYTES]).into_owned())
+        }
         Ok(bytes) => serde_json::from_slice::<Value>(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())),
         Err(e) => Value::String(format!("the answer could not be read: {e}")),
     };
-    json!({ "status": status, "source": source, "body": body })
+    out
 }
 
 /// `POST …/draft/replay`: runs the draft and the live version on each

@@ -5,6 +5,7 @@
 use super::{App, Query};
 use crate::error::ApiError;
 use crate::names;
+use crate::rate::Permit;
 use crate::token::Claims;
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
@@ -28,9 +29,18 @@ pub(crate) struct Authorized {
     /// The `{name}` path parameter, checked, on routes that have one.
     name: Option<String>,
     pub(crate) query: Query,
+    /// The container's place among its management requests in progress,
+    /// held while the handler runs (see `Limits::management_in_flight_per_container`).
+    permit: Option<Permit>,
 }
 
 impl Authorized {
+    /// Gives back the place among the container's management requests in
+    /// progress: for a stream, which lives on and has its own limits.
+    pub(crate) fn release(&mut self) {
+        self.permit = None;
+    }
+
     /// The webtask named in the path. Only on `/{container}/{name}` routes.
     pub(crate) fn name(&self) -> &str {
         self.name.as_deref().unwrap_or_default()
@@ -43,6 +53,7 @@ impl Authorized {
             container: self.container.clone(),
             name: Some(name),
             query: Query::parse(None),
+            permit: None,
         }
     }
 }
@@ -91,11 +102,17 @@ impl FromRequestParts<Arc<App>> for Authorized {
         claims.authorize(&container)?;
         names::check("container", &container)?;
         check_names(&params)?;
+        let permit = Some(
+            app.in_flight
+                .enter(&container)
+                .inspect_err(|_| app.metrics.reject("management_in_flight"))?,
+        );
         Ok(Authorized {
             claims,
             container,
             name: params.remove("name"),
             query,
+            permit,
         })
     }
 }

@@ -27,8 +27,10 @@ fn event(record: &str) -> Bytes {
 /// Streams the container's `console` output. `max` ends the stream after that many records.
 pub(super) async fn stream(
     State(app): State<Arc<App>>,
-    auth: Authorized,
+    mut auth: Authorized,
 ) -> Result<Response, ApiError> {
+    // A stream has its own subscriber limits.
+    auth.release();
     let container = &auth.container;
     let max = match auth.query.get("max") {
         None => u64::MAX,
@@ -50,21 +52,22 @@ pub(super) async fn stream(
             5,
         ),
     })?;
-    let stop = app.shutdown.clone();
+    // Ends at shutdown, or when the caller's token is revoked or expires.
+    let (stop, guard) = app.stream_stop(auth.claims.clone());
     // The first chunk is a comment so that clients see the stream open at once.
     let first = futures_util::stream::once(async {
         Ok::<_, Infallible>(Bytes::from_static(b": connected\n\n"))
     });
     let records = futures_util::stream::unfold(
-        (sub, stop, max),
-        |(mut sub, stop, left)| async move {
+        (sub, (stop, guard), max),
+        |(mut sub, (stop, guard), left)| async move {
             if left == 0 {
                 return None;
             }
             let chunk = tokio::select! {
                 () = stop.cancelled() => return None,
                 r = tokio::time::timeout(KEEP_ALIVE, sub.rx.recv()) => match r {
-                    Err(_) => return Some((Ok::<_, Infallible>(Bytes::from_static(b": ping\n\n")), (sub, stop, left))),
+                    Err(_) => return Some((Ok::<_, Infallible>(Bytes::from_static(b": ping\n\n")), (sub, (stop, guard), left))),
                     Ok(Ok(record)) => event(&record),
                     Ok(Err(RecvError::Lagged(n))) => event(
                         &serde_json::json!({ "msg": format!("{n} log records were dropped because this client fell behind"), "level": 40 })
@@ -73,7 +76,7 @@ pub(super) async fn stream(
                     Ok(Err(RecvError::Closed)) => return None,
                 },
             };
-            Some((Ok(chunk), (sub, stop, left - 1)))
+            Some((Ok(chunk), (sub, (stop, guard), left - 1)))
         },
     );
     let body = Body::from_stream(futures_util::StreamExt::chain(first, records));

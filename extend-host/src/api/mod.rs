@@ -17,7 +17,7 @@ use crate::auth::Auth;
 use crate::config::Limits;
 use crate::error::ApiError;
 use crate::logs::LogHub;
-use crate::rate::WriteLimiter;
+use crate::rate::{InFlight, WriteLimiter};
 use crate::sandbox::{Executor, RunInput, Webtask};
 use crate::webtasks::Webtasks;
 use axum::Router;
@@ -41,6 +41,12 @@ pub(crate) struct App {
     pub(crate) logs: LogHub,
     /// Per-container management write rates.
     pub(crate) writes: WriteLimiter,
+    /// Per-container management requests being served.
+    pub(crate) in_flight: Arc<InFlight>,
+    /// Open `GET /api/changes` streams, per container watched (`*`: all).
+    pub(crate) change_subscribers: Arc<InFlight>,
+    /// The published catalog, as served.
+    pub(crate) catalog: catalog::CatalogCache,
     /// Run inputs kept for replaying drafts.
     pub(crate) recorder: crate::recording::Recorder,
     /// What `GET /metrics` serves.
@@ -90,6 +96,17 @@ impl App {
             executor,
             logs,
             writes: WriteLimiter::new(limits.writes_per_second, limits.write_burst),
+            in_flight: InFlight::new(
+                limits.management_in_flight_per_container,
+                "management requests in progress",
+                "management_in_flight_per_container",
+            ),
+            change_subscribers: InFlight::new(
+                limits.change_subscribers_per_container,
+                "open change streams",
+                "change_subscribers_per_container",
+            ),
+            catalog: catalog::CatalogCache::default(),
             recorder,
             limits,
             base_url: base_url.trim_end_matches('/').to_owned(),
@@ -120,6 +137,25 @@ impl App {
             self.counters.request_prefix,
             self.counters.requests.fetch_add(1, Ordering::Relaxed)
         )
+    }
+
+    /// A token for a long-lived stream of `claims`' caller: cancelled at
+    /// shutdown, and when the caller's token is revoked or expires. The
+    /// guard, kept by the stream, cancels it when the stream is dropped,
+    /// which ends the task that watches the token.
+    pub(crate) fn stream_stop(
+        self: &Arc<Self>,
+        claims: crate::token::Claims,
+    ) -> (CancellationToken, tokio_util::sync::DropGuard) {
+        let stop = self.shutdown.child_token();
+        let (app, watched) = (Arc::clone(self), stop.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                () = app.auth.until_invalid(&claims) => watched.cancel(),
+                () = watched.cancelled() => {}
+            }
+        });
+        (stop.clone(), stop.drop_guard())
     }
 
     /// After a webtask was saved: compile it ahead, so that the first run

@@ -221,6 +221,10 @@ pub enum StoreError {
     /// The write would take its container over its [`Quota`]; nothing was
     /// written. The message names the container and the limit.
     OverQuota(String),
+    /// The store is too busy to take the operation now (e.g. no database
+    /// connection came free in time); nothing was done, and the same
+    /// operation may succeed later.
+    Busy(String),
 }
 
 impl fmt::Display for StoreError {
@@ -230,6 +234,7 @@ impl fmt::Display for StoreError {
             StoreError::Corrupt(m) => write!(f, "stored data is unreadable: {m}"),
             StoreError::Unsupported(what) => write!(f, "this store keeps no {what}"),
             StoreError::OverQuota(m) => f.write_str(m),
+            StoreError::Busy(m) => write!(f, "the store is busy: {m}"),
         }
     }
 }
@@ -475,6 +480,17 @@ pub trait Store: Send + Sync + 'static {
     fn put_draft(&self, draft: Draft) -> BoxFuture<'_, Result<Draft, StoreError>> {
         let _ = draft;
         Box::pin(async { Err(StoreError::Unsupported("drafts")) })
+    }
+    /// How many drafts `container` has and the bytes of their code, and the
+    /// code bytes of `name`'s draft if it has one: for the drafts' quota.
+    /// The default keeps no drafts: none.
+    fn draft_usage<'a>(
+        &'a self,
+        container: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<(Usage, Option<u64>), StoreError>> {
+        let _ = (container, name);
+        Box::pin(async { Ok((Usage::default(), None)) })
     }
     /// The webtask's draft, if it has one.
     fn draft<'a>(

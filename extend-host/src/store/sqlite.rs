@@ -218,13 +218,15 @@ pub(super) fn announce<T: Send + 'static>(
     })
 }
 
-/// Whether a change log whose oldest row is `oldest` still holds everything
-/// after position `after`: the row `after` itself must still be there (ids
-/// may have gaps, so `oldest == after + 1` proves nothing).
-pub(super) fn log_is_complete(oldest: Option<i64>, after: i64) -> bool {
-    match oldest {
-        Some(oldest) => oldest <= after,
-        None => after == 0,
+/// Whether a change log whose rows go from `oldest` to `latest` still
+/// holds everything after position `after`: the row `after` itself must
+/// still be there (ids may have gaps, so `oldest == after + 1` proves
+/// nothing), and `after` must be a position the log reached (a reader
+/// past the end has seen another log, or made its position up).
+pub(super) fn log_is_complete(oldest: Option<i64>, latest: Option<i64>, after: i64) -> bool {
+    match (oldest, latest) {
+        (Some(oldest), Some(latest)) => oldest <= after && after <= latest,
+        _ => after == 0,
     }
 }
 
@@ -483,6 +485,29 @@ impl Store for SqliteStore {
         })
     }
 
+    fn draft_usage<'a>(
+        &'a self,
+        container: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<(Usage, Option<u64>), StoreError>> {
+        let (c, n) = (container.to_owned(), name.to_owned());
+        self.read(move |conn| {
+            conn.query_row(
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(CAST(code AS BLOB))), 0),
+                    MAX(CASE WHEN name = ?2 THEN LENGTH(CAST(code AS BLOB)) END)
+                 FROM webtask_drafts WHERE container = ?1",
+                params![c, n],
+                |r| {
+                    Ok((
+                        Usage::new(r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64),
+                        r.get::<_, Option<i64>>(2)?.map(|b| b as u64),
+                    ))
+                },
+            )
+            .map_err(db)
+        })
+    }
+
     fn draft<'a>(
         &'a self,
         container: &'a str,
@@ -661,10 +686,12 @@ impl Store for SqliteStore {
         let container = container.map(str::to_owned);
         self.read(move |conn| {
             let after = after.min(i64::MAX as u64) as i64;
-            let oldest: Option<i64> = conn
-                .query_row("SELECT MIN(id) FROM changes", [], |r| r.get(0))
+            let (oldest, latest): (Option<i64>, Option<i64>) = conn
+                .query_row("SELECT MIN(id), MAX(id) FROM changes", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
                 .map_err(db)?;
-            let complete = log_is_complete(oldest, after);
+            let complete = log_is_complete(oldest, latest, after);
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT id, container, name, deleted FROM changes

@@ -88,9 +88,18 @@ pub(super) fn db(e: tokio_postgres::Error) -> StoreError {
 fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
     match e {
         deadpool_postgres::PoolError::Backend(e) => db(e),
+        deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => {
+            StoreError::Busy(format!(
+                "every database connection of this host ({POOL_SIZE}) stayed busy for {} s",
+                POOL_WAIT.as_secs()
+            ))
+        }
         other => StoreError::Database(format!("no database connection: {other}")),
     }
 }
+
+/// How long a request waits for a connection of the pool.
+const POOL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user@host:port/db`),
@@ -118,6 +127,9 @@ impl PostgresStore {
             .max_size(POOL_SIZE)
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .create_timeout(Some(std::time::Duration::from_secs(10)))
+            // A request waits this long for a connection, then gets 503:
+            // slow requests holding the pool delay others, never forever.
+            .wait_timeout(Some(POOL_WAIT))
             .build()
             .map_err(|e| StoreError::Database(format!("cannot make a connection pool: {e}")))?;
         let setup = pool.get().await.map_err(|e| {
@@ -736,6 +748,29 @@ impl Store for PostgresStore {
         })
     }
 
+    fn draft_usage<'a>(
+        &'a self,
+        container: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<(Usage, Option<u64>), StoreError>> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            let r = conn
+                .query_one(
+                    "SELECT COUNT(*), COALESCE(SUM(octet_length(code)), 0)::bigint,
+                        MAX(CASE WHEN name = $2 THEN octet_length(code) END)::bigint
+                     FROM webtask_drafts WHERE container = $1",
+                    &[&container, &name],
+                )
+                .await
+                .map_err(db)?;
+            Ok((
+                Usage::new(r.get::<_, i64>(0) as u64, r.get::<_, i64>(1) as u64),
+                r.get::<_, Option<i64>>(2).map(|b| b as u64),
+            ))
+        })
+    }
+
     fn draft<'a>(
         &'a self,
         container: &'a str,
@@ -898,11 +933,11 @@ impl Store for PostgresStore {
             let after = after.min(i64::MAX as u64) as i64;
             let limit = limit.min(i64::MAX as u64) as i64;
             let conn = self.conn().await?;
-            let oldest: Option<i64> = conn
-                .query_one("SELECT MIN(id) FROM changes", &[])
+            let bounds = conn
+                .query_one("SELECT MIN(id), MAX(id) FROM changes", &[])
                 .await
-                .map_err(db)?
-                .get(0);
+                .map_err(db)?;
+            let (oldest, latest): (Option<i64>, Option<i64>) = (bounds.get(0), bounds.get(1));
             let rows = conn
                 .query(
                     "SELECT id, container, name, deleted FROM changes
@@ -918,7 +953,7 @@ impl Store for PostgresStore {
                         WebtaskChange::new(r.get::<_, i64>(0) as u64, r.get(1), r.get(2), r.get(3))
                     })
                     .collect(),
-                complete: log_is_complete(oldest, after),
+                complete: log_is_complete(oldest, latest, after),
             })
         })
     }
