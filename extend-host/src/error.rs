@@ -113,6 +113,7 @@ impl From<crate::store::StoreError> for ApiError {
                 e.retry_after = Some(1);
                 e
             }
+            crate::store::StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
             crate::store::StoreError::Database(_) => ApiError::internal(
                 "storage failed: the database refused the operation; the host's log has the details",
             ),

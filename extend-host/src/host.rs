@@ -279,7 +279,15 @@ async fn follow_changes(app: Arc<App>, mut changes: tokio::sync::broadcast::Rece
         app.webtasks.changed(&change);
         match change {
             Change::Revoked { jti } => app.auth.revoked(jti),
-            Change::Webtask(w) if w.deleted => app.executor.forget(&w.container),
+            Change::Webtask(w) if w.deleted => {
+                app.executor.forget(&w.container);
+                // A container left without webtasks loses its metric series.
+                if let Ok(usage) = app.webtasks.store.usage(&w.container).await
+                    && usage.webtasks == 0
+                {
+                    app.metrics.forget_container(&w.container);
+                }
+            }
             Change::Missed => match app.webtasks.store.revoked().await {
                 Ok(revoked) => app.auth.reload_revoked(revoked),
                 // The set only grows; what this host had stays refused, and

@@ -121,6 +121,21 @@ impl HostMetrics {
             .observe(took.as_secs_f64());
     }
 
+    /// Drops the per-container series of `container`, which holds no
+    /// webtask any more, so that deleted containers do not pile up.
+    pub(crate) fn forget_container(&self, container: &str) {
+        for source in [
+            crate::error::Source::Webtask,
+            crate::error::Source::Compiler,
+            crate::error::Source::Proxy,
+        ] {
+            self.runs.remove(&RunLabels {
+                container: container.to_owned(),
+                source: source.as_str(),
+            });
+        }
+    }
+
     /// Counts a request (in the middleware every request passes).
     pub(crate) fn request(&self, method: &axum::http::Method, kind: &'static str) {
         use axum::http::Method;

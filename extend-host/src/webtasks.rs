@@ -242,6 +242,24 @@ impl Webtasks {
             .await?)
     }
 
+    /// Renames webtask `from` to `renamed.name` in one store step (see
+    /// [`Store::rename`]): 409 when the new name is taken or `from` went
+    /// meanwhile. Returns the webtask under its new name, stored and as it
+    /// will run.
+    pub(crate) async fn rename(
+        &self,
+        from: &str,
+        renamed: StoredWebtask,
+    ) -> Result<(StoredWebtask, Arc<Webtask>), ApiError> {
+        let _write = self.writes.lock().await;
+        let container = renamed.container.clone();
+        let saved = self.store.rename(from, renamed).await?;
+        let runnable = Arc::new(runnable(&saved, &self.unseal(&saved)?));
+        self.cache.forget(&container, from);
+        self.cache.written(&runnable, saved.change_id);
+        Ok((saved, runnable))
+    }
+
     /// Deletes a webtask; `false` when there was none.
     pub(crate) async fn delete(&self, container: &str, name: &str) -> Result<bool, ApiError> {
         let _write = self.writes.lock().await;

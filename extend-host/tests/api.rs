@@ -908,6 +908,50 @@ on_both_stores! {
         assert_eq!(old.status(), 404);
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_renames_are_atomic_one_wins_the_other_gets_409() {
+        let mut limits = extend_host::Limits::default();
+        limits.write_burst = 1000;
+        let env = start_with(limits).await;
+        let rename = |from: String, to: String| {
+            let env = &env;
+            async move {
+                let r = env.http.post(env.url(&format!("/api/webtask/acme/{from}/rename")))
+                    .bearer_auth(env.master()).json(&json!({ "name": to })).send().await.unwrap();
+                r.status().as_u16()
+            }
+        };
+        for round in 0..10 {
+            // Two webtasks to one name: both used to answer 200, and one was lost.
+            let (a, b, z) = (format!("ra{round}"), format!("rb{round}"), format!("rz{round}"));
+            env.install("acme", &a, "module.exports = cb => cb(null, 'a')").await;
+            env.install("acme", &b, "module.exports = cb => cb(null, 'b')").await;
+            let (sa, sb) = tokio::join!(rename(a.clone(), z.clone()), rename(b.clone(), z.clone()));
+            let mut statuses = [sa, sb];
+            statuses.sort();
+            assert_eq!(statuses, [200, 409], "round {round}");
+            let (won, lost) = if sa == 200 { (&a, &b) } else { (&b, &a) };
+            let listed = env.get_json("/api/webtask/acme").await;
+            let names: Vec<&str> = listed.as_array().unwrap().iter().filter_map(|w| w["name"].as_str()).collect();
+            assert!(names.contains(&z.as_str()) && names.contains(&lost.as_str()), "round {round}: {names:?}");
+            assert!(!names.contains(&won.as_str()), "round {round}: {names:?}");
+            let want = if won == &a { "a" } else { "b" };
+            assert_eq!(env.run("acme", &z, json!({})).await.2, json!(want));
+
+            // One webtask to two names: it used to end up under both.
+            let (c, x, y) = (format!("rc{round}"), format!("rx{round}"), format!("ry{round}"));
+            env.install("acme", &c, "module.exports = cb => cb(null, 'c')").await;
+            let (sx, sy) = tokio::join!(rename(c.clone(), x.clone()), rename(c.clone(), y.clone()));
+            let mut statuses = [sx, sy];
+            statuses.sort();
+            assert!(statuses == [200, 404] || statuses == [200, 409], "round {round}: {statuses:?}");
+            let listed = env.get_json("/api/webtask/acme").await;
+            let copies = listed.as_array().unwrap().iter()
+                .filter(|w| [&c, &x, &y].iter().any(|n| w["name"] == json!(n))).count();
+            assert_eq!(copies, 1, "round {round}: {listed}");
+        }
+    }
+
     #[tokio::test]
     async fn recorded_inputs_replay_a_draft_against_live_traffic() {
         let env = start().await;
@@ -1203,6 +1247,34 @@ async fn metrics_text(env: &common::Env) -> String {
         .unwrap();
     assert_eq!(r.status(), 200);
     r.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_container_left_without_webtasks_loses_its_metric_series() {
+    let env = common::start().await;
+    for name in ["a", "b"] {
+        env.install("gone", name, "module.exports = cb => cb(null, 1)")
+            .await;
+        assert_eq!(env.run("gone", name, json!({})).await.0, 200);
+    }
+    let series = "extend_host_runs_total{container=\"gone\",source=\"webtask\"} 2";
+    assert!(metrics_text(&env).await.contains(series));
+    for name in ["a", "b"] {
+        let r = env
+            .http
+            .delete(env.url(&format!("/api/webtask/gone/{name}")))
+            .bearer_auth(env.master())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+    }
+    common::eventually(
+        std::time::Duration::from_secs(10),
+        "the series is dropped",
+        || async { (!metrics_text(&env).await.contains("container=\"gone\"")).then_some(()) },
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 use super::extract::Authorized;
 use super::{App, Query, read_body};
 use crate::error::ApiError;
-use crate::store::StoredWebtask;
+use crate::store::{Deployment, StoredWebtask};
 use crate::token::Claims;
 use crate::webtasks::NewWebtask;
 use crate::wire::opt_string_map;
@@ -221,19 +221,6 @@ pub(super) async fn deploy(
     meta: BTreeMap<String, String>,
 ) -> Result<StoredWebtask, ApiError> {
     let (container, name, caller) = (&auth.container, auth.name(), &auth.claims);
-    let mut ca = caller.ca.clone();
-    ca.push(caller.jti.clone());
-    let claims = Claims {
-        jti: crate::crypto::random_hex::<16>(),
-        iat: crate::time::unix_now(),
-        ca,
-        ten: Some(container.clone()),
-        jtn: Some(name.to_owned()),
-        dd: Some(0),
-        dr: Some(1),
-        exp: caller.exp,
-        ..Claims::default()
-    };
     let (saved, runnable) = app
         .webtasks
         .save(NewWebtask {
@@ -242,13 +229,32 @@ pub(super) async fn deploy(
             code,
             secrets,
             meta,
-            token: app.auth.sign(&claims),
+            token: webtask_token(app, auth),
             by: &caller.jti,
         })
         .await?;
     app.compile_ahead(runnable);
     tracing::info!(%container, webtask = %name, "webtask created or replaced");
     Ok(saved)
+}
+
+/// The webtask token of the path's webtask, issued from the caller's: what
+/// clients get back from a write.
+fn webtask_token(app: &App, auth: &Authorized) -> String {
+    let caller = &auth.claims;
+    let mut ca = caller.ca.clone();
+    ca.push(caller.jti.clone());
+    app.auth.sign(&Claims {
+        jti: crate::crypto::random_hex::<16>(),
+        iat: crate::time::unix_now(),
+        ca,
+        ten: Some(auth.container.clone()),
+        jtn: Some(auth.name().to_owned()),
+        dd: Some(0),
+        dr: Some(1),
+        exp: caller.exp,
+        ..Claims::default()
+    })
 }
 
 /// `GET /api/webtask/{container}/{name}/versions`: the version history,
@@ -365,8 +371,8 @@ pub(super) async fn rollback(
 /// `POST /api/webtask/{container}/{name}/rename` with `{"name": "new"}`:
 /// the live webtask (code, secrets, metadata) and its draft move to the new
 /// name, which starts a new version history; the old name stops answering.
-/// 409 when the new name is taken. The new webtask is written before the
-/// old one is removed, so a failure between the two loses nothing.
+/// One store step: of two renames to one name, or of one webtask to two
+/// names, one wins and the other gets 409.
 pub(super) async fn rename(
     State(app): State<Arc<App>>,
     auth: Authorized,
@@ -404,21 +410,21 @@ pub(super) async fn rename(
         .get(container, name)
         .await?
         .ok_or_else(|| no_such(name))?;
-    if app.webtasks.store.get(container, &to).await?.is_some() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("container `{container}` already has a webtask named `{to}`"),
-        ));
-    }
-    let secrets = app.webtasks.unseal(&old)?;
+    let secret_names = app.webtasks.unseal(&old)?.into_keys().collect();
     let target = auth.with_name(to.clone());
-    let saved = deploy(&app, &target, old.code.clone(), &secrets, old.meta.clone()).await?;
-    if let Some(mut draft) = app.webtasks.store.draft(container, name).await? {
-        draft.name.clone_from(&to);
-        app.webtasks.store.put_draft(draft).await?;
-        app.webtasks.store.delete_draft(container, name).await?;
-    }
-    app.webtasks.delete(container, name).await?;
+    let record = StoredWebtask::new(
+        container.clone(),
+        to.clone(),
+        String::new(),
+        Vec::new(),
+        BTreeMap::new(),
+        webtask_token(&app, &target),
+    )
+    .deployed_by(Deployment::new(auth.claims.jti.clone(), secret_names));
+    // The store moves what the old name holds when it renames, in one
+    // step: code, secrets and meta, whatever a concurrent write left there.
+    let (saved, runnable) = app.webtasks.rename(name, record).await?;
+    app.compile_ahead(runnable);
     tracing::info!(%container, webtask = %name, to = %to, "webtask renamed");
     let mut out = item(&app, &saved);
     out.insert("renamed_from".into(), name.into());

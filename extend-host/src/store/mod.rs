@@ -221,6 +221,9 @@ pub enum StoreError {
     /// The write would take its container over its [`Quota`]; nothing was
     /// written. The message names the container and the limit.
     OverQuota(String),
+    /// The write conflicts with another: the name it would take exists, or
+    /// the webtask it would change is gone. Nothing was written.
+    Conflict(String),
     /// The store is too busy to take the operation now (e.g. no database
     /// connection came free in time); nothing was done, and the same
     /// operation may succeed later.
@@ -235,6 +238,7 @@ impl fmt::Display for StoreError {
             StoreError::Unsupported(what) => write!(f, "this store keeps no {what}"),
             StoreError::OverQuota(m) => f.write_str(m),
             StoreError::Busy(m) => write!(f, "the store is busy: {m}"),
+            StoreError::Conflict(m) => f.write_str(m),
         }
     }
 }
@@ -435,6 +439,23 @@ pub trait Store: Send + Sync + 'static {
             quota.admits(&webtask, usage, old.map(|o| o.code.len() as u64))?;
             self.put(webtask).await
         })
+    }
+    /// Renames webtask `from` of `container` to `renamed.name`, in one
+    /// step: its code, secrets and metadata move with `renamed.token` as its
+    /// token; its draft moves too (replacing any draft of the new name); its
+    /// version history starts anew with one version by `renamed.deployment`;
+    /// its recorded inputs are dropped; the change log records the old
+    /// name's deletion and the new name's creation. Returns the webtask
+    /// under its new name. [`StoreError::Conflict`] and nothing written
+    /// when the new name is taken or `from` does not exist (a concurrent
+    /// rename or delete took it first). The default keeps no renames.
+    fn rename<'a>(
+        &'a self,
+        from: &'a str,
+        renamed: StoredWebtask,
+    ) -> BoxFuture<'a, Result<StoredWebtask, StoreError>> {
+        let _ = (from, renamed);
+        Box::pin(async { Err(StoreError::Unsupported("renames")) })
     }
     /// Deletes a webtask; `false` when there was none.
     fn delete<'a>(

@@ -218,6 +218,21 @@ pub(super) fn announce<T: Send + 'static>(
     })
 }
 
+/// [`announce`] for a write that made several changes.
+pub(super) fn announce_all<T: Send + 'static>(
+    write: BoxFuture<'static, Result<(T, Vec<WebtaskChange>), StoreError>>,
+    feed: &broadcast::Sender<Change>,
+) -> BoxFuture<'static, Result<T, StoreError>> {
+    let feed = feed.clone();
+    Box::pin(async move {
+        let (value, changes) = write.await?;
+        for change in changes {
+            let _ = feed.send(Change::Webtask(change));
+        }
+        Ok(value)
+    })
+}
+
 /// Whether a change log whose rows go from `oldest` to `latest` still
 /// holds everything after position `after`: the row `after` itself must
 /// still be there (ids may have gaps, so `oldest == after + 1` proves
@@ -380,6 +395,85 @@ impl Store for SqliteStore {
             Ok((deleted, change))
         });
         announce(write, &self.feed)
+    }
+
+    fn rename<'a>(
+        &'a self,
+        from: &'a str,
+        mut w: StoredWebtask,
+    ) -> BoxFuture<'a, Result<StoredWebtask, StoreError>> {
+        let from = from.to_owned();
+        let write = self.with(move |conn| {
+            let t = now();
+            let tx = conn.transaction().map_err(db)?;
+            let taken: bool = tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM webtasks WHERE container = ?1 AND name = ?2)",
+                    params![w.container, w.name],
+                    |r| r.get(0),
+                )
+                .map_err(db)?;
+            if taken {
+                return Err(StoreError::Conflict(format!(
+                    "container `{}` already has a webtask named `{}`",
+                    w.container, w.name
+                )));
+            }
+            // What refers to the old name goes first (foreign keys), and the
+            // metadata index is made again for the new one.
+            for sql in [
+                "DELETE FROM webtask_versions WHERE container = ?1 AND name IN (?2, ?3)",
+                "DELETE FROM webtask_meta WHERE container = ?1 AND name IN (?2, ?3)",
+            ] {
+                tx.execute(sql, params![w.container, from, w.name]).map_err(db)?;
+            }
+            let moved = tx
+                .execute(
+                    "UPDATE webtasks SET name = ?3, token = ?4, updated_at = ?5
+                     WHERE container = ?1 AND name = ?2",
+                    params![w.container, from, w.name, w.token, t],
+                )
+                .map_err(db)?;
+            if moved == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "webtask `{}/{from}` no longer exists: it was renamed or deleted meanwhile",
+                    w.container
+                )));
+            }
+            for sql in [
+                "INSERT INTO webtask_meta (container, name, key, value)
+                 SELECT w.container, w.name, j.key, j.value FROM webtasks w, json_each(w.meta) j
+                 WHERE w.container = ?1 AND w.name = ?3 AND ?2 <> ?3",
+                "DELETE FROM recorded_inputs WHERE container = ?1 AND name IN (?2, ?3)",
+                "DELETE FROM webtask_drafts WHERE container = ?1 AND name = ?3",
+                "UPDATE webtask_drafts SET name = ?3 WHERE container = ?1 AND name = ?2",
+            ] {
+                tx.execute(sql, params![w.container, from, w.name]).map_err(db)?;
+            }
+            let secret_names = serde_json::to_string(&w.deployment.secret_names)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            tx.execute(
+                "INSERT INTO webtask_versions (container, name, version, code, meta, secrets, deployed_by, deployed_at)
+                 SELECT container, name, 1, code, meta, ?3, ?4, ?5 FROM webtasks WHERE container = ?1 AND name = ?2",
+                params![w.container, w.name, secret_names, w.deployment.by, t],
+            )
+            .map_err(db)?;
+            let (stored, meta) = tx
+                .query_row(
+                    &format!("SELECT {COLUMNS} FROM webtasks WHERE container = ?1 AND name = ?2"),
+                    params![w.container, w.name],
+                    row,
+                )
+                .map_err(db)?;
+            let gone = log_change(&tx, &w.container, &from, true)?;
+            let made = log_change(&tx, &w.container, &w.name, false)?;
+            tx.commit().map_err(db)?;
+            let mut stored = with_meta((stored, meta))?;
+            stored.change_id = made.id;
+            w = stored;
+            Ok((w, vec![gone, made]))
+        });
+        announce_all(write, &self.feed)
     }
 
     fn list<'a>(

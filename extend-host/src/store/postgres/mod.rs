@@ -542,6 +542,103 @@ impl Store for PostgresStore {
         self.write(w, Some(quota))
     }
 
+    fn rename<'a>(
+        &'a self,
+        from: &'a str,
+        w: StoredWebtask,
+    ) -> BoxFuture<'a, Result<StoredWebtask, StoreError>> {
+        let (this, from) = (self.clone(), from.to_owned());
+        let write: BoxFuture<'static, _> = Box::pin(async move {
+            let t = now();
+            let secret_names = serde_json::to_string(&w.deployment.secret_names)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let taken = || {
+                StoreError::Conflict(format!(
+                    "container `{}` already has a webtask named `{}`",
+                    w.container, w.name
+                ))
+            };
+            let mut conn = this.conn().await?;
+            let tx = conn.transaction().await.map_err(db)?;
+            if tx
+                .query_opt(
+                    "SELECT 1 FROM webtasks WHERE container = $1 AND name = $2",
+                    &[&w.container, &w.name],
+                )
+                .await
+                .map_err(db)?
+                .is_some()
+            {
+                return Err(taken());
+            }
+            // The old history goes first: it refers to the old name.
+            tx.execute(
+                "DELETE FROM webtask_versions WHERE container = $1 AND name IN ($2, $3)",
+                &[&w.container, &from, &w.name],
+            )
+            .await
+            .map_err(db)?;
+            // A concurrent rename to the same name loses on the primary key;
+            // one of the same webtask finds it gone once the other commits.
+            let moved = match tx
+                .execute(
+                    "UPDATE webtasks SET name = $3, token = $4, updated_at = $5
+                     WHERE container = $1 AND name = $2",
+                    &[&w.container, &from, &w.name, &w.token, &t],
+                )
+                .await
+            {
+                Ok(n) => n,
+                Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+                    return Err(taken());
+                }
+                Err(e) => return Err(db(e)),
+            };
+            if moved == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "webtask `{}/{from}` no longer exists: it was renamed or deleted meanwhile",
+                    w.container
+                )));
+            }
+            // Every parameter is used in each: PostgreSQL cannot type an unused one.
+            for sql in [
+                "DELETE FROM recorded_inputs WHERE container = $1 AND name IN ($2, $3)",
+                "DELETE FROM webtask_drafts WHERE container = $1 AND name = $3 AND $2 <> $3",
+                "UPDATE webtask_drafts SET name = $3 WHERE container = $1 AND name = $2",
+            ] {
+                tx.execute(sql, &[&w.container, &from, &w.name])
+                    .await
+                    .map_err(db)?;
+            }
+            tx.execute(
+                "INSERT INTO webtask_versions (container, name, version, code, meta, secrets, deployed_by, deployed_at)
+                 SELECT container, name, 1, code, meta, $3::text::jsonb, $4, $5 FROM webtasks
+                 WHERE container = $1 AND name = $2",
+                &[&w.container, &w.name, &secret_names, &w.deployment.by, &t],
+            )
+            .await
+            .map_err(db)?;
+            let stored = tx
+                .query_one(
+                    &format!("SELECT {COLUMNS} FROM webtasks WHERE container = $1 AND name = $2"),
+                    &[&w.container, &w.name],
+                )
+                .await
+                .map_err(db)?;
+            let mut stored = row(&stored)?;
+            log_change(&tx, &w.container, &from, true)
+                .await
+                .map_err(db)?;
+            let made = log_change(&tx, &w.container, &w.name, false)
+                .await
+                .map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            stored.change_id = made.id;
+            Ok((stored, None))
+        });
+        announce_local(write)
+    }
+
     fn delete<'a>(
         &'a self,
         container: &'a str,
