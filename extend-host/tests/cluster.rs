@@ -260,6 +260,52 @@ async fn the_same_webtask_written_on_two_nodes_at_once_runs_as_stored_on_both() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_retry_once_on_a_connection_the_server_closed() {
+    let Some((db, a, _b)) = two_nodes().await else {
+        return;
+    };
+    // Eight containers: each may have 8 management requests in progress.
+    for c in 0..8 {
+        a.install(&format!("c{c}"), "w", "module.exports = cb => cb(null, 1)")
+            .await;
+    }
+    let sql = db.client().await;
+    let get = |i: usize| {
+        let a = &a;
+        async move {
+            let r = a
+                .http
+                .get(a.url(&format!("/api/webtask/c{}/w", i % 8)))
+                .bearer_auth(a.master())
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.text().await.unwrap())
+        }
+    };
+    for round in 0..5 {
+        // Fill the pool with connections, then have the server end them all.
+        let warm = futures_util::future::join_all((0..32).map(get)).await;
+        assert!(warm.iter().all(|(s, _)| *s == 200), "{warm:?}");
+        let ended: i64 = sql
+            .query_one(
+                "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = current_database() AND application_name = 'extend-host'
+                   AND pid <> pg_backend_pid()) t",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!(ended > 0, "round {round}: no connection was ended");
+        let after = futures_util::future::join_all((0..40).map(get)).await;
+        let failed: Vec<_> = after.iter().filter(|(s, _)| *s != 200).collect();
+        assert!(failed.is_empty(), "round {round}: {failed:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creates_racing_on_two_nodes_stay_within_the_container_quota() {
     if !postgres_enabled() {
         return;

@@ -98,6 +98,83 @@ fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
     }
 }
 
+/// Whether the server closed the connection a statement failed on (a
+/// restarted, terminated or shut-down backend): a read may be repeated on
+/// another connection.
+fn lost(e: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    e.is_closed()
+        || e.code().is_some_and(|c| {
+            [
+                SqlState::ADMIN_SHUTDOWN,
+                SqlState::CRASH_SHUTDOWN,
+                SqlState::CANNOT_CONNECT_NOW,
+            ]
+            .contains(c)
+        })
+}
+
+type Params<'p> = &'p [&'p (dyn tokio_postgres::types::ToSql + Sync)];
+
+/// A pooled connection for reads. A read that fails because the server had
+/// closed the connection is made again on another one: the pool hands out
+/// a connection the server just ended until its task notices, and a read is
+/// safe to repeat (a write is not: it may have committed).
+struct Reader<'s> {
+    store: &'s PostgresStore,
+    conn: Object,
+}
+
+macro_rules! read_once_more {
+    ($self:ident, $sql:ident, $params:ident, $call:ident) => {{
+        // Each closed connection is tried once: when the server ended them
+        // all, the pool may hand out several before a live or new one.
+        let mut tries = POOL_SIZE + 1;
+        loop {
+            let result = match $self.conn.prepare_cached($sql).await {
+                Ok(stmt) => $self.conn.$call(&stmt, $params).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Err(e) if lost(&e) && tries > 1 => {
+                    tries -= 1;
+                    let Ok(fresh) = $self.store.inner.pool.get().await else {
+                        return Err(e);
+                    };
+                    $self.conn = fresh;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
+impl Reader<'_> {
+    async fn query(
+        &mut self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+        read_once_more!(self, sql, params, query)
+    }
+
+    async fn query_opt(
+        &mut self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Option<tokio_postgres::Row>, tokio_postgres::Error> {
+        read_once_more!(self, sql, params, query_opt)
+    }
+
+    async fn query_one(
+        &mut self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<tokio_postgres::Row, tokio_postgres::Error> {
+        read_once_more!(self, sql, params, query_one)
+    }
+}
+
 /// How long a request waits for a connection of the pool.
 const POOL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -174,6 +251,14 @@ impl PostgresStore {
 
     async fn conn(&self) -> Result<Object, StoreError> {
         self.inner.pool.get().await.map_err(pool_error)
+    }
+
+    /// A connection for reads (see [`Reader`]).
+    async fn reader(&self) -> Result<Reader<'_>, StoreError> {
+        Ok(Reader {
+            store: self,
+            conn: self.conn().await?,
+        })
     }
 
     /// The keys every node shares, and the master token: read and opened
@@ -515,14 +600,10 @@ impl Store for PostgresStore {
         name: &'a str,
     ) -> BoxFuture<'a, Result<Option<StoredWebtask>, StoreError>> {
         Box::pin(async move {
-            let conn = self.conn().await?;
-            let stmt = conn
-                .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM webtasks WHERE container = $1 AND name = $2"
-                ))
-                .await
-                .map_err(db)?;
-            conn.query_opt(&stmt, &[&container, &name])
+            let sql = format!("SELECT {COLUMNS} FROM webtasks WHERE container = $1 AND name = $2");
+            self.reader()
+                .await?
+                .query_opt(&sql, &[&container, &name])
                 .await
                 .map_err(db)?
                 .map(|r| row(&r))
@@ -705,9 +786,9 @@ impl Store for PostgresStore {
             }
             args.push(&limit);
             args.push(&offset);
-            let conn = self.conn().await?;
-            let stmt = conn.prepare_cached(&sql).await.map_err(db)?;
-            conn.query(&stmt, &args)
+            self.reader()
+                .await?
+                .query(&sql, &args)
                 .await
                 .map_err(db)?
                 .iter()
@@ -725,8 +806,7 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let filter = serde_json::json!({ key: value }).to_string();
             let limit = limit.min(i64::MAX as u64) as i64;
-            let conn = self.conn().await?;
-            conn.query(
+            self.reader().await?.query(
                 &format!(
                     "SELECT {COLUMNS} FROM webtasks WHERE meta @> $1::text::jsonb ORDER BY container, name LIMIT $2"
                 ),
@@ -746,8 +826,7 @@ impl Store for PostgresStore {
         name: &'a str,
     ) -> BoxFuture<'a, Result<Vec<super::WebtaskVersion>, StoreError>> {
         Box::pin(async move {
-            let conn = self.conn().await?;
-            conn.query(
+            self.reader().await?.query(
                 "SELECT version, code, meta::text, secrets::text, deployed_by, deployed_at FROM webtask_versions
                  WHERE container = $1 AND name = $2 ORDER BY version DESC",
                 &[&container, &name],
@@ -810,7 +889,7 @@ impl Store for PostgresStore {
         name: &'a str,
     ) -> BoxFuture<'a, Result<Vec<super::RecordedInput>, StoreError>> {
         Box::pin(async move {
-            let conn = self.conn().await?;
+            let mut conn = self.reader().await?;
             let rows = conn
                 .query(
                     "SELECT recorded_at, input FROM recorded_inputs
@@ -851,7 +930,7 @@ impl Store for PostgresStore {
         name: &'a str,
     ) -> BoxFuture<'a, Result<(Usage, Option<u64>), StoreError>> {
         Box::pin(async move {
-            let conn = self.conn().await?;
+            let mut conn = self.reader().await?;
             let r = conn
                 .query_one(
                     "SELECT COUNT(*), COALESCE(SUM(octet_length(code)), 0)::bigint,
@@ -874,7 +953,7 @@ impl Store for PostgresStore {
         name: &'a str,
     ) -> BoxFuture<'a, Result<Option<super::Draft>, StoreError>> {
         Box::pin(async move {
-            let conn = self.conn().await?;
+            let mut conn = self.reader().await?;
             let Some(r) = conn
                 .query_opt(
                     "SELECT code, meta::text, secrets, saved_by, saved_at FROM webtask_drafts
@@ -922,7 +1001,7 @@ impl Store for PostgresStore {
 
     fn usage<'a>(&'a self, container: &'a str) -> BoxFuture<'a, Result<Usage, StoreError>> {
         Box::pin(async move {
-            let conn = self.conn().await?;
+            let mut conn = self.reader().await?;
             let r = conn
                 .query_one(
                     "SELECT COUNT(*), COALESCE(SUM(octet_length(code)), 0)::bigint
@@ -960,7 +1039,7 @@ impl Store for PostgresStore {
 
     fn revoked(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
         Box::pin(async move {
-            let conn = self.conn().await?;
+            let mut conn = self.reader().await?;
             Ok(conn
                 .query("SELECT jti FROM revoked_tokens", &[])
                 .await
@@ -1006,7 +1085,7 @@ impl Store for PostgresStore {
 
     fn catalogs(&self) -> BoxFuture<'_, Result<Vec<StoredCatalog>, StoreError>> {
         Box::pin(async move {
-            let conn = self.conn().await?;
+            let mut conn = self.reader().await?;
             Ok(conn
                 .query(
                     "SELECT version, document, published_at FROM catalogs ORDER BY version DESC LIMIT 2",
@@ -1029,7 +1108,7 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let after = after.min(i64::MAX as u64) as i64;
             let limit = limit.min(i64::MAX as u64) as i64;
-            let conn = self.conn().await?;
+            let mut conn = self.reader().await?;
             let bounds = conn
                 .query_one("SELECT MIN(id), MAX(id) FROM changes", &[])
                 .await
