@@ -146,6 +146,195 @@ impl Default for Limits {
     }
 }
 
+/// How a limit's value is written, for [`Limits::set`].
+enum Kind {
+    Count,
+    Bytes,
+    Rate,
+    Time,
+}
+
+impl Limits {
+    /// Every limit [`Limits::set`] takes, with how its value is written:
+    /// `count`, `bytes` (a whole number, optionally with `KiB`, `MiB` or
+    /// `GiB`), `rate` (a decimal number) or `time` (a whole number with `ms`,
+    /// `s` or `m`).
+    pub fn settings() -> Vec<(&'static str, &'static str)> {
+        Self::table()
+            .iter()
+            .map(|(name, kind)| {
+                let kind = match kind {
+                    Kind::Count => "count",
+                    Kind::Bytes => "bytes",
+                    Kind::Rate => "rate",
+                    Kind::Time => "time",
+                };
+                (*name, kind)
+            })
+            .collect()
+    }
+
+    fn table() -> &'static [(&'static str, Kind)] {
+        &[
+            ("run_time", Kind::Time),
+            ("memory", Kind::Bytes),
+            ("stack", Kind::Bytes),
+            ("code_size", Kind::Bytes),
+            ("management_body", Kind::Bytes),
+            ("run_body", Kind::Bytes),
+            ("in_flight_per_container", Kind::Count),
+            ("log_lines_per_run", Kind::Count),
+            ("kill_grace", Kind::Time),
+            ("cpu_per_second", Kind::Rate),
+            ("cpu_burst", Kind::Time),
+            ("resident_memory", Kind::Bytes),
+            ("writes_per_second", Kind::Rate),
+            ("write_burst", Kind::Count),
+            ("management_in_flight_per_container", Kind::Count),
+            ("webtasks_per_container", Kind::Count),
+            ("code_per_container", Kind::Bytes),
+            ("drafts_per_container", Kind::Count),
+            ("draft_code_per_container", Kind::Bytes),
+            ("meta_size", Kind::Bytes),
+            ("meta_filters", Kind::Count),
+            ("catalog_size", Kind::Bytes),
+            ("response_size", Kind::Bytes),
+            ("log_line", Kind::Bytes),
+            ("log_subscribers_per_container", Kind::Count),
+            ("log_subscribers", Kind::Count),
+            ("change_subscribers_per_container", Kind::Count),
+            ("header_count", Kind::Count),
+            ("header_bytes", Kind::Bytes),
+            ("uri_length", Kind::Bytes),
+            ("connections", Kind::Count),
+            ("header_timeout", Kind::Time),
+            ("idle_spin", Kind::Time),
+        ]
+    }
+
+    /// Sets the limit called `name` (a field of this struct) from text, as
+    /// `extend-host serve --limit name=value` does: `run_time=5s`,
+    /// `code_size=200KiB`, `writes_per_second=2.5`, `webtasks_per_container=50`.
+    /// The error names the limit and what its value must look like, or lists
+    /// the limits when `name` is none of them.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let Some((_, kind)) = Self::table().iter().find(|(n, _)| *n == name) else {
+            let names: Vec<&str> = Self::table().iter().map(|(n, _)| *n).collect();
+            return Err(format!(
+                "`{name}` is not a limit; the limits are {}",
+                names.join(", ")
+            ));
+        };
+        let v = value.trim();
+        let bad = |what: &str| format!("limit `{name}`: `{value}` is not {what}");
+        match kind {
+            Kind::Count | Kind::Bytes => {
+                let n = match kind {
+                    Kind::Bytes => parse_bytes(v),
+                    _ => v.parse::<usize>().ok(),
+                }
+                .ok_or_else(|| {
+                    bad(if matches!(kind, Kind::Bytes) {
+                        "a byte size (a whole number, optionally with KiB, MiB or GiB)"
+                    } else {
+                        "a whole number"
+                    })
+                })?;
+                let slot = match name {
+                    "memory" => &mut self.memory,
+                    "stack" => &mut self.stack,
+                    "code_size" => &mut self.code_size,
+                    "management_body" => &mut self.management_body,
+                    "run_body" => &mut self.run_body,
+                    "in_flight_per_container" => &mut self.in_flight_per_container,
+                    "log_lines_per_run" => &mut self.log_lines_per_run,
+                    "resident_memory" => &mut self.resident_memory,
+                    "management_in_flight_per_container" => {
+                        &mut self.management_in_flight_per_container
+                    }
+                    "webtasks_per_container" => &mut self.webtasks_per_container,
+                    "code_per_container" => &mut self.code_per_container,
+                    "drafts_per_container" => &mut self.drafts_per_container,
+                    "draft_code_per_container" => &mut self.draft_code_per_container,
+                    "meta_size" => &mut self.meta_size,
+                    "meta_filters" => &mut self.meta_filters,
+                    "catalog_size" => &mut self.catalog_size,
+                    "response_size" => &mut self.response_size,
+                    "log_line" => &mut self.log_line,
+                    "log_subscribers_per_container" => &mut self.log_subscribers_per_container,
+                    "log_subscribers" => &mut self.log_subscribers,
+                    "change_subscribers_per_container" => {
+                        &mut self.change_subscribers_per_container
+                    }
+                    "header_count" => &mut self.header_count,
+                    "header_bytes" => &mut self.header_bytes,
+                    "uri_length" => &mut self.uri_length,
+                    "connections" => &mut self.connections,
+                    "write_burst" => {
+                        self.write_burst =
+                            u32::try_from(n).map_err(|_| bad("a whole number below 2^32"))?;
+                        return Ok(());
+                    }
+                    _ => return Err(format!("limit `{name}` cannot be set")),
+                };
+                *slot = n;
+            }
+            Kind::Rate => {
+                let r = v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|r| r.is_finite() && *r > 0.0)
+                    .ok_or_else(|| bad("a number above zero"))?;
+                match name {
+                    "cpu_per_second" => self.cpu_per_second = r,
+                    "writes_per_second" => self.writes_per_second = r,
+                    _ => return Err(format!("limit `{name}` cannot be set")),
+                }
+            }
+            Kind::Time => {
+                let d =
+                    parse_time(v).ok_or_else(|| bad("a time (a whole number with ms, s or m)"))?;
+                match name {
+                    "run_time" => self.run_time = d,
+                    "kill_grace" => self.kill_grace = d,
+                    "cpu_burst" => self.cpu_burst = d,
+                    "header_timeout" => self.header_timeout = d,
+                    "idle_spin" => self.idle_spin = d,
+                    _ => return Err(format!("limit `{name}` cannot be set")),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_bytes(v: &str) -> Option<usize> {
+    let (digits, unit) = match v.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => v.split_at(i),
+        None => (v, ""),
+    };
+    let n: usize = digits.parse().ok()?;
+    let scale: usize = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(scale)
+}
+
+fn parse_time(v: &str) -> Option<Duration> {
+    let (digits, unit) = v.split_at(v.find(|c: char| !c.is_ascii_digit())?);
+    let n: u64 = digits.parse().ok()?;
+    match unit {
+        "ms" => Some(Duration::from_millis(n)),
+        "s" => Some(Duration::from_secs(n)),
+        "m" => n.checked_mul(60).map(Duration::from_secs),
+        _ => None,
+    }
+}
+
 /// The number of executor threads when none is configured: four per core,
 /// at least eight, because a thread busy in a tenant's endless loop is gone
 /// until the time limit stops it, and the other tenants need threads the OS
@@ -153,4 +342,52 @@ impl Default for Limits {
 pub(crate) fn default_workers() -> usize {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     (cores * 4).max(8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_are_set_by_name_from_text_and_bad_text_is_named() {
+        let mut l = Limits::default();
+        l.set("run_time", "5s").unwrap();
+        l.set("code_size", "200KiB").unwrap();
+        l.set("writes_per_second", "2.5").unwrap();
+        l.set("write_burst", "40").unwrap();
+        l.set("idle_spin", "0ms").unwrap();
+        l.set("webtasks_per_container", "50").unwrap();
+        assert_eq!(l.run_time, Duration::from_secs(5));
+        assert_eq!(l.code_size, 200 << 10);
+        assert_eq!(l.writes_per_second, 2.5);
+        assert_eq!(l.write_burst, 40);
+        assert_eq!(l.idle_spin, Duration::ZERO);
+        assert_eq!(l.webtasks_per_container, 50);
+        let e = l.set("run_tme", "5s").unwrap_err();
+        assert!(
+            e.contains("`run_tme` is not a limit") && e.contains("run_time"),
+            "{e}"
+        );
+        let e = l.set("run_time", "5").unwrap_err();
+        assert!(e.contains("a time (a whole number with ms, s or m)"), "{e}");
+        assert!(
+            l.set("writes_per_second", "-1")
+                .unwrap_err()
+                .contains("above zero")
+        );
+        assert!(
+            l.set("code_size", "1 TB")
+                .unwrap_err()
+                .contains("byte size")
+        );
+        // Every listed limit can be set.
+        for (name, kind) in Limits::settings() {
+            let value = match kind {
+                "time" => "1s",
+                "rate" => "1.5",
+                _ => "7",
+            };
+            l.set(name, value).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
 }

@@ -49,6 +49,35 @@ enum Command {
         /// master token.
         #[arg(long, env = "EXTEND_METRICS_TOKEN", hide_env_values = true)]
         metrics_token: Option<String>,
+        /// Set a limit, as NAME=VALUE (repeatable; in EXTEND_LIMITS, comma
+        /// separated): `--limit run_time=5s --limit writes_per_second=10`.
+        /// The README's limits table lists every NAME and its default.
+        #[arg(
+            long = "limit",
+            value_name = "NAME=VALUE",
+            env = "EXTEND_LIMITS",
+            value_delimiter = ','
+        )]
+        limits: Vec<String>,
+    },
+    /// Print the master token: from a PostgreSQL database the nodes share
+    /// (with its key-encryption key), or from a data directory.
+    MasterToken {
+        /// The PostgreSQL database (`postgres://user@host:port/db`).
+        #[arg(long, env = "EXTEND_DATABASE_URL", conflicts_with = "data_dir")]
+        database: Option<String>,
+        /// File holding the key-encryption key (or the key itself in EXTEND_KEY).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// The data directory of a single host.
+        #[arg(long, default_value = "./extend-data")]
+        data_dir: PathBuf,
+    },
+    /// Print the fingerprint of the key-encryption key in FILE, as error
+    /// messages about mismatched keys name it.
+    KeyFingerprint {
+        /// The key file.
+        file: PathBuf,
     },
     /// Write a new key-encryption key to FILE (readable only by you), for
     /// `serve --database … --key-file FILE`. Give every node the same one.
@@ -68,7 +97,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .init();
-    let (listen, data_dir, memory, database, key_file, workers, public_url, metrics_token) =
+    let (listen, data_dir, memory, database, key_file, workers, public_url, metrics_token, limits) =
         match Cli::parse().command {
             Command::Serve {
                 listen,
@@ -79,6 +108,7 @@ fn main() -> ExitCode {
                 workers,
                 public_url,
                 metrics_token,
+                limits,
             } => (
                 listen,
                 data_dir,
@@ -88,8 +118,26 @@ fn main() -> ExitCode {
                 workers,
                 public_url,
                 metrics_token,
+                limits,
             ),
             Command::NewKey { file } => return new_key(&file),
+            Command::KeyFingerprint { file } => {
+                return match extend_host::KeyEncryptionKey::from_file(&file) {
+                    Ok(k) => {
+                        println!("{}", k.id());
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        ExitCode::FAILURE
+                    }
+                };
+            }
+            Command::MasterToken {
+                database,
+                key_file,
+                data_dir,
+            } => return master_token(database, key_file, &data_dir),
             Command::Worker => {
                 eprintln!(
                     "error: `extend-host worker` is started by a host, which sets EXTEND_HOST_WORKER"
@@ -97,24 +145,22 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-    let kek = match (&database, key_file, std::env::var("EXTEND_KEY")) {
-        (None, _, _) => None,
-        (Some(_), Some(path), _) => match extend_host::KeyEncryptionKey::from_file(&path) {
-            Ok(k) => Some(k),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
-            }
-        },
-        (Some(_), None, Ok(text)) => match extend_host::KeyEncryptionKey::parse(&text) {
-            Ok(k) => Some(k),
-            Err(e) => {
-                eprintln!("error: EXTEND_KEY: {e}");
-                return ExitCode::FAILURE;
-            }
-        },
-        (Some(_), None, Err(_)) => {
-            eprintln!("error: {}", extend_host::HostError::MissingKey);
+    let mut host_limits = extend_host::Limits::default();
+    for setting in &limits {
+        let set = match setting.split_once('=') {
+            Some((name, value)) => host_limits.set(name.trim(), value),
+            None => Err(format!("`{setting}` is not NAME=VALUE")),
+        };
+        if let Err(e) = set {
+            eprintln!("error: --limit: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let kek = match database.as_ref().map(|_| kek(key_file)) {
+        None => None,
+        Some(Ok(k)) => Some(k),
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -138,7 +184,8 @@ fn main() -> ExitCode {
     runtime.block_on(async move {
         let mut builder = extend_host::Host::builder()
             .listen(listen)
-            .worker_program(program);
+            .worker_program(program)
+            .limits(host_limits);
         builder = match (&database, kek) {
             (Some(url), Some(kek)) => builder.database(url).key_encryption_key(kek),
             _ if memory => builder.memory(),
@@ -198,6 +245,78 @@ fn main() -> ExitCode {
     })
 }
 
+/// The key-encryption key from `--key-file`, or else from EXTEND_KEY.
+fn kek(key_file: Option<PathBuf>) -> Result<extend_host::KeyEncryptionKey, String> {
+    match (key_file, std::env::var("EXTEND_KEY")) {
+        (Some(path), _) => extend_host::KeyEncryptionKey::from_file(&path),
+        (None, Ok(text)) => {
+            extend_host::KeyEncryptionKey::parse(&text).map_err(|e| format!("EXTEND_KEY: {e}"))
+        }
+        (None, Err(_)) => Err(extend_host::HostError::MissingKey.to_string()),
+    }
+}
+
+/// `extend-host master-token`.
+fn master_token(
+    database: Option<String>,
+    key_file: Option<PathBuf>,
+    data_dir: &std::path::Path,
+) -> ExitCode {
+    let Some(url) = database else {
+        let path = data_dir.join("master-token");
+        return match std::fs::read_to_string(&path) {
+            Ok(token) => {
+                println!("{}", token.trim());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!(
+                    "error: cannot read {}: {e}; give the data directory of a host that has started (--data-dir), or --database",
+                    path.display()
+                );
+                ExitCode::FAILURE
+            }
+        };
+    };
+    let kek = match kek(key_file) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let found = match extend_host::store::PostgresStore::connect(&url).await {
+            Ok(store) => store.master_token(&kek).await,
+            Err(e) => Err(e),
+        };
+        match found {
+            Ok(Some(token)) => {
+                println!("{token}");
+                ExitCode::SUCCESS
+            }
+            Ok(None) => {
+                eprintln!("error: this database has no keys yet: start a node on it first (`extend-host serve --database …`)");
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
 /// `extend-host new-key FILE`.
 fn new_key(file: &std::path::Path) -> ExitCode {
     use std::io::Write as _;
@@ -205,15 +324,19 @@ fn new_key(file: &std::path::Path) -> ExitCode {
     opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let text = extend_host::KeyEncryptionKey::generate_text();
     let written = opts.open(file).and_then(|mut f| {
-        f.write_all(extend_host::KeyEncryptionKey::generate_text().as_bytes())?;
+        f.write_all(text.as_bytes())?;
         f.write_all(b"\n")?;
         f.sync_all()
     });
+    let fingerprint = extend_host::KeyEncryptionKey::parse(&text)
+        .map(|k| k.id().to_owned())
+        .unwrap_or_default();
     match written {
         Ok(()) => {
             println!(
-                "wrote a new key-encryption key to {}; give every node of one database the same key",
+                "wrote a new key-encryption key to {} (fingerprint {fingerprint}); give every node of one database the same key",
                 file.display()
             );
             ExitCode::SUCCESS

@@ -492,6 +492,42 @@ async fn a_node_that_loses_its_change_feed_reconnects_and_forgets_its_cache() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_says_degraded_while_the_change_feed_is_lost() {
+    let Some((db, a, _b)) = two_nodes().await else {
+        return;
+    };
+    let readyz = || async {
+        let r = a.http.get(a.url("/readyz")).send().await.unwrap();
+        (r.status().as_u16(), r.json::<Value>().await.unwrap())
+    };
+    assert_eq!(readyz().await, (200, json!({"status": "ready"})));
+    let sql = db.client().await;
+    // Ending the listeners again and again keeps the feed down most of the
+    // time (a node reconnects 50 ms after each loss).
+    let kill = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+        WHERE application_name = 'extend-host listener' AND datname = current_database()";
+    let degraded = eventually(WITHIN, "readiness says degraded", || async {
+        sql.execute(kill, &[]).await.unwrap();
+        let (status, body) = readyz().await;
+        (body["status"] == "degraded").then_some((status, body))
+    })
+    .await;
+    assert_eq!(degraded.0, 200, "still ready: {}", degraded.1);
+    assert!(
+        degraded.1["degraded"][0]
+            .as_str()
+            .unwrap()
+            .contains("change feed is lost"),
+        "{}",
+        degraded.1
+    );
+    eventually(WITHIN, "ready again once the feed is back", || async {
+        (readyz().await.1 == json!({"status": "ready"})).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_written_on_one_node_stream_from_another_and_pruned_history_means_reset() {
     let Some((db, a, b)) = two_nodes().await else {
         return;

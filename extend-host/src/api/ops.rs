@@ -42,7 +42,16 @@ pub(super) async fn readyz(State(app): State<Arc<App>>) -> Response {
         .into_iter()
         .filter_map(Result::err)
         .collect();
-    if problems.is_empty() {
+    if problems.is_empty() && app.webtasks.store.feed_connected() == Some(false) {
+        // Still serving: a balancer should keep sending traffic, and an
+        // operator should look, since other nodes' writes wait for the
+        // reconnect to reach this host's caches.
+        axum::Json(json!({
+            "status": "degraded",
+            "degraded": ["the database's change feed is lost: other nodes' changes reach this host's caches once it reconnects (it is retrying)"],
+        }))
+        .into_response()
+    } else if problems.is_empty() {
         axum::Json(json!({ "status": "ready" })).into_response()
     } else {
         (

@@ -566,6 +566,13 @@ pub trait Store: Send + Sync + 'static {
     fn changes(&self) -> Option<broadcast::Receiver<Change>> {
         None
     }
+    /// Whether the change feed is connected now: `Some(false)` while a
+    /// store shared by several hosts has lost it (this host's caches are
+    /// dropped meanwhile, and `/readyz` says the host is degraded). `None`,
+    /// the default, for a store without a feed to lose.
+    fn feed_connected(&self) -> Option<bool> {
+        None
+    }
     /// The logged webtask changes after position `after`, at most `limit`,
     /// optionally of one container: what a `GET /api/changes` client that
     /// reconnects with `Last-Event-ID` missed. The default keeps no log:

@@ -21,13 +21,11 @@ pub(crate) struct Shared {
     pub(crate) created: bool,
 }
 
-/// Reads the shared keys, or makes and stores them when the database has
-/// none. Runs under the setup lock, so only one node makes them.
-pub(super) async fn load_or_create(
+/// Reads the shared keys, if the database has them.
+pub(super) async fn load(
     conn: &Object,
     kek: &KeyEncryptionKey,
-    mint_master: impl FnOnce(&Keys) -> String,
-) -> Result<Shared, StoreError> {
+) -> Result<Option<Shared>, StoreError> {
     let found = conn
         .query_opt("SELECT kek_id, sealed FROM host_keys WHERE id = 1", &[])
         .await
@@ -54,11 +52,24 @@ pub(super) async fn load_or_create(
             .as_str()
             .ok_or_else(|| StoreError::Corrupt("the stored keys lack the master token".into()))?
             .to_owned();
-        return Ok(Shared {
+        return Ok(Some(Shared {
             keys,
             master_token,
             created: false,
-        });
+        }));
+    }
+    Ok(None)
+}
+
+/// Reads the shared keys, or makes and stores them when the database has
+/// none. Runs under the setup lock, so only one node makes them.
+pub(super) async fn load_or_create(
+    conn: &Object,
+    kek: &KeyEncryptionKey,
+    mint_master: impl FnOnce(&Keys) -> String,
+) -> Result<Shared, StoreError> {
+    if let Some(shared) = load(conn, kek).await? {
+        return Ok(shared);
     }
     let keys = Keys::generate();
     let master_token = mint_master(&keys);

@@ -22,11 +22,14 @@ pub(super) async fn start(
     feed: broadcast::Sender<Change>,
     logs: broadcast::Sender<RemoteLog>,
     node: String,
+    listening: std::sync::Arc<std::sync::atomic::AtomicBool>,
     stop: CancellationToken,
 ) -> Result<(), StoreError> {
+    use std::sync::atomic::Ordering;
     // Named, so that operators (and tests) can find it in pg_stat_activity.
     config.application_name("extend-host listener");
     let first = connect(&config).await?;
+    listening.store(true, Ordering::Release);
     tokio::spawn(async move {
         let mut reassembly = Reassembly::default();
         let mut session = Some(first);
@@ -43,6 +46,7 @@ pub(super) async fn start(
                     dispatch(&note, &feed, &logs, &node, &mut reassembly);
                 }
                 drop(client);
+                listening.store(false, Ordering::Release);
                 tracing::warn!(
                     "lost the database's change feed; reconnecting, and dropping every cached webtask meanwhile"
                 );
@@ -57,6 +61,7 @@ pub(super) async fn start(
             match connect(&config).await {
                 Ok(s) => {
                     tracing::info!("the database's change feed is back");
+                    listening.store(true, Ordering::Release);
                     let _ = feed.send(Change::Missed);
                     session = Some(s);
                 }

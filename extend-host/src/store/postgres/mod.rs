@@ -64,6 +64,8 @@ struct Inner {
     remote_logs: broadcast::Sender<RemoteLog>,
     relay: mpsc::Sender<relay::Outgoing>,
     relay_dropped: std::sync::atomic::AtomicU64,
+    /// Whether the listening connection is up (see [`Store::feed_connected`]).
+    listening: Arc<std::sync::atomic::AtomicBool>,
     _stop: DropGuard,
 }
 
@@ -228,11 +230,13 @@ impl PostgresStore {
         let node = crate::crypto::random_hex::<8>();
         // Listening starts before `connect` returns, so no change committed
         // after it is missed.
+        let listening = Arc::new(std::sync::atomic::AtomicBool::new(false));
         listen::start(
             config,
             feed.clone(),
             remote_logs.clone(),
             node.clone(),
+            Arc::clone(&listening),
             stop.clone(),
         )
         .await?;
@@ -244,6 +248,7 @@ impl PostgresStore {
                 remote_logs,
                 relay,
                 relay_dropped: Default::default(),
+                listening,
                 _stop: stop.drop_guard(),
             }),
         })
@@ -263,6 +268,16 @@ impl PostgresStore {
 
     /// The keys every node shares, and the master token: read and opened
     /// with `kek`, or made and stored on the first start of the database.
+    /// The master token the nodes of this database share, opened with
+    /// `kek`; `None` before the first node started on it.
+    pub async fn master_token(
+        &self,
+        kek: &crate::crypto::KeyEncryptionKey,
+    ) -> Result<Option<String>, StoreError> {
+        let conn = self.conn().await?;
+        Ok(keys::load(&conn, kek).await?.map(|s| s.master_token))
+    }
+
     pub(crate) async fn shared_keys(
         &self,
         kek: &crate::crypto::KeyEncryptionKey,
@@ -1052,6 +1067,14 @@ impl Store for PostgresStore {
 
     fn changes(&self) -> Option<broadcast::Receiver<Change>> {
         Some(self.inner.feed.subscribe())
+    }
+
+    fn feed_connected(&self) -> Option<bool> {
+        Some(
+            self.inner
+                .listening
+                .load(std::sync::atomic::Ordering::Acquire),
+        )
     }
 
     fn publish_catalog(
