@@ -82,9 +82,19 @@ fn bad_limits_on_serve_are_named_before_anything_starts() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("`run_tme` is not a limit"));
 }
 
-/// `extend-host serve` with `args`; its URL and master token, and the child.
-fn serve(args: &[&str], env: &[(&str, &str)]) -> (std::process::Child, String, String) {
-    let mut child = Command::new(common::WORKER)
+/// A served host, stopped when dropped.
+struct Served(std::process::Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `extend-host serve` with `args`; the child, its URL and master token.
+fn serve(args: &[&str], env: &[(&str, &str)]) -> (Served, String, String) {
+    let child = Command::new(common::WORKER)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(args)
         .envs(env.iter().copied())
@@ -92,7 +102,8 @@ fn serve(args: &[&str], env: &[(&str, &str)]) -> (std::process::Child, String, S
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut child = Served(child);
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
     let mut master = String::new();
     loop {
         let line = lines.next().expect("the host printed its address").unwrap();
@@ -108,7 +119,7 @@ fn serve(args: &[&str], env: &[(&str, &str)]) -> (std::process::Child, String, S
 async fn limits_given_to_serve_are_enforced_and_the_master_token_is_read_back() {
     let dir = Dir::new("serve");
     let data = dir.0.join("data");
-    let (mut child, url, master) = serve(
+    let (_served, url, master) = serve(
         &[
             "--data-dir",
             data.to_str().unwrap(),
@@ -136,8 +147,6 @@ async fn limits_given_to_serve_are_enforced_and_the_master_token_is_read_back() 
     let (ok, out, err) = run(&["master-token", "--data-dir", data.to_str().unwrap()]);
     assert!(ok, "{err}");
     assert_eq!(out.trim(), master);
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[tokio::test]
@@ -157,7 +166,7 @@ async fn the_master_token_of_a_shared_database_is_printed_from_it_with_its_key()
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("start a node on it first"));
-    let (mut child, _, master) = serve(
+    let (_served, _, master) = serve(
         &["--key-file", key.to_str().unwrap()],
         &[("EXTEND_DATABASE_URL", &db.url)],
     );
@@ -187,6 +196,4 @@ async fn the_master_token_of_a_shared_database_is_printed_from_it_with_its_key()
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let _ = child.kill();
-    let _ = child.wait();
 }
