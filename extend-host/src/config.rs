@@ -61,6 +61,10 @@ pub struct Limits {
     pub webtasks_per_container: usize,
     /// Bytes of code across the webtasks of one container. Default 10 MB.
     pub code_per_container: usize,
+    /// Bytes of code across the version histories of one container's
+    /// webtasks: past it, a write drops the container's oldest versions
+    /// (never a webtask's live one). Default 50 MB.
+    pub history_per_container: usize,
     /// Drafts in one container (one per webtask name at most). Default 100.
     pub drafts_per_container: usize,
     /// Bytes of code across the drafts of one container, counted apart
@@ -126,6 +130,7 @@ impl Default for Limits {
             management_in_flight_per_container: 8,
             webtasks_per_container: 1000,
             code_per_container: 10_000_000,
+            history_per_container: 50_000_000,
             drafts_per_container: 100,
             draft_code_per_container: 10_000_000,
             meta_size: 16 << 10,
@@ -193,6 +198,7 @@ impl Limits {
             ("management_in_flight_per_container", Kind::Count),
             ("webtasks_per_container", Kind::Count),
             ("code_per_container", Kind::Bytes),
+            ("history_per_container", Kind::Bytes),
             ("drafts_per_container", Kind::Count),
             ("draft_code_per_container", Kind::Bytes),
             ("meta_size", Kind::Bytes),
@@ -254,6 +260,7 @@ impl Limits {
                     }
                     "webtasks_per_container" => &mut self.webtasks_per_container,
                     "code_per_container" => &mut self.code_per_container,
+                    "history_per_container" => &mut self.history_per_container,
                     "drafts_per_container" => &mut self.drafts_per_container,
                     "draft_code_per_container" => &mut self.draft_code_per_container,
                     "meta_size" => &mut self.meta_size,

@@ -153,7 +153,8 @@ impl Webtasks {
         let quota = Quota::new(
             limits.webtasks_per_container as u64,
             limits.code_per_container as u64,
-        );
+        )
+        .with_history(limits.history_per_container as u64);
         // Under the write lock, so that this host's concurrent creates
         // cannot both pass the quota; the store keeps other hosts' out.
         let _write = self.writes.lock().await;

@@ -64,6 +64,38 @@ on_both_stores! {
     }
 
     #[tokio::test]
+    async fn version_histories_are_bounded_in_bytes_per_container() {
+        let mut limits = Limits::default();
+        limits.history_per_container = 1000;
+        let env = start_with(limits).await;
+        let code = |i: usize| format!("module.exports = cb => cb(null, {i}); // {}", "x".repeat(260));
+        for i in 0..5 {
+            env.install("acme", "a", &code(i)).await;
+        }
+        let versions = |name: &'static str| {
+            let env = &env;
+            async move {
+                env.get_json(&format!("/api/webtask/acme/{name}/versions")).await
+                    .as_array().unwrap().iter().map(|v| v["version"].as_u64().unwrap()).collect::<Vec<_>>()
+            }
+        };
+        // About 300 bytes each: the newest three fit in 1,000.
+        assert_eq!(versions("a").await, [5, 4, 3]);
+        // Another webtask's writes push older versions out, never a live
+        // one: the live versions count first.
+        env.install("acme", "b", &code(9)).await;
+        assert_eq!((versions("a").await, versions("b").await), (vec![5, 4], vec![1]));
+        env.install("acme", "b", &code(10)).await;
+        assert_eq!((versions("a").await, versions("b").await), (vec![5, 4], vec![2]));
+        assert_eq!(env.run("acme", "a", json!({})).await.2, json!(4));
+        // Another container keeps its own.
+        for i in 0..3 {
+            env.install("globex", "a", &code(i)).await;
+        }
+        assert_eq!(env.get_json("/api/webtask/globex/a/versions").await.as_array().unwrap().len(), 3);
+    }
+
+    #[tokio::test]
     async fn change_streams_are_capped_per_container_and_a_position_past_the_log_is_reset() {
         let mut limits = Limits::default();
         limits.change_subscribers_per_container = 2;

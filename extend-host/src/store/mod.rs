@@ -363,6 +363,11 @@ pub struct Quota {
     pub webtasks: u64,
     /// Bytes of code across them, at most.
     pub code_bytes: u64,
+    /// Bytes of code across the container's version histories: past it the
+    /// oldest versions that are not a webtask's live one are dropped by the
+    /// write (nothing is refused). `u64::MAX`, the default, keeps the last
+    /// [`VERSIONS_KEPT`] of each webtask whatever their size.
+    pub history_bytes: u64,
 }
 
 impl Quota {
@@ -371,7 +376,15 @@ impl Quota {
         Quota {
             webtasks,
             code_bytes,
+            history_bytes: u64::MAX,
         }
+    }
+
+    /// The same, keeping at most `bytes` of code in the container's version
+    /// histories (see [`Quota::history_bytes`]).
+    pub fn with_history(mut self, bytes: u64) -> Self {
+        self.history_bytes = bytes;
+        self
     }
 
     /// Whether a container holding `usage` may take `new` (replacing a
@@ -421,7 +434,9 @@ pub trait Store: Send + Sync + 'static {
     /// (keeping the last [`VERSIONS_KEPT`]); returns it with its timestamps.
     fn put(&self, webtask: StoredWebtask) -> BoxFuture<'_, Result<StoredWebtask, StoreError>>;
     /// [`Store::put`] if the container stays within `quota` counting the
-    /// webtask, else [`StoreError::OverQuota`] and nothing written.
+    /// webtask, else [`StoreError::OverQuota`] and nothing written; then
+    /// drops the container's oldest versions past [`Quota::history_bytes`]
+    /// (both stores here; this default does not).
     ///
     /// This default reads the usage, then writes: two writers can both
     /// pass. The host serialises its own writes, which is enough for a

@@ -5,7 +5,7 @@
 //! not hold up everyone's writes or reads.
 
 use super::{
-    BoxFuture, Change, ChangeLog, Deployment, Draft, Store, StoreError, StoredCatalog,
+    BoxFuture, Change, ChangeLog, Deployment, Draft, Quota, Store, StoreError, StoredCatalog,
     StoredWebtask, Usage, VERSIONS_KEPT, WebtaskChange, WebtaskVersion,
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -138,6 +138,85 @@ impl SqliteStore {
     }
 
     /// Runs `f` on the connection on a blocking thread.
+    /// [`Store::put`], checking `quota` first and bounding the container's
+    /// version history after, in the write's transaction.
+    fn write(
+        &self,
+        mut w: StoredWebtask,
+        quota: Option<Quota>,
+    ) -> BoxFuture<'static, Result<StoredWebtask, StoreError>> {
+        let write = self.with(move |conn| {
+            let meta = serde_json::to_string(&w.meta).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let t = now();
+            let tx = conn.transaction().map_err(db)?;
+            if let Some(quota) = &quota {
+                // One writer at a time: the check and the write are one step.
+                let (count, code, old): (i64, i64, Option<i64>) = tx
+                    .query_row(
+                        "SELECT COUNT(*), COALESCE(SUM(LENGTH(CAST(code AS BLOB))), 0),
+                            MAX(CASE WHEN name = ?2 THEN LENGTH(CAST(code AS BLOB)) END)
+                         FROM webtasks WHERE container = ?1",
+                        params![w.container, w.name],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .map_err(db)?;
+                quota.admits(&w, Usage::new(count as u64, code as u64), old.map(|o| o as u64))?;
+            }
+            w.created_at = tx
+                .query_row(
+                    "INSERT INTO webtasks (container, name, code, secrets, meta, token, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+                     ON CONFLICT (container, name) DO UPDATE SET
+                        code = excluded.code, secrets = excluded.secrets, meta = excluded.meta,
+                        token = excluded.token, updated_at = excluded.updated_at
+                     RETURNING created_at",
+                    params![w.container, w.name, w.code, w.sealed_secrets, meta, w.token, t],
+                    |r| r.get(0),
+                )
+                .map_err(db)?;
+            tx.execute(
+                "DELETE FROM webtask_meta WHERE container = ?1 AND name = ?2",
+                params![w.container, w.name],
+            )
+            .map_err(db)?;
+            {
+                let mut insert = tx
+                    .prepare_cached(
+                        "INSERT INTO webtask_meta (container, name, key, value) VALUES (?1, ?2, ?3, ?4)",
+                    )
+                    .map_err(db)?;
+                for (k, v) in &w.meta {
+                    insert.execute(params![w.container, w.name, k, v]).map_err(db)?;
+                }
+            }
+            let secret_names = serde_json::to_string(&w.deployment.secret_names)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            tx.execute(
+                "INSERT INTO webtask_versions (container, name, version, code, meta, secrets, deployed_by, deployed_at)
+                 SELECT ?1, ?2, COALESCE(MAX(version), 0) + 1, ?3, ?4, ?5, ?6, ?7
+                 FROM webtask_versions WHERE container = ?1 AND name = ?2",
+                params![w.container, w.name, w.code, meta, secret_names, w.deployment.by, t],
+            )
+            .map_err(db)?;
+            tx.execute(
+                "DELETE FROM webtask_versions WHERE container = ?1 AND name = ?2 AND version <=
+                 (SELECT MAX(version) FROM webtask_versions WHERE container = ?1 AND name = ?2) - ?3",
+                params![w.container, w.name, VERSIONS_KEPT as i64],
+            )
+            .map_err(db)?;
+            if let Some(bytes) = quota.map(|q| q.history_bytes).filter(|b| *b < u64::MAX) {
+                tx.execute(PRUNE_HISTORY_SQL, params![w.container, bytes.min(i64::MAX as u64) as i64])
+                    .map_err(db)?;
+            }
+            let change = log_change(&tx, &w.container, &w.name, false)?;
+            tx.commit().map_err(db)?;
+            w.updated_at = t;
+            w.change_id = change.id;
+            Ok((w, Some(change)))
+        });
+        announce(write, &self.feed)
+    }
+
     fn with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
@@ -217,6 +296,22 @@ pub(super) fn announce<T: Send + 'static>(
         Ok(value)
     })
 }
+
+/// Drops a container's oldest versions, other than each webtask's newest,
+/// while its version histories hold more than the given bytes of code:
+/// the live versions count first, then the others newest first.
+/// Parameters: container, bytes.
+const PRUNE_HISTORY_SQL: &str =
+    "DELETE FROM webtask_versions WHERE container = ?1 AND (name, version) IN (
+    SELECT name, version FROM (
+        SELECT name, version, newest,
+            SUM(bytes) OVER (ORDER BY newest = 1 DESC, deployed_at DESC, version DESC, name
+                ROWS UNBOUNDED PRECEDING) AS kept
+        FROM (
+            SELECT name, version, deployed_at, LENGTH(CAST(code AS BLOB)) AS bytes,
+                ROW_NUMBER() OVER (PARTITION BY name ORDER BY version DESC) AS newest
+            FROM webtask_versions WHERE container = ?1))
+    WHERE kept > ?2 AND newest > 1)";
 
 /// [`announce`] for a write that made several changes.
 pub(super) fn announce_all<T: Send + 'static>(
@@ -310,60 +405,16 @@ impl Store for SqliteStore {
         })
     }
 
-    fn put(&self, mut w: StoredWebtask) -> BoxFuture<'_, Result<StoredWebtask, StoreError>> {
-        let write = self.with(move |conn| {
-            let meta = serde_json::to_string(&w.meta).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let t = now();
-            let tx = conn.transaction().map_err(db)?;
-            w.created_at = tx
-                .query_row(
-                    "INSERT INTO webtasks (container, name, code, secrets, meta, token, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
-                     ON CONFLICT (container, name) DO UPDATE SET
-                        code = excluded.code, secrets = excluded.secrets, meta = excluded.meta,
-                        token = excluded.token, updated_at = excluded.updated_at
-                     RETURNING created_at",
-                    params![w.container, w.name, w.code, w.sealed_secrets, meta, w.token, t],
-                    |r| r.get(0),
-                )
-                .map_err(db)?;
-            tx.execute(
-                "DELETE FROM webtask_meta WHERE container = ?1 AND name = ?2",
-                params![w.container, w.name],
-            )
-            .map_err(db)?;
-            {
-                let mut insert = tx
-                    .prepare_cached(
-                        "INSERT INTO webtask_meta (container, name, key, value) VALUES (?1, ?2, ?3, ?4)",
-                    )
-                    .map_err(db)?;
-                for (k, v) in &w.meta {
-                    insert.execute(params![w.container, w.name, k, v]).map_err(db)?;
-                }
-            }
-            let secret_names = serde_json::to_string(&w.deployment.secret_names)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            tx.execute(
-                "INSERT INTO webtask_versions (container, name, version, code, meta, secrets, deployed_by, deployed_at)
-                 SELECT ?1, ?2, COALESCE(MAX(version), 0) + 1, ?3, ?4, ?5, ?6, ?7
-                 FROM webtask_versions WHERE container = ?1 AND name = ?2",
-                params![w.container, w.name, w.code, meta, secret_names, w.deployment.by, t],
-            )
-            .map_err(db)?;
-            tx.execute(
-                "DELETE FROM webtask_versions WHERE container = ?1 AND name = ?2 AND version <=
-                 (SELECT MAX(version) FROM webtask_versions WHERE container = ?1 AND name = ?2) - ?3",
-                params![w.container, w.name, VERSIONS_KEPT as i64],
-            )
-            .map_err(db)?;
-            let change = log_change(&tx, &w.container, &w.name, false)?;
-            tx.commit().map_err(db)?;
-            w.updated_at = t;
-            w.change_id = change.id;
-            Ok((w, Some(change)))
-        });
-        announce(write, &self.feed)
+    fn put(&self, w: StoredWebtask) -> BoxFuture<'_, Result<StoredWebtask, StoreError>> {
+        self.write(w, None)
+    }
+
+    fn put_within(
+        &self,
+        w: StoredWebtask,
+        quota: Quota,
+    ) -> BoxFuture<'_, Result<StoredWebtask, StoreError>> {
+        self.write(w, Some(quota))
     }
 
     fn delete<'a>(

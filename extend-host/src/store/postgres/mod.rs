@@ -497,6 +497,22 @@ const PRUNE_VERSIONS_SQL: &str =
     "DELETE FROM webtask_versions WHERE container = $1 AND name = $2 AND version <=
      (SELECT MAX(version) FROM webtask_versions WHERE container = $1 AND name = $2) - $3";
 
+/// Drops a container's oldest versions, other than each webtask's newest,
+/// while its version histories hold more than `$2` bytes of code: the live
+/// versions count first, then the others newest first.
+/// Parameters: container, bytes.
+const PRUNE_HISTORY_SQL: &str =
+    "DELETE FROM webtask_versions WHERE container = $1 AND (name, version) IN (
+    SELECT name, version FROM (
+        SELECT name, version, newest,
+            SUM(bytes) OVER (ORDER BY newest = 1 DESC, deployed_at DESC, version DESC, name
+                ROWS UNBOUNDED PRECEDING) AS kept
+        FROM (
+            SELECT name, version, deployed_at, octet_length(code) AS bytes,
+                ROW_NUMBER() OVER (PARTITION BY name ORDER BY version DESC) AS newest
+            FROM webtask_versions WHERE container = $1) r) v
+    WHERE kept > $2 AND newest > 1)";
+
 impl PostgresStore {
     /// [`Store::put`], checking `quota` first inside the transaction.
     fn write(
@@ -546,37 +562,56 @@ impl PostgresStore {
             )
             .await
             .map_err(db)?;
-            let (row, _, _, _, logged) = futures_util::future::try_join5(
-                tx.query_one(
-                    &upsert,
-                    &[
-                        &w.container,
-                        &w.name,
-                        &w.code,
-                        &w.sealed_secrets,
-                        &meta,
-                        &w.token,
-                        &t,
-                    ],
+            // The history's bound, when the quota sets one, in the same
+            // round trip after the rest.
+            let history = quota
+                .map(|q| q.history_bytes)
+                .filter(|b| *b < u64::MAX)
+                .map(|b| b.min(i64::MAX as u64) as i64);
+            let history_stmt = match history {
+                Some(_) => Some(tx.prepare_cached(PRUNE_HISTORY_SQL).await.map_err(db)?),
+                None => None,
+            };
+            let prune_history = async {
+                match (&history_stmt, &history) {
+                    (Some(stmt), Some(bytes)) => tx.execute(stmt, &[&w.container, bytes]).await,
+                    _ => Ok(0),
+                }
+            };
+            let ((row, _, _, _, logged), _) = futures_util::future::try_join(
+                futures_util::future::try_join5(
+                    tx.query_one(
+                        &upsert,
+                        &[
+                            &w.container,
+                            &w.name,
+                            &w.code,
+                            &w.sealed_secrets,
+                            &meta,
+                            &w.token,
+                            &t,
+                        ],
+                    ),
+                    tx.execute(
+                        &version,
+                        &[
+                            &w.container,
+                            &w.name,
+                            &w.code,
+                            &meta,
+                            &secret_names,
+                            &w.deployment.by,
+                            &t,
+                        ],
+                    ),
+                    tx.execute(&prune, &[&w.container, &w.name, &kept]),
+                    tx.execute(&lock, &[&CHANGE_LOCK]),
+                    tx.query_one(
+                        &log,
+                        &change_params(&w.container.as_str(), &w.name.as_str(), &deleted, &t),
+                    ),
                 ),
-                tx.execute(
-                    &version,
-                    &[
-                        &w.container,
-                        &w.name,
-                        &w.code,
-                        &meta,
-                        &secret_names,
-                        &w.deployment.by,
-                        &t,
-                    ],
-                ),
-                tx.execute(&prune, &[&w.container, &w.name, &kept]),
-                tx.execute(&lock, &[&CHANGE_LOCK]),
-                tx.query_one(
-                    &log,
-                    &change_params(&w.container.as_str(), &w.name.as_str(), &deleted, &t),
-                ),
+                prune_history,
             )
             .await
             .map_err(db)?;
