@@ -135,17 +135,30 @@ impl Webtasks {
     ) -> Result<(StoredWebtask, Arc<Webtask>), ApiError> {
         let limits = &self.limits;
         self.check_content(&w.code, &w.meta, Some(w.secrets))?;
+        // An extension of a point never goes live open to anyone: without a
+        // run secret it gets one, which discovery reads like any other (an
+        // editor's save that lost the secret deployed an open extension).
+        let with_run_secret;
+        let secrets = if w.meta.contains_key(EXTENSION_TYPE) && !w.secrets.contains_key(RUN_SECRET)
+        {
+            let mut s = w.secrets.clone();
+            s.insert(RUN_SECRET.to_owned(), crate::crypto::random_hex::<32>());
+            with_run_secret = s;
+            &with_run_secret
+        } else {
+            w.secrets
+        };
         let record = StoredWebtask::new(
             w.container.to_owned(),
             w.name.to_owned(),
             w.code,
-            self.seal(w.secrets),
+            self.seal(secrets),
             w.meta,
             w.token,
         )
         .deployed_by(Deployment::new(
             w.by.to_owned(),
-            w.secrets.keys().cloned().collect(),
+            secrets.keys().cloned().collect(),
         ));
         if let Some(point) = record.meta.get(EXTENSION_TYPE) {
             self.check_point(point).await?;
@@ -166,7 +179,7 @@ impl Webtasks {
                 StoreError::OverQuota(m) => ApiError::forbidden(m),
                 e => e.into(),
             })?;
-        let runnable = Arc::new(runnable(&saved, w.secrets));
+        let runnable = Arc::new(runnable(&saved, secrets));
         self.cache.written(&runnable, saved.change_id);
         Ok((saved, runnable))
     }

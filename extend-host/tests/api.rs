@@ -275,7 +275,7 @@ on_both_stores! {
         let token = r.text().await.unwrap();
         assert_eq!(claims(&token).1["jtn"], "hello");
         assert_eq!(
-            env.run("acme", "hello", json!({})).await.2,
+            env.run_as_platform("acme", "hello", json!({})).await.2,
             json!({"ok": true})
         );
 
@@ -300,7 +300,11 @@ on_both_stores! {
             plain.get("ectx").is_none() && plain.get("meta").is_none() && plain.get("code").is_none()
         );
         let full = inspect("&decrypt=true&fetch_code=true&meta=1").await;
-        assert_eq!(full["ectx"], json!({"foo": "bar"}));
+        // An extension of a point given no run secret gets one.
+        assert_eq!(full["ectx"]["foo"], "bar");
+        let run_secret = full["ectx"]["auth0-extension-secret"].as_str().unwrap();
+        assert_eq!(run_secret.len(), 64, "{full}");
+        assert_eq!(full["ectx"].as_object().unwrap().len(), 2, "{full}");
         assert_eq!(full["meta"], json!({"auth0-extension-type": "on-new-lead"}));
         assert_eq!(full["code"], "module.exports = cb => cb(null, {ok: true})");
         let other = env.tenant_token("globex").await;
@@ -328,7 +332,7 @@ on_both_stores! {
                     "acme",
                     name,
                     code,
-                    json!({"k": "secret-value"}),
+                    json!({"k": "secret-value", "auth0-extension-secret": "run"}),
                     json!({"auth0-extension-type": ty, "extra": extra}),
                 )
                 .await;
@@ -416,7 +420,10 @@ on_both_stores! {
         let full = get("?decrypt=1").await;
         assert_eq!(
             (full["secrets"].clone(), full["meta"].clone()),
-            (json!({"k": "secret-value"}), json!({"m": "2"}))
+            (
+                json!({"k": "secret-value", "auth0-extension-secret": "run"}),
+                json!({"m": "2"})
+            )
         );
 
         let del = env
@@ -792,7 +799,7 @@ on_both_stores! {
         let saved: Value = r.json().await.unwrap();
         assert_eq!(saved["secrets"], Value::Null, "the live secrets apply");
         // The URL and discovery still see the live webtask.
-        assert_eq!(env.run("acme", "w", json!({})).await.2, json!("live one"));
+        assert_eq!(env.run_as_platform("acme", "w", json!({})).await.2, json!("live one"));
         let listed: Value = env.http.get(env.url("/api/webtask/acme?meta=v:2")).bearer_auth(&tenant).send().await.unwrap().json().await.unwrap();
         assert_eq!(listed, json!([]));
         // The container's token runs the draft, with the live secrets; its
@@ -822,6 +829,7 @@ on_both_stores! {
         assert_eq!(r.status(), 200);
         let live: Value = r.json().await.unwrap();
         assert!(live["deployed_draft_saved_at"].as_i64().is_some());
+        // The draft's save left out meta: the live webtask names no point now.
         assert_eq!(env.run("acme", "w", json!({})).await.2, json!("draft two"));
         refusal(call(reqwest::Method::GET, "/api/webtask/acme/w/draft", None).await.unwrap(), 404, "has no draft").await;
         let history: Value = call(reqwest::Method::GET, "/api/webtask/acme/w/versions", None).await.unwrap().json().await.unwrap();
@@ -833,6 +841,73 @@ on_both_stores! {
         assert_eq!(env.run("acme", "new", json!({})).await.0, 404);
         let r = call(reqwest::Method::DELETE, "/api/webtask/acme/new/draft", None).await.unwrap();
         assert_eq!(r.status(), 204);
+    }
+
+    #[tokio::test]
+    async fn a_draft_keeps_its_secrets_across_saves_and_no_point_goes_live_without_a_run_secret() {
+        let env = start().await;
+        let tenant = env.tenant_token("acme").await;
+        let call = |method: reqwest::Method, path: &str, body: Option<Value>| {
+            let mut r = env.http.request(method, env.url(path)).bearer_auth(&tenant);
+            if let Some(b) = body {
+                r = r.json(&b);
+            }
+            r.send()
+        };
+        let code = |v: u32| format!("module.exports = (ctx, cb) => cb(null, {{ v: {v}, secrets: Object.keys(ctx.secrets) }})");
+        let meta = json!({"auth0-extension-type": "on-new-lead"});
+        // What the editor did: the first save sends the secret, the next does not.
+        let r = call(reqwest::Method::PUT, "/api/webtask/acme/scorer/draft",
+            Some(json!({"code": code(1), "meta": meta, "secret_changes": {"auth0-extension-secret": "s3cret", "api": "k"}}))).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let r = call(reqwest::Method::PUT, "/api/webtask/acme/scorer/draft", Some(json!({"code": code(2), "meta": meta}))).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let saved: Value = r.json().await.unwrap();
+        assert_eq!(saved["secrets"], json!(["api", "auth0-extension-secret"]), "kept: {saved}");
+        let ran: Value = call(reqwest::Method::POST, "/api/webtask/acme/scorer/draft/run", None).await.unwrap().json().await.unwrap();
+        assert_eq!(ran, json!({"v": 2, "secrets": ["api", "auth0-extension-secret"]}));
+        let r = call(reqwest::Method::POST, "/api/webtask/acme/scorer/draft/deploy", None).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let open = env.run("acme", "scorer", json!({})).await;
+        assert_eq!(open.0, 401, "the live extension needs its run secret: {open:?}");
+        let r = env.http.post(env.url("/api/run/acme/scorer")).bearer_auth("s3cret").send().await.unwrap();
+        assert_eq!(r.status(), 200);
+
+        // An extension of a point written without a run secret gets one,
+        // which discovery reads.
+        let r = call(reqwest::Method::PUT, "/api/webtask/acme/bare", Some(json!({"code": code(3), "meta": meta}))).await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(env.run("acme", "bare", json!({})).await.0, 401);
+        let listed = env.get_json("/api/webtask/acme?meta=auth0-extension-type:on-new-lead&decrypt=true").await;
+        let bare = listed.as_array().unwrap().iter().find(|w| w["name"] == "bare").unwrap();
+        let secret = bare["secrets"]["auth0-extension-secret"].as_str().unwrap();
+        assert_eq!(secret.len(), 64);
+        let r = env.http.post(env.url("/api/run/acme/bare")).bearer_auth(secret).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        // A webtask that names no point is the tenant's to leave open.
+        let r = call(reqwest::Method::PUT, "/api/webtask/acme/public", Some(json!({"code": code(4)}))).await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(env.run("acme", "public", json!({})).await.0, 200);
+    }
+
+    #[tokio::test]
+    async fn an_empty_name_in_a_path_is_refused_and_creates_nothing() {
+        let env = start().await;
+        for (method, path) in [
+            (reqwest::Method::PUT, "/api/webtask/acme//draft"),
+            (reqwest::Method::PUT, "/api/webtask/acme/"),
+            (reqwest::Method::PUT, "/api/webtask//w"),
+            (reqwest::Method::POST, "/api/webtask/acme//draft/run"),
+        ] {
+            let r = env.http.request(method.clone(), env.url(path)).bearer_auth(env.master())
+                .json(&json!({"code": "module.exports = cb => cb(null, 1)"})).send().await.unwrap();
+            let status = r.status().as_u16();
+            let body = r.text().await.unwrap();
+            assert!(status == 400 || status == 404 || status == 405, "{method} {path}: {status} {body}");
+            assert!(body.contains("\"message\""), "{method} {path}: a JSON error: {body}");
+        }
+        let listed = env.get_json("/api/webtask/acme").await;
+        assert_eq!(listed, json!([]), "nothing was created");
     }
 
     #[tokio::test]
@@ -968,9 +1043,9 @@ on_both_stores! {
         env.put("acme", "w", live, json!({}), json!({"auth0-extension-type": "p"})).await;
         env.put("acme", "quiet", live, json!({}), json!({"auth0-extension-type": "q"})).await;
         for x in 0..25 {
-            assert_eq!(env.run("acme", "w", json!({"x": x, "password": format!("pw-{x}")})).await.0, 200);
+            assert_eq!(env.run_as_platform("acme", "w", json!({"x": x, "password": format!("pw-{x}")})).await.0, 200);
         }
-        env.run("acme", "quiet", json!({"x": 1, "password": "pw"})).await;
+        env.run_as_platform("acme", "quiet", json!({"x": 1, "password": "pw"})).await;
         let inputs = |name: &'static str| {
             let (env, tenant) = (&env, &tenant);
             async move {

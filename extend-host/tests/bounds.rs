@@ -311,7 +311,7 @@ async fn large_inputs_are_recorded_as_a_note_and_replays_cut_large_answers() {
     )
     .await;
     let big = json!({ "text": "x".repeat(200_000) });
-    assert_eq!(env.run("acme", "w", big.clone()).await.0, 200);
+    assert_eq!(env.run_as_platform("acme", "w", big.clone()).await.0, 200);
     let inputs = common::eventually(WITHIN, "the input is recorded", || async {
         let got = env.get_json("/api/webtask/acme/w/inputs").await;
         (got["inputs"].as_array().unwrap().len() == 1).then_some(got)
@@ -327,7 +327,12 @@ async fn large_inputs_are_recorded_as_a_note_and_replays_cut_large_answers() {
         "{note}"
     );
     // A replay shows at most 64 KiB of each answer.
-    assert_eq!(env.run("acme", "w", json!({"small": true})).await.0, 200);
+    assert_eq!(
+        env.run_as_platform("acme", "w", json!({"small": true}))
+            .await
+            .0,
+        200
+    );
     common::eventually(WITHIN, "the small input is recorded", || async {
         let got = env.get_json("/api/webtask/acme/w/inputs").await;
         (got["inputs"].as_array().unwrap().len() == 2).then_some(())

@@ -159,7 +159,10 @@ async fn a_write_on_one_node_is_what_the_next_run_on_another_executes() {
         .get_json("/api/webtask/acme?meta=auth0-extension-type:p&decrypt=true")
         .await;
     assert_eq!(listed[0]["secrets"]["k"], "v", "{listed}");
-    assert_eq!(b.run("acme", "s", json!({})).await.2, json!("v"));
+    assert_eq!(
+        b.run_as_platform("acme", "s", json!({})).await.2,
+        json!("v")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -90,13 +90,14 @@ on_both_stores! {
             "echo",
             "module.exports = (ctx, cb) => cb(null, { body: ctx.body, query: ctx.query, ua: ctx.headers['user-agent'], \
              secrets: ctx.secrets, meta: ctx.meta, id: typeof ctx.id });",
-            json!({"api-key": "k-1"}),
+            json!({"api-key": "k-1", "auth0-extension-secret": "run-1"}),
             json!({"auth0-extension-type": "on-new-lead"}),
         )
         .await;
         let r = env
             .http
             .post(env.url("/api/run/acme/echo?a=1&b=two&key=hidden&webtask_no_cache=1"))
+            .bearer_auth("run-1")
             .header("user-agent", "me")
             .json(&json!({"x": 5}))
             .send()
@@ -105,7 +106,7 @@ on_both_stores! {
         let v: Value = r.json().await.unwrap();
         assert_eq!(
             v,
-            json!({"body": {"x": 5}, "query": {"a": "1", "b": "two"}, "ua": "me", "secrets": {"api-key": "k-1"},
+            json!({"body": {"x": 5}, "query": {"a": "1", "b": "two"}, "ua": "me", "secrets": {"api-key": "k-1", "auth0-extension-secret": "run-1"},
                    "meta": {"auth0-extension-type": "on-new-lead"}, "id": "string"})
         );
     }

@@ -82,7 +82,7 @@ async fn acknowledged_writes_survive_kill_9_and_secrets_are_encrypted_at_rest() 
     let r = http
         .put(format!("{}/api/webtask/acme/scorer", first.url))
         .bearer_auth(&master)
-        .json(&json!({"code": "module.exports = (ctx, cb) => cb(null, ctx.secrets.key.length)", "secrets": {"key": secret},
+        .json(&json!({"code": "module.exports = (ctx, cb) => cb(null, ctx.secrets.key.length)", "secrets": {"key": secret, "auth0-extension-secret": "run-1"},
                       "meta": {"auth0-extension-type": "on-new-lead"}}))
         .send()
         .await
@@ -135,6 +135,7 @@ async fn acknowledged_writes_survive_kill_9_and_secrets_are_encrypted_at_rest() 
     );
     let v: serde_json::Value = http
         .post(format!("{}/api/run/acme/scorer", second.url))
+        .bearer_auth("run-1")
         .send()
         .await
         .unwrap()

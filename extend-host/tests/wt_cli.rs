@@ -108,6 +108,8 @@ fn wt_cli_scenario(backend: common::Backend) {
         "hello",
         "--secret",
         "foo=bar",
+        "--secret",
+        "auth0-extension-secret=run-1",
         "--meta",
         "auth0-extension-type=on-new-lead",
     ]);
@@ -159,7 +161,10 @@ fn wt_cli_scenario(backend: common::Backend) {
         "--decrypt",
         "--fetch-code",
     ]);
-    assert!(inspect.contains("Token.ectx:  { foo: 'bar' }"), "{inspect}");
+    assert!(
+        inspect.contains("Token.ectx:  { 'auth0-extension-secret': 'run-1', foo: 'bar' }"),
+        "{inspect}"
+    );
     assert!(
         inspect.contains("Meta.auth0-extension-type: on-new-lead"),
         "{inspect}"
@@ -170,7 +175,7 @@ fn wt_cli_scenario(backend: common::Backend) {
     assert!(updated.contains("Webtask updated"), "{updated}");
     let after = wt.ok(&["inspect", "hello", "-p", "master", "--decrypt"]);
     assert!(
-        after.contains("Token.ectx:  { foo: 'bar' }")
+        after.contains("Token.ectx:  { 'auth0-extension-secret': 'run-1', foo: 'bar' }")
             && after.contains("Meta.auth0-extension-type: on-new-lead"),
         "meta and secrets survive: {after}"
     );
@@ -213,6 +218,7 @@ fn wt_cli_scenario(backend: common::Backend) {
     let body: serde_json::Value = rt.block_on(async {
         let r = common::http()
             .post(runner.webtask_url("acme", "hello"))
+            .bearer_auth("run-1")
             .json(&serde_json::json!({"name": "bob"}))
             .send()
             .await

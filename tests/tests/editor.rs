@@ -664,3 +664,171 @@ async fn a_platform_page_on_another_origin_embeds_the_editor_with_its_options() 
     server.abort();
     host.shutdown().await.unwrap();
 }
+
+const SECRET_KEYS: &str = "// @ts-check
+/** @type {import('./extend-types').OnNewLead.CallbackHandler} */
+module.exports = function (ctx, cb) {
+  cb(null, { score: Object.keys(ctx.secrets).length === 1 ? 66 : 0, accept: true });
+};
+";
+
+/// What a tenant found broken: a secret dropped by the second save (and the
+/// extension then deployed open to anyone), bad and empty names failing
+/// without a word (an empty one made a live webtask called `draft`), and a
+/// draft of a new extension gone from the list after a reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saves_keep_the_run_secret_bad_names_are_shown_and_drafts_survive_a_reload() {
+    let Some(driver) = start_driver() else {
+        return;
+    };
+    extend_hooks::install_crypto_provider();
+    let host = Host::builder().memory().start().await.unwrap();
+    let extend = Extend::builder()
+        .webtask(host.url(), host.master_token())
+        .watch_changes(true)
+        .build()
+        .unwrap();
+    assert!(extend.wait_for_change_stream(Duration::from_secs(10)).await);
+    let admin = extend.management().unwrap();
+    admin
+        .publish_catalog(&Catalog::collect().unwrap(), false)
+        .await
+        .unwrap();
+    let token = admin.issue_tenant_token("beta").await.unwrap();
+    let beta = extend.container("beta");
+    let page = browser(&driver).await;
+    let base = host.url().to_owned();
+    let http = reqwest::Client::new();
+    let listed = || async {
+        http.get(format!("{base}/api/webtask/beta"))
+            .bearer_auth(host.master_token())
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    page.goto(&format!("{base}/edit/beta#//{token}"))
+        .await
+        .unwrap();
+    text_when(&page, "[data-test=dialog]", "the new-extension form", |t| {
+        t.contains("New extension for")
+    })
+    .await;
+
+    // Bad names are named in the status line, with the host's rule.
+    for bad in ["my lead scorer", "scoring-ñ✓", ""] {
+        fill(&page, "[data-test=new-name]", bad).await;
+        click(&page, "[data-test=create]").await;
+        let status = text_when(&page, "[data-test=status]", "the bad name's error", |t| {
+            t.contains("invalid webtask name")
+        })
+        .await;
+        assert!(status.contains(&format!("`{bad}`")), "{status}");
+        // The next try starts from a clean status line.
+        page.execute("window.__extendEditor.status('');", vec![])
+            .await
+            .unwrap();
+    }
+    assert_eq!(listed().await, json!([]), "nothing was created");
+    shot(&page, 20, "bad-names").await;
+
+    // A new extension: its run secret goes with the first save; a second
+    // save, a run and a deploy keep it.
+    page.find(Locator::Css("[data-test=new-point]"))
+        .await
+        .unwrap()
+        .select_by_value("on-new-lead")
+        .await
+        .unwrap();
+    fill(&page, "[data-test=new-name]", "scorer").await;
+    click(&page, "[data-test=create]").await;
+    text_when(&page, "[data-test=status]", "the template opens", |t| {
+        t.contains("New extension scorer")
+    })
+    .await;
+    click(&page, "[data-test=save]").await;
+    text_when(&page, "[data-test=status]", "the first save", |t| {
+        t.contains("Draft saved")
+    })
+    .await;
+    set_code(&page, SECRET_KEYS).await;
+    page.execute("window.__extendEditor.status('');", vec![])
+        .await
+        .unwrap();
+    click(&page, "[data-test=save]").await;
+    text_when(&page, "[data-test=status]", "the second save", |t| {
+        t.contains("Draft saved")
+    })
+    .await;
+    let draft: Value = http
+        .get(format!("{base}/api/webtask/beta/scorer/draft"))
+        .bearer_auth(host.master_token())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        draft["secrets"],
+        json!(["auth0-extension-secret"]),
+        "{draft}"
+    );
+    click(&page, "[data-test=run]").await;
+    let answer = text_when(&page, "[data-test=run-response]", "the run's answer", |t| {
+        t.contains("score")
+    })
+    .await;
+    assert!(
+        answer.contains("66"),
+        "the draft ran with its run secret: {answer}"
+    );
+    click(&page, "[data-test=deploy]").await;
+    text_when(&page, "[data-test=status]", "the deploy", |t| {
+        t.contains("Deployed scorer")
+    })
+    .await;
+    shot(&page, 21, "deployed-with-secret").await;
+    let open = http
+        .post(format!("{base}/api/run/beta/scorer"))
+        .json(&json!({"name": "Ada", "email": "ada@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        open.status(),
+        401,
+        "the live extension needs its run secret"
+    );
+    // The platform finds the secret through discovery.
+    scores(&beta, "ada@example.com", 66).await;
+
+    // A draft of a name never deployed is listed again after a reload.
+    click(&page, "[data-test=new]").await;
+    fill(&page, "[data-test=new-name]", "later").await;
+    click(&page, "[data-test=create]").await;
+    text_when(&page, "[data-test=status]", "the template opens", |t| {
+        t.contains("New extension later")
+    })
+    .await;
+    click(&page, "[data-test=save]").await;
+    text_when(&page, "[data-test=status]", "the draft is saved", |t| {
+        t.contains("Draft saved")
+    })
+    .await;
+    page.refresh().await.unwrap();
+    let list = text_when(&page, "[data-test=list]", "the list after a reload", |t| {
+        t.contains("later")
+    })
+    .await;
+    assert!(list.contains("draft, not deployed"), "{list}");
+    click(&page, "[data-test=list] [data-name=later]").await;
+    text_when(&page, "[data-test=status]", "the draft opens", |t| {
+        t.contains("Opened the draft of later")
+    })
+    .await;
+    shot(&page, 22, "draft-after-reload").await;
+    page.close().await.unwrap();
+}

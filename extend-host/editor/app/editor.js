@@ -233,8 +233,29 @@
     this.container = container;
   }
 
+  /**
+   * The host's rule for container and webtask names (`names.rs`): 1 to 64
+   * of A-Z a-z 0-9 - _ . ~, not only dots. The message is the host's.
+   */
+  function nameProblem(what, name) {
+    if (/^[A-Za-z0-9._~-]{1,64}$/.test(name) && !/^\.+$/.test(name)) return null;
+    return 'invalid ' + what + ' name `' + name + '`: use 1 to 64 characters from A-Z, a-z, 0-9, `-`, `_`, `.` and `~` (not only dots)';
+  }
+
+  /**
+   * The management path of the container (`name` null or undefined) or of
+   * one extension. An empty or invalid name throws: `/api/webtask/c` +
+   * `/draft` is the path of a webtask called `draft`.
+   */
   Api.prototype.path = function (name, rest) {
-    return '/api/webtask/' + encodeURIComponent(this.container) + (name ? '/' + encodeURIComponent(name) : '') + (rest || '');
+    var base = '/api/webtask/' + encodeURIComponent(this.container);
+    if (name === null || name === undefined) {
+      if (rest) throw new ApiError(400, 'an extension needs a name');
+      return base;
+    }
+    var problem = nameProblem('webtask', name);
+    if (problem) throw new ApiError(400, problem);
+    return base + '/' + encodeURIComponent(name) + (rest || '');
   };
 
   /** A management call; resolves to the parsed JSON (or null), rejects with ApiError. */
@@ -312,7 +333,7 @@
     this.status('Loading…');
     return Promise.all([
       loadMonaco(c.hostUrl),
-      this.api.call('GET', this.api.path()),
+      this.api.extensions(),
       this.api.maybe('GET', '/api/catalog', null),
       this.api.maybe('GET', '/api/catalog/types.d.ts', '')
     ]).then(function (r) {
@@ -395,8 +416,17 @@
     var tab = function (id, label) {
       return h('button', { class: 'xe-tab', 'data-tab': id, onclick: function () { self.showTab(id); } }, label);
     };
+    // Every button shows what went wrong: a handler that throws or rejects
+    // used to leave only an uncaught error in the console.
     var button = function (id, label, handler, cls) {
-      return (p[id] = h('button', { class: 'xe-button ' + (cls || ''), 'data-test': id, onclick: function () { handler.call(self); } }, label));
+      return (p[id] = h('button', { class: 'xe-button ' + (cls || ''), 'data-test': id, onclick: function () {
+        try {
+          var r = handler.call(self);
+          if (r && typeof r.catch === 'function') r.catch(self.fail.bind(self));
+        } catch (e) {
+          self.fail(e);
+        }
+      } }, label));
     };
     clear(this.el);
     this.el.appendChild(
@@ -487,7 +517,7 @@
           return h('button', {
             class: 'xe-item' + (active ? ' xe-active' : ''), 'data-name': w.name,
             onclick: function () { self.confirmLeave() && self.open(w.name).catch(self.fail.bind(self)); }
-          }, w.name, w.unsaved ? h('span', { class: 'xe-hint' }, ' (not deployed)') : null);
+          }, w.name, w.unsaved || w.draftOnly ? h('span', { class: 'xe-hint' }, w.draftOnly ? ' (draft, not deployed)' : ' (not deployed)') : null);
         })));
     });
   };
@@ -506,11 +536,14 @@
     var self = this;
     var api = this.api;
     this.status('Opening ' + name + '…');
-    return Promise.all([
-      api.maybe('GET', api.path(name) + '?fetch_code=true', null),
-      api.maybe('GET', api.path(name, '/draft'), null),
-      api.maybe('GET', api.path(name, '/versions'), [])
-    ]).then(function (r) {
+    // In a promise, so that a bad name (from a fragment) rejects, not throws.
+    return Promise.resolve().then(function () {
+      return Promise.all([
+        api.maybe('GET', api.path(name) + '?fetch_code=true', null),
+        api.maybe('GET', api.path(name, '/draft'), null),
+        api.maybe('GET', api.path(name, '/versions'), [])
+      ]);
+    }).then(function (r) {
       var live = r[0];
       var draft = r[1];
       if (!live && !draft) throw new ApiError(404, 'container `' + self.config.container + '` has no extension `' + name + '`');
@@ -622,7 +655,9 @@
     d.appendChild(h('form', {
       class: 'xe-inline', onsubmit: function (e) {
         e.preventDefault();
-        if (self.list.some(function (w) { return w.name === name.value; })) {
+        var problem = nameProblem('webtask', name.value.trim());
+        if (problem) return self.status(problem, true);
+        if (self.list.some(function (w) { return w.name === name.value.trim(); })) {
           return self.status('an extension named `' + name.value + '` already exists', true);
         }
         if (!self.confirmLeave()) return;
@@ -792,9 +827,28 @@
     this.renderList();
   };
 
+  /**
+   * The container's extensions: the live ones, and drafts of names never
+   * deployed (`draftOnly`), which a reload would otherwise lose sight of.
+   */
+  Api.prototype.extensions = function () {
+    return Promise.all([
+      this.call('GET', this.path()),
+      this.maybe('GET', '/api/drafts/' + encodeURIComponent(this.container), [])
+    ]).then(function (r) {
+      var list = (r[0] || []).slice();
+      (r[1] || []).forEach(function (d) {
+        if (!list.some(function (w) { return w.name === d.name; })) {
+          list.push({ name: d.name, meta: d.meta, draftOnly: true });
+        }
+      });
+      return list;
+    });
+  };
+
   Editor.prototype.refreshList = function () {
     var self = this;
-    return this.api.call('GET', this.api.path()).then(function (list) {
+    return this.api.extensions().then(function (list) {
       self.list = list || [];
       self.renderList();
     });
@@ -811,7 +865,9 @@
       class: 'xe-inline', onsubmit: function (e) {
         e.preventDefault();
         var to = input.value.trim();
-        if (!to || to === c.name) { d.hidden = true; return; }
+        if (to === c.name) { d.hidden = true; return; }
+        var problem = nameProblem('webtask', to);
+        if (problem) return self.status(problem, true);
         self.api.call('POST', self.api.path(c.name, '/rename'), { name: to }).then(function () {
           d.hidden = true;
           return self.refreshList();

@@ -42,9 +42,10 @@ fn view(d: &Draft, secret_names: Option<&[String]>) -> Value {
 }
 
 /// Saves `{code, secrets?, secret_changes?, meta?}` as the draft. Omitted
-/// secrets mean "the live webtask's, whatever they are when it runs or
-/// deploys"; `secret_changes` applies to the draft's secrets (or, when it
-/// has none, the live webtask's) and then pins the result to the draft.
+/// secrets keep the draft's own, if it has pinned some; otherwise they mean
+/// "the live webtask's, whatever they are when it runs or deploys".
+/// `secret_changes` applies to the draft's secrets (or, when it has none,
+/// the live webtask's) and then pins the result to the draft.
 pub(super) async fn put(
     State(app): State<Arc<App>>,
     auth: Authorized,
@@ -58,10 +59,12 @@ pub(super) async fn put(
         .ok_or_else(|| ApiError::bad_request("`code` is required and must be a string"))?;
     let meta = body.meta.unwrap_or_default();
     let secrets = match (body.secrets, body.secret_changes) {
-        (explicit, None) => explicit,
         (Some(explicit), changes) => Some(apply_secret_changes(explicit, changes)?),
         (None, changes) => {
-            let base = match app
+            // The draft's own secrets stay unless the save changes them, as
+            // a PUT keeps a webtask's: a second save without them dropped
+            // them, and the deploy went live without its run secret.
+            let own = match app
                 .webtasks
                 .store
                 .draft(&auth.container, auth.name())
@@ -70,13 +73,20 @@ pub(super) async fn put(
                 Some(Draft {
                     sealed_secrets: Some(sealed),
                     ..
-                }) => open(&app, &sealed, &auth)?,
-                _ => match app.webtasks.store.get(&auth.container, auth.name()).await? {
-                    Some(live) => app.webtasks.unseal(&live)?,
-                    None => BTreeMap::new(),
-                },
+                }) => Some(open(&app, &sealed, &auth)?),
+                _ => None,
             };
-            Some(apply_secret_changes(base, changes)?)
+            match (own, changes) {
+                (own, None) => own,
+                (Some(own), changes) => Some(apply_secret_changes(own, changes)?),
+                (None, changes) => {
+                    let live = match app.webtasks.store.get(&auth.container, auth.name()).await? {
+                        Some(live) => app.webtasks.unseal(&live)?,
+                        None => BTreeMap::new(),
+                    };
+                    Some(apply_secret_changes(live, changes)?)
+                }
+            }
         }
     };
     let names: Option<Vec<String>> = secrets.as_ref().map(|s| s.keys().cloned().collect());
@@ -92,6 +102,28 @@ pub(super) async fn put(
         })
         .await?;
     Ok(axum::Json(view(&saved, names.as_deref())).into_response())
+}
+
+/// The most drafts one `GET /api/drafts/{container}` lists.
+const MAX_DRAFTS_LISTED: u64 = 1000;
+
+/// `GET /api/drafts/{container}`: the container's drafts, in name order,
+/// without code or secrets (`name`, `meta`, `saved_by`, `saved_at`), so
+/// that an editor lists drafts of webtasks never deployed.
+pub(super) async fn list(
+    State(app): State<Arc<App>>,
+    auth: Authorized,
+) -> Result<Response, ApiError> {
+    let drafts = app
+        .webtasks
+        .store
+        .drafts(&auth.container, MAX_DRAFTS_LISTED)
+        .await?;
+    let items: Vec<Value> = drafts
+        .iter()
+        .map(|d| json!({ "name": d.name, "meta": d.meta, "saved_by": d.saved_by, "saved_at": d.saved_at }))
+        .collect();
+    Ok(axum::Json(items).into_response())
 }
 
 /// The draft: code, meta, secret names (or `null`: the live ones apply).

@@ -275,6 +275,7 @@ pub(super) fn router(app: Arc<App>) -> Router {
             "/api/webtask/{container}/{name}/versions/{version}/rollback",
             post(webtasks::rollback),
         )
+        .route("/api/drafts/{container}", get(drafts::list))
         .route("/api/logs/tenant/{container}", get(logs::stream))
         .route("/api/changes", get(changes::stream))
         .route("/api/catalog", get(catalog::get).put(catalog::put))

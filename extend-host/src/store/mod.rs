@@ -537,6 +537,17 @@ pub trait Store: Send + Sync + 'static {
         let _ = (container, name);
         Box::pin(async { Ok(None) })
     }
+    /// The drafts of `container`, in name order, at most `limit`, without
+    /// their code (`code` is empty) or secrets: what an editor lists,
+    /// including drafts of webtasks never deployed. The default keeps none.
+    fn drafts<'a>(
+        &'a self,
+        container: &'a str,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<Vec<Draft>, StoreError>> {
+        let _ = (container, limit);
+        Box::pin(async { Ok(Vec::new()) })
+    }
     /// Deletes the webtask's draft; `false` when there was none.
     fn delete_draft<'a>(
         &'a self,

@@ -689,6 +689,42 @@ impl Store for SqliteStore {
         })
     }
 
+    fn drafts<'a>(
+        &'a self,
+        container: &'a str,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<Vec<Draft>, StoreError>> {
+        let c = container.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT name, meta, saved_by, saved_at FROM webtask_drafts
+                     WHERE container = ?1 ORDER BY name LIMIT ?2",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(params![c, limit.min(i64::MAX as u64) as i64], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                    ))
+                })
+                .map_err(db)?;
+            rows.map(|r| {
+                let (name, meta, by, at) = r.map_err(db)?;
+                let meta = serde_json::from_str(&meta).map_err(|e| {
+                    StoreError::Corrupt(format!("the meta of draft {c}/{name}: {e}"))
+                })?;
+                let mut d = Draft::new(c.clone(), name, String::new(), meta, None, by);
+                d.saved_at = at;
+                Ok(d)
+            })
+            .collect()
+        })
+    }
+
     fn delete_draft<'a>(
         &'a self,
         container: &'a str,

@@ -1031,6 +1031,45 @@ impl Store for PostgresStore {
         })
     }
 
+    fn drafts<'a>(
+        &'a self,
+        container: &'a str,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<Vec<super::Draft>, StoreError>> {
+        Box::pin(async move {
+            let limit = limit.min(i64::MAX as u64) as i64;
+            let rows = self
+                .reader()
+                .await?
+                .query(
+                    "SELECT name, meta::text, saved_by, saved_at FROM webtask_drafts
+                     WHERE container = $1 ORDER BY name LIMIT $2",
+                    &[&container, &limit],
+                )
+                .await
+                .map_err(db)?;
+            rows.iter()
+                .map(|r| {
+                    let name: String = r.get(0);
+                    let meta: String = r.get(1);
+                    let meta = serde_json::from_str(&meta).map_err(|e| {
+                        StoreError::Corrupt(format!("the meta of draft {container}/{name}: {e}"))
+                    })?;
+                    let mut d = super::Draft::new(
+                        container.to_owned(),
+                        name,
+                        String::new(),
+                        meta,
+                        None,
+                        r.get(2),
+                    );
+                    d.saved_at = r.get(3);
+                    Ok(d)
+                })
+                .collect()
+        })
+    }
+
     fn delete_draft<'a>(
         &'a self,
         container: &'a str,
