@@ -345,3 +345,78 @@ async fn two_replicas_share_a_postgres_outbox_and_deliver_each_invocation_once()
     b.shutdown(Duration::from_secs(5)).await;
     host.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_replicas_building_at_once_on_a_fresh_database_all_start() {
+    if !pg::postgres_enabled() {
+        return;
+    }
+    for round in 0..3 {
+        let db = pg::TestDb::create().await;
+        let (host, _admin) = host_with_recorder().await;
+        // Ten platform processes' replicas: each builds on its own thread.
+        let builds: Vec<_> = (0..10)
+            .map(|_| {
+                let (url, token, db_url, runtime) = (
+                    host.url().to_owned(),
+                    host.master_token().to_owned(),
+                    db.url.clone(),
+                    tokio::runtime::Handle::current(),
+                );
+                std::thread::spawn(move || {
+                    let _in = runtime.enter();
+                    Extend::builder()
+                        .webtask(url, token)
+                        .outbox(OutboxConfig::postgres(&db_url))
+                        .build()
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        let mut started = Vec::new();
+        for b in builds {
+            match b.join().unwrap() {
+                Ok(extend) => started.push(extend),
+                Err(e) => panic!("round {round}: a replica did not start: {e}"),
+            }
+        }
+        for extend in started {
+            extend.shutdown(Duration::from_secs(5)).await;
+        }
+        host.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_that_accepts_and_never_answers_fails_the_build_in_ten_seconds() {
+    // A purpose-built silent server: it takes connections and says nothing.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let keep = Arc::clone(&held);
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            keep.lock().unwrap().push(conn);
+        }
+    });
+    let runtime = tokio::runtime::Handle::current();
+    let started = std::time::Instant::now();
+    let built = tokio::task::spawn_blocking(move || {
+        let _in = runtime.enter();
+        Extend::builder()
+            .webtask("http://127.0.0.1:9", "token")
+            .outbox(OutboxConfig::postgres(format!(
+                "postgres://postgres@127.0.0.1:{port}/test"
+            )))
+            .build()
+            .map(drop)
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .unwrap();
+    let took = started.elapsed();
+    let e = built.expect_err("the build fails");
+    assert!(e.contains("no answer within 10 s"), "{e}");
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    assert!(!held.lock().unwrap().is_empty(), "it did connect");
+}

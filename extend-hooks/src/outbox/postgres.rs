@@ -66,6 +66,8 @@ impl PostgresOutbox {
             .map_err(|e| OutboxError::new(format!("the PostgreSQL URL is not valid: {e}")))?;
         let pool = Pool::builder(Manager::new(config.clone(), NoTls))
             .max_size(8)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .create_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|e| OutboxError::new(format!("building the connection pool: {e}")))?;
         let (writer, rx) = mpsc::channel::<(Row, Reply)>();
@@ -142,7 +144,25 @@ async fn writer_loop(
     }
 }
 
+/// How long connecting (TCP and PostgreSQL's startup) and creating the
+/// table may take: a server that accepts connections and never answers is
+/// an error at `build()`, not a hang.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn connect(config: &tokio_postgres::Config) -> Result<tokio_postgres::Client, OutboxError> {
+    tokio::time::timeout(CONNECT_TIMEOUT, connect_now(config))
+        .await
+        .map_err(|_| {
+            OutboxError::new(format!(
+                "connecting to PostgreSQL: no answer within {} s",
+                CONNECT_TIMEOUT.as_secs()
+            ))
+        })?
+}
+
+async fn connect_now(
+    config: &tokio_postgres::Config,
+) -> Result<tokio_postgres::Client, OutboxError> {
     let (client, connection) = config
         .connect(NoTls)
         .await
@@ -150,10 +170,14 @@ async fn connect(config: &tokio_postgres::Config) -> Result<tokio_postgres::Clie
     tokio::spawn(async move {
         let _ = connection.await;
     });
-    // Several replicas may start at once: one creates the table.
+    // Several replicas may start at once: one creates the table. The
+    // statements of one simple query are one transaction, and the lock is
+    // the transaction's, so it is held until the table is committed (a
+    // session lock released before the commit let a second replica create
+    // the table's type again).
     client
         .batch_execute(&format!(
-            "SELECT pg_advisory_lock(hashtext('extend_outbox'));{SCHEMA}SELECT pg_advisory_unlock(hashtext('extend_outbox'));"
+            "SELECT pg_advisory_xact_lock(hashtext('extend_outbox'));{SCHEMA}"
         ))
         .await
         .map_err(db("creating the outbox table"))?;
