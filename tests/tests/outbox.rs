@@ -148,7 +148,9 @@ async fn a_killed_platform_loses_none_of_its_recorded_invocations() {
     child.kill().unwrap();
     child.wait().unwrap();
 
-    // A new process opens the same outbox and delivers the rest.
+    // A new process opens the same outbox and delivers the rest at once:
+    // the dead process's leases (60 s) are taken back when the file opens.
+    let reopened = std::time::Instant::now();
     let extend = Extend::builder()
         .webtask(host.url(), host.master_token())
         .outbox(
@@ -158,7 +160,11 @@ async fn a_killed_platform_loses_none_of_its_recorded_invocations() {
         )
         .build()
         .unwrap();
-    let (seen, lines) = until_all(&mut logs, COUNT, Duration::from_secs(120)).await;
+    let (seen, lines) = until_all(&mut logs, COUNT, Duration::from_secs(30)).await;
+    eprintln!(
+        "every invocation delivered {:?} after the restarted process opened the outbox",
+        reopened.elapsed()
+    );
     let outbox = extend.outbox().unwrap();
     let mut left = outbox.pending().await.unwrap();
     while !left.is_empty() {
@@ -173,14 +179,15 @@ async fn a_killed_platform_loses_none_of_its_recorded_invocations() {
             .unwrap()
             .is_empty()
     );
-    // None lost; a repeated delivery (the one the kill interrupted) carries the same id.
+    // None lost; a repeated delivery (one the kill interrupted: at most
+    // the 16 a container has in flight) carries the same id.
     assert_eq!(seen.len(), COUNT as usize);
     let ids: BTreeSet<&String> = seen.values().flatten().collect();
     assert_eq!(ids.len(), COUNT as usize, "one delivery id per invocation");
     assert!(seen.values().all(|ids| ids.len() == 1));
     let duplicates = lines - COUNT as usize;
     eprintln!("{COUNT} invocations: {lines} deliveries, {duplicates} repeated after the kill");
-    assert!(duplicates <= 2, "{duplicates} duplicates");
+    assert!(duplicates <= 16, "{duplicates} duplicates");
 
     extend.shutdown(Duration::from_secs(5)).await;
     host.shutdown().await.unwrap();
@@ -419,4 +426,142 @@ async fn a_postgres_that_accepts_and_never_answers_fails_the_build_in_ten_second
     assert!(e.contains("no answer within 10 s"), "{e}");
     assert!(took < Duration::from_secs(30), "took {took:?}");
     assert!(!held.lock().unwrap().is_empty(), "it did connect");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_pending_through_a_ten_second_host_outage_are_delivered_within_a_minute() {
+    extend_hooks::install_crypto_provider();
+    let dir = std::env::temp_dir().join(format!("extend-outage-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = dir.join("host");
+    let host = Host::builder().data_dir(&data).start().await.unwrap();
+    let addr = host.local_addr();
+    let (url, master) = (host.url().to_owned(), host.master_token().to_owned());
+    Extend::builder()
+        .webtask(&url, &master)
+        .build()
+        .unwrap()
+        .management()
+        .unwrap()
+        .install("acme", "durable-event", "recorder", RECORDER)
+        .await
+        .unwrap();
+    let delivered = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counted = Arc::clone(&delivered);
+    let all = Arc::new(tokio::sync::Notify::new());
+    let told = Arc::clone(&all);
+    const PENDING: u32 = 1000;
+    let extend = Extend::builder()
+        .webtask(&url, &master)
+        .outbox(OutboxConfig::sqlite(dir.join("outbox.db")))
+        .on_outcome(move |o| {
+            if matches!(o.status, OutcomeStatus::Delivered { .. })
+                && counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == PENDING
+            {
+                told.notify_one();
+            }
+        })
+        .build()
+        .unwrap();
+    // The platform knows the extension, then the host goes away with all
+    // of it pending.
+    assert!(
+        extend
+            .discover("acme", "durable-event")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    host.shutdown().await.unwrap();
+    let recorder = extend.clone();
+    tokio::task::spawn_blocking(move || {
+        let acme = recorder.container("acme");
+        (0..PENDING).for_each(|n| durable_event(&acme, &Event { n }).unwrap());
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(delivered.load(std::sync::atomic::Ordering::SeqCst), 0);
+    // Back on the same address, with the same data.
+    let back = Host::builder()
+        .data_dir(&data)
+        .listen(addr)
+        .start()
+        .await
+        .unwrap();
+    let returned = std::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(60), all.notified())
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "{} of {PENDING} delivered a minute after the host returned",
+                delivered.load(std::sync::atomic::Ordering::SeqCst)
+            )
+        });
+    eprintln!(
+        "{PENDING} delivered {:?} after the host returned",
+        returned.elapsed()
+    );
+    let outbox = extend.outbox().unwrap();
+    assert!(outbox.pending().await.unwrap().is_empty());
+    assert!(
+        outbox
+            .dead_letters(&DeadLetterFilter::default())
+            .await
+            .unwrap()
+            .is_empty(),
+        "none counted as failed"
+    );
+    extend.shutdown(Duration::from_secs(5)).await;
+    back.shutdown().await.unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_outbox_file_is_refused_at_build_not_acknowledged_into() {
+    extend_hooks::install_crypto_provider();
+    let dir = std::env::temp_dir().join(format!("extend-outbox-damaged-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("outbox.db");
+    // Invocations held for a host that is not there (the discard port).
+    let extend = Extend::builder()
+        .webtask("http://127.0.0.1:9", "token")
+        .outbox(OutboxConfig::sqlite(&path))
+        .build()
+        .unwrap();
+    let recorder = extend.clone();
+    tokio::task::spawn_blocking(move || {
+        let acme = recorder.container("acme");
+        (0..500).for_each(|n| durable_event(&acme, &Event { n }).unwrap());
+    })
+    .await
+    .unwrap();
+    assert_eq!(extend.outbox().unwrap().pending().await.unwrap().len(), 500);
+    extend.shutdown(Duration::from_secs(5)).await;
+    drop(extend);
+    // Four pages overwritten, as a bad disk or a stray writer would.
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        for page in 2..6u64 {
+            f.seek(SeekFrom::Start(page * 4096)).unwrap();
+            f.write_all(&[0xA5; 4096]).unwrap();
+        }
+        f.sync_all().unwrap();
+    }
+    let built = Extend::builder()
+        .webtask("http://127.0.0.1:9", "token")
+        .outbox(OutboxConfig::sqlite(&path))
+        .build();
+    let e = match built {
+        Ok(_) => panic!("a damaged outbox was opened"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        e.contains("outbox.db") && (e.contains("damaged") || e.contains("malformed")),
+        "{e}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -53,6 +53,7 @@ pub struct OutboxConfig {
     pub(crate) schedule: RetrySchedule,
     pub(crate) lease: Duration,
     pub(crate) concurrency: usize,
+    pub(crate) per_container: usize,
     pub(crate) batch: usize,
     pub(crate) poll: Duration,
 }
@@ -78,6 +79,7 @@ impl OutboxConfig {
             schedule: RetrySchedule::default(),
             lease: Duration::from_secs(60),
             concurrency: 64,
+            per_container: 16,
             batch: 256,
             poll: Duration::from_secs(1),
         }
@@ -135,6 +137,16 @@ impl OutboxConfig {
     #[must_use]
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
+        self
+    }
+
+    /// Deliveries to one container in flight at once from this replica,
+    /// within what a host admits (extend-host's `in_flight_per_container`
+    /// is 32); the container's other due invocations wait their turn.
+    /// Default 16.
+    #[must_use]
+    pub fn per_container(mut self, n: usize) -> Self {
+        self.per_container = n.max(1);
         self
     }
 
@@ -321,13 +333,15 @@ pub(crate) trait Store: Send + Sync + 'static {
         body: Vec<u8>,
         trace_id: String,
     ) -> Result<(), OutboxError>;
-    /// Takes up to `limit` due invocations for `owner` until `until_ms`.
+    /// Takes up to `limit` due invocations for `owner` until `until_ms`,
+    /// none of a container in `skip` (held back or at its limit).
     fn lease<'a>(
         &'a self,
         owner: &'a str,
         now_ms: i64,
         until_ms: i64,
         limit: usize,
+        skip: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<Record>, OutboxError>>;
     /// Delivered (or nothing to deliver): removes it.
     fn done<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), OutboxError>>;
@@ -338,6 +352,9 @@ pub(crate) trait Store: Send + Sync + 'static {
         next_ms: i64,
         history: &'a [Attempt],
     ) -> BoxFuture<'a, Result<(), OutboxError>>;
+    /// Not attempted, or held back by the host (429, unreachable): due again
+    /// at `next_ms`, its attempts and history unchanged.
+    fn postpone<'a>(&'a self, id: &'a str, next_ms: i64) -> BoxFuture<'a, Result<(), OutboxError>>;
     /// Failed for good.
     fn bury<'a>(
         &'a self,

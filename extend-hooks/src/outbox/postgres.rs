@@ -244,6 +244,7 @@ impl Store for PostgresOutbox {
         now_ms: i64,
         until_ms: i64,
         limit: usize,
+        skip: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<Record>, OutboxError>> {
         Box::pin(async move {
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -254,9 +255,10 @@ impl Store for PostgresOutbox {
                     "UPDATE extend_outbox SET lease_owner = $1, lease_until = $3
                      WHERE id IN (SELECT id FROM extend_outbox
                                   WHERE NOT dead AND next_ms <= $2 AND lease_until <= $2
+                                    AND container <> ALL($5::text[])
                                   ORDER BY next_ms LIMIT $4 FOR UPDATE SKIP LOCKED)
                      RETURNING id, point, container, body, created_ms, attempts, history, trace_id",
-                    &[&owner, &now_ms, &until_ms, &limit],
+                    &[&owner, &now_ms, &until_ms, &limit, &skip],
                 )
                 .await
                 .map_err(db("leasing"))?;
@@ -304,6 +306,21 @@ impl Store for PostgresOutbox {
                 .await
                 .map(drop)
                 .map_err(db("scheduling a retry"))
+        })
+    }
+
+    fn postpone<'a>(&'a self, id: &'a str, next_ms: i64) -> BoxFuture<'a, Result<(), OutboxError>> {
+        Box::pin(async move {
+            self.conn()
+                .await?
+                .execute(
+                    "UPDATE extend_outbox SET next_ms = $2, lease_owner = NULL, lease_until = 0
+                     WHERE id = $1",
+                    &[&id, &next_ms],
+                )
+                .await
+                .map(drop)
+                .map_err(db("postponing"))
         })
     }
 

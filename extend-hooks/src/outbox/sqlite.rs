@@ -59,13 +59,53 @@ impl SqliteOutbox {
     pub(crate) fn open(path: &Path, fsync: bool) -> Result<Self, OutboxError> {
         let mut conn = Connection::open(path)
             .map_err(|e| OutboxError::new(format!("opening {}: {e}", path.display())))?;
-        conn.pragma_update(None, "journal_mode", "WAL")
+        // One process owns the file (exclusive locking mode, taken by the
+        // first write below and kept): so every lease in it is a dead
+        // process's, handed back at once instead of after the lease time.
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
+            .and_then(|()| conn.busy_timeout(std::time::Duration::from_secs(5)))
+            .and_then(|()| conn.pragma_update(None, "journal_mode", "WAL"))
             .and_then(|()| {
                 conn.pragma_update(None, "synchronous", if fsync { "FULL" } else { "NORMAL" })
             })
-            .and_then(|()| conn.busy_timeout(std::time::Duration::from_secs(5)))
             .and_then(|()| conn.execute_batch(SCHEMA))
-            .map_err(|e| OutboxError::new(format!("preparing {}: {e}", path.display())))?;
+            .map_err(|e| {
+                let busy = matches!(
+                    e.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                );
+                OutboxError::new(if busy {
+                    format!(
+                        "{} is in use by another process: a SQLite outbox belongs to one process (use PostgreSQL for replicas)",
+                        path.display()
+                    )
+                } else {
+                    format!("preparing {}: {e}", path.display())
+                })
+            })?;
+        // A damaged file is refused here, not discovered by the worker after
+        // invocations were acknowledged into it.
+        let check: String = conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(|e| OutboxError::new(format!("checking {}: {e}", path.display())))?;
+        if check != "ok" {
+            return Err(OutboxError::new(format!(
+                "{} is damaged ({check}); move it aside to start with an empty outbox, or restore it",
+                path.display()
+            )));
+        }
+        let reclaimed = conn
+            .execute(
+                "UPDATE extend_outbox SET lease_owner = NULL, lease_until = 0
+                 WHERE lease_owner IS NOT NULL AND dead = 0",
+                [],
+            )
+            .map_err(|e| {
+                OutboxError::new(format!("reclaiming leases in {}: {e}", path.display()))
+            })?;
+        if reclaimed > 0 {
+            tracing::info!(reclaimed, path = %path.display(), "outbox: took back the leases of a process that stopped");
+        }
         let (ops, rx) = mpsc::channel::<Op>();
         std::thread::Builder::new()
             .name("extend-outbox".into())
@@ -177,21 +217,24 @@ impl Store for SqliteOutbox {
         now_ms: i64,
         until_ms: i64,
         limit: usize,
+        skip: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<Record>, OutboxError>> {
         let owner = owner.to_owned();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let skip = serde_json::to_string(skip).unwrap_or_else(|_| "[]".to_owned());
         self.call(move |conn| {
             let mut stmt = conn
                 .prepare_cached(
                     "UPDATE extend_outbox SET lease_owner = ?1, lease_until = ?3
                      WHERE id IN (SELECT id FROM extend_outbox
                                   WHERE dead = 0 AND next_ms <= ?2 AND lease_until <= ?2
+                                    AND container NOT IN (SELECT value FROM json_each(?5))
                                   ORDER BY next_ms LIMIT ?4)
                      RETURNING id, point, container, body, created_ms, attempts, history, trace_id",
                 )
                 .map_err(db("leasing"))?;
             let rows = stmt
-                .query_map(params![owner, now_ms, until_ms, limit], |r| {
+                .query_map(params![owner, now_ms, until_ms, limit, skip], |r| {
                     Ok(Record {
                         id: r.get(0)?,
                         point: r.get(1)?,
@@ -233,6 +276,19 @@ impl Store for SqliteOutbox {
             )
             .map(drop)
             .map_err(db("scheduling a retry"))
+        })
+    }
+
+    fn postpone<'a>(&'a self, id: &'a str, next_ms: i64) -> BoxFuture<'a, Result<(), OutboxError>> {
+        let id = id.to_owned();
+        self.call(move |conn| {
+            conn.execute(
+                "UPDATE extend_outbox SET next_ms = ?2, lease_owner = NULL, lease_until = 0
+                 WHERE id = ?1",
+                params![id, next_ms],
+            )
+            .map(drop)
+            .map_err(db("postponing"))
         })
     }
 

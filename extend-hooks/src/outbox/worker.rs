@@ -32,6 +32,65 @@ pub(crate) struct Worker {
     abort: CancellationToken,
     tracker: TaskTracker,
     slots: Arc<Semaphore>,
+    /// Per container: deliveries in flight, and whether the host holds it back.
+    flows: std::sync::Mutex<HashMap<Arc<str>, Flow>>,
+    /// Why the last attempt to take due invocations failed, while it does:
+    /// new invocations are refused rather than acknowledged into an
+    /// outbox that cannot deliver them.
+    unreadable: std::sync::Mutex<Option<String>>,
+}
+
+/// A container's deliveries as this replica sees them.
+#[derive(Debug, Default)]
+struct Flow {
+    in_flight: usize,
+    /// The host asked to wait (429 with `Retry-After`) or could not be
+    /// reached: nothing of the container is delivered before this.
+    paused_until_ms: i64,
+    /// The next wait when the host gave none; doubles while it stays
+    /// unavailable, from [`FIRST_PAUSE`] to [`LONGEST_PAUSE`].
+    backoff: Duration,
+}
+
+/// The first wait for a host that cannot take a container's deliveries.
+const FIRST_PAUSE: Duration = Duration::from_millis(500);
+/// The longest: a host back after an outage gets its deliveries within it.
+const LONGEST_PAUSE: Duration = Duration::from_secs(10);
+
+/// Whether a failed attempt is the host holding deliveries back (429, 502-504,
+/// unreachable, discovery failing) rather than the extension failing: those
+/// wait and are not counted as attempts.
+fn held_back(error: &Error) -> bool {
+    matches!(
+        error.kind(),
+        ErrorKind::RateLimited { .. }
+            | ErrorKind::HostUnavailable { .. }
+            | ErrorKind::Discovery { .. }
+    )
+}
+
+/// Gives a container's place back when a delivery ends, and wakes the loop
+/// when the container had been at its limit.
+struct Place<'a> {
+    worker: &'a Worker,
+    container: Arc<str>,
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        let mut flows = self.worker.flows();
+        if let Some(f) = flows.get_mut(&self.container) {
+            let was_full = f.in_flight >= self.worker.config.per_container;
+            f.in_flight = f.in_flight.saturating_sub(1);
+            if f.in_flight == 0 && f.backoff.is_zero() && f.paused_until_ms <= now_ms() {
+                flows.remove(&self.container);
+            }
+            drop(flows);
+            if was_full {
+                self.worker.wake();
+            }
+        }
+    }
 }
 
 impl Worker {
@@ -68,6 +127,8 @@ impl Worker {
             stop: CancellationToken::new(),
             abort: CancellationToken::new(),
             tracker: TaskTracker::new(),
+            flows: std::sync::Mutex::default(),
+            unreadable: std::sync::Mutex::default(),
         });
         let run = Arc::clone(&worker);
         worker.tracker.spawn_on(run.run(), runtime);
@@ -92,6 +153,20 @@ impl Worker {
                 ErrorKind::ShutDown,
             ));
         }
+        let unreadable = self
+            .unreadable
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if let Some(why) = unreadable {
+            return Err(Error::new(
+                point.name(),
+                container.clone(),
+                ErrorKind::Outbox {
+                    message: format!("the outbox cannot deliver what it holds: {why}"),
+                },
+            ));
+        }
         self.store
             .enqueue(
                 delivery_id(),
@@ -113,6 +188,31 @@ impl Worker {
         Ok(())
     }
 
+    fn flows(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Flow>> {
+        self.flows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Containers not to lease now: at their limit of deliveries in flight,
+    /// or held back by the host; and when the first hold ends.
+    fn skipped(&self, now: i64) -> (Vec<String>, Option<i64>) {
+        let flows = self.flows();
+        let mut resume = None::<i64>;
+        let skip = flows
+            .iter()
+            .filter(|(_, f)| {
+                if f.paused_until_ms > now {
+                    resume = Some(resume.map_or(f.paused_until_ms, |r| r.min(f.paused_until_ms)));
+                    return true;
+                }
+                f.in_flight >= self.config.per_container
+            })
+            .map(|(c, _)| c.to_string())
+            .collect();
+        (skip, resume)
+    }
+
     async fn run(self: Arc<Self>) {
         let lease_ms = ms(self.config.lease);
         loop {
@@ -129,19 +229,53 @@ impl Worker {
                 continue;
             }
             let now = now_ms();
-            match self
+            let (skip, resume) = self.skipped(now);
+            let leased = self
                 .store
-                .lease(&self.owner, now, now + lease_ms, free)
-                .await
-            {
+                .lease(&self.owner, now, now + lease_ms, free, &skip)
+                .await;
+            *self
+                .unreadable
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                leased.as_ref().err().map(ToString::to_string);
+            match leased {
                 Ok(records) if !records.is_empty() => {
                     for record in records {
                         let Ok(permit) = Arc::clone(&self.slots).acquire_owned().await else {
                             return;
                         };
+                        let container: Arc<str> = record.container.as_str().into();
+                        // One batch may hold more of a container than its
+                        // places: the rest go back, due, and are skipped
+                        // until a place is free.
+                        let placed = {
+                            let mut flows = self.flows();
+                            let f = flows.entry(Arc::clone(&container)).or_default();
+                            let fits =
+                                f.in_flight < self.config.per_container && f.paused_until_ms <= now;
+                            if fits {
+                                f.in_flight += 1;
+                            }
+                            fits
+                        };
+                        if !placed {
+                            drop(permit);
+                            let at = self
+                                .flows()
+                                .get(&container)
+                                .map_or(now, |f| f.paused_until_ms.max(now));
+                            self.save(self.store.postpone(&record.id, at), &record.id)
+                                .await;
+                            continue;
+                        }
                         let this = Arc::clone(&self);
                         self.tracker.spawn(async move {
                             let _permit = permit;
+                            let _place = Place {
+                                worker: &this,
+                                container,
+                            };
                             let abort = this.abort.clone();
                             abort.run_until_cancelled(this.deliver(record)).await;
                         });
@@ -149,23 +283,51 @@ impl Worker {
                     continue;
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "outbox: could not take due invocations"),
+                Err(e) => {
+                    metrics::counter!("extend_outbox_errors_total", "operation" => "lease")
+                        .increment(1);
+                    tracing::warn!(error = %e, "outbox: could not take due invocations");
+                }
             }
             if let Ok(depth) = self.store.depth().await {
                 metrics::gauge!("extend_outbox_depth").set(depth as f64);
             }
+            let now = now_ms();
+            let until =
+                |at: i64| Duration::from_millis(u64::try_from(at.saturating_sub(now)).unwrap_or(0));
             let wait = match self.store.next_due().await {
-                Ok(Some(due)) => {
-                    Duration::from_millis(u64::try_from(due.saturating_sub(now_ms())).unwrap_or(0))
-                        .min(self.config.poll)
-                }
+                // Due, but of containers held back: wait for the first hold
+                // to end, or a place to free (which wakes this loop).
+                Ok(Some(due)) if due <= now => resume.map_or(self.config.poll, until),
+                Ok(Some(due)) => until(due),
                 _ => self.config.poll,
-            };
+            }
+            .min(self.config.poll);
             tokio::select! {
                 () = self.stop.cancelled() => return,
                 () = self.notify.notified() => {}
                 () = tokio::time::sleep(wait) => {}
             }
+        }
+    }
+
+    /// The host held `container`'s delivery back: nothing of it is
+    /// delivered before the returned time.
+    fn hold_back(&self, container: &Arc<str>, retry_after: Option<Duration>) -> i64 {
+        let mut flows = self.flows();
+        let f = flows.entry(Arc::clone(container)).or_default();
+        let wait = retry_after
+            .unwrap_or(f.backoff.max(FIRST_PAUSE))
+            .clamp(Duration::from_millis(100), LONGEST_PAUSE);
+        f.backoff = (f.backoff.max(FIRST_PAUSE) * 2).min(LONGEST_PAUSE);
+        f.paused_until_ms = f.paused_until_ms.max(now_ms() + ms(wait));
+        f.paused_until_ms
+    }
+
+    /// The host took one of `container`'s deliveries: no more backing off.
+    fn flowing(&self, container: &Arc<str>) {
+        if let Some(f) = self.flows().get_mut(container) {
+            f.backoff = Duration::ZERO;
         }
     }
 
@@ -220,6 +382,7 @@ impl Worker {
         );
         let failed = match result {
             Ok(Ok(answer)) => {
+                self.flowing(&container);
                 self.save(self.store.done(&record.id), &record.id).await;
                 let status = match answer {
                     Some(d) => OutcomeStatus::Delivered { status: d.status },
@@ -234,6 +397,16 @@ impl Worker {
             Ok(Err(failed)) => failed,
             Err(_elapsed) => invoke::Failed::from(invoke::timeout_error(point, &container)),
         };
+        if held_back(&failed.error) {
+            // Back-pressure, not a failed attempt: the invocation waits
+            // with its attempts unchanged, and so does the container.
+            let at = self.hold_back(&container, failed.retry_after);
+            tracing::debug!(point = point.name(), container = %container, id = %record.id,
+                error = %failed.error, retry_in_ms = at - now_ms(), "outbox: the host holds deliveries back; waiting");
+            self.save(self.store.postpone(&record.id, at), &record.id)
+                .await;
+            return;
+        }
         record.attempts += 1;
         record.history.push(Attempt {
             at_ms: now_ms(),

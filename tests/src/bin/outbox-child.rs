@@ -1,7 +1,7 @@
 //! A platform process for the outbox crash test (`tests/tests/outbox.rs`):
 //! it records `OUTBOX_COUNT` async invocations in the SQLite outbox at
 //! `OUTBOX_PATH`, prints `queued N` once every call has returned `Ok`, and
-//! goes on delivering (slowly, one at a time) until the test kills it.
+//! goes on delivering until the test kills it.
 
 use std::time::Duration;
 
@@ -29,9 +29,8 @@ async fn main() {
     let extend = Extend::builder()
         .webtask(var("EXTEND_URL"), var("EXTEND_TOKEN"))
         .outbox(
+            // The defaults: 64 in flight, 16 to one container, 60 s leases.
             OutboxConfig::sqlite(var("OUTBOX_PATH"))
-                .concurrency(1)
-                .lease(Duration::from_secs(2))
                 .retry_schedule(RetrySchedule::new([Duration::from_millis(100); 20])),
         )
         .build()
