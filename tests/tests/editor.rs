@@ -830,5 +830,83 @@ async fn saves_keep_the_run_secret_bad_names_are_shown_and_drafts_survive_a_relo
     })
     .await;
     shot(&page, 22, "draft-after-reload").await;
+
+    // The runner: the point's timeout (on-new-lead: 2 s, not the host's
+    // 30 s), the time taken, and a cancel.
+    click(&page, "[data-test=list] [data-name=scorer]").await;
+    text_when(&page, "[data-test=status]", "scorer opens", |t| {
+        t.is_empty() || t.contains("scorer")
+    })
+    .await;
+    set_code(
+        &page,
+        "module.exports = function (ctx, cb) { while (true) {} };",
+    )
+    .await;
+    click(&page, "[data-test=run]").await;
+    let status = text_when(
+        &page,
+        "[data-test=run-status]",
+        "the endless run's status",
+        |t| !t.is_empty(),
+    )
+    .await;
+    assert_eq!(status, "500");
+    let took = text_when(&page, "[data-test=run-took]", "the run's time", |t| {
+        t.ends_with(" s")
+    })
+    .await;
+    let secs: f64 = took.trim_end_matches(" s").parse().unwrap();
+    assert!(
+        (1.5..6.0).contains(&secs),
+        "stopped by the point's 2 s timeout, not 30 s: {took}"
+    );
+    let answer = text_when(&page, "[data-test=run-response]", "the timeout", |t| {
+        !t.is_empty()
+    })
+    .await;
+    assert!(answer.contains("time limit"), "{answer}");
+    set_code(
+        &page,
+        "module.exports = function (ctx, cb) { const t = Date.now() + 1800; while (Date.now() < t) {} cb(null, {score: 1, accept: true}); };",
+    )
+    .await;
+    click(&page, "[data-test=run]").await;
+    text_when(
+        &page,
+        "[data-test=run-elapsed]",
+        "the elapsed time ticks",
+        |t| t != "0.0 s",
+    )
+    .await;
+    click(&page, "[data-test=run-cancel]").await;
+    text_when(
+        &page,
+        "[data-test=run-cancelled]",
+        "the run is cancelled",
+        |t| t.starts_with("Cancelled after"),
+    )
+    .await;
+    shot(&page, 23, "runner-cancelled").await;
+
+    // Unsaved work survives a reload: this browser kept a copy.
+    set_code(&page, &format!("// kept locally\n{SECRET_KEYS}")).await;
+    page.refresh().await.unwrap();
+    let status = text_when(
+        &page,
+        "[data-test=status]",
+        "the local copy is restored",
+        |t| t.contains("Restored unsaved changes to scorer"),
+    )
+    .await;
+    assert!(status.contains("kept in this browser"), "{status}");
+    let code: String = serde_json::from_value(
+        page.execute("return window.__extendEditor.code.getValue();", vec![])
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(code.starts_with("// kept locally"), "{code}");
+    shot(&page, 24, "restored-after-reload").await;
     page.close().await.unwrap();
 }

@@ -402,8 +402,17 @@
         self.current.dirty = true;
         self.deployArmed = false;
         self.renderState();
+        self.keepLocal();
       }
       self.scheduleCheck();
+    });
+    // Unsaved work is not lost without a word: the browser asks before the
+    // page goes, and a copy of the code stays in this browser meanwhile.
+    global.addEventListener('beforeunload', function (e) {
+      if (self.current && self.current.dirty) {
+        e.preventDefault();
+        e.returnValue = '';
+      }
     });
     global.__extendEditor = this; // for tests and for the platform's console
   };
@@ -563,6 +572,7 @@
       self.setCode(source.code || '');
       self.afterOpen();
       self.status(draft ? 'Opened the draft of ' + name + ' (saved ' + time(draft.saved_at) + '); the live version is unchanged.' : '');
+      self.restoreLocal();
     });
   };
 
@@ -606,6 +616,38 @@
     this.code.setModel(m.editor.createModel(code, 'javascript', uri));
     this.loading = false;
     if (old && old !== this.code.getModel()) old.dispose();
+  };
+
+  /** Where this browser keeps the unsaved code of the current extension. */
+  Editor.prototype.localKey = function (name) {
+    return 'extend-editor:' + this.config.hostUrl + ':' + this.config.container + ':' + name;
+  };
+
+  /** Keeps the unsaved code in this browser (localStorage), if it can. */
+  Editor.prototype.keepLocal = function () {
+    var c = this.current;
+    if (!c) return;
+    try {
+      global.localStorage.setItem(this.localKey(c.name), JSON.stringify({ code: this.code.getValue(), at: Date.now() }));
+    } catch (e) { /* storage full or disabled: the unload warning remains */ }
+  };
+
+  /** Forgets the local copy: what it held was saved or thrown away. */
+  Editor.prototype.dropLocal = function (name) {
+    try { global.localStorage.removeItem(this.localKey(name)); } catch (e) { /* nothing kept */ }
+  };
+
+  /** Puts back unsaved code this browser kept for the opened extension. */
+  Editor.prototype.restoreLocal = function () {
+    var c = this.current;
+    var kept = null;
+    try { kept = JSON.parse(global.localStorage.getItem(this.localKey(c.name)) || 'null'); } catch (e) { kept = null; }
+    if (!kept || typeof kept.code !== 'string' || kept.code === this.code.getValue()) return false;
+    this.code.setValue(kept.code);
+    c.dirty = true;
+    this.renderState();
+    this.status('Restored unsaved changes to ' + c.name + ' kept in this browser (' + time(Math.floor(kept.at / 1000)) + '): save the draft to keep them, or discard them.');
+    return true;
   };
 
   Editor.prototype.afterOpen = function () {
@@ -761,6 +803,7 @@
       if (draft.secrets) c.secretNames = draft.secrets;
       c.secretChanges = {};
       c.dirty = false;
+      self.dropLocal(name);
       self.renderState();
       self.renderSecrets();
       self.status('Draft saved. Discovery still finds the live version' + (c.live ? '' : ' (there is none yet)') + '.');
@@ -813,6 +856,8 @@
     var c = this.current;
     if (!c || !c.draft) return;
     this.api.call('DELETE', this.api.path(c.name, '/draft')).then(function () {
+      self.dropLocal(c.name);
+      c.dirty = false;
       if (c.live) return self.open(c.name);
       self.current = null;
       return self.refreshList().then(function () { self.setBlank(); });
@@ -1078,27 +1123,56 @@
       var parsed = parseJson(bodyText);
       if (parsed.error) return this.status('the body is not valid JSON: ' + parsed.error, true);
     }
-    clear(out).appendChild(h('div', {}, 'Running…'));
     var init = { method: method, headers: Object.assign({ 'Content-Type': 'application/json' }, headers.value) };
     init.headers.Authorization = 'Bearer ' + this.config.token;
+    // The run gets the point's timeout, as the platform's call would (the
+    // host's own limit is longer).
+    var limit = point && point.timeout_ms;
+    if (limit && !Object.keys(init.headers).some(function (k) { return k.toLowerCase() === 'x-extend-deadline-ms'; })) {
+      init.headers['x-extend-deadline-ms'] = String(limit);
+    }
     if (withBody) init.body = bodyText;
+    if (this.running) this.running.abort();
+    var controller = global.AbortController ? new global.AbortController() : null;
+    if (controller) init.signal = controller.signal;
+    this.running = controller;
+    var started = Date.now();
+    var seconds = function () { return ((Date.now() - started) / 1000).toFixed(1) + ' s'; };
+    var elapsed = h('span', { 'data-test': 'run-elapsed' }, '0.0 s');
+    clear(out).appendChild(h('div', { 'aria-live': 'polite' }, 'Running… ', elapsed,
+      limit ? ' of the point\u2019s ' + (limit / 1000) + ' s' : '', ' ',
+      controller ? h('button', { class: 'xe-link', type: 'button', 'data-test': 'run-cancel', onclick: function () { controller.abort(); } }, 'Cancel') : null));
+    var ticking = setInterval(function () { elapsed.textContent = seconds(); }, 100);
+    var done = function () {
+      clearInterval(ticking);
+      if (self.running === controller) self.running = null;
+    };
     return this.saveDraft().then(function () {
       return fetch(self.config.hostUrl + self.api.path(c.name, '/draft/run'), init);
     }).then(function (res) {
       return res.text().then(function (text) {
+        var took = seconds();
+        done();
         var shown = [];
         res.headers.forEach(function (v, k) { shown.push(k + ': ' + v); });
         var parsed = parseJson(text);
         clear(out).appendChild(h('div', {},
           h('div', { class: 'xe-run-line' },
             h('span', { class: 'xe-badge ' + (res.ok ? 'xe-good' : 'xe-bad'), 'data-test': 'run-status' }, String(res.status)),
-            ' from ', h('span', { 'data-test': 'run-source' }, res.headers.get('x-wt-response-source') || 'unknown')),
+            ' from ', h('span', { 'data-test': 'run-source' }, res.headers.get('x-wt-response-source') || 'unknown'),
+            ' in ', h('span', { 'data-test': 'run-took' }, took)),
           h('details', {}, h('summary', {}, 'Headers'), h('pre', { class: 'xe-pre', 'data-test': 'run-response-headers' }, shown.sort().join('\n'))),
           h('pre', { class: 'xe-pre', 'data-test': 'run-response' }, parsed.error ? text : pretty(parsed.value)),
           self.schemaReport(point, res.ok && !parsed.error ? parsed.value : undefined, res.ok)));
       });
     }).catch(function (e) {
+      var took = seconds();
+      done();
       clear(out);
+      if (e && e.name === 'AbortError') {
+        out.appendChild(h('div', { 'data-test': 'run-cancelled' }, 'Cancelled after ' + took + '.'));
+        return;
+      }
       self.fail(e);
     });
   };
