@@ -908,5 +908,97 @@ async fn saves_keep_the_run_secret_bad_names_are_shown_and_drafts_survive_a_relo
     .unwrap();
     assert!(code.starts_with("// kept locally"), "{code}");
     shot(&page, 24, "restored-after-reload").await;
+
+    // Ctrl+S in the code saves the draft.
+    page.execute(
+        "window.__extendEditor.code.focus(); window.__extendEditor.status('');",
+        vec![],
+    )
+    .await
+    .unwrap();
+    page.active_element()
+        .await
+        .unwrap()
+        .send_keys("\u{E009}s\u{E000}")
+        .await
+        .unwrap();
+    text_when(&page, "[data-test=status]", "Ctrl+S saves", |t| {
+        t.contains("Draft saved")
+    })
+    .await;
+
+    // Who deployed, in words.
+    click(&page, "[data-tab=versions]").await;
+    let versions = text_when(&page, "[data-test=versions]", "the versions", |t| {
+        t.contains("v1")
+    })
+    .await;
+    assert!(versions.contains("you (this editor"), "{versions}");
+
+    // A long log line wraps instead of scrolling the panel sideways.
+    set_code(
+        &page,
+        "module.exports = function (ctx, cb) { console.log('x'.repeat(8000)); cb(null, { score: 1, accept: true }); };",
+    )
+    .await;
+    click(&page, "[data-test=run]").await;
+    text_when(&page, "[data-test=run-status]", "the logging run", |t| {
+        t == "200"
+    })
+    .await;
+    text_when(&page, "[data-test=logs]", "the long line", |t| {
+        t.contains("xxxxxxxx")
+    })
+    .await;
+    let sideways: bool = serde_json::from_value(
+        page.execute(
+            "const l = document.querySelector('[data-test=logs]'); return l.scrollWidth > l.clientWidth + 1;",
+            vec![],
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(!sideways, "the log panel scrolls sideways");
+
+    // Tabs, status line and inputs are labelled for assistive technology.
+    let roles: Value = page
+        .execute(
+            "return [document.querySelectorAll('[role=tablist] [role=tab]').length,
+                     document.querySelector('[data-test=status]').getAttribute('aria-live'),
+                     Array.from(document.querySelectorAll('.xe input, .xe select')).filter(e => !e.getAttribute('aria-label') && !e.closest('label') && e.type !== 'hidden' && !e.closest('.monaco-editor')).map(e => e.outerHTML.slice(0, 120))];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(roles, json!([5, "polite", []]));
+
+    // A changed fragment opens that extension.
+    page.execute("location.hash = '#/later/';", vec![])
+        .await
+        .unwrap();
+    text_when(
+        &page,
+        "[data-test=status]",
+        "the fragment opens later",
+        |t| t.contains("Opened the draft of later"),
+    )
+    .await;
+
+    // At 800 x 600 every tab can be clicked (the runner covered two).
+    page.set_window_size(800, 600).await.unwrap();
+    let covered: Value = page
+        .execute(
+            "return Array.from(document.querySelectorAll('[role=tab]')).filter(t => {
+                const r = t.getBoundingClientRect();
+                return document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2) !== t;
+             }).map(t => t.textContent);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(covered, json!([]), "tabs hidden at 800 x 600");
+    click(&page, "[data-tab=replay]").await;
+    shot(&page, 25, "small-window").await;
     page.close().await.unwrap();
 }

@@ -414,6 +414,15 @@
         e.returnValue = '';
       }
     });
+    var save = function () { self.saveDraft().catch(self.fail.bind(self)); };
+    var run = function () { if (self.parts.runner) { var b = self.parts.runner.querySelector('[data-test=run]'); if (b) b.click(); } };
+    this.code.addCommand(m.KeyMod.CtrlCmd | m.KeyCode.KeyS, save);
+    this.code.addCommand(m.KeyMod.CtrlCmd | m.KeyCode.Enter, run);
+    this.parts.root.addEventListener('keydown', function (e) {
+      if (!(e.ctrlKey || e.metaKey)) return;
+      if (e.key === 's' || e.key === 'S') { e.preventDefault(); save(); }
+      else if (e.key === 'Enter') { e.preventDefault(); run(); }
+    });
     global.__extendEditor = this; // for tests and for the platform's console
   };
 
@@ -423,7 +432,7 @@
     var self = this;
     var p = this.parts = {};
     var tab = function (id, label) {
-      return h('button', { class: 'xe-tab', 'data-tab': id, onclick: function () { self.showTab(id); } }, label);
+      return h('button', { class: 'xe-tab', role: 'tab', 'aria-selected': 'false', 'aria-controls': 'xe-pane-' + id, 'data-tab': id, onclick: function () { self.showTab(id); } }, label);
     };
     // Every button shows what went wrong: a handler that throws or rejects
     // used to leave only an uncaught error in the console.
@@ -452,21 +461,21 @@
           button('rename', 'Rename', this.showRename),
           this.config.allowDeleting ? button('delete', 'Delete', this.remove, 'xe-danger') : null),
         (p.dialog = h('div', { class: 'xe-dialog', 'data-test': 'dialog', hidden: true })),
-        (p.status = h('div', { class: 'xe-status', 'data-test': 'status' })),
+        (p.status = h('div', { class: 'xe-status', role: 'status', 'aria-live': 'polite', 'data-test': 'status' })),
         h('div', { class: 'xe-body' },
           h('aside', { class: 'xe-list' },
             h('button', { class: 'xe-button xe-new', 'data-test': 'new', onclick: function () { self.showNewForm(); } }, '+ New extension'),
             (p.list = h('div', { 'data-test': 'list' }))),
           h('main', { class: 'xe-main' },
-            h('nav', { class: 'xe-tabs' }, tab('code', 'Code'), tab('secrets', 'Secrets'), tab('meta', 'Metadata'),
+            h('nav', { class: 'xe-tabs', role: 'tablist', 'aria-label': 'Extension' }, tab('code', 'Code'), tab('secrets', 'Secrets'), tab('meta', 'Metadata'),
               tab('versions', 'Versions'), tab('replay', 'Test draft')),
-            h('div', { class: 'xe-pane', 'data-pane': 'code' },
+            h('div', { class: 'xe-pane', role: 'tabpanel', id: 'xe-pane-code', 'data-pane': 'code' },
               (p.code = h('div', { class: 'xe-code', 'data-test': 'code' })),
               (p.problems = h('div', { class: 'xe-problems', 'data-test': 'problems' }))),
-            (p.secrets = h('div', { class: 'xe-pane xe-form', 'data-pane': 'secrets', 'data-test': 'secrets' })),
-            (p.meta = h('div', { class: 'xe-pane xe-form', 'data-pane': 'meta', 'data-test': 'meta' })),
-            (p.versions = h('div', { class: 'xe-pane xe-form', 'data-pane': 'versions', 'data-test': 'versions' })),
-            (p.replay = h('div', { class: 'xe-pane xe-form', 'data-pane': 'replay' }))),
+            (p.secrets = h('div', { class: 'xe-pane xe-form', role: 'tabpanel', id: 'xe-pane-secrets', 'data-pane': 'secrets', 'data-test': 'secrets' })),
+            (p.meta = h('div', { class: 'xe-pane xe-form', role: 'tabpanel', id: 'xe-pane-meta', 'data-pane': 'meta', 'data-test': 'meta' })),
+            (p.versions = h('div', { class: 'xe-pane xe-form', role: 'tabpanel', id: 'xe-pane-versions', 'data-pane': 'versions', 'data-test': 'versions' })),
+            (p.replay = h('div', { class: 'xe-pane xe-form', role: 'tabpanel', id: 'xe-pane-replay', 'data-pane': 'replay' }))),
           h('section', { class: 'xe-side' },
             (p.runner = h('div', { class: 'xe-runner', 'data-test': 'runner' })),
             h('div', { class: 'xe-logs-head' }, 'Logs',
@@ -480,6 +489,7 @@
     this.tab = id;
     Array.prototype.forEach.call(this.parts.root.querySelectorAll('[data-tab]'), function (t) {
       t.classList.toggle('xe-active', t.getAttribute('data-tab') === id);
+      t.setAttribute('aria-selected', String(t.getAttribute('data-tab') === id));
     });
     Array.prototype.forEach.call(this.parts.root.querySelectorAll('[data-pane]'), function (pane) {
       pane.hidden = pane.getAttribute('data-pane') !== id;
@@ -689,10 +699,10 @@
       d.appendChild(h('span', {}, 'The platform has published no extension points yet.'));
       return;
     }
-    var select = h('select', { 'data-test': 'new-point' }, points.map(function (p) {
+    var select = h('select', { 'data-test': 'new-point', 'aria-label': 'Extension point' }, points.map(function (p) {
       return h('option', { value: p.name }, p.name + ' (' + p.mode + ')');
     }));
-    var name = h('input', { 'data-test': 'new-name', placeholder: 'name', value: points[0].name });
+    var name = h('input', { 'data-test': 'new-name', 'aria-label': 'Name of the new extension', placeholder: 'name', value: points[0].name });
     select.addEventListener('change', function () { name.value = select.value; });
     d.appendChild(h('form', {
       class: 'xe-inline', onsubmit: function (e) {
@@ -704,7 +714,13 @@
         }
         if (!self.confirmLeave()) return;
         d.hidden = true;
-        self.openNew(select.value, name.value.trim()).catch(self.fail.bind(self));
+        var same = self.list.filter(function (w) { return w.meta && w.meta[EXTENSION_TYPE] === select.value && !w.draftOnly; });
+        self.openNew(select.value, name.value.trim()).then(function () {
+          if (same.length) {
+            self.status('Container ' + self.config.container + ' already has ' + same.map(function (w) { return '`' + w.name + '`'; }).join(', ') +
+              ' for ' + select.value + ': once this one is deployed, discovery finds more than one and the platform\u2019s calls fail as ambiguous until all but one are removed or disabled.', true);
+          }
+        }).catch(self.fail.bind(self));
       }
     }, 'New extension for ', select, ' named ', name,
     h('button', { class: 'xe-button xe-primary', type: 'submit', 'data-test': 'create' }, 'Create from template'),
@@ -966,7 +982,7 @@
       var change = c.secretChanges[n];
       var platform = n === RUN_SECRET;
       var state = change === null ? 'to be deleted' : change !== undefined ? 'changed, not saved yet' : 'saved';
-      var value = h('input', { type: 'password', placeholder: 'new value', 'data-secret-value': n, disabled: platform || !editable });
+      var value = h('input', { type: 'password', placeholder: 'new value', 'aria-label': 'New value of ' + n, 'data-secret-value': n, disabled: platform || !editable });
       return h('tr', { 'data-secret': n },
         h('td', { class: 'xe-key' }, n),
         h('td', {}, platform ? 'set by the platform' : '••••••••  (' + state + ')'),
@@ -979,8 +995,8 @@
     });
     p.appendChild(h('table', { class: 'xe-table' }, rows.length ? rows : h('tr', {}, h('td', {}, 'No secrets.'))));
     if (!editable) return;
-    var key = h('input', { 'data-test': 'secret-name', placeholder: 'name' });
-    var val = h('input', { 'data-test': 'secret-value', type: 'password', placeholder: 'value' });
+    var key = h('input', { 'data-test': 'secret-name', 'aria-label': 'Secret name', placeholder: 'name' });
+    var val = h('input', { 'data-test': 'secret-value', 'aria-label': 'Secret value', type: 'password', placeholder: 'value' });
     p.appendChild(h('form', {
       class: 'xe-inline', onsubmit: function (e) {
         e.preventDefault();
@@ -1010,7 +1026,7 @@
     var editable = this.config.allowEditingMeta;
     var rows = Object.keys(c.meta).sort().map(function (k) {
       var platform = k.indexOf('auth0-extension') === 0;
-      var input = h('input', { value: c.meta[k], 'data-meta-value': k, readonly: platform || !editable });
+      var input = h('input', { value: c.meta[k], 'aria-label': 'Value of ' + k, 'data-meta-value': k, readonly: platform || !editable });
       input.addEventListener('change', function () { c.meta[k] = input.value; c.dirty = true; self.renderState(); });
       return h('tr', { 'data-meta': k }, h('td', { class: 'xe-key' }, k), h('td', {}, input),
         h('td', {}, platform ? 'set by the platform' : editable ? h('button', {
@@ -1019,8 +1035,8 @@
     });
     p.appendChild(h('table', { class: 'xe-table' }, rows));
     if (!editable) return;
-    var key = h('input', { placeholder: 'key', 'data-test': 'meta-key' });
-    var value = h('input', { placeholder: 'value', 'data-test': 'meta-value' });
+    var key = h('input', { placeholder: 'key', 'aria-label': 'Metadata key', 'data-test': 'meta-key' });
+    var value = h('input', { placeholder: 'value', 'aria-label': 'Metadata value', 'data-test': 'meta-value' });
     p.appendChild(h('form', {
       class: 'xe-inline', onsubmit: function (e) {
         e.preventDefault();
@@ -1036,6 +1052,24 @@
   };
 
   // ------------------------------------------------------------ versions
+
+  /** Who deployed, in words: this editor's token, the platform, or another token. */
+  Editor.prototype.who = function (jti) {
+    if (!jti) return '';
+    if (jti === this.ownJti()) return 'you (this editor\u2019s token)';
+    return 'another token (' + jti.slice(0, 8) + '\u2026)';
+  };
+
+  /** The id (`jti`) of this editor's token, read from its payload. */
+  Editor.prototype.ownJti = function () {
+    if (this.jti !== undefined) return this.jti;
+    this.jti = null;
+    try {
+      var part = this.config.token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+      this.jti = JSON.parse(global.atob(part + '==='.slice((part.length + 3) % 4))).jti || null;
+    } catch (e) { /* not a JWT: nothing to match */ }
+    return this.jti;
+  };
 
   Editor.prototype.renderVersions = function () {
     var self = this;
@@ -1053,7 +1087,7 @@
         return h('tr', { 'data-version': v.version },
           h('td', {}, 'v' + v.version + (i === 0 ? ' (live)' : '')),
           h('td', {}, time(v.deployed_at)),
-          h('td', {}, v.deployed_by || ''),
+          h('td', { title: v.deployed_by || '' }, self.who(v.deployed_by)),
           h('td', {}, (v.secrets || []).join(', ')),
           h('td', {},
             h('button', { class: 'xe-button', onclick: function () {
@@ -1095,7 +1129,7 @@
     var p = clear(this.parts.runner);
     if (!c) return;
     var point = this.point(c.meta[EXTENSION_TYPE]);
-    var method = h('select', { 'data-test': 'run-method' }, ['POST', 'GET', 'PUT', 'PATCH', 'DELETE'].map(function (m) {
+    var method = h('select', { 'data-test': 'run-method', 'aria-label': 'Method' }, ['POST', 'GET', 'PUT', 'PATCH', 'DELETE'].map(function (m) {
       return h('option', { value: m }, m);
     }));
     var headers = h('textarea', { class: 'xe-text', rows: 2, 'data-test': 'run-headers', spellcheck: 'false' }, '{}');
