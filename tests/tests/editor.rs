@@ -748,6 +748,40 @@ async fn saves_keep_the_run_secret_bad_names_are_shown_and_drafts_survive_a_relo
         t.contains("New extension scorer")
     })
     .await;
+    // A cold load, Monaco's TypeScript worker included, stays under 3 MB on
+    // the wire (it was 10.2 MB uncompressed).
+    text_when(&page, "[data-test=problems]", "the first type check", |t| {
+        t.contains("type error") || t.contains("No type errors")
+    })
+    .await;
+    let wire: Value = page
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const sum = es => es.reduce((s, e) => s + (e.transferSize || 0), 0);
+             const page = sum(performance.getEntriesByType('navigation')) + sum(performance.getEntriesByType('resource'));
+             // The worker's own scripts are not in the page's timeline: fetch
+             // them as the worker does, uncached, and count their transfer.
+             const base = location.origin + '/editor/monaco-0.52.2/vs/';
+             const urls = [base + 'base/worker/workerMain.js', base + 'language/typescript/tsWorker.js'];
+             Promise.all(urls.map(u => fetch(u, { cache: 'no-store' }).then(r => r.arrayBuffer()))).then(() => {
+               const worker = sum(performance.getEntriesByType('resource').filter(e => urls.includes(e.name)));
+               done([page, worker]);
+             }, e => done(String(e)));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (page_bytes, worker_bytes) = (wire[0].as_u64().unwrap(), wire[1].as_u64().unwrap());
+    eprintln!("cold load on the wire: page {page_bytes} bytes, worker {worker_bytes} bytes");
+    assert!(
+        worker_bytes > 0,
+        "the worker's scripts were measured: {wire}"
+    );
+    assert!(
+        page_bytes + worker_bytes < 3_000_000,
+        "a cold load takes {} bytes on the wire",
+        page_bytes + worker_bytes
+    );
     click(&page, "[data-test=save]").await;
     text_when(&page, "[data-test=status]", "the first save", |t| {
         t.contains("Draft saved")

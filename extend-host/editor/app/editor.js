@@ -24,7 +24,9 @@
   /** Loads the vendored Monaco once per page, from `hostUrl`. */
   function loadMonaco(hostUrl) {
     if (monacoPromise) return monacoPromise;
-    var vs = hostUrl + '/editor/monaco/vs';
+    // Versioned: cached for good by the browser (MONACO_VERSION in api/editor.rs).
+    var base = hostUrl + '/editor/monaco-0.52.2/';
+    var vs = base + 'vs';
     monacoPromise = new Promise(function (resolve, reject) {
       if (global.monaco && global.monaco.editor) return resolve(global.monaco);
       var sameOrigin = new URL(hostUrl).origin === location.origin;
@@ -32,7 +34,7 @@
         getWorkerUrl: function () {
           if (sameOrigin) return vs + '/base/worker/workerMain.js';
           // A worker must come from the page's origin: this one imports the host's.
-          var src = 'self.MonacoEnvironment = { baseUrl: ' + JSON.stringify(hostUrl + '/editor/monaco/') +
+          var src = 'self.MonacoEnvironment = { baseUrl: ' + JSON.stringify(base) +
             ' }; importScripts(' + JSON.stringify(vs + '/base/worker/workerMain.js') + ');';
           return 'data:text/javascript;charset=utf-8,' + encodeURIComponent(src);
         }

@@ -9,7 +9,7 @@
 
 use crate::error::ApiError;
 use axum::extract::Path;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 /// One embedded file.
@@ -17,6 +17,32 @@ struct Asset {
     path: &'static str,
     content_type: &'static str,
     bytes: &'static [u8],
+    /// The same, gzipped at build time, when that is smaller.
+    gzip: Option<&'static [u8]>,
+}
+
+/// The vendored Monaco's version, as its `VERSION` file names it: its files
+/// are served under `/editor/monaco-{version}/` too, cached as immutable
+/// (a new version is a new URL). `editor.js` loads them from there.
+const MONACO_VERSION: &str = "0.52.2";
+
+/// Whether the request's `Accept-Encoding` takes gzip.
+fn accepts_gzip(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
 }
 
 /// Every embedded file, sorted by path (written by `build.rs`).
@@ -29,9 +55,16 @@ fn asset(path: &str) -> Option<&'static Asset> {
         .map(|i| &ASSETS[i])
 }
 
-fn serve(a: &'static Asset, cache: &'static str) -> Response {
-    let mut res = a.bytes.into_response();
+fn serve(a: &'static Asset, cache: &'static str, gzip: bool) -> Response {
+    let gzipped = a.gzip.filter(|_| gzip);
+    let mut res = gzipped.unwrap_or(a.bytes).into_response();
     let h = res.headers_mut();
+    if gzipped.is_some() {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    if a.gzip.is_some() {
+        h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(a.content_type),
@@ -57,10 +90,13 @@ fn missing(what: &str) -> ApiError {
 
 /// `GET /edit/{container}`: the editor page. Its token and webtask name come
 /// from the fragment (`#/{name}/{token}`), as `wt edit` writes it.
-pub(super) async fn page(Path(container): Path<String>) -> Result<Response, ApiError> {
+pub(super) async fn page(
+    Path(container): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     crate::names::check("container", &container)?;
     let a = asset("edit.html").ok_or_else(|| missing("edit.html"))?;
-    let mut res = serve(a, "no-cache");
+    let mut res = serve(a, "no-cache", accepts_gzip(&headers));
     let h = res.headers_mut();
     // The page holds a token: no referrer leaves it, no other site frames it.
     h.insert(
@@ -76,33 +112,44 @@ pub(super) async fn page(Path(container): Path<String>) -> Result<Response, ApiE
 /// versions `wt edit --editor-version` and `--canary` ask for.
 pub(super) async fn versioned_page(
     Path((version, container)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if !matches!(version.as_str(), "v1" | "v2" | "canary") {
         return Err(ApiError::not_found(format!(
             "no editor version `{version}`: use /edit/{{container}}"
         )));
     }
-    page(Path(container)).await
+    page(Path(container), headers).await
 }
 
 /// `GET /editor.js`: `window.ExtendEditor`, for the platform's pages.
-pub(super) async fn script() -> Result<Response, ApiError> {
+pub(super) async fn script(headers: HeaderMap) -> Result<Response, ApiError> {
     let a = asset("editor.js").ok_or_else(|| missing("editor.js"))?;
-    Ok(serve(a, "no-cache"))
+    Ok(serve(a, "no-cache", accepts_gzip(&headers)))
 }
 
-/// `GET /editor/{*path}`: the editor's styles and the vendored Monaco files.
-pub(super) async fn file(Path(path): Path<String>) -> Result<Response, ApiError> {
-    let a = asset(&path)
+/// `GET /editor/{*path}`: the editor's styles and the vendored Monaco
+/// files, also at `monaco-{version}/…`, a URL whose content never changes.
+pub(super) async fn file(
+    Path(path): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let versioned = path
+        .strip_prefix("monaco-")
+        .and_then(|rest| rest.strip_prefix(MONACO_VERSION))
+        .and_then(|rest| rest.strip_prefix('/'))
+        .map(|rest| format!("monaco/{rest}"));
+    let a = asset(versioned.as_deref().unwrap_or(&path))
         .filter(|a| a.path != "edit.html")
         .ok_or_else(|| ApiError::not_found(format!("no editor file at /editor/{path}")))?;
-    // Monaco's files change only with its pinned version, which is in the path.
-    let cache = if a.path.starts_with("monaco/") {
+    let cache = if versioned.is_some() {
+        "public, max-age=31536000, immutable"
+    } else if a.path.starts_with("monaco/") {
         "public, max-age=86400"
     } else {
         "no-cache"
     };
-    Ok(serve(a, cache))
+    Ok(serve(a, cache, accepts_gzip(&headers)))
 }
 
 #[cfg(test)]
@@ -128,5 +175,38 @@ mod tests {
             asset("monaco/vs/loader.js").map(|a| a.content_type),
             Some("text/javascript; charset=utf-8")
         );
+    }
+
+    #[test]
+    fn the_versioned_monaco_url_names_the_vendored_version_and_editor_js_uses_it() {
+        let version = asset("monaco/VERSION").expect("VERSION is embedded");
+        let version = std::str::from_utf8(version.bytes).unwrap();
+        assert!(
+            version.starts_with(&format!("monaco-editor@{} ", super::MONACO_VERSION)),
+            "{version}"
+        );
+        let js = std::str::from_utf8(asset("editor.js").unwrap().bytes).unwrap();
+        assert!(
+            js.contains(&format!("/editor/monaco-{}/", super::MONACO_VERSION)),
+            "editor.js loads Monaco from its versioned URL"
+        );
+    }
+
+    #[test]
+    fn gzip_is_negotiated_from_accept_encoding() {
+        use axum::http::{HeaderMap, HeaderValue};
+        let with = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert("accept-encoding", HeaderValue::from_static(v));
+            super::accepts_gzip(&h)
+        };
+        assert!(with("gzip, deflate, br"));
+        assert!(with("br;q=1.0, gzip;q=0.8"));
+        assert!(with("*"));
+        assert!(!with("gzip;q=0"));
+        assert!(!with("br"));
+        assert!(!super::accepts_gzip(&HeaderMap::new()));
+        let big = asset("monaco/vs/language/typescript/tsWorker.js").unwrap();
+        assert!(big.gzip.is_some_and(|g| g.len() * 3 < big.bytes.len()));
     }
 }
