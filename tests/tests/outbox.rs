@@ -283,7 +283,11 @@ async fn a_dead_letter_is_replayed_with_its_delivery_id_after_the_fix() {
         1
     );
     let (delivered, attempts, replayed) = outcomes.recv().await.unwrap();
-    assert_eq!((delivered, attempts), (true, 1));
+    assert_eq!(
+        (delivered, attempts),
+        (true, 4),
+        "the three failed before the dead letter, and the replay"
+    );
     assert_eq!(replayed, id, "a replay keeps the delivery id");
     let (logged_id, n) = logs.recv().await.unwrap();
     assert_eq!((Some(logged_id.as_str()), n), (id.as_deref(), 7));
@@ -563,5 +567,79 @@ async fn a_damaged_outbox_file_is_refused_at_build_not_acknowledged_into() {
         e.contains("outbox.db") && (e.contains("damaged") || e.contains("malformed")),
         "{e}"
     );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emptied_sqlite_outbox_gives_its_space_back_and_counts_without_reading() {
+    let (host, _admin) = host_with_recorder().await;
+    let dir = std::env::temp_dir().join(format!("extend-outbox-compact-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("outbox.db");
+    let extend = Extend::builder()
+        .webtask(host.url(), host.master_token())
+        .outbox(OutboxConfig::sqlite(&path))
+        .build()
+        .unwrap();
+    let size = || {
+        let wal = dir.join("outbox.db-wal");
+        std::fs::metadata(&path).map_or(0, |m| m.len())
+            + std::fs::metadata(&wal).map_or(0, |m| m.len())
+    };
+    let recorder = extend.clone();
+    tokio::task::spawn_blocking(move || {
+        let acme = recorder.container("acme");
+        (0..2000).for_each(|n| durable_event(&acme, &Event { n }).unwrap());
+    })
+    .await
+    .unwrap();
+    let outbox = extend.outbox().unwrap();
+    let grown = size();
+    let start = std::time::Instant::now();
+    while outbox.depth().await.unwrap() > 0 {
+        assert!(start.elapsed() < Duration::from_secs(60), "not delivered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Emptied: the file and its log shrink back.
+    let start = std::time::Instant::now();
+    while size() * 2 > grown {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the outbox still takes {} bytes (it grew to {grown})",
+            size()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!("the outbox grew to {grown} bytes and shrank to {}", size());
+    extend.shutdown(Duration::from_secs(5)).await;
+    host.shutdown().await.unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn outbox_errors_keep_the_database_error_as_their_source() {
+    let dir = std::env::temp_dir().join(format!("extend-outbox-source-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // A folder where the file should be: SQLite cannot open it.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let _in = runtime.enter();
+    let e = match Extend::builder()
+        .webtask("http://127.0.0.1:9", "token")
+        .outbox(OutboxConfig::sqlite(&dir))
+        .build()
+    {
+        Ok(_) => panic!("a folder opened as an outbox"),
+        Err(e) => e,
+    };
+    let mut chain = Vec::new();
+    let mut at: Option<&dyn std::error::Error> = Some(&e);
+    while let Some(err) = at {
+        chain.push(err.to_string());
+        at = err.source();
+    }
+    // The build error, the outbox's, and SQLite's own at the end.
+    assert!(chain.len() >= 3, "{chain:?}");
+    assert!(!chain[chain.len() - 1].starts_with("outbox:"), "{chain:?}");
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -193,19 +193,40 @@ impl fmt::Debug for OutboxConfig {
 }
 
 /// An outbox operation failed: the database could not be opened, read or
-/// written. Names what was being done.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// written. Names what was being done; the database's error is its source.
+#[derive(Debug, Clone)]
 pub struct OutboxError {
     message: String,
+    /// The database's error, kept so that callers can walk the chain.
+    source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
 impl OutboxError {
     pub(crate) fn new(message: impl Into<String>) -> Self {
         OutboxError {
             message: message.into(),
+            source: None,
         }
     }
+
+    /// The same, with the error that caused it as its source.
+    pub(crate) fn caused_by(
+        mut self,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
 }
+
+/// Errors compare by what they say.
+impl PartialEq for OutboxError {
+    fn eq(&self, other: &Self) -> bool {
+        self.message == other.message
+    }
+}
+
+impl Eq for OutboxError {}
 
 impl fmt::Display for OutboxError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -213,7 +234,13 @@ impl fmt::Display for OutboxError {
     }
 }
 
-impl std::error::Error for OutboxError {}
+impl std::error::Error for OutboxError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 /// One delivery attempt, as the outbox keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -383,6 +410,12 @@ pub(crate) trait Store: Send + Sync + 'static {
     fn depth(&self) -> BoxFuture<'_, Result<u64, OutboxError>>;
     /// The earliest `next_ms` of an invocation not dead, if any.
     fn next_due(&self) -> BoxFuture<'_, Result<Option<i64>, OutboxError>>;
+    /// Gives back the space of removed invocations, called when the outbox
+    /// has just emptied. PostgreSQL's autovacuum does this by itself, hence
+    /// the default does nothing.
+    fn compact(&self) -> BoxFuture<'_, Result<(), OutboxError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// The attempts of an invocation as stored (a JSON array); an unreadable
@@ -432,6 +465,15 @@ impl Outbox {
     /// [`OutboxError`] when the database can't be read.
     pub async fn pending(&self) -> Result<Vec<Pending>, OutboxError> {
         self.store.pending().await
+    }
+
+    /// How many invocations are not dead (waiting, scheduled or being
+    /// delivered), counted by the database without reading them.
+    ///
+    /// # Errors
+    /// [`OutboxError`] when the database can't be read.
+    pub async fn depth(&self) -> Result<u64, OutboxError> {
+        self.store.depth().await
     }
 
     /// Dead letters matching `filter`, oldest first.

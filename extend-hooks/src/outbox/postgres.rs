@@ -50,10 +50,11 @@ pub(crate) struct PostgresOutbox {
 
 fn db(what: &'static str) -> impl Fn(tokio_postgres::Error) -> OutboxError {
     move |e| {
-        let detail = e
-            .as_db_error()
-            .map_or_else(|| e.to_string(), |d| d.message().to_owned());
-        OutboxError::new(format!("{what}: {detail}"))
+        let detail = e.as_db_error().map_or_else(
+            || e.to_string(),
+            |d| format!("{} (SQLSTATE {})", d.message(), d.code().code()),
+        );
+        OutboxError::new(format!("{what}: {detail}")).caused_by(e)
     }
 }
 

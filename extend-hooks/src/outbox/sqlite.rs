@@ -52,13 +52,14 @@ CREATE INDEX IF NOT EXISTS extend_outbox_due ON extend_outbox (dead, next_ms);
 ";
 
 fn db(what: &str) -> impl Fn(rusqlite::Error) -> OutboxError + '_ {
-    move |e| OutboxError::new(format!("{what}: {e}"))
+    move |e| OutboxError::new(format!("{what}: {e}")).caused_by(e)
 }
 
 impl SqliteOutbox {
     pub(crate) fn open(path: &Path, fsync: bool) -> Result<Self, OutboxError> {
-        let mut conn = Connection::open(path)
-            .map_err(|e| OutboxError::new(format!("opening {}: {e}", path.display())))?;
+        let mut conn = Connection::open(path).map_err(|e| {
+            OutboxError::new(format!("opening {}: {e}", path.display())).caused_by(e)
+        })?;
         // One process owns the file (exclusive locking mode, taken by the
         // first write below and kept): so every lease in it is a dead
         // process's, handed back at once instead of after the lease time.
@@ -82,6 +83,7 @@ impl SqliteOutbox {
                 } else {
                     format!("preparing {}: {e}", path.display())
                 })
+                .caused_by(e)
             })?;
         // A damaged file is refused here, not discovered by the worker after
         // invocations were acknowledged into it.
@@ -276,6 +278,15 @@ impl Store for SqliteOutbox {
             )
             .map(drop)
             .map_err(db("scheduling a retry"))
+        })
+    }
+
+    fn compact(&self) -> BoxFuture<'_, Result<(), OutboxError>> {
+        // The file and its WAL otherwise keep the size of the largest
+        // backlog they ever held.
+        self.call(|conn| {
+            conn.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
+                .map_err(db("compacting"))
         })
     }
 

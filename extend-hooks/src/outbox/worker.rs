@@ -52,6 +52,9 @@ struct Flow {
     backoff: Duration,
 }
 
+/// How often an emptied outbox gives its space back, at most.
+const COMPACT_EVERY: Duration = Duration::from_secs(10);
+
 /// The first wait for a host that cannot take a container's deliveries.
 const FIRST_PAUSE: Duration = Duration::from_millis(500);
 /// The longest: a host back after an outage gets its deliveries within it.
@@ -215,6 +218,8 @@ impl Worker {
 
     async fn run(self: Arc<Self>) {
         let lease_ms = ms(self.config.lease);
+        let mut compacted = std::time::Instant::now() - COMPACT_EVERY;
+        let mut held_since_compact = true;
         loop {
             if self.stop.is_cancelled() {
                 return;
@@ -241,6 +246,7 @@ impl Worker {
                 leased.as_ref().err().map(ToString::to_string);
             match leased {
                 Ok(records) if !records.is_empty() => {
+                    held_since_compact = true;
                     for record in records {
                         let Ok(permit) = Arc::clone(&self.slots).acquire_owned().await else {
                             return;
@@ -291,6 +297,17 @@ impl Worker {
             }
             if let Ok(depth) = self.store.depth().await {
                 metrics::gauge!("extend_outbox_depth").set(depth as f64);
+                // Emptied since it last held something: give the space back
+                // (at most once per COMPACT_EVERY).
+                if depth == 0 && held_since_compact && compacted.elapsed() >= COMPACT_EVERY {
+                    if let Err(e) = self.store.compact().await {
+                        tracing::warn!(error = %e, "outbox: could not compact");
+                    }
+                    compacted = std::time::Instant::now();
+                    held_since_compact = false;
+                } else if depth > 0 {
+                    held_since_compact = true;
+                }
             }
             let now = now_ms();
             let until =
@@ -388,8 +405,10 @@ impl Worker {
                     Some(d) => OutcomeStatus::Delivered { status: d.status },
                     None => OutcomeStatus::NoExtension,
                 };
-                let attempts =
-                    record.attempts + u32::from(matches!(status, OutcomeStatus::Delivered { .. }));
+                // Every attempt the invocation had, those before a replay
+                // included (its history keeps them), and this one.
+                let attempts = u32::try_from(record.history.len()).unwrap_or(u32::MAX)
+                    + u32::from(matches!(status, OutcomeStatus::Delivered { .. }));
                 crate::deliver::observe_outcome(span, point, started, &status, attempts);
                 self.report(point, container, status, attempts, elapsed, &record.id);
                 return;
@@ -439,15 +458,9 @@ impl Worker {
                 metrics::counter!("extend_dead_letters_total", "point" => point.name())
                     .increment(1);
                 let status = OutcomeStatus::Failed(failed.error);
-                crate::deliver::observe_outcome(span, point, started, &status, record.attempts);
-                self.report(
-                    point,
-                    container,
-                    status,
-                    record.attempts,
-                    elapsed,
-                    &record.id,
-                );
+                let attempts = u32::try_from(record.history.len()).unwrap_or(u32::MAX);
+                crate::deliver::observe_outcome(span, point, started, &status, attempts);
+                self.report(point, container, status, attempts, elapsed, &record.id);
             }
         }
     }
