@@ -32,6 +32,20 @@ pub trait Discovery: Send + Sync + 'static {
         let _ = (container, point);
         Box::pin(std::future::ready(()))
     }
+
+    /// The names of extensions `container` has installed for `point` but
+    /// disabled, which [`discover`](Discovery::discover) passes over. The
+    /// durable outbox asks when a delivery finds no extension, and keeps
+    /// the invocation as a dead letter to replay once one is enabled again
+    /// rather than dropping it. The default knows of none.
+    fn disabled<'a>(
+        &'a self,
+        container: &'a str,
+        point: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, DiscoveryError>> {
+        let _ = (container, point);
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
 }
 
 /// Why discovery could not give an answer.

@@ -643,3 +643,68 @@ fn outbox_errors_keep_the_database_error_as_their_source() {
     assert!(!chain[chain.len() - 1].starts_with("outbox:"), "{chain:?}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invocations_for_a_disabled_extension_wait_as_dead_letters_and_replay_once_enabled() {
+    let (host, admin) = host_with_recorder().await;
+    let mut logs = follow_logs(host.url(), host.master_token());
+    let dir = std::env::temp_dir().join(format!("extend-outbox-disabled-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let management = admin.management().unwrap();
+    management
+        .set_enabled("acme", "recorder", false)
+        .await
+        .unwrap();
+    let extend = Extend::builder()
+        .webtask(host.url(), host.master_token())
+        .outbox(OutboxConfig::sqlite(dir.join("outbox.db")))
+        .build()
+        .unwrap();
+    let recorder = extend.clone();
+    tokio::task::spawn_blocking(move || {
+        let (acme, globex) = (recorder.container("acme"), recorder.container("globex"));
+        for n in 0..10 {
+            durable_event(&acme, &Event { n }).unwrap();
+            // globex has no extension at all: nothing to keep.
+            durable_event(&globex, &Event { n }).unwrap();
+        }
+    })
+    .await
+    .unwrap();
+    let outbox = extend.outbox().unwrap();
+    let start = std::time::Instant::now();
+    let letters = loop {
+        let letters = outbox.dead_letters(&DeadLetterFilter::all()).await.unwrap();
+        if letters.len() == 10 && outbox.depth().await.unwrap() == 0 {
+            break letters;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{} dead letters",
+            letters.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        letters.iter().all(|l| l.container == "acme"),
+        "only the disabled one's are kept"
+    );
+    let why = &letters[0].attempts[0].error;
+    assert!(
+        why.contains("is disabled (recorder)") && why.contains("replay"),
+        "{why}"
+    );
+    // Enabled again: the replay delivers all ten.
+    management
+        .set_enabled("acme", "recorder", true)
+        .await
+        .unwrap();
+    extend.invalidate("acme", "durable-event").await;
+    assert_eq!(outbox.replay(&DeadLetterFilter::all()).await.unwrap(), 10);
+    let (seen, _) = until_all(&mut logs, 10, Duration::from_secs(30)).await;
+    assert_eq!(seen.len(), 10);
+    extend.shutdown(Duration::from_secs(5)).await;
+    host.shutdown().await.unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -38,6 +38,8 @@ pub(crate) struct Worker {
     /// new invocations are refused rather than acknowledged into an
     /// outbox that cannot deliver them.
     unreadable: std::sync::Mutex<Option<String>>,
+    /// Disabled extensions by (container, point), and when that was asked.
+    disabled: std::sync::Mutex<HashMap<(String, &'static str), (std::time::Instant, Vec<String>)>>,
 }
 
 /// A container's deliveries as this replica sees them.
@@ -51,6 +53,10 @@ struct Flow {
     /// unavailable, from [`FIRST_PAUSE`] to [`LONGEST_PAUSE`].
     backoff: Duration,
 }
+
+/// How long the outbox trusts what it learnt of a container's disabled
+/// extensions for a point.
+const DISABLED_FRESH: Duration = Duration::from_secs(10);
 
 /// How often an emptied outbox gives its space back, at most.
 const COMPACT_EVERY: Duration = Duration::from_secs(10);
@@ -132,6 +138,7 @@ impl Worker {
             tracker: TaskTracker::new(),
             flows: std::sync::Mutex::default(),
             unreadable: std::sync::Mutex::default(),
+            disabled: std::sync::Mutex::default(),
         });
         let run = Arc::clone(&worker);
         worker.tracker.spawn_on(run.run(), runtime);
@@ -341,6 +348,40 @@ impl Worker {
         f.paused_until_ms
     }
 
+    /// The names of `container`'s disabled extensions for `point`, asked
+    /// of discovery at most every [`DISABLED_FRESH`] per (container, point),
+    /// since most containers without an extension have none disabled either.
+    async fn disabled(&self, point: &PointDescriptor, container: &Arc<str>) -> Vec<String> {
+        let key = (container.to_string(), point.name());
+        let now = std::time::Instant::now();
+        {
+            let known = self
+                .disabled
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((at, names)) = known.get(&key)
+                && now.duration_since(*at) < DISABLED_FRESH
+            {
+                return names.clone();
+            }
+        }
+        let names = self
+            .invoker
+            .discovery
+            .disabled(container, point.name())
+            .await
+            .unwrap_or_default();
+        let mut known = self
+            .disabled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if known.len() >= 10_000 {
+            known.clear();
+        }
+        known.insert(key, (now, names.clone()));
+        names
+    }
+
     /// The host took one of `container`'s deliveries: no more backing off.
     fn flowing(&self, container: &Arc<str>) {
         if let Some(f) = self.flows().get_mut(container) {
@@ -398,6 +439,45 @@ impl Worker {
             u64::try_from(now_ms().saturating_sub(record.created_ms)).unwrap_or(0),
         );
         let failed = match result {
+            Ok(Ok(None)) if !self.disabled(point, &container).await.is_empty() => {
+                // Disabled, not removed: kept as a dead letter to replay
+                // once the tenant enables it again, instead of dropped.
+                self.flowing(&container);
+                let names = self.disabled(point, &container).await;
+                record.history.push(Attempt {
+                    at_ms: now_ms(),
+                    status: None,
+                    error: format!(
+                        "the extension for \"{}\" in container \"{container}\" is disabled ({}): replay this invocation once it is enabled again",
+                        point.name(),
+                        names.join(", ")
+                    ),
+                });
+                self.save(
+                    self.store.bury(&record.id, now_ms(), &record.history),
+                    &record.id,
+                )
+                .await;
+                metrics::counter!("extend_dead_letters_total", "point" => point.name())
+                    .increment(1);
+                let attempts = u32::try_from(record.history.len()).unwrap_or(u32::MAX);
+                crate::deliver::observe_outcome(
+                    span,
+                    point,
+                    started,
+                    &OutcomeStatus::NoExtension,
+                    attempts,
+                );
+                self.report(
+                    point,
+                    container,
+                    OutcomeStatus::NoExtension,
+                    attempts,
+                    elapsed,
+                    &record.id,
+                );
+                return;
+            }
             Ok(Ok(answer)) => {
                 self.flowing(&container);
                 self.save(self.store.done(&record.id), &record.id).await;

@@ -222,6 +222,33 @@ impl Discovery for WebtaskDiscovery {
             self.shared.cache.invalidate(&key(container, point)).await;
         })
     }
+
+    fn disabled<'a>(
+        &'a self,
+        container: &'a str,
+        point: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, DiscoveryError>> {
+        Box::pin(async move {
+            check_name("container", container).map_err(|m| DiscoveryError::Failed(m.into()))?;
+            let s = &*self.shared;
+            let items = s
+                .api
+                .list(
+                    "list extensions",
+                    container,
+                    Some((&s.options.type_key, point)),
+                    false,
+                )
+                .await
+                .map_err(|e| DiscoveryError::Failed(Box::new(e)))?;
+            Ok(items
+                .into_iter()
+                .map(|w| InstalledExtension::from_wire(container, w, &s.options))
+                .filter(|x| !x.enabled)
+                .map(|x| x.name)
+                .collect())
+        })
+    }
 }
 
 /// An error shared by every caller of one single-flight discovery.
