@@ -39,7 +39,7 @@ pub(crate) struct Worker {
     /// outbox that cannot deliver them.
     unreadable: std::sync::Mutex<Option<String>>,
     /// Disabled extensions by (container, point), and when that was asked.
-    disabled: std::sync::Mutex<HashMap<(String, &'static str), (std::time::Instant, Vec<String>)>>,
+    disabled: std::sync::Mutex<HashMap<(String, &'static str), Known>>,
 }
 
 /// A container's deliveries as this replica sees them.
@@ -53,6 +53,9 @@ struct Flow {
     /// unavailable, from [`FIRST_PAUSE`] to [`LONGEST_PAUSE`].
     backoff: Duration,
 }
+
+/// Disabled extensions' names, and when they were learnt.
+type Known = (std::time::Instant, Vec<String>);
 
 /// How long the outbox trusts what it learnt of a container's disabled
 /// extensions for a point.
