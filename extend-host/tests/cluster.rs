@@ -175,14 +175,7 @@ async fn the_same_webtask_written_on_two_nodes_at_once_runs_as_stored_on_both() 
     // and ran the older code from then on: 1 to 6 containers in 100 did,
     // with the nodes in processes of their own, as here.
     let db = TestDb::create().await;
-    let key_file = std::env::temp_dir().join(format!("extend-kek-race-{}", std::process::id()));
-    let _ = std::fs::remove_file(&key_file);
-    let made = std::process::Command::new(common::WORKER)
-        .arg("new-key")
-        .arg(&key_file)
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "{made:?}");
+    let key_file = new_key_file("race");
     let a = spawn_node(&db, &key_file).await;
     let b = spawn_node(&db, &key_file).await;
     let master = a
@@ -569,6 +562,20 @@ struct Node {
     printed_master: Option<String>,
 }
 
+/// A new key-encryption key in a file of this test process, made by
+/// `extend-host new-key` as an operator would.
+fn new_key_file(tag: &str) -> std::path::PathBuf {
+    let key_file = std::env::temp_dir().join(format!("extend-kek-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_file(&key_file);
+    let made = std::process::Command::new(common::WORKER)
+        .arg("new-key")
+        .arg(&key_file)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    key_file
+}
+
 async fn spawn_node(db: &TestDb, key_file: &std::path::Path) -> Node {
     use tokio::io::AsyncBufReadExt as _;
     let mut child = tokio::process::Command::new(common::WORKER)
@@ -607,14 +614,7 @@ async fn killing_a_node_mid_traffic_loses_nothing_acknowledged_and_a_restart_fin
         return;
     }
     let db = TestDb::create().await;
-    let key_file = std::env::temp_dir().join(format!("extend-kek-{}", std::process::id()));
-    let _ = std::fs::remove_file(&key_file);
-    let made = std::process::Command::new(common::WORKER)
-        .arg("new-key")
-        .arg(&key_file)
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "{made:?}");
+    let key_file = new_key_file("kill");
     let mut a = spawn_node(&db, &key_file).await;
     let b = spawn_node(&db, &key_file).await;
     let master = a

@@ -225,11 +225,9 @@ module.exports = function (ctx, cb) {
 };
 ";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tenant_writes_tests_and_ships_an_extension_in_the_browser() {
-    let Some(driver) = start_driver() else {
-        return;
-    };
+/// A host with the CRM's catalog published, a platform client following
+/// its changes, and a tenant token for `container`.
+async fn platform(container: &str) -> (Host, Extend, String) {
     extend_hooks::install_crypto_provider();
     let host = Host::builder().memory().start().await.unwrap();
     let extend = Extend::builder()
@@ -243,7 +241,16 @@ async fn a_tenant_writes_tests_and_ships_an_extension_in_the_browser() {
         .publish_catalog(&Catalog::collect().unwrap(), false)
         .await
         .unwrap();
-    let token = admin.issue_tenant_token("acme").await.unwrap();
+    let token = admin.issue_tenant_token(container).await.unwrap();
+    (host, extend, token)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_writes_tests_and_ships_an_extension_in_the_browser() {
+    let Some(driver) = start_driver() else {
+        return;
+    };
+    let (host, extend, token) = platform("acme").await;
     let acme = extend.container("acme");
     // No extension yet: the platform's default scoring (40 without a company).
     assert_eq!(score(&acme, "ada@big.example").await, (40, false));
@@ -681,20 +688,7 @@ async fn saves_keep_the_run_secret_bad_names_are_shown_and_drafts_survive_a_relo
     let Some(driver) = start_driver() else {
         return;
     };
-    extend_hooks::install_crypto_provider();
-    let host = Host::builder().memory().start().await.unwrap();
-    let extend = Extend::builder()
-        .webtask(host.url(), host.master_token())
-        .watch_changes(true)
-        .build()
-        .unwrap();
-    assert!(extend.wait_for_change_stream(Duration::from_secs(10)).await);
-    let admin = extend.management().unwrap();
-    admin
-        .publish_catalog(&Catalog::collect().unwrap(), false)
-        .await
-        .unwrap();
-    let token = admin.issue_tenant_token("beta").await.unwrap();
+    let (host, extend, token) = platform("beta").await;
     let beta = extend.container("beta");
     let page = browser(&driver).await;
     let base = host.url().to_owned();

@@ -210,6 +210,10 @@ impl OutboxError {
     }
 
     /// The same, with the error that caused it as its source.
+    #[cfg_attr(
+        not(any(feature = "outbox-sqlite", feature = "outbox-postgres")),
+        allow(dead_code)
+    )]
     pub(crate) fn caused_by(
         mut self,
         source: impl std::error::Error + Send + Sync + 'static,

@@ -124,19 +124,30 @@ impl WebtaskDiscovery {
             .invalidate_entries_if(move |k, _| k.starts_with(&prefix));
     }
 
-    /// Asks the host (a cache miss).
-    async fn lookup(&self, container: &str, point: &str) -> Result<Cached, DiscoveryError> {
+    /// The webtasks of `container` that name `point`, enabled or not, with
+    /// their secrets when `decrypt`.
+    async fn of_point(
+        &self,
+        container: &str,
+        point: &str,
+        decrypt: bool,
+    ) -> Result<Vec<super::api::WireWebtask>, DiscoveryError> {
         let s = &*self.shared;
-        let items = s
-            .api
+        s.api
             .list(
                 "list extensions",
                 container,
                 Some((&s.options.type_key, point)),
-                true,
+                decrypt,
             )
             .await
-            .map_err(|e| DiscoveryError::Failed(Box::new(e)))?;
+            .map_err(|e| DiscoveryError::Failed(Box::new(e)))
+    }
+
+    /// Asks the host (a cache miss).
+    async fn lookup(&self, container: &str, point: &str) -> Result<Cached, DiscoveryError> {
+        let s = &*self.shared;
+        let items = self.of_point(container, point, true).await?;
         let enabled: Vec<(Option<String>, InstalledExtension)> = items
             .into_iter()
             .map(|mut w| {
@@ -230,20 +241,10 @@ impl Discovery for WebtaskDiscovery {
     ) -> BoxFuture<'a, Result<Vec<String>, DiscoveryError>> {
         Box::pin(async move {
             check_name("container", container).map_err(|m| DiscoveryError::Failed(m.into()))?;
-            let s = &*self.shared;
-            let items = s
-                .api
-                .list(
-                    "list extensions",
-                    container,
-                    Some((&s.options.type_key, point)),
-                    false,
-                )
-                .await
-                .map_err(|e| DiscoveryError::Failed(Box::new(e)))?;
+            let items = self.of_point(container, point, false).await?;
             Ok(items
                 .into_iter()
-                .map(|w| InstalledExtension::from_wire(container, w, &s.options))
+                .map(|w| InstalledExtension::from_wire(container, w, &self.shared.options))
                 .filter(|x| !x.enabled)
                 .map(|x| x.name)
                 .collect())
