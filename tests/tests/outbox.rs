@@ -708,3 +708,57 @@ async fn invocations_for_a_disabled_extension_wait_as_dead_letters_and_replay_on
     host.shutdown().await.unwrap();
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_replica_s_postgres_leases_run_out_within_seconds() {
+    if !pg::postgres_enabled() {
+        return;
+    }
+    const COUNT: u32 = 500;
+    let db = pg::TestDb::create().await;
+    let (host, _admin) = host_with_recorder().await;
+    let mut logs = follow_logs(host.url(), host.master_token());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_outbox-child"))
+        .env("EXTEND_URL", host.url())
+        .env("EXTEND_TOKEN", host.master_token())
+        .env("OUTBOX_DATABASE_URL", &db.url)
+        .env("OUTBOX_COUNT", COUNT.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = tokio::process::ChildStdout::from_std(child.stdout.take().unwrap()).unwrap();
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let said = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("the child records its invocations")
+        .unwrap();
+    assert_eq!(said.as_deref(), Some("queued 500"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Another replica takes over what the dead one held once its leases
+    // (4 s, renewed while delivering) run out: it used to wait 60 s.
+    let restarted = std::time::Instant::now();
+    let extend = Extend::builder()
+        .webtask(host.url(), host.master_token())
+        .outbox(OutboxConfig::postgres(&db.url))
+        .build()
+        .unwrap();
+    let (seen, lines) = until_all(&mut logs, COUNT, Duration::from_secs(30)).await;
+    eprintln!(
+        "every invocation delivered {:?} after the other replica started; {} delivered twice",
+        restarted.elapsed(),
+        lines - COUNT as usize
+    );
+    assert_eq!(seen.len(), COUNT as usize);
+    assert!(
+        seen.values().all(|ids| ids.len() == 1),
+        "one delivery id each"
+    );
+    assert!(
+        lines - (COUNT as usize) <= 16,
+        "{} duplicates",
+        lines - COUNT as usize
+    );
+    extend.shutdown(Duration::from_secs(5)).await;
+    host.shutdown().await.unwrap();
+}

@@ -77,7 +77,7 @@ impl OutboxConfig {
         OutboxConfig {
             backend,
             schedule: RetrySchedule::default(),
-            lease: Duration::from_secs(60),
+            lease: Duration::from_secs(4),
             concurrency: 64,
             per_container: 16,
             batch: 256,
@@ -124,9 +124,10 @@ impl OutboxConfig {
     }
 
     /// How long a replica holds the invocations it took before others may
-    /// take them again; it is raised to twice the longest point timeout
-    /// when shorter, so that an attempt always ends within its lease.
-    /// Default 60 s.
+    /// take them again. The replica renews the leases of what it is still
+    /// delivering every quarter of this, so an attempt may take longer; a
+    /// replica that dies leaves leases that run out within this, after
+    /// which another replica (or its restart) delivers them. Default 4 s.
     #[must_use]
     pub fn lease(mut self, lease: Duration) -> Self {
         self.lease = lease;
@@ -392,6 +393,13 @@ pub(crate) trait Store: Send + Sync + 'static {
         id: &'a str,
         now_ms: i64,
         history: &'a [Attempt],
+    ) -> BoxFuture<'a, Result<(), OutboxError>>;
+    /// Extends `owner`'s leases of `ids` (still being delivered) to `until_ms`.
+    fn renew<'a>(
+        &'a self,
+        owner: &'a str,
+        ids: &'a [String],
+        until_ms: i64,
     ) -> BoxFuture<'a, Result<(), OutboxError>>;
     /// Gives leased invocations back (at shutdown), due now.
     fn release<'a>(&'a self, owner: &'a str) -> BoxFuture<'a, Result<(), OutboxError>>;

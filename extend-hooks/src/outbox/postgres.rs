@@ -310,6 +310,26 @@ impl Store for PostgresOutbox {
         })
     }
 
+    fn renew<'a>(
+        &'a self,
+        owner: &'a str,
+        ids: &'a [String],
+        until_ms: i64,
+    ) -> BoxFuture<'a, Result<(), OutboxError>> {
+        Box::pin(async move {
+            self.conn()
+                .await?
+                .execute(
+                    "UPDATE extend_outbox SET lease_until = $3
+                     WHERE lease_owner = $1 AND id = ANY($2::text[])",
+                    &[&owner, &ids, &until_ms],
+                )
+                .await
+                .map(drop)
+                .map_err(db("renewing leases"))
+        })
+    }
+
     fn postpone<'a>(&'a self, id: &'a str, next_ms: i64) -> BoxFuture<'a, Result<(), OutboxError>> {
         Box::pin(async move {
             self.conn()

@@ -281,6 +281,25 @@ impl Store for SqliteOutbox {
         })
     }
 
+    fn renew<'a>(
+        &'a self,
+        owner: &'a str,
+        ids: &'a [String],
+        until_ms: i64,
+    ) -> BoxFuture<'a, Result<(), OutboxError>> {
+        let owner = owner.to_owned();
+        let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".to_owned());
+        self.call(move |conn| {
+            conn.execute(
+                "UPDATE extend_outbox SET lease_until = ?3
+                 WHERE lease_owner = ?1 AND id IN (SELECT value FROM json_each(?2))",
+                params![owner, ids, until_ms],
+            )
+            .map(drop)
+            .map_err(db("renewing leases"))
+        })
+    }
+
     fn compact(&self) -> BoxFuture<'_, Result<(), OutboxError>> {
         // The file and its WAL otherwise keep the size of the largest
         // backlog they ever held.

@@ -38,6 +38,8 @@ pub(crate) struct Worker {
     /// new invocations are refused rather than acknowledged into an
     /// outbox that cannot deliver them.
     unreadable: std::sync::Mutex<Option<String>>,
+    /// Invocations this replica is delivering, whose leases it renews.
+    delivering: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Disabled extensions by (container, point), and when that was asked.
     disabled: std::sync::Mutex<HashMap<(String, &'static str), Known>>,
 }
@@ -86,10 +88,17 @@ fn held_back(error: &Error) -> bool {
 struct Place<'a> {
     worker: &'a Worker,
     container: Arc<str>,
+    /// The invocation, whose lease stops being renewed.
+    id: String,
 }
 
 impl Drop for Place<'_> {
     fn drop(&mut self) {
+        self.worker
+            .delivering
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.id);
         let mut flows = self.worker.flows();
         if let Some(f) = flows.get_mut(&self.container) {
             let was_full = f.in_flight >= self.worker.config.per_container;
@@ -119,14 +128,10 @@ impl Worker {
                 .into_iter()
                 .map(|r| (r.0.name(), r.0))
                 .collect();
-        // A lease shorter than an attempt would let another replica start
-        // the same invocation while this one still delivers it.
-        let longest = points
-            .values()
-            .map(|p| p.timeout())
-            .max()
-            .unwrap_or_default();
-        config.lease = config.lease.max(longest * 2);
+        // Leases are renewed while their deliveries run (see `renew`), so
+        // an attempt may outlast one; too short a lease would only make
+        // the renewals busy.
+        config.lease = config.lease.max(Duration::from_millis(400));
         let worker = Arc::new(Worker {
             store,
             invoker,
@@ -142,9 +147,12 @@ impl Worker {
             flows: std::sync::Mutex::default(),
             unreadable: std::sync::Mutex::default(),
             disabled: std::sync::Mutex::default(),
+            delivering: std::sync::Mutex::default(),
         });
         let run = Arc::clone(&worker);
         worker.tracker.spawn_on(run.run(), runtime);
+        let renew = Arc::clone(&worker);
+        worker.tracker.spawn_on(renew.renew(), runtime);
         worker
     }
 
@@ -199,6 +207,32 @@ impl Worker {
             })?;
         self.wake();
         Ok(())
+    }
+
+    /// Keeps the leases of what is being delivered, every quarter lease,
+    /// until the worker stops: a dead replica's run out within one lease.
+    async fn renew(self: Arc<Self>) {
+        let every = self.config.lease / 4;
+        loop {
+            tokio::select! {
+                () = self.stop.cancelled() => return,
+                () = tokio::time::sleep(every) => {}
+            }
+            let ids: Vec<String> = self
+                .delivering
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .iter()
+                .cloned()
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let until = now_ms() + ms(self.config.lease);
+            if let Err(e) = self.store.renew(&self.owner, &ids, until).await {
+                tracing::warn!(error = %e, "outbox: could not renew leases; another replica may deliver them again");
+            }
+        }
     }
 
     fn flows(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Flow>> {
@@ -286,11 +320,16 @@ impl Worker {
                             continue;
                         }
                         let this = Arc::clone(&self);
+                        self.delivering
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .insert(record.id.clone());
                         self.tracker.spawn(async move {
                             let _permit = permit;
                             let _place = Place {
                                 worker: &this,
                                 container,
+                                id: record.id.clone(),
                             };
                             let abort = this.abort.clone();
                             abort.run_until_cancelled(this.deliver(record)).await;

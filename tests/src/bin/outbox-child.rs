@@ -1,6 +1,6 @@
 //! A platform process for the outbox crash test (`tests/tests/outbox.rs`):
 //! it records `OUTBOX_COUNT` async invocations in the SQLite outbox at
-//! `OUTBOX_PATH`, prints `queued N` once every call has returned `Ok`, and
+//! `OUTBOX_PATH` (or the PostgreSQL one at `OUTBOX_DATABASE_URL`), prints `queued N` once every call has returned `Ok`, and
 //! goes on delivering until the test kills it.
 
 use std::time::Duration;
@@ -29,9 +29,13 @@ async fn main() {
     let extend = Extend::builder()
         .webtask(var("EXTEND_URL"), var("EXTEND_TOKEN"))
         .outbox(
-            // The defaults: 64 in flight, 16 to one container, 60 s leases.
-            OutboxConfig::sqlite(var("OUTBOX_PATH"))
-                .retry_schedule(RetrySchedule::new([Duration::from_millis(100); 20])),
+            // The defaults: 64 in flight, 16 to one container, 4 s leases;
+            // a PostgreSQL outbox when OUTBOX_DATABASE_URL is set.
+            match std::env::var("OUTBOX_DATABASE_URL") {
+                Ok(url) => OutboxConfig::postgres(url),
+                Err(_) => OutboxConfig::sqlite(var("OUTBOX_PATH")),
+            }
+            .retry_schedule(RetrySchedule::new([Duration::from_millis(100); 20])),
         )
         .build()
         .expect("the client");
