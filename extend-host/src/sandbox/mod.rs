@@ -147,4 +147,20 @@ impl Reply {
         let body = serde_json::json!({ "code": status, "error": error, "message": message });
         Reply::json(status, source, body.to_string())
     }
+
+    /// 429 for a run whose container used up its CPU budget before it
+    /// started, with `Retry-After`: the one place this answer is made.
+    pub(crate) fn cpu_exhausted(container: &str, retry_after: u64) -> Self {
+        let mut r = Reply::error(
+            429,
+            Source::Proxy,
+            "CPU budget exhausted.",
+            &format!(
+                "container `{container}` used up its CPU budget; it refills in about {retry_after} s"
+            ),
+        );
+        r.headers
+            .push(("retry-after".to_owned(), retry_after.to_string()));
+        r
+    }
 }

@@ -641,18 +641,7 @@ fn cpu_left(slot: &Slot, limits: &Limits) -> Result<Duration, u64> {
 /// The answer to a queued job of a container that went into CPU debt while
 /// it waited: runs get 429; a compile-ahead job is dropped (no head start).
 fn cpu_refusal(slot: &Slot, retry_after: u64) -> Reply {
-    let mut r = Reply::error(
-        429,
-        Source::Proxy,
-        "CPU budget exhausted.",
-        &format!(
-            "container `{}` used up its CPU budget; it refills in about {retry_after} s",
-            slot.container
-        ),
-    );
-    r.headers
-        .push(("retry-after".to_owned(), retry_after.to_string()));
-    r
+    Reply::cpu_exhausted(&slot.container, retry_after)
 }
 
 fn refill(b: &mut CpuBucket, limits: &Limits) {

@@ -153,25 +153,24 @@ impl WorkerProcess {
         routing: Routing,
     ) -> io::Result<()> {
         let w = &input.webtask;
-        let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        let mut frame = Encoder::new(frame::RUN);
-        frame
-            .str(&w.container)
-            .str(&w.name)
-            .num(w.code_id)
-            .num(generation)
-            .num(u64::from(with_code))
-            .str(if with_code { &w.code } else { "" })
-            .str(&input.request_id)
-            .str(&input.ctx_json)
-            .str(&input.req_json)
-            .num(nanos(input.time_limit))
-            .num(u64::from(input.compile_only))
-            .num(log_lines as u64)
-            .num(routing.seq)
-            .num(routing.after)
-            .num(nanos(routing.cpu_left))
-            .num(nanos(routing.spin));
+        let mut frame = frame::Run {
+            container: &w.container,
+            name: &w.name,
+            code_id: w.code_id,
+            generation,
+            code: with_code.then_some(&*w.code),
+            request_id: &input.request_id,
+            ctx_json: &input.ctx_json,
+            req_json: &input.req_json,
+            time_limit: input.time_limit,
+            compile_only: input.compile_only,
+            log_lines: log_lines as u64,
+            seq: routing.seq,
+            after: routing.after,
+            cpu_left: routing.cpu_left,
+            spin: routing.spin,
+        }
+        .encode();
         self.unsent.extend_from_slice(frame.finish());
         // One attempt without waiting: most frames fit in the pipe at once.
         poll_fn(

@@ -2,7 +2,7 @@
 //! JavaScript runtimes, write log lines and replies to stdout.
 
 use super::engine::{Health, JsContainer, Logger};
-use super::frame::{self, Decoder, Encoder};
+use super::frame::{self, Encoder};
 use super::process::{PIPELINE, WORKER_ENV, encode_done};
 use super::resident::Resident;
 use super::{Reply, RunInput, Webtask};
@@ -106,34 +106,26 @@ fn serve(limits: &Limits, budget: usize) -> io::Result<()> {
                 format!("unknown frame {tag}"),
             ));
         }
-        let mut d = Decoder::new(&buf);
-        let container = d.str()?.to_owned();
-        let name = d.str()?.to_owned();
-        let code_id = d.num()?;
-        let generation = d.num()?;
-        let with_code = d.num()? != 0;
-        let code = d.str()?;
-        let request_id = d.str()?.to_owned();
-        let ctx_json = d.str()?.to_owned();
-        let req_json = d.str()?.to_owned();
-        let time_limit = Duration::from_nanos(d.num()?);
-        let compile_only = d.num()? != 0;
-        let log_lines = usize::try_from(d.num()?).unwrap_or(0);
-        let seq = d.num()?;
-        let after = d.num()?;
-        let cpu_left = Duration::from_nanos(d.num()?);
-        let spin = Duration::from_nanos(d.num()?);
+        let run = frame::Run::decode(&buf)?;
+        let container = run.container.to_owned();
+        let name = run.name.to_owned();
+        let (code_id, generation) = (run.code_id, run.generation);
+        let with_code = run.code.is_some();
+        let code = run.code.unwrap_or("");
+        let request_id = run.request_id.to_owned();
+        let ctx_json = run.ctx_json.to_owned();
+        let req_json = run.req_json.to_owned();
+        let (time_limit, compile_only) = (run.time_limit, run.compile_only);
+        let log_lines = usize::try_from(run.log_lines).unwrap_or(0);
+        let (seq, after, cpu_left, spin) = (run.seq, run.after, run.cpu_left, run.spin);
         // What the runs still unanswered when this one was sent used is not
         // in `cpu_left` yet.
         let limit = time_limit.min(cpu_left.saturating_sub(spent.since(after)));
         if limit.is_zero() {
             spent.record(seq, Duration::ZERO);
-            let reply = Reply::error(
-                429,
-                Source::Proxy,
-                "CPU budget exhausted.",
-                &format!("container `{container}` used up its CPU budget"),
-            );
+            // The worker does not know the refill rate: a second is a
+            // fair first wait (the host's own refusals say more).
+            let reply = Reply::cpu_exhausted(&container, 1);
             write(
                 &out,
                 &mut encode_done(
