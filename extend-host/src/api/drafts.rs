@@ -6,7 +6,7 @@
 //! request body is the payload, as at the run URL) and deploy it, which makes
 //! it the live version (a new entry in the version history) and removes it.
 
-use super::extract::Authorized;
+use super::extract::{Authorized, Deployer};
 use super::webtasks::{PutBody, apply_secret_changes, deploy, deployed, item};
 use super::{App, read_body};
 use crate::error::ApiError;
@@ -209,14 +209,8 @@ pub(super) async fn run(
 /// Makes the draft the live version and removes it.
 pub(super) async fn deploy_draft(
     State(app): State<Arc<App>>,
-    auth: Authorized,
+    Deployer(auth): Deployer,
 ) -> Result<Response, ApiError> {
-    if auth.claims.dd == Some(0) {
-        return Err(ApiError::forbidden(
-            "The authentication webtask token cannot be used to issue new webtask tokens.",
-        ));
-    }
-    app.admit_write(&auth.container)?;
     let (d, secrets) = load(&app, &auth).await?;
     let saved = deploy(&app, &auth, d.code.clone(), &secrets, d.meta.clone()).await?;
     app.webtasks

@@ -116,3 +116,25 @@ impl FromRequestParts<Arc<App>> for Authorized {
         })
     }
 }
+
+/// An [`Authorized`] caller about to deploy: not a webtask token (a deploy
+/// issues the webtask's token, and `dd = 0` tokens issue none: the
+/// original's rule), and within the container's write rate. PUT, rollback,
+/// rename and a draft's deploy take it.
+#[derive(Debug)]
+pub(crate) struct Deployer(pub(crate) Authorized);
+
+impl FromRequestParts<Arc<App>> for Deployer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        let auth = Authorized::from_request_parts(parts, app).await?;
+        if auth.claims.dd == Some(0) {
+            return Err(ApiError::forbidden(
+                "The authentication webtask token cannot be used to issue new webtask tokens.",
+            ));
+        }
+        app.admit_write(&auth.container)?;
+        Ok(Deployer(auth))
+    }
+}

@@ -1,6 +1,6 @@
 //! `GET /api/webtask/{container}` and `GET|PUT|DELETE /api/webtask/{container}/{name}`.
 
-use super::extract::Authorized;
+use super::extract::{Authorized, Deployer};
 use super::{App, Query, read_body};
 use crate::error::ApiError;
 use crate::store::{Deployment, StoredWebtask};
@@ -172,18 +172,11 @@ impl PutBody {
 /// resend them); omitted meta clears it, as the original documented.
 pub(super) async fn put(
     State(app): State<Arc<App>>,
-    auth: Authorized,
+    Deployer(auth): Deployer,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let (container, name, caller) = (&auth.container, auth.name(), &auth.claims);
-    if caller.dd == Some(0) {
-        // Creating a webtask issues its token: the original's rule for `dd = 0`.
-        return Err(ApiError::forbidden(
-            "The authentication webtask token cannot be used to issue new webtask tokens.",
-        ));
-    }
-    app.admit_write(container)?;
+    let (container, name) = (&auth.container, auth.name());
     let body = PutBody::parse(&read_body(body, &headers, app.limits.management_body).await?)?;
     if body.url.is_some() {
         return Err(ApiError::bad_request(
@@ -335,15 +328,9 @@ pub(super) async fn version(
 /// that version had and the live webtask lacks.
 pub(super) async fn rollback(
     State(app): State<Arc<App>>,
-    auth: Authorized,
+    Deployer(auth): Deployer,
     axum::extract::Path(params): axum::extract::Path<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    if auth.claims.dd == Some(0) {
-        return Err(ApiError::forbidden(
-            "The authentication webtask token cannot be used to issue new webtask tokens.",
-        ));
-    }
-    app.admit_write(&auth.container)?;
     let v = find_version(
         &app,
         &auth,
@@ -375,7 +362,7 @@ pub(super) async fn rollback(
 /// names, one wins and the other gets 409.
 pub(super) async fn rename(
     State(app): State<Arc<App>>,
-    auth: Authorized,
+    Deployer(auth): Deployer,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -384,12 +371,6 @@ pub(super) async fn rename(
         name: String,
     }
     let (container, name) = (&auth.container, auth.name());
-    if auth.claims.dd == Some(0) {
-        return Err(ApiError::forbidden(
-            "The authentication webtask token cannot be used to issue new webtask tokens.",
-        ));
-    }
-    app.admit_write(container)?;
     let body = read_body(body, &headers, app.limits.management_body).await?;
     let to = serde_json::from_slice::<Rename>(&body)
         .map_err(|e| {
