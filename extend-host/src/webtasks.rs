@@ -282,6 +282,19 @@ impl Webtasks {
         Ok(deleted)
     }
 
+    /// The live webtask's secrets, opened; none when it does not exist
+    /// (yet): what a write that leaves secrets out keeps.
+    pub(crate) async fn live_secrets(
+        &self,
+        container: &str,
+        name: &str,
+    ) -> Result<BTreeMap<String, String>, ApiError> {
+        match self.store.get(container, name).await? {
+            Some(live) => self.unseal(&live),
+            None => Ok(BTreeMap::new()),
+        }
+    }
+
     /// The stored secrets of a webtask.
     pub(crate) fn unseal(&self, w: &StoredWebtask) -> Result<BTreeMap<String, String>, ApiError> {
         self.open(&w.sealed_secrets).ok_or_else(|| {

@@ -80,10 +80,10 @@ pub(super) async fn put(
                 (own, None) => own,
                 (Some(own), changes) => Some(apply_secret_changes(own, changes)?),
                 (None, changes) => {
-                    let live = match app.webtasks.store.get(&auth.container, auth.name()).await? {
-                        Some(live) => app.webtasks.unseal(&live)?,
-                        None => BTreeMap::new(),
-                    };
+                    let live = app
+                        .webtasks
+                        .live_secrets(&auth.container, auth.name())
+                        .await?;
                     Some(apply_secret_changes(live, changes)?)
                 }
             }
@@ -180,10 +180,11 @@ async fn load(app: &App, auth: &Authorized) -> Result<(Draft, BTreeMap<String, S
         .ok_or_else(|| no_draft(auth))?;
     let secrets = match &d.sealed_secrets {
         Some(sealed) => open(app, sealed, auth)?,
-        None => match app.webtasks.store.get(&auth.container, auth.name()).await? {
-            Some(live) => app.webtasks.unseal(&live)?,
-            None => BTreeMap::new(),
-        },
+        None => {
+            app.webtasks
+                .live_secrets(&auth.container, auth.name())
+                .await?
+        }
     };
     Ok((d, secrets))
 }

@@ -188,10 +188,7 @@ pub(super) async fn put(
         .ok_or_else(|| ApiError::bad_request("`code` is required and must be a string"))?;
     let secrets = match body.secrets {
         Some(s) => s,
-        None => match app.webtasks.store.get(container, name).await? {
-            Some(old) => app.webtasks.unseal(&old)?,
-            None => BTreeMap::new(),
-        },
+        None => app.webtasks.live_secrets(container, name).await?,
     };
     let secrets = apply_secret_changes(secrets, body.secret_changes)?;
     let saved = deploy(&app, &auth, code, &secrets, body.meta.unwrap_or_default()).await?;
@@ -337,10 +334,10 @@ pub(super) async fn rollback(
         params.get("version").map_or("", String::as_str),
     )
     .await?;
-    let secrets = match app.webtasks.store.get(&auth.container, auth.name()).await? {
-        Some(live) => app.webtasks.unseal(&live)?,
-        None => BTreeMap::new(),
-    };
+    let secrets = app
+        .webtasks
+        .live_secrets(&auth.container, auth.name())
+        .await?;
     let missing: Vec<&String> = v
         .deployment
         .secret_names
