@@ -171,15 +171,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = runtime(tokio::runtime::Builder::new_multi_thread()) else {
+        return ExitCode::FAILURE;
     };
     runtime.block_on(async move {
         let mut builder = extend_host::Host::builder()
@@ -245,6 +238,15 @@ fn main() -> ExitCode {
     })
 }
 
+/// The runtime `builder` makes, or `None` after saying why it could not.
+fn runtime(mut builder: tokio::runtime::Builder) -> Option<tokio::runtime::Runtime> {
+    builder
+        .enable_all()
+        .build()
+        .inspect_err(|e| eprintln!("error: cannot start the async runtime: {e}"))
+        .ok()
+}
+
 /// The key-encryption key from `--key-file`, or else from EXTEND_KEY.
 fn kek(key_file: Option<PathBuf>) -> Result<extend_host::KeyEncryptionKey, String> {
     match (key_file, std::env::var("EXTEND_KEY")) {
@@ -285,15 +287,8 @@ fn master_token(
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = runtime(tokio::runtime::Builder::new_current_thread()) else {
+        return ExitCode::FAILURE;
     };
     runtime.block_on(async move {
         let found = match extend_host::store::PostgresStore::connect(&url).await {

@@ -98,6 +98,28 @@ async fn host_with_recorder() -> (Host, Extend) {
     (host, admin)
 }
 
+/// Starts `outbox-child` on the outbox `(variable, value)` names, waits
+/// until it says all `count` invocations are recorded, and SIGKILLs it.
+async fn record_then_kill(host: &Host, outbox: (&str, &std::ffi::OsStr), count: u32) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_outbox-child"))
+        .env("EXTEND_URL", host.url())
+        .env("EXTEND_TOKEN", host.master_token())
+        .env(outbox.0, outbox.1)
+        .env("OUTBOX_COUNT", count.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = tokio::process::ChildStdout::from_std(child.stdout.take().unwrap()).unwrap();
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let said = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("the child records its invocations")
+        .unwrap();
+    assert_eq!(said, Some(format!("queued {count}")));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 /// Collects deliveries until every `n` below `count` was seen; returns
 /// the delivery ids seen per `n` and how many lines there were.
 async fn until_all(
@@ -129,27 +151,11 @@ async fn a_killed_platform_loses_none_of_its_recorded_invocations() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("outbox.sqlite");
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_outbox-child"))
-        .env("EXTEND_URL", host.url())
-        .env("EXTEND_TOKEN", host.master_token())
-        .env("OUTBOX_PATH", &path)
-        .env("OUTBOX_COUNT", COUNT.to_string())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = tokio::process::ChildStdout::from_std(child.stdout.take().unwrap()).unwrap();
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let said = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-        .await
-        .expect("the child records its invocations")
-        .unwrap();
-    assert_eq!(said.as_deref(), Some("queued 1000"));
-    // Every call returned Ok: all of them are on disk. Kill it mid-delivery.
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // Every call returned Ok: all of them are on disk. Killed mid-delivery.
+    record_then_kill(&host, ("OUTBOX_PATH", path.as_os_str()), COUNT).await;
 
     // A new process opens the same outbox and delivers the rest at once:
-    // the dead process's leases (60 s) are taken back when the file opens.
+    // the dead process's leases are taken back when the file opens.
     let reopened = std::time::Instant::now();
     let extend = Extend::builder()
         .webtask(host.url(), host.master_token())
@@ -718,23 +724,12 @@ async fn a_killed_replica_s_postgres_leases_run_out_within_seconds() {
     let db = pg::TestDb::create().await;
     let (host, _admin) = host_with_recorder().await;
     let mut logs = follow_logs(host.url(), host.master_token());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_outbox-child"))
-        .env("EXTEND_URL", host.url())
-        .env("EXTEND_TOKEN", host.master_token())
-        .env("OUTBOX_DATABASE_URL", &db.url)
-        .env("OUTBOX_COUNT", COUNT.to_string())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = tokio::process::ChildStdout::from_std(child.stdout.take().unwrap()).unwrap();
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let said = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-        .await
-        .expect("the child records its invocations")
-        .unwrap();
-    assert_eq!(said.as_deref(), Some("queued 500"));
-    child.kill().unwrap();
-    child.wait().unwrap();
+    record_then_kill(
+        &host,
+        ("OUTBOX_DATABASE_URL", std::ffi::OsStr::new(&db.url)),
+        COUNT,
+    )
+    .await;
     // Another replica takes over what the dead one held once its leases
     // (4 s, renewed while delivering) run out: it used to wait 60 s.
     let restarted = std::time::Instant::now();
