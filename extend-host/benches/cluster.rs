@@ -16,7 +16,7 @@ mod support;
 use extend_host::{Host, KeyEncryptionKey, Limits};
 use serde_json::json;
 use std::time::{Duration, Instant};
-use support::{Load, median, pct, wrk};
+use support::{Load, median, pct, scaled, wrk};
 
 const CODE: &str = "module.exports = function (ctx, cb) { cb(null, { score: ctx.body.x * 2 }); };";
 const WORKER: &str = env!("CARGO_BIN_EXE_extend-host");
@@ -42,7 +42,7 @@ async fn put(http: &reqwest::Client, host: &Host, container: &str, name: &str, c
 
 async fn writes(http: &reqwest::Client, host: &Host) -> (f64, f64) {
     let mut took = Vec::new();
-    for i in 0..500 {
+    for i in 0..scaled(500, 20) {
         let start = Instant::now();
         put(http, host, &format!("c{}", i % 50), &format!("w{i}"), CODE).await;
         took.push(start.elapsed());
@@ -107,14 +107,16 @@ fn main() {
     let (s50, s99) = rt.block_on(writes(&http, &sqlite));
     let (p50, p99) = rt.block_on(writes(&http, &a));
     println!(
-        "management PUT, 500 sequential: SQLite p50 {s50:.0} µs p99 {s99:.0} µs | PostgreSQL p50 {p50:.0} µs p99 {p99:.0} µs | ratio p50 {:.2}",
+        "management PUT, {} sequential: SQLite p50 {s50:.0} µs p99 {s99:.0} µs | PostgreSQL p50 {p50:.0} µs p99 {p99:.0} µs | ratio p50 {:.2}",
+        scaled(500, 20),
         p50 / s50
     );
 
     let (runs, events) = rt.block_on(propagation(&http, &a, &b));
     let (mut runs, mut events) = (runs, events);
     println!(
-        "change visible on node B after a PUT on node A, 1,000 updates: next run executes the new code p50 {:.0} µs p99 {:.0} µs (target < 100 ms); change event on B's /api/changes p50 {:.0} µs p99 {:.0} µs",
+        "change visible on node B after a PUT on node A, {} updates: next run executes the new code p50 {:.0} µs p99 {:.0} µs (target < 100 ms); change event on B's /api/changes p50 {:.0} µs p99 {:.0} µs",
+        runs.len(),
         pct(&mut runs, 0.5),
         pct(&mut runs, 0.99),
         pct(&mut events, 0.5),
@@ -130,12 +132,13 @@ fn main() {
     );
     wrk(&ua, 32, 1, &script);
     wrk(&ub, 32, 1, &script);
-    let one: Load = median((0..3).map(|_| wrk(&ua, 32, 4, &script)).collect());
+    let (rounds, secs) = (scaled(3, 1), scaled(4, 1));
+    let one: Load = median((0..rounds).map(|_| wrk(&ua, 32, secs, &script)).collect());
     let mut two = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..rounds {
         let (x, y) = std::thread::scope(|s| {
-            let x = s.spawn(|| wrk(&ua, 16, 4, &script));
-            let y = s.spawn(|| wrk(&ub, 16, 4, &script));
+            let x = s.spawn(|| wrk(&ua, 16, secs, &script));
+            let y = s.spawn(|| wrk(&ub, 16, secs, &script));
             (x.join().unwrap(), y.join().unwrap())
         });
         two.push(Load {
@@ -186,7 +189,7 @@ async fn propagation(http: &reqwest::Client, a: &Host, b: &Host) -> (Vec<Duratio
     buf.clear();
     let run_url = b.webtask_url("prop", "w");
     let (mut runs, mut events) = (Vec::new(), Vec::new());
-    for i in 0..1000 {
+    for i in 0..scaled(1000, 20) {
         // B has the previous version cached.
         let before: serde_json::Value = http
             .post(&run_url)

@@ -16,11 +16,18 @@ use serde_json::json;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{Load, median, pct, wrk, wrk_cpu};
+use support::{Load, median, pct, scaled, wrk, wrk_cpu};
 
 const CODE: &str = "module.exports = function (ctx, cb) { cb(null, { score: ctx.body.x * 2 }); };";
-const SECS: u32 = 3;
-const ROUNDS: usize = 5;
+/// Seconds per wrk measurement.
+fn secs() -> u32 {
+    scaled(3, 1)
+}
+
+/// Rounds per figure (the median is reported).
+fn rounds() -> usize {
+    scaled(5, 1)
+}
 
 fn rss_of(pid: &str) -> u64 {
     let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
@@ -159,7 +166,14 @@ fn main() {
         let _ = std::io::stdin().read_line(&mut String::new());
     }
     println!(
-        "# extend-host benchmark: wrk -t1, {SECS} s per measurement, median of {ROUNDS} rounds, POST {{\"x\":21}}"
+        "# extend-host benchmark: wrk -t1, {} s per measurement, median of {} rounds, POST {{\"x\":21}}{}",
+        secs(),
+        rounds(),
+        if support::smoke() {
+            " (smoke round: the figures mean nothing)"
+        } else {
+            ""
+        }
     );
     if section("throughput") {
         throughput(
@@ -224,9 +238,9 @@ fn throughput(
             wrk(url, conns, 1, script); // warm-up
         }
         let mut rounds: Vec<Vec<Load>> = vec![Vec::new(); targets.len()];
-        for _ in 0..ROUNDS {
+        for _ in 0..rounds() {
             for (i, (_, url)) in targets.iter().enumerate() {
-                rounds[i].push(wrk(url, conns, SECS, script));
+                rounds[i].push(wrk(url, conns, secs(), script));
             }
         }
         let mut ratios: Vec<(f64, f64)> = rounds[1]
@@ -295,7 +309,9 @@ fn throughput(
         let base = format!("{}/", h.url());
         wrk(&base, 32, 1, &rotate);
         multi.push(median(
-            (0..ROUNDS).map(|_| wrk(&base, 32, SECS, &rotate)).collect(),
+            (0..rounds())
+                .map(|_| wrk(&base, 32, secs(), &rotate))
+                .collect(),
         ));
     }
     println!(
@@ -321,8 +337,8 @@ fn cpu_split(in_process: &str, floor: &str, script: &std::path::Path) {
             .map(|(_, us)| us)
             .sum::<f64>()
     };
-    let (_, floor_split) = wrk_cpu(floor, 32, SECS, script);
-    let (_, ours) = wrk_cpu(in_process, 32, SECS, script);
+    let (_, floor_split) = wrk_cpu(floor, 32, secs(), script);
+    let (_, ours) = wrk_cpu(in_process, 32, secs(), script);
     if floor_split.is_empty() || ours.is_empty() {
         println!("c=32 CPU per request: not measured (needs Linux's /proc/self/task/*/schedstat)");
         return;
@@ -343,7 +359,7 @@ fn first_runs(rt: &tokio::runtime::Runtime, http: &reqwest::Client, host: &Host)
     let mut first = Vec::new();
     let mut warm = Vec::new();
     rt.block_on(async {
-        for i in 0..200 {
+        for i in 0..scaled(200, 10) {
             let c = format!("fresh{i}");
             put(http, host, &c, "double", CODE).await;
             let url = host.webtask_url(&c, "double");
@@ -372,9 +388,10 @@ fn first_runs(rt: &tokio::runtime::Runtime, http: &reqwest::Client, host: &Host)
 fn idle_memory(rt: &tokio::runtime::Runtime, http: &reqwest::Client, host: &Host) {
     // Idle memory per container: 1,000 more containers, each with a compiled
     // extension resident in a worker (RSS of the host and its workers).
+    let n = scaled(1000, 20);
     let before = rss_kib();
     rt.block_on(async {
-        for i in 0..1000 {
+        for i in 0..n {
             let c = format!("idle{i}");
             put(http, host, &c, "double", CODE).await;
             let r = http
@@ -388,8 +405,8 @@ fn idle_memory(rt: &tokio::runtime::Runtime, http: &reqwest::Client, host: &Host
     });
     let after = rss_kib();
     println!(
-        "idle memory per container: {:.0} KiB RSS (1,000 containers: {before} -> {after} KiB, host and workers); QuickJS heap {} bytes",
-        (after as f64 - before as f64) / 1000.0,
+        "idle memory per container: {:.0} KiB RSS ({n} containers: {before} -> {after} KiB, host and workers); QuickJS heap {} bytes",
+        (after as f64 - before as f64) / n as f64,
         host.container_heap_bytes("idle0").unwrap_or(-1)
     );
 }
@@ -419,7 +436,11 @@ fn noisy_neighbours(
     });
     let victim = host.webtask_url("victim", "double");
     wrk(&victim, 8, 1, script);
-    let alone = median((0..ROUNDS).map(|_| wrk(&victim, 8, SECS, script)).collect());
+    let alone = median(
+        (0..rounds())
+            .map(|_| wrk(&victim, 8, secs(), script))
+            .collect(),
+    );
     println!(
         "noisy neighbour: victim alone (c=8): {:.0} req/s, p99 {:.0} µs",
         alone.rps, alone.p99_us
@@ -442,8 +463,12 @@ fn noisy_neighbours(
             });
         }
         // Past the attacker's saved-up budget (10 s): the steady state.
-        std::thread::sleep(Duration::from_secs(11));
-        let attacked = median((0..ROUNDS).map(|_| wrk(&victim, 8, SECS, script)).collect());
+        std::thread::sleep(Duration::from_secs(scaled(11, 1)));
+        let attacked = median(
+            (0..rounds())
+                .map(|_| wrk(&victim, 8, secs(), script))
+                .collect(),
+        );
         println!(
             "noisy neighbour: {} spinning container(s): victim {:.0} req/s, p99 {:.0} µs, errors {}; ratio to alone {:.2} (target >= {})",
             n + 1,
@@ -487,7 +512,7 @@ fn overrun(rt: &tokio::runtime::Runtime, http: &reqwest::Client) {
         }
         let held = t.elapsed();
         println!(
-            "overrun ({label}): answered {status} after {:.2} s, a core held {:.2} s: {:.2}x the 1 s limit (target <= 2)",
+            "overrun ({label}): answered {status} after {:.2} s, a core held {:.2} s: {:.2}x the 1 s limit (target <= 1.5)",
             answered.as_secs_f64(),
             held.as_secs_f64(),
             held.as_secs_f64()
@@ -503,7 +528,7 @@ fn many_containers(rt: &tokio::runtime::Runtime, http: &reqwest::Client) {
     let n: usize = std::env::var("EXTEND_BENCH_CONTAINERS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+        .unwrap_or(scaled(100_000, 500));
     let limits = extend_host::Limits::default();
     let budget_kib = (limits.resident_memory >> 10) as u64;
     let host = rt
@@ -553,7 +578,7 @@ fn many_containers(rt: &tokio::runtime::Runtime, http: &reqwest::Client) {
     );
     let (mut rebuild, mut hot) = (Vec::new(), Vec::new());
     rt.block_on(async {
-        for i in 0..1000 {
+        for i in 0..n.min(1000) {
             for (sink, c) in [
                 (&mut rebuild, format!("c{i}")),
                 (&mut hot, format!("c{}", n - 1)),

@@ -1,9 +1,9 @@
 //! Who may call: token verification against the host's keys and the set of
 //! revoked token ids.
 
-use crate::api::Query;
 use crate::crypto::Keys;
 use crate::error::ApiError;
+use crate::query::Query;
 use crate::token::{self, Claims};
 use axum::http::{HeaderMap, header};
 use std::collections::HashSet;

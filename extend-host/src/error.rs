@@ -154,6 +154,9 @@ pub enum HostError {
     /// A database was given without the key-encryption key that seals the
     /// keys the nodes share.
     MissingKey,
+    /// Two builder settings contradict each other (both choose where
+    /// webtasks live, say); the message names them.
+    Contradiction(&'static str),
 }
 
 impl fmt::Display for HostError {
@@ -166,6 +169,7 @@ impl fmt::Display for HostError {
             }
             HostError::Storage(_) => f.write_str("cannot open the database"),
             HostError::Executor(_) => f.write_str("cannot start the JavaScript executor threads"),
+            HostError::Contradiction(what) => f.write_str(what),
             HostError::MissingKey => f.write_str(
                 "a shared database needs a key-encryption key: give every node the same \
                  --key-file or EXTEND_KEY (make one with `extend-host new-key`)",
@@ -180,7 +184,9 @@ impl std::error::Error for HostError {
             HostError::Bind { source, .. } | HostError::DataDir { source, .. } => Some(source),
             HostError::Storage(e) => Some(e),
             HostError::Executor(e) => Some(e),
-            HostError::BadKeyFile { .. } | HostError::MissingKey => None,
+            HostError::BadKeyFile { .. } | HostError::MissingKey | HostError::Contradiction(_) => {
+                None
+            }
         }
     }
 }

@@ -83,8 +83,10 @@ impl HostBuilder {
     /// milliseconds (see [`PostgresStore`]). The signing and sealing keys and
     /// the master token live in the database, sealed with the
     /// [`key_encryption_key`](HostBuilder::key_encryption_key), which is
-    /// required. Takes precedence over [`data_dir`](HostBuilder::data_dir)
-    /// and [`memory`](HostBuilder::memory).
+    /// required. Replaces [`memory`](HostBuilder::memory); together with
+    /// [`data_dir`](HostBuilder::data_dir) or [`store`](HostBuilder::store),
+    /// which also choose where state lives, [`start`](HostBuilder::start)
+    /// refuses with [`HostError::Contradiction`].
     pub fn database(mut self, url: impl Into<String>) -> Self {
         self.database = Some(url.into());
         self
@@ -108,7 +110,7 @@ impl HostBuilder {
     /// the master token still come from the data directory, so hosts that
     /// share a store and a data directory accept each other's tokens. If the
     /// store announces other hosts' writes ([`Store::changes`]), this host
-    /// follows them.
+    /// follows them. Refused together with [`database`](HostBuilder::database).
     pub fn store(mut self, store: Arc<dyn Store>) -> Self {
         self.store = Some(store);
         self
@@ -155,6 +157,19 @@ impl HostBuilder {
 
     /// Opens the storage, starts the executor and listens. Must be called within a tokio runtime.
     pub async fn start(self) -> Result<Host, HostError> {
+        // Each of these picks where webtasks live; silently preferring one
+        // would lose the other's data without a word.
+        if self.database.is_some() && self.store.is_some() {
+            return Err(HostError::Contradiction(
+                "HostBuilder::database and HostBuilder::store both choose the store: give one",
+            ));
+        }
+        if self.database.is_some() && self.data.is_some() {
+            return Err(HostError::Contradiction(
+                "HostBuilder::database keeps keys and webtasks in PostgreSQL, and \
+                 HostBuilder::data_dir in a directory: give one",
+            ));
+        }
         let (keys, master, created, store): (_, _, _, Arc<dyn Store>) = match &self.database {
             Some(url) => {
                 let kek = self.kek.as_ref().ok_or(HostError::MissingKey)?;

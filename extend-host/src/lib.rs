@@ -18,6 +18,7 @@
 
 mod api;
 mod auth;
+mod catalog;
 mod config;
 mod crypto;
 mod error;
@@ -25,6 +26,7 @@ mod host;
 mod logs;
 mod metrics;
 mod names;
+mod query;
 mod rate;
 mod recording;
 mod run_cache;

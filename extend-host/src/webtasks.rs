@@ -191,7 +191,7 @@ impl Webtasks {
         };
         let document: serde_json::Value = serde_json::from_str(&current.document)
             .map_err(|e| ApiError::internal(format!("the published catalog is unreadable: {e}")))?;
-        let names = crate::api::point_names(&document).map_err(ApiError::internal)?;
+        let names = crate::catalog::point_names(&document).map_err(ApiError::internal)?;
         if names.iter().any(|n| n == point) {
             return Ok(());
         }

@@ -79,7 +79,8 @@ async fn a_spinning_tenant_does_not_hold_up_another() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_run_stuck_past_twice_its_limit_quarantines_the_container_and_its_thread_is_replaced() {
+async fn a_run_stuck_past_its_hard_limit_of_one_and_a_half_times_its_limit_quarantines_the_container_and_its_thread_is_replaced()
+ {
     let mut limits = Limits::default();
     limits.run_time = Duration::from_millis(100);
     let env = common::Env::with_host(

@@ -227,3 +227,34 @@ fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// `database` and `store` (or `data_dir`) each choose where state lives; a
+/// builder given both refuses to start rather than silently use one.
+#[tokio::test]
+async fn a_builder_given_two_places_for_its_state_refuses_to_start() {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::memory().unwrap());
+    let key = extend_host::KeyEncryptionKey::generate();
+    // Refused before any connection is tried: the URL is never dialled.
+    let url = "postgres://nobody@127.0.0.1:1/none";
+    let with_store = Host::builder()
+        .database(url)
+        .key_encryption_key(key.clone())
+        .store(store)
+        .start()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        with_store.to_string(),
+        "HostBuilder::database and HostBuilder::store both choose the store: give one"
+    );
+    let dir = std::env::temp_dir().join(format!("extend-seam-{}", std::process::id()));
+    let with_dir = Host::builder()
+        .data_dir(&dir)
+        .database(url)
+        .key_encryption_key(key)
+        .start()
+        .await
+        .unwrap_err();
+    assert!(with_dir.to_string().contains("give one"), "{with_dir}");
+    assert!(!dir.exists(), "nothing was created for the refused builder");
+}

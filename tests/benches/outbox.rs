@@ -125,8 +125,8 @@ async fn run() {
         .await
         .unwrap();
 
-    const N: u64 = 5_000;
-    println!("1. enqueue latency, one caller, {N} calls");
+    let n_calls: u64 = extend_hooks_tests::bench::scaled(5_000, 200);
+    println!("1. enqueue latency, one caller, {n_calls} calls");
     let mut rows: Vec<(&str, f64, f64)> = Vec::new();
     let mut measure = |name: &'static str, config: Option<OutboxConfig>, n: u64| {
         let delivered = Arc::new(AtomicU64::new(0));
@@ -141,22 +141,22 @@ async fn run() {
         (extend, delivered)
     };
     let mut pending = Vec::new();
-    pending.push(measure("in-memory queue", None, N));
+    pending.push(measure("in-memory queue", None, n_calls));
     pending.push(measure(
         "sqlite outbox",
         Some(OutboxConfig::sqlite(s.dir.join("a.sqlite"))),
-        N,
+        n_calls,
     ));
     pending.push(measure(
         "sqlite outbox, fsync",
         Some(OutboxConfig::sqlite(s.dir.join("b.sqlite")).fsync(true)),
-        N / 10,
+        n_calls / 10,
     ));
     if let Ok(url) = std::env::var("EXTEND_TEST_DATABASE_URL") {
         pending.push(measure(
             "postgres outbox",
             Some(OutboxConfig::postgres(url)),
-            N / 5,
+            n_calls / 5,
         ));
     }
     let base = rows[0].1;
@@ -166,7 +166,11 @@ async fn run() {
             p50 / base
         );
     }
-    for ((extend, delivered), want) in pending.into_iter().zip([N, N, N / 10, N / 5]) {
+    for ((extend, delivered), want) in
+        pending
+            .into_iter()
+            .zip([n_calls, n_calls, n_calls / 10, n_calls / 5])
+    {
         drain(extend, &delivered, want).await;
     }
 
@@ -185,9 +189,9 @@ async fn run() {
             b = b.outbox(quick(c));
         }
         let extend = b.build().unwrap();
-        let rate = tokio::task::block_in_place(|| parallel(&extend, 8, N / 8));
+        let rate = tokio::task::block_in_place(|| parallel(&extend, 8, n_calls / 8));
         rates.push((name, rate));
-        drain(extend, &delivered, N).await;
+        drain(extend, &delivered, n_calls).await;
     }
     for (name, rate) in &rates {
         println!(
@@ -196,7 +200,7 @@ async fn run() {
         );
     }
 
-    println!("3. sustained deliveries to a real extension, {N} invocations");
+    println!("3. sustained deliveries to a real extension, {n_calls} invocations");
     let mut sustained = Vec::new();
     for (name, config) in [
         ("in-memory queue", None),
@@ -212,9 +216,9 @@ async fn run() {
         }
         let extend = b.build().unwrap();
         let start = Instant::now();
-        tokio::task::block_in_place(|| latencies(&extend, N));
-        drain(extend, &delivered, N).await;
-        sustained.push((name, N as f64 / start.elapsed().as_secs_f64()));
+        tokio::task::block_in_place(|| latencies(&extend, n_calls));
+        drain(extend, &delivered, n_calls).await;
+        sustained.push((name, n_calls as f64 / start.elapsed().as_secs_f64()));
     }
     for (name, rate) in &sustained {
         println!(

@@ -17,6 +17,7 @@ use extend_hooks::{
     Catalog, Container, ErrorKind, Extend, Extension, StaticDiscovery, extension_point,
 };
 use extend_hooks_examples::{LeadDecision, NewLead, lead_archived, on_new_lead};
+use extend_hooks_tests::bench::scaled;
 
 mod points {
     use super::*;
@@ -92,13 +93,13 @@ async fn sync_overhead() {
         assert_eq!(decision.score, 90);
         started.elapsed()
     };
-    for _ in 0..500 {
+    for _ in 0..scaled(500, 10) {
         raw().await;
         framework().await;
     }
     // Interleaved rounds so drift on the machine hits both sides alike.
     let (mut raw_times, mut ours) = (Vec::new(), Vec::new());
-    for _ in 0..40 {
+    for _ in 0..scaled(40, 2) {
         for _ in 0..100 {
             raw_times.push(raw().await);
         }
@@ -132,7 +133,7 @@ fn catalog_collect() {
     let _ = points::bench_point_0;
     let mut times = Vec::new();
     let mut len = 0;
-    for _ in 0..200 {
+    for _ in 0..scaled(200, 10) {
         let started = Instant::now();
         let catalog = Catalog::collect().unwrap();
         times.push(started.elapsed());

@@ -5,6 +5,18 @@ use std::collections::HashMap;
 use std::process::Command;
 use std::time::Duration;
 
+/// Whether this is a smoke round (`EXTEND_BENCH_SMOKE=1`, what CI runs):
+/// every section runs once and briefly, to prove the bench still runs; its
+/// figures mean nothing.
+pub fn smoke() -> bool {
+    std::env::var_os("EXTEND_BENCH_SMOKE").is_some_and(|v| v != "0")
+}
+
+/// `full`, or `small` in a smoke round.
+pub fn scaled<T>(full: T, small: T) -> T {
+    if smoke() { small } else { full }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Load {
     pub rps: f64,

@@ -2,13 +2,16 @@
 //! [`Authorized`] cannot forget to authenticate, authorize the container or
 //! check the names in its path.
 
-use super::{App, Query};
+use super::App;
 use crate::error::ApiError;
 use crate::names;
+use crate::query::Query;
 use crate::rate::Permit;
 use crate::token::Claims;
+use axum::body::Body;
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -137,4 +140,21 @@ impl FromRequestParts<Arc<App>> for Deployer {
         app.admit_write(&auth.container)?;
         Ok(Deployer(auth))
     }
+}
+
+/// Reads a body of at most `limit` bytes; more is 413 `Request body size exceeds {limit}`.
+pub(crate) async fn read_body(
+    body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+) -> Result<bytes::Bytes, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::too_large(limit));
+    }
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::too_large(limit))
 }

@@ -1,7 +1,8 @@
 //! `{ANY} /api/run/{container}/{name}[/*]`: runs an extension.
 
-use super::{App, Query, read_body};
+use super::{App, read_body};
 use crate::error::{ApiError, Source};
+use crate::query::Query;
 use crate::sandbox::{Rejected, Reply, RunInput, Webtask};
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};

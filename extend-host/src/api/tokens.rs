@@ -1,9 +1,10 @@
 //! `POST /api/tokens/issue`, `GET /api/tokens/inspect`, `POST /api/tokens/revoke`.
 
 use super::extract::Caller;
-use super::{App, Query, read_body};
+use super::{App, read_body};
 use crate::crypto::random_hex;
 use crate::error::ApiError;
+use crate::query::Query;
 use crate::token::{self, Claims, IssueRequest};
 use crate::webtasks::NewWebtask;
 use axum::body::Body;

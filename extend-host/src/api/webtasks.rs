@@ -1,8 +1,9 @@
 //! `GET /api/webtask/{container}` and `GET|PUT|DELETE /api/webtask/{container}/{name}`.
 
 use super::extract::{Authorized, Deployer};
-use super::{App, Query, read_body};
+use super::{App, read_body};
 use crate::error::ApiError;
+use crate::query::Query;
 use crate::store::{Deployment, StoredWebtask};
 use crate::token::Claims;
 use crate::webtasks::NewWebtask;

@@ -9,19 +9,32 @@ use std::sync::Arc;
 /// The variable that points the tests at a PostgreSQL server.
 pub const DATABASE_VAR: &str = "EXTEND_TEST_DATABASE_URL";
 
-/// Whether PostgreSQL tests can run; says once (per test binary) how to
-/// enable them when they cannot.
+/// Set to `required` (as `.ci/run` does) to fail, not skip, a PostgreSQL
+/// test when [`DATABASE_VAR`] is not set.
+pub const REQUIRED_VAR: &str = "EXTEND_TEST_DATABASE";
+
+/// Whether PostgreSQL tests can run. When they cannot, each skipped test
+/// says so by name (a plain `cargo test` on a newcomer's machine), or fails
+/// when `EXTEND_TEST_DATABASE=required`.
 pub fn postgres_enabled() -> bool {
-    static SAID: std::sync::Once = std::sync::Once::new();
-    let on = std::env::var_os(DATABASE_VAR).is_some();
-    if !on {
-        SAID.call_once(|| {
-            eprintln!(
-                "skipping the PostgreSQL tests: set {DATABASE_VAR}=postgres://postgres@127.0.0.1:5432/test to run them"
-            );
-        });
+    if std::env::var_os(DATABASE_VAR).is_some() {
+        return true;
     }
-    on
+    // The test harness names each test's thread after the test.
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a PostgreSQL test")
+        .to_owned();
+    if std::env::var(REQUIRED_VAR).is_ok_and(|v| v == "required") {
+        panic!(
+            "{REQUIRED_VAR}=required but {DATABASE_VAR} is not set: {test} cannot run \
+             (set {DATABASE_VAR}=postgres://postgres@127.0.0.1:5432/test)"
+        );
+    }
+    eprintln!(
+        "SKIPPED {test}: it needs PostgreSQL; set {DATABASE_VAR}=postgres://postgres@127.0.0.1:5432/test to run it"
+    );
+    false
 }
 
 /// A database of its own for one test, dropped (with its connections) when

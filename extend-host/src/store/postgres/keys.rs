@@ -8,9 +8,10 @@
 //! valid. (Rotating those inner keys is a different story: every webtask's
 //! secrets would be re-sealed and tokens re-issued.)
 
-use super::{Object, db, now};
+use super::conn::{db, now};
 use crate::crypto::{KeyEncryptionKey, Keys};
 use crate::store::StoreError;
+use deadpool_postgres::Object;
 
 /// What the nodes of one database share.
 #[derive(Debug)]

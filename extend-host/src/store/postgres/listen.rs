@@ -1,8 +1,8 @@
 //! The listening connection: turns `NOTIFY`s into the change feed and the
 //! remote log stream, and reconnects when it is lost.
 
+use super::conn::{CHANGES_CHANNEL, LOGS_CHANNEL, db, parse_change};
 use super::relay::Reassembly;
-use super::{CHANGES_CHANNEL, LOGS_CHANNEL, db, parse_change};
 use crate::store::{Change, RemoteLog, StoreError};
 use futures_util::StreamExt as _;
 use std::time::Duration;

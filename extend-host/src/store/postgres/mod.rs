@@ -8,6 +8,7 @@
 //! handled under a session advisory lock, so nodes that start together take
 //! turns.
 
+mod conn;
 mod keys;
 mod listen;
 mod relay;
@@ -17,6 +18,7 @@ use super::{
     BoxFuture, Change, ChangeLog, Quota, RemoteLog, Store, StoreError, StoredCatalog,
     StoredWebtask, Usage, WebtaskChange,
 };
+use conn::{CHANGES_CHANNEL, POOL_SIZE, POOL_WAIT, change_payload, db, lost, now, pool_error};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc};
@@ -38,14 +40,6 @@ const SETUP_LOCK: i64 = i64::from_be_bytes(*b"\0\0extend");
 /// Transaction advisory lock under which change-log ids are taken, so that
 /// they increase in commit order.
 const CHANGE_LOCK: i64 = SETUP_LOCK + 1;
-
-/// Channel of webtask changes and revocations.
-const CHANGES_CHANNEL: &str = "extend_changes";
-/// Channel of log records.
-const LOGS_CHANNEL: &str = "extend_logs";
-
-/// Connections in the pool of one host.
-const POOL_SIZE: usize = 16;
 
 /// A [`Store`] on PostgreSQL that several hosts share. It announces every
 /// committed change to every host ([`Store::changes`]) and carries log
@@ -73,47 +67,6 @@ impl std::fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PostgresStore").finish_non_exhaustive()
     }
-}
-
-#[allow(clippy::needless_pass_by_value)] // used as `map_err(db)`
-pub(super) fn db(e: tokio_postgres::Error) -> StoreError {
-    // The server's message (and its detail) says more than the driver's summary.
-    match e.as_db_error() {
-        Some(d) => StoreError::Database(match d.detail() {
-            Some(detail) => format!("{}: {detail}", d.message()),
-            None => d.message().to_owned(),
-        }),
-        None => StoreError::Database(e.to_string()),
-    }
-}
-
-fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
-    match e {
-        deadpool_postgres::PoolError::Backend(e) => db(e),
-        deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => {
-            StoreError::Busy(format!(
-                "every database connection of this host ({POOL_SIZE}) stayed busy for {} s",
-                POOL_WAIT.as_secs()
-            ))
-        }
-        other => StoreError::Database(format!("no database connection: {other}")),
-    }
-}
-
-/// Whether the server closed the connection a statement failed on (a
-/// restarted, terminated or shut-down backend): a read may be repeated on
-/// another connection.
-fn lost(e: &tokio_postgres::Error) -> bool {
-    use tokio_postgres::error::SqlState;
-    e.is_closed()
-        || e.code().is_some_and(|c| {
-            [
-                SqlState::ADMIN_SHUTDOWN,
-                SqlState::CRASH_SHUTDOWN,
-                SqlState::CANNOT_CONNECT_NOW,
-            ]
-            .contains(c)
-        })
 }
 
 type Params<'p> = &'p [&'p (dyn tokio_postgres::types::ToSql + Sync)];
@@ -178,7 +131,6 @@ impl Reader<'_> {
 }
 
 /// How long a request waits for a connection of the pool.
-const POOL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user@host:port/db`),
@@ -364,10 +316,6 @@ async fn migrate(conn: &Object) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn now() -> i64 {
-    crate::time::unix_now() as i64
-}
-
 const COLUMNS: &str = "container, name, code, secrets, meta::text, token, created_at, updated_at";
 
 fn row(r: &tokio_postgres::Row) -> Result<StoredWebtask, StoreError> {
@@ -388,34 +336,6 @@ fn row(r: &tokio_postgres::Row) -> Result<StoredWebtask, StoreError> {
         deployment: super::Deployment::default(),
         change_id: 0,
     })
-}
-
-/// The JSON a change notification carries.
-fn change_payload(change: &Change) -> String {
-    match change {
-        Change::Webtask(w) => serde_json::json!({
-            "kind": "webtask", "id": w.id, "container": w.container, "name": w.name, "deleted": w.deleted,
-        }),
-        Change::Revoked { jti } => serde_json::json!({ "kind": "revoked", "jti": jti }),
-        Change::Missed => serde_json::json!({ "kind": "missed" }),
-    }
-    .to_string()
-}
-
-/// Reads what [`change_payload`] wrote; `None` for anything else.
-fn parse_change(payload: &str) -> Option<Change> {
-    let v: serde_json::Value = serde_json::from_str(payload).ok()?;
-    let text = |k: &str| v.get(k)?.as_str().map(str::to_owned);
-    match v.get("kind")?.as_str()? {
-        "webtask" => Some(Change::Webtask(WebtaskChange::new(
-            v.get("id")?.as_u64()?,
-            text("container")?,
-            text("name")?,
-            v.get("deleted")?.as_bool()?,
-        ))),
-        "revoked" => Some(Change::Revoked { jti: text("jti")? }),
-        _ => None,
-    }
 }
 
 /// Takes the change-log lock; held until commit, so ids are taken in commit order.
@@ -1267,6 +1187,7 @@ fn announce_local<T: Send + 'static>(
 
 #[cfg(test)]
 mod tests {
+    use super::conn::parse_change;
     use super::*;
 
     #[test]

@@ -10,8 +10,9 @@
 //! One task per node sends them in order, and NOTIFYs are delivered in
 //! commit order, so parts arrive in sequence and a run's lines stay in order.
 
-use super::{LOGS_CHANNEL, Pool, db};
+use super::conn::{LOGS_CHANNEL, db};
 use crate::store::RemoteLog;
+use deadpool_postgres::Pool;
 use std::collections::HashMap;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
