@@ -11,7 +11,6 @@ use crate::discovery::{Discovery, DiscoveryError, Extension};
 use crate::error::Error;
 use crate::invoke::Invoker;
 use crate::point::PointDescriptor;
-use crate::scope::Container;
 use crate::webtask::{Management, WebtaskApi, WebtaskDiscovery, WebtaskOptions};
 
 /// The client through which extension points invoke tenants' extensions.
@@ -520,5 +519,39 @@ impl std::error::Error for BuildError {
             BuildError::Outbox(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+/// A webtask container (usually one tenant) bound to an [`Extend`] client:
+/// the scope an invocation runs in. Cheap to clone.
+///
+/// Get one with [`Extend::container`].
+#[derive(Clone)]
+pub struct Container {
+    pub(crate) name: Arc<str>,
+    pub(crate) extend: Extend,
+}
+
+impl Container {
+    /// The container's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The client this container invokes through.
+    pub fn extend(&self) -> &Extend {
+        &self.extend
+    }
+
+    /// What a sync call of a point needs, without reaching through the
+    /// client's fields.
+    pub(crate) fn invoker(&self) -> &Invoker {
+        &self.extend.inner.invoker
+    }
+}
+
+impl fmt::Debug for Container {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Container").field(&self.name).finish()
     }
 }

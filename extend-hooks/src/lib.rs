@@ -75,6 +75,7 @@ mod webtask;
 pub mod __private;
 
 pub use catalog::{Catalog, DuplicatePoint};
+pub use client::Container;
 #[cfg(feature = "rustls")]
 pub use client::install_crypto_provider;
 pub use client::{BuildError, Extend, ExtendBuilder};
@@ -88,7 +89,7 @@ pub use observe::TRACEPARENT_HEADER;
 pub use outbox::{Outbox, OutboxConfig, OutboxError};
 pub use payload::{Payload, Response};
 pub use point::{Location, Mode, PointDescriptor};
-pub use scope::{Container, Scope};
+pub use scope::Scope;
 pub use webtask::{
     AffectedExtension, InstalledExtension, Management, ManagementError, ManagementErrorKind,
     PublishError, PublishedCatalog, RUN_SECRET, WebtaskOptions,

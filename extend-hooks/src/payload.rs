@@ -83,13 +83,7 @@ impl<T: DeserializeOwned + JsonSchema + Send> Response for T {
         async move {
             let name = &container.name;
             let body = payload_bytes(point, name, body)?;
-            match container
-                .extend
-                .inner
-                .invoker
-                .sync(point, name, body)
-                .await?
-            {
+            match container.invoker().sync(point, name, body).await? {
                 None => Ok(None),
                 Some(bytes) => match serde_json::from_slice(&bytes) {
                     Ok(response) => Ok(Some(response)),

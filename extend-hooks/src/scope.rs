@@ -1,37 +1,9 @@
-//! Isolation scopes: the first parameter of every extension point.
+//! [`Scope`]: the first parameter of every extension point, anything that
+//! names the [`Container`] an invocation runs in.
 
-use std::fmt;
 use std::sync::Arc;
 
-use crate::client::Extend;
-
-/// A webtask container (usually one tenant) bound to an [`Extend`] client:
-/// the scope an invocation runs in. Cheap to clone.
-///
-/// Get one with [`Extend::container`].
-#[derive(Clone)]
-pub struct Container {
-    pub(crate) name: Arc<str>,
-    pub(crate) extend: Extend,
-}
-
-impl Container {
-    /// The container's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The client this container invokes through.
-    pub fn extend(&self) -> &Extend {
-        &self.extend
-    }
-}
-
-impl fmt::Debug for Container {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Container").field(&self.name).finish()
-    }
-}
+use crate::client::Container;
 
 /// The isolation scope of an invocation: anything that can name the
 /// [`Container`] whose extension should run.

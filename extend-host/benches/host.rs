@@ -25,7 +25,7 @@ fn secs() -> u32 {
 }
 
 /// Rounds per figure (the median is reported).
-fn rounds() -> usize {
+fn round_count() -> usize {
     scaled(5, 1)
 }
 
@@ -168,7 +168,7 @@ fn main() {
     println!(
         "# extend-host benchmark: wrk -t1, {} s per measurement, median of {} rounds, POST {{\"x\":21}}{}",
         secs(),
-        rounds(),
+        round_count(),
         if support::smoke() {
             " (smoke round: the figures mean nothing)"
         } else {
@@ -238,7 +238,7 @@ fn throughput(
             wrk(url, conns, 1, script); // warm-up
         }
         let mut rounds: Vec<Vec<Load>> = vec![Vec::new(); targets.len()];
-        for _ in 0..rounds() {
+        for _ in 0..round_count() {
             for (i, (_, url)) in targets.iter().enumerate() {
                 rounds[i].push(wrk(url, conns, secs(), script));
             }
@@ -309,7 +309,7 @@ fn throughput(
         let base = format!("{}/", h.url());
         wrk(&base, 32, 1, &rotate);
         multi.push(median(
-            (0..rounds())
+            (0..round_count())
                 .map(|_| wrk(&base, 32, secs(), &rotate))
                 .collect(),
         ));
@@ -437,7 +437,7 @@ fn noisy_neighbours(
     let victim = host.webtask_url("victim", "double");
     wrk(&victim, 8, 1, script);
     let alone = median(
-        (0..rounds())
+        (0..round_count())
             .map(|_| wrk(&victim, 8, secs(), script))
             .collect(),
     );
@@ -465,7 +465,7 @@ fn noisy_neighbours(
         // Past the attacker's saved-up budget (10 s): the steady state.
         std::thread::sleep(Duration::from_secs(scaled(11, 1)));
         let attacked = median(
-            (0..rounds())
+            (0..round_count())
                 .map(|_| wrk(&victim, 8, secs(), script))
                 .collect(),
         );

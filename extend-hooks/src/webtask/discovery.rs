@@ -10,7 +10,7 @@ use moka::Expiry;
 use moka::future::Cache;
 
 use super::api::{WebtaskApi, check_name};
-use super::management::InstalledExtension;
+use super::installed::InstalledExtension;
 use super::options::{RUN_SECRET, WebtaskOptions};
 use crate::discovery::{BoxFuture, Discovery, DiscoveryError, Extension};
 

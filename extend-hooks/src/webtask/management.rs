@@ -6,38 +6,8 @@ use std::collections::BTreeMap;
 use super::api::{PutWebtask, WireWebtask};
 use super::discovery::WebtaskDiscovery;
 use super::error::{ManagementError, ManagementErrorKind};
+use super::installed::InstalledExtension;
 use super::options::{RUN_SECRET, WebtaskOptions};
-
-/// An extension installed in a container, as the management API lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct InstalledExtension {
-    /// The container it is installed in.
-    pub container: String,
-    /// Its webtask name, unique in the container.
-    pub name: String,
-    /// The extension point it serves (its `auth0-extension-type` meta), if any.
-    pub point: Option<String>,
-    /// The URL it runs at.
-    pub url: String,
-    /// Whether discovery considers it (not marked disabled).
-    pub enabled: bool,
-    /// All its metadata.
-    pub meta: BTreeMap<String, String>,
-}
-
-impl InstalledExtension {
-    pub(crate) fn from_wire(container: &str, w: WireWebtask, options: &WebtaskOptions) -> Self {
-        InstalledExtension {
-            container: container.to_owned(),
-            point: w.meta.get(&options.type_key).cloned(),
-            enabled: !truthy(w.meta.get(&options.disabled_key)),
-            name: w.name,
-            url: w.webtask_url,
-            meta: w.meta,
-        }
-    }
-}
 
 /// A catalog as the host stored it (see [`Management::publish_catalog`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,15 +121,6 @@ fn published_document(catalog: &crate::Catalog) -> serde_json::Value {
         }
     }
     doc
-}
-
-fn truthy(v: Option<&String>) -> bool {
-    v.is_some_and(|v| {
-        !matches!(
-            v.trim().to_ascii_lowercase().as_str(),
-            "" | "0" | "false" | "no"
-        )
-    })
 }
 
 /// The management calls a platform offers its tenants, through the webtask
@@ -428,12 +389,18 @@ mod tests {
     #[test]
     fn disabled_flags_read_as_people_write_them() {
         for on in ["1", "true", "yes", "TRUE"] {
-            assert!(truthy(Some(&on.to_owned())), "{on}");
+            assert!(
+                super::super::installed::truthy(Some(&on.to_owned())),
+                "{on}"
+            );
         }
         for off in ["0", "false", "", "no"] {
-            assert!(!truthy(Some(&off.to_owned())), "{off}");
+            assert!(
+                !super::super::installed::truthy(Some(&off.to_owned())),
+                "{off}"
+            );
         }
-        assert!(!truthy(None));
+        assert!(!super::super::installed::truthy(None));
     }
 
     #[test]

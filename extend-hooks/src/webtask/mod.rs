@@ -5,6 +5,7 @@
 mod api;
 mod discovery;
 mod error;
+mod installed;
 mod management;
 mod options;
 mod watch;
@@ -12,8 +13,7 @@ mod watch;
 pub(crate) use api::WebtaskApi;
 pub(crate) use discovery::WebtaskDiscovery;
 pub use error::{ManagementError, ManagementErrorKind};
-pub use management::{
-    AffectedExtension, InstalledExtension, Management, PublishError, PublishedCatalog,
-};
+pub use installed::InstalledExtension;
+pub use management::{AffectedExtension, Management, PublishError, PublishedCatalog};
 pub use options::{RUN_SECRET, WebtaskOptions};
 pub(crate) use watch::start as watch_changes;

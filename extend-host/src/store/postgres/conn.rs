@@ -12,6 +12,7 @@ pub(super) const LOGS_CHANNEL: &str = "extend_logs";
 /// Connections in the pool of one host.
 pub(super) const POOL_SIZE: usize = 16;
 
+/// How long a request waits for a connection of the pool.
 pub(super) const POOL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(db)`

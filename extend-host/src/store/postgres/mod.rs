@@ -130,8 +130,6 @@ impl Reader<'_> {
     }
 }
 
-/// How long a request waits for a connection of the pool.
-
 impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user@host:port/db`),
     /// applies the migrations this version has not applied yet, and starts
