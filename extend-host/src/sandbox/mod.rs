@@ -2,14 +2,14 @@
 //! executor threads with a watchdog.
 
 mod engine;
+mod executor;
 mod frame;
-mod pool;
 mod process;
 mod resident;
 mod worker;
 
-pub use pool::ExecutorStats;
-pub(crate) use pool::{Executor, Isolation, Rejected, quarantine_reply};
+pub use executor::ExecutorStats;
+pub(crate) use executor::{Executor, Isolation, Rejected, quarantine_reply};
 pub(crate) use process::WORKER_ENV;
 pub(crate) use worker::main as worker_main;
 
