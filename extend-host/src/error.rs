@@ -114,6 +114,11 @@ impl From<crate::store::StoreError> for ApiError {
                 e
             }
             crate::store::StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
+            // A custom store without a capability: said plainly, not a failure.
+            crate::store::StoreError::Unsupported(what) => ApiError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                format!("this host's store keeps no {what}"),
+            ),
             crate::store::StoreError::Database(_) => ApiError::internal(
                 "storage failed: the database refused the operation; the host's log has the details",
             ),

@@ -1404,7 +1404,10 @@ struct Unplugged {
 
 mod unplugged {
     use super::Unplugged;
-    use extend_host::store::{BoxFuture, Store, StoreError, StoredCatalog, StoredWebtask, Usage};
+    use extend_host::store::{
+        BoxFuture, Catalogs, Drafts, Feed, History, Recordings, Store, StoreError, StoredCatalog,
+        StoredWebtask, Usage,
+    };
     use std::sync::atomic::Ordering;
 
     impl Store for Unplugged {
@@ -1439,6 +1442,14 @@ mod unplugged {
         fn revoked(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
             self.inner.revoked()
         }
+    }
+
+    impl Drafts for Unplugged {}
+    impl History for Unplugged {}
+    impl Recordings for Unplugged {}
+    impl Feed for Unplugged {}
+
+    impl Catalogs for Unplugged {
         fn catalogs(&self) -> BoxFuture<'_, Result<Vec<StoredCatalog>, StoreError>> {
             if self.broken.load(Ordering::SeqCst) {
                 return Box::pin(async { Err(StoreError::Database("disk I/O error".into())) });

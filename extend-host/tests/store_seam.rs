@@ -7,7 +7,8 @@
 mod common;
 
 use extend_host::store::{
-    BoxFuture, Change, SqliteStore, Store, StoreError, StoredWebtask, Usage, WebtaskChange,
+    BoxFuture, Catalogs, Change, Drafts, Feed, History, Recordings, SqliteStore, Store, StoreError,
+    StoredWebtask, Usage, WebtaskChange,
 };
 use extend_host::{Host, HostBuilder};
 use serde_json::{Value, json};
@@ -89,6 +90,17 @@ impl Store for Announcing {
     fn revoked(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
         self.inner.revoked()
     }
+}
+
+// The capabilities this store leaves out keep their defaults: drafts,
+// recordings, history and the catalog are refused with a clear error
+// (checked below), never dropped silently.
+impl Drafts for Announcing {}
+impl History for Announcing {}
+impl Recordings for Announcing {}
+impl Catalogs for Announcing {}
+
+impl Feed for Announcing {
     fn changes(&self) -> Option<broadcast::Receiver<Change>> {
         // Only other hosts' changes, as a shared database's feed delivers them.
         let mut all = self.feed.subscribe();
@@ -257,4 +269,33 @@ async fn a_builder_given_two_places_for_its_state_refuses_to_start() {
         .unwrap_err();
     assert!(with_dir.to_string().contains("give one"), "{with_dir}");
     assert!(!dir.exists(), "nothing was created for the refused builder");
+}
+
+/// A store without a capability refuses what needs it with 501 and says
+/// which, instead of answering as if there were nothing (an empty history).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_without_version_history_says_so_with_501() {
+    let dir = tempdir();
+    let (a, _b) = two_hosts(&dir).await;
+    let http = common::http();
+    let put = http
+        .put(format!("{}/api/webtask/acme/hello", a.url()))
+        .bearer_auth(a.master_token())
+        .json(&json!({ "code": "module.exports = cb => cb(null, 1)" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let versions = http
+        .get(format!("{}/api/webtask/acme/hello/versions", a.url()))
+        .bearer_auth(a.master_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(versions.status(), 501);
+    let body: Value = versions.json().await.unwrap();
+    assert_eq!(
+        body["message"], "this host's store keeps no version history",
+        "{body}"
+    );
 }

@@ -3,6 +3,7 @@
 //! ([`PostgresStore`]), or a backend of your own through
 //! [`HostBuilder::store`](crate::HostBuilder::store).
 
+mod change_log;
 mod postgres;
 mod sqlite;
 
@@ -423,7 +424,7 @@ impl fmt::Debug for dyn Store {
 }
 
 /// What a host stores. Every write is durable when its future resolves.
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Drafts + History + Recordings + Catalogs + Feed + Send + Sync + 'static {
     /// One webtask.
     fn get<'a>(
         &'a self,
@@ -501,16 +502,15 @@ pub trait Store: Send + Sync + 'static {
     }
     /// How many webtasks `container` has and the bytes of their code, for quotas.
     fn usage<'a>(&'a self, container: &'a str) -> BoxFuture<'a, Result<Usage, StoreError>>;
-    /// The version history of a webtask, newest first (empty when it has
-    /// none or the store keeps none).
-    fn versions<'a>(
-        &'a self,
-        container: &'a str,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<WebtaskVersion>, StoreError>> {
-        let _ = (container, name);
-        Box::pin(async { Ok(Vec::new()) })
-    }
+    /// Records a revoked token id.
+    fn revoke<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Every revoked token id.
+    fn revoked(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>>;
+}
+
+/// Drafts: code saved beside a live webtask, run and deployed from the
+/// editor. Without it, saving a draft is refused ([`StoreError::Unsupported`]).
+pub trait Drafts: Send + Sync + 'static {
     /// Stores `draft` as the webtask's draft, replacing any; returns it
     /// with its time. The default keeps none.
     fn put_draft(&self, draft: Draft) -> BoxFuture<'_, Result<Draft, StoreError>> {
@@ -557,8 +557,30 @@ pub trait Store: Send + Sync + 'static {
         let _ = (container, name);
         Box::pin(async { Ok(false) })
     }
+}
+
+/// Version history of webtasks, for rollback. Without it, listing
+/// versions is refused ([`StoreError::Unsupported`]).
+pub trait History: Send + Sync + 'static {
+    /// The version history of a webtask, newest first (empty when it has
+    /// none). The default refuses: a store that keeps none says so rather
+    /// than show an empty history.
+    fn versions<'a>(
+        &'a self,
+        container: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<WebtaskVersion>, StoreError>> {
+        let _ = (container, name);
+        Box::pin(async { Err(StoreError::Unsupported("version history")) })
+    }
+}
+
+/// Run inputs recorded for replaying drafts. Without it, recording is
+/// refused ([`StoreError::Unsupported`]), which the host logs: no input is
+/// dropped silently.
+pub trait Recordings: Send + Sync + 'static {
     /// Records a run input of a webtask (sealed by the host), keeping the
-    /// last `keep` of that webtask. The default keeps none.
+    /// last `keep` of that webtask. The default refuses.
     fn record_input<'a>(
         &'a self,
         container: &'a str,
@@ -566,8 +588,9 @@ pub trait Store: Send + Sync + 'static {
         sealed: Vec<u8>,
         keep: u32,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
+        // Refused, not dropped: the recorder logs each input it could not keep.
         let _ = (container, name, sealed, keep);
-        Box::pin(async { Ok(()) })
+        Box::pin(async { Err(StoreError::Unsupported("recorded inputs")) })
     }
     /// The webtask's recorded inputs, newest first. Deleting the webtask
     /// deletes them.
@@ -579,10 +602,32 @@ pub trait Store: Send + Sync + 'static {
         let _ = (container, name);
         Box::pin(async { Ok(Vec::new()) })
     }
-    /// Records a revoked token id.
-    fn revoke<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
-    /// Every revoked token id.
-    fn revoked(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>>;
+}
+
+/// The published catalog of extension points. Without it, publishing is
+/// refused and no catalog exists.
+pub trait Catalogs: Send + Sync + 'static {
+    /// Stores `document` as the current catalog, keeping the one it
+    /// replaces as the previous; returns it with its version and time. The
+    /// default keeps none.
+    fn publish_catalog(
+        &self,
+        document: String,
+    ) -> BoxFuture<'_, Result<StoredCatalog, StoreError>> {
+        let _ = document;
+        Box::pin(async { Err(StoreError::Unsupported("catalog")) })
+    }
+    /// The current catalog and the one before it, newest first. The
+    /// default keeps none.
+    fn catalogs(&self) -> BoxFuture<'_, Result<Vec<StoredCatalog>, StoreError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+}
+
+/// What a store that several hosts share announces: committed changes, the
+/// change log, and log records of runs. A store only one host uses keeps the
+/// defaults (no feed).
+pub trait Feed: Send + Sync + 'static {
     /// The change feed: every change committed to this store, by this host
     /// or another sharing it, in commit order. A host follows it for as long
     /// as it runs (a lagging receiver is treated as [`Change::Missed`]), and
@@ -611,21 +656,6 @@ pub trait Store: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<ChangeLog, StoreError>> {
         let _ = (after, container, limit);
         Box::pin(async { Ok(ChangeLog::default()) })
-    }
-    /// Stores `document` as the current catalog, keeping the one it
-    /// replaces as the previous; returns it with its version and time. The
-    /// default keeps none.
-    fn publish_catalog(
-        &self,
-        document: String,
-    ) -> BoxFuture<'_, Result<StoredCatalog, StoreError>> {
-        let _ = document;
-        Box::pin(async { Err(StoreError::Unsupported("catalog")) })
-    }
-    /// The current catalog and the one before it, newest first. The
-    /// default keeps none.
-    fn catalogs(&self) -> BoxFuture<'_, Result<Vec<StoredCatalog>, StoreError>> {
-        Box::pin(async { Ok(Vec::new()) })
     }
     /// Hands a log record of a run on this host to the other hosts sharing
     /// the store, without waiting. The default, for a store one host uses,

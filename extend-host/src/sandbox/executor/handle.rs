@@ -288,7 +288,7 @@ mod tests {
             limits,
             logs,
             1,
-            Isolation::Processes(PathBuf::from("/nonexistent")),
+            Isolation::Processes(std::path::PathBuf::from("/nonexistent")),
         )
         .unwrap();
         assert_eq!(ex.wedged(), None);

@@ -8,12 +8,18 @@
 //! handled under a session advisory lock, so nodes that start together take
 //! turns.
 
+mod catalogs;
+mod drafts;
+mod feed;
+mod history;
+mod recordings;
+
 mod conn;
 mod keys;
 mod listen;
 mod relay;
 
-use super::sqlite::{FEED_BACKLOG, log_is_complete};
+use super::change_log::{FEED_BACKLOG, log_is_complete};
 use super::{
     BoxFuture, Change, ChangeLog, Quota, RemoteLog, Store, StoreError, StoredCatalog,
     StoredWebtask, Usage, WebtaskChange,
@@ -331,7 +337,7 @@ fn row(r: &tokio_postgres::Row) -> Result<StoredWebtask, StoreError> {
         token: r.get(5),
         created_at: r.get(6),
         updated_at: r.get(7),
-        deployment: super::Deployment::default(),
+        deployment: crate::store::Deployment::default(),
         change_id: 0,
     })
 }
@@ -378,7 +384,7 @@ async fn log_change(
 }
 
 /// Rows the change log keeps, as a statement parameter.
-const CHANGE_LOG_ROWS: i64 = super::sqlite::CHANGE_LOG_ROWS;
+use super::change_log::CHANGE_LOG_ROWS;
 
 fn change_params<'a>(
     container: &'a &'a str,
@@ -788,224 +794,6 @@ impl Store for PostgresStore {
         })
     }
 
-    fn versions<'a>(
-        &'a self,
-        container: &'a str,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<super::WebtaskVersion>, StoreError>> {
-        Box::pin(async move {
-            self.reader().await?.query(
-                "SELECT version, code, meta::text, secrets::text, deployed_by, deployed_at FROM webtask_versions
-                 WHERE container = $1 AND name = $2 ORDER BY version DESC",
-                &[&container, &name],
-            )
-            .await
-            .map_err(db)?
-            .iter()
-            .map(|r| {
-                super::sqlite::version_row(
-                    r.get(0),
-                    r.get(1),
-                    r.get::<_, String>(2).as_str(),
-                    r.get::<_, String>(3).as_str(),
-                    r.get(4),
-                    r.get(5),
-                )
-            })
-            .collect()
-        })
-    }
-
-    fn record_input<'a>(
-        &'a self,
-        container: &'a str,
-        name: &'a str,
-        sealed: Vec<u8>,
-        keep: u32,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            let mut conn = self.conn().await?;
-            let tx = conn.transaction().await.map_err(db)?;
-            // Two hosts recording the same webtask at once may pick the same
-            // sequence number; one of those two recordings is then dropped.
-            let seq: Option<i64> = tx
-                .query_opt(
-                    "INSERT INTO recorded_inputs (container, name, seq, recorded_at, input)
-                     SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3, $4 FROM recorded_inputs
-                     WHERE container = $1 AND name = $2
-                     ON CONFLICT DO NOTHING RETURNING seq",
-                    &[&container, &name, &now(), &sealed],
-                )
-                .await
-                .map_err(db)?
-                .map(|r| r.get(0));
-            if let Some(seq) = seq {
-                tx.execute(
-                    "DELETE FROM recorded_inputs WHERE container = $1 AND name = $2 AND seq <= $3",
-                    &[&container, &name, &(seq - i64::from(keep))],
-                )
-                .await
-                .map_err(db)?;
-            }
-            tx.commit().await.map_err(db)
-        })
-    }
-
-    fn recorded_inputs<'a>(
-        &'a self,
-        container: &'a str,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<super::RecordedInput>, StoreError>> {
-        Box::pin(async move {
-            let mut conn = self.reader().await?;
-            let rows = conn
-                .query(
-                    "SELECT recorded_at, input FROM recorded_inputs
-                     WHERE container = $1 AND name = $2 ORDER BY seq DESC",
-                    &[&container, &name],
-                )
-                .await
-                .map_err(db)?;
-            Ok(rows
-                .iter()
-                .map(|r| super::RecordedInput::new(r.get(0), r.get(1)))
-                .collect())
-        })
-    }
-
-    fn put_draft(&self, mut d: super::Draft) -> BoxFuture<'_, Result<super::Draft, StoreError>> {
-        Box::pin(async move {
-            let meta =
-                serde_json::to_string(&d.meta).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            d.saved_at = now();
-            let conn = self.conn().await?;
-            conn.execute(
-                "INSERT INTO webtask_drafts (container, name, code, meta, secrets, saved_by, saved_at)
-                 VALUES ($1, $2, $3, $4::text::jsonb, $5, $6, $7)
-                 ON CONFLICT (container, name) DO UPDATE SET code = excluded.code, meta = excluded.meta,
-                    secrets = excluded.secrets, saved_by = excluded.saved_by, saved_at = excluded.saved_at",
-                &[&d.container, &d.name, &d.code, &meta, &d.sealed_secrets, &d.saved_by, &d.saved_at],
-            )
-            .await
-            .map_err(db)?;
-            Ok(d)
-        })
-    }
-
-    fn draft_usage<'a>(
-        &'a self,
-        container: &'a str,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<(Usage, Option<u64>), StoreError>> {
-        Box::pin(async move {
-            let mut conn = self.reader().await?;
-            let r = conn
-                .query_one(
-                    "SELECT COUNT(*), COALESCE(SUM(octet_length(code)), 0)::bigint,
-                        MAX(CASE WHEN name = $2 THEN octet_length(code) END)::bigint
-                     FROM webtask_drafts WHERE container = $1",
-                    &[&container, &name],
-                )
-                .await
-                .map_err(db)?;
-            Ok((
-                Usage::new(r.get::<_, i64>(0) as u64, r.get::<_, i64>(1) as u64),
-                r.get::<_, Option<i64>>(2).map(|b| b as u64),
-            ))
-        })
-    }
-
-    fn draft<'a>(
-        &'a self,
-        container: &'a str,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<Option<super::Draft>, StoreError>> {
-        Box::pin(async move {
-            let mut conn = self.reader().await?;
-            let Some(r) = conn
-                .query_opt(
-                    "SELECT code, meta::text, secrets, saved_by, saved_at FROM webtask_drafts
-                     WHERE container = $1 AND name = $2",
-                    &[&container, &name],
-                )
-                .await
-                .map_err(db)?
-            else {
-                return Ok(None);
-            };
-            let meta: String = r.get(1);
-            let meta = serde_json::from_str(&meta)
-                .map_err(|e| StoreError::Corrupt(format!("a draft's meta: {e}")))?;
-            let mut d = super::Draft::new(
-                container.to_owned(),
-                name.to_owned(),
-                r.get(0),
-                meta,
-                r.get(2),
-                r.get(3),
-            );
-            d.saved_at = r.get(4);
-            Ok(Some(d))
-        })
-    }
-
-    fn drafts<'a>(
-        &'a self,
-        container: &'a str,
-        limit: u64,
-    ) -> BoxFuture<'a, Result<Vec<super::Draft>, StoreError>> {
-        Box::pin(async move {
-            let limit = limit.min(i64::MAX as u64) as i64;
-            let rows = self
-                .reader()
-                .await?
-                .query(
-                    "SELECT name, meta::text, saved_by, saved_at FROM webtask_drafts
-                     WHERE container = $1 ORDER BY name LIMIT $2",
-                    &[&container, &limit],
-                )
-                .await
-                .map_err(db)?;
-            rows.iter()
-                .map(|r| {
-                    let name: String = r.get(0);
-                    let meta: String = r.get(1);
-                    let meta = serde_json::from_str(&meta).map_err(|e| {
-                        StoreError::Corrupt(format!("the meta of draft {container}/{name}: {e}"))
-                    })?;
-                    let mut d = super::Draft::new(
-                        container.to_owned(),
-                        name,
-                        String::new(),
-                        meta,
-                        None,
-                        r.get(2),
-                    );
-                    d.saved_at = r.get(3);
-                    Ok(d)
-                })
-                .collect()
-        })
-    }
-
-    fn delete_draft<'a>(
-        &'a self,
-        container: &'a str,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        Box::pin(async move {
-            let conn = self.conn().await?;
-            Ok(conn
-                .execute(
-                    "DELETE FROM webtask_drafts WHERE container = $1 AND name = $2",
-                    &[&container, &name],
-                )
-                .await
-                .map_err(db)?
-                > 0)
-        })
-    }
-
     fn usage<'a>(&'a self, container: &'a str) -> BoxFuture<'a, Result<Usage, StoreError>> {
         Box::pin(async move {
             let mut conn = self.reader().await?;
@@ -1055,123 +843,6 @@ impl Store for PostgresStore {
                 .map(|r| r.get(0))
                 .collect())
         })
-    }
-
-    fn changes(&self) -> Option<broadcast::Receiver<Change>> {
-        Some(self.inner.feed.subscribe())
-    }
-
-    fn feed_connected(&self) -> Option<bool> {
-        Some(
-            self.inner
-                .listening
-                .load(std::sync::atomic::Ordering::Acquire),
-        )
-    }
-
-    fn publish_catalog(
-        &self,
-        document: String,
-    ) -> BoxFuture<'_, Result<StoredCatalog, StoreError>> {
-        Box::pin(async move {
-            let t = now();
-            let mut conn = self.conn().await?;
-            let tx = conn.transaction().await.map_err(db)?;
-            // Two nodes publishing at once take turns for the next version.
-            tx.batch_execute("LOCK TABLE catalogs IN EXCLUSIVE MODE")
-                .await
-                .map_err(db)?;
-            let version: i64 = tx
-                .query_one(
-                    "INSERT INTO catalogs (version, document, published_at)
-                     SELECT COALESCE(MAX(version), 0) + 1, $1, $2 FROM catalogs RETURNING version",
-                    &[&document, &t],
-                )
-                .await
-                .map_err(db)?
-                .get(0);
-            tx.execute("DELETE FROM catalogs WHERE version < $1", &[&(version - 1)])
-                .await
-                .map_err(db)?;
-            tx.commit().await.map_err(db)?;
-            Ok(StoredCatalog::new(version as u64, document, t))
-        })
-    }
-
-    fn catalogs(&self) -> BoxFuture<'_, Result<Vec<StoredCatalog>, StoreError>> {
-        Box::pin(async move {
-            let mut conn = self.reader().await?;
-            Ok(conn
-                .query(
-                    "SELECT version, document, published_at FROM catalogs ORDER BY version DESC LIMIT 2",
-                    &[],
-                )
-                .await
-                .map_err(db)?
-                .iter()
-                .map(|r| StoredCatalog::new(r.get::<_, i64>(0) as u64, r.get(1), r.get(2)))
-                .collect())
-        })
-    }
-
-    fn changes_since<'a>(
-        &'a self,
-        after: u64,
-        container: Option<&'a str>,
-        limit: u64,
-    ) -> BoxFuture<'a, Result<ChangeLog, StoreError>> {
-        Box::pin(async move {
-            let after = after.min(i64::MAX as u64) as i64;
-            let limit = limit.min(i64::MAX as u64) as i64;
-            let mut conn = self.reader().await?;
-            let bounds = conn
-                .query_one("SELECT MIN(id), MAX(id) FROM changes", &[])
-                .await
-                .map_err(db)?;
-            let (oldest, latest): (Option<i64>, Option<i64>) = (bounds.get(0), bounds.get(1));
-            let rows = conn
-                .query(
-                    "SELECT id, container, name, deleted FROM changes
-                     WHERE id > $1 AND ($2::text IS NULL OR container = $2) ORDER BY id LIMIT $3",
-                    &[&after, &container, &limit],
-                )
-                .await
-                .map_err(db)?;
-            Ok(ChangeLog {
-                changes: rows
-                    .iter()
-                    .map(|r| {
-                        WebtaskChange::new(r.get::<_, i64>(0) as u64, r.get(1), r.get(2), r.get(3))
-                    })
-                    .collect(),
-                complete: log_is_complete(oldest, latest, after),
-            })
-        })
-    }
-
-    fn relay_log(&self, container: &str, record: &str) {
-        let out = relay::Outgoing {
-            container: container.to_owned(),
-            record: record.to_owned(),
-        };
-        if self.inner.relay.try_send(out).is_err() {
-            // The database is slower than the runs' logging: like a slow log
-            // subscriber, other nodes miss some records rather than hold up runs.
-            let n = self
-                .inner
-                .relay_dropped
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if n.is_power_of_two() {
-                tracing::warn!(
-                    dropped = n + 1,
-                    "log records not relayed to other hosts: the relay is behind"
-                );
-            }
-        }
-    }
-
-    fn remote_logs(&self) -> Option<broadcast::Receiver<RemoteLog>> {
-        Some(self.inner.remote_logs.subscribe())
     }
 }
 

@@ -4,6 +4,15 @@
 //! own, which WAL lets run beside the writer, so one tenant's slow list does
 //! not hold up everyone's writes or reads.
 
+mod catalogs;
+mod drafts;
+mod feed;
+mod history;
+mod recordings;
+
+use super::change_log::{
+    CHANGE_LOG_ROWS, FEED_BACKLOG, announce, announce_all, log_is_complete, version_row,
+};
 use super::{
     BoxFuture, Change, ChangeLog, Deployment, Draft, Quota, Store, StoreError, StoredCatalog,
     StoredWebtask, Usage, VERSIONS_KEPT, WebtaskChange, WebtaskVersion,
@@ -15,13 +24,13 @@ use tokio::sync::broadcast;
 
 /// The migrations, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
-    include_str!("../../migrations/0001_init.sql"),
-    include_str!("../../migrations/0002_meta_index.sql"),
-    include_str!("../../migrations/0003_changes.sql"),
-    include_str!("../../migrations/0004_catalog.sql"),
-    include_str!("../../migrations/0005_versions.sql"),
-    include_str!("../../migrations/0006_drafts.sql"),
-    include_str!("../../migrations/0007_recorded_inputs.sql"),
+    include_str!("../../../migrations/0001_init.sql"),
+    include_str!("../../../migrations/0002_meta_index.sql"),
+    include_str!("../../../migrations/0003_changes.sql"),
+    include_str!("../../../migrations/0004_catalog.sql"),
+    include_str!("../../../migrations/0005_versions.sql"),
+    include_str!("../../../migrations/0006_drafts.sql"),
+    include_str!("../../../migrations/0007_recorded_inputs.sql"),
 ];
 
 /// Read connections of a file database.
@@ -38,12 +47,6 @@ pub struct SqliteStore {
     // Every committed change, for the host and `GET /api/changes`.
     feed: broadcast::Sender<Change>,
 }
-
-/// Changes the feed buffers for a slow follower before it lags.
-pub(super) const FEED_BACKLOG: usize = 4096;
-
-/// Rows the change log keeps; a client further behind starts over.
-pub(super) const CHANGE_LOG_ROWS: i64 = 10_000;
 
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(db)`
 fn db(e: rusqlite::Error) -> StoreError {
@@ -235,25 +238,6 @@ impl SqliteStore {
     }
 }
 
-/// A version read back: meta and secret names are JSON text.
-pub(super) fn version_row(
-    version: i64,
-    code: String,
-    meta: &str,
-    secrets: &str,
-    by: String,
-    at: i64,
-) -> Result<WebtaskVersion, StoreError> {
-    let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("a webtask version: {e}"));
-    Ok(WebtaskVersion {
-        version: version as u64,
-        code,
-        meta: serde_json::from_str(meta).map_err(corrupt)?,
-        deployment: Deployment::new(by, serde_json::from_str(secrets).map_err(corrupt)?),
-        deployed_at: at,
-    })
-}
-
 /// Appends a webtask write to the change log (pruning its oldest rows) in
 /// the write's transaction.
 fn log_change(
@@ -282,21 +266,6 @@ fn log_change(
     ))
 }
 
-/// Sends the change a write logged to the feed, once the write committed.
-pub(super) fn announce<T: Send + 'static>(
-    write: BoxFuture<'static, Result<(T, Option<WebtaskChange>), StoreError>>,
-    feed: &broadcast::Sender<Change>,
-) -> BoxFuture<'static, Result<T, StoreError>> {
-    let feed = feed.clone();
-    Box::pin(async move {
-        let (value, change) = write.await?;
-        if let Some(change) = change {
-            let _ = feed.send(Change::Webtask(change));
-        }
-        Ok(value)
-    })
-}
-
 /// Drops a container's oldest versions, other than each webtask's newest,
 /// while its version histories hold more than the given bytes of code:
 /// the live versions count first, then the others newest first.
@@ -312,33 +281,6 @@ const PRUNE_HISTORY_SQL: &str =
                 ROW_NUMBER() OVER (PARTITION BY name ORDER BY version DESC) AS newest
             FROM webtask_versions WHERE container = ?1))
     WHERE kept > ?2 AND newest > 1)";
-
-/// [`announce`] for a write that made several changes.
-pub(super) fn announce_all<T: Send + 'static>(
-    write: BoxFuture<'static, Result<(T, Vec<WebtaskChange>), StoreError>>,
-    feed: &broadcast::Sender<Change>,
-) -> BoxFuture<'static, Result<T, StoreError>> {
-    let feed = feed.clone();
-    Box::pin(async move {
-        let (value, changes) = write.await?;
-        for change in changes {
-            let _ = feed.send(Change::Webtask(change));
-        }
-        Ok(value)
-    })
-}
-
-/// Whether a change log whose rows go from `oldest` to `latest` still
-/// holds everything after position `after`: the row `after` itself must
-/// still be there (ids may have gaps, so `oldest == after + 1` proves
-/// nothing), and `after` must be a position the log reached (a reader
-/// past the end has seen another log, or made its position up).
-pub(super) fn log_is_complete(oldest: Option<i64>, latest: Option<i64>, after: i64) -> bool {
-    match (oldest, latest) {
-        (Some(oldest), Some(latest)) => oldest <= after && after <= latest,
-        _ => after == 0,
-    }
-}
 
 /// Creates `path` empty with mode 0600 if it does not exist, and makes an
 /// existing one 0600: the database holds sealed secrets and tokens.
@@ -580,218 +522,6 @@ impl Store for SqliteStore {
         })
     }
 
-    fn versions<'a>(
-        &'a self,
-        container: &'a str,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<WebtaskVersion>, StoreError>> {
-        let (c, n) = (container.to_owned(), name.to_owned());
-        self.read(move |conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT version, code, meta, secrets, deployed_by, deployed_at FROM webtask_versions
-                     WHERE container = ?1 AND name = ?2 ORDER BY version DESC",
-                )
-                .map_err(db)?;
-            let rows = stmt
-                .query_map(params![c, n], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, i64>(5)?,
-                    ))
-                })
-                .map_err(db)?;
-            rows.map(|r| {
-                let (version, code, meta, secrets, by, at) = r.map_err(db)?;
-                version_row(version, code, &meta, &secrets, by, at)
-            })
-            .collect()
-        })
-    }
-
-    fn put_draft(&self, mut d: Draft) -> BoxFuture<'_, Result<Draft, StoreError>> {
-        self.with(move |conn| {
-            let meta =
-                serde_json::to_string(&d.meta).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            d.saved_at = now();
-            conn.execute(
-                "INSERT INTO webtask_drafts (container, name, code, meta, secrets, saved_by, saved_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (container, name) DO UPDATE SET code = excluded.code, meta = excluded.meta,
-                    secrets = excluded.secrets, saved_by = excluded.saved_by, saved_at = excluded.saved_at",
-                params![d.container, d.name, d.code, meta, d.sealed_secrets, d.saved_by, d.saved_at],
-            )
-            .map_err(db)?;
-            Ok(d)
-        })
-    }
-
-    fn draft_usage<'a>(
-        &'a self,
-        container: &'a str,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<(Usage, Option<u64>), StoreError>> {
-        let (c, n) = (container.to_owned(), name.to_owned());
-        self.read(move |conn| {
-            conn.query_row(
-                "SELECT COUNT(*), COALESCE(SUM(LENGTH(CAST(code AS BLOB))), 0),
-                    MAX(CASE WHEN name = ?2 THEN LENGTH(CAST(code AS BLOB)) END)
-                 FROM webtask_drafts WHERE container = ?1",
-                params![c, n],
-                |r| {
-                    Ok((
-                        Usage::new(r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64),
-                        r.get::<_, Option<i64>>(2)?.map(|b| b as u64),
-                    ))
-                },
-            )
-            .map_err(db)
-        })
-    }
-
-    fn draft<'a>(
-        &'a self,
-        container: &'a str,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Draft>, StoreError>> {
-        let (c, n) = (container.to_owned(), name.to_owned());
-        self.read(move |conn| {
-            let found = conn
-                .query_row(
-                    "SELECT code, meta, secrets, saved_by, saved_at FROM webtask_drafts
-                     WHERE container = ?1 AND name = ?2",
-                    params![c, n],
-                    |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, Option<Vec<u8>>>(2)?,
-                            r.get::<_, String>(3)?,
-                            r.get::<_, i64>(4)?,
-                        ))
-                    },
-                )
-                .optional()
-                .map_err(db)?;
-            found
-                .map(|(code, meta, secrets, by, at)| {
-                    let meta = serde_json::from_str(&meta)
-                        .map_err(|e| StoreError::Corrupt(format!("a draft's meta: {e}")))?;
-                    let mut d = Draft::new(c.clone(), n.clone(), code, meta, secrets, by);
-                    d.saved_at = at;
-                    Ok(d)
-                })
-                .transpose()
-        })
-    }
-
-    fn drafts<'a>(
-        &'a self,
-        container: &'a str,
-        limit: u64,
-    ) -> BoxFuture<'a, Result<Vec<Draft>, StoreError>> {
-        let c = container.to_owned();
-        self.read(move |conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT name, meta, saved_by, saved_at FROM webtask_drafts
-                     WHERE container = ?1 ORDER BY name LIMIT ?2",
-                )
-                .map_err(db)?;
-            let rows = stmt
-                .query_map(params![c, limit.min(i64::MAX as u64) as i64], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, i64>(3)?,
-                    ))
-                })
-                .map_err(db)?;
-            rows.map(|r| {
-                let (name, meta, by, at) = r.map_err(db)?;
-                let meta = serde_json::from_str(&meta).map_err(|e| {
-                    StoreError::Corrupt(format!("the meta of draft {c}/{name}: {e}"))
-                })?;
-                let mut d = Draft::new(c.clone(), name, String::new(), meta, None, by);
-                d.saved_at = at;
-                Ok(d)
-            })
-            .collect()
-        })
-    }
-
-    fn delete_draft<'a>(
-        &'a self,
-        container: &'a str,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        let (c, n) = (container.to_owned(), name.to_owned());
-        self.with(move |conn| {
-            Ok(conn
-                .execute(
-                    "DELETE FROM webtask_drafts WHERE container = ?1 AND name = ?2",
-                    params![c, n],
-                )
-                .map_err(db)?
-                > 0)
-        })
-    }
-
-    fn record_input<'a>(
-        &'a self,
-        container: &'a str,
-        name: &'a str,
-        sealed: Vec<u8>,
-        keep: u32,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        let (c, n) = (container.to_owned(), name.to_owned());
-        self.with(move |conn| {
-            let tx = conn.transaction().map_err(db)?;
-            let seq: i64 = tx
-                .query_row(
-                    "INSERT INTO recorded_inputs (container, name, seq, recorded_at, input)
-                     SELECT ?1, ?2, COALESCE(MAX(seq), 0) + 1, ?3, ?4 FROM recorded_inputs
-                     WHERE container = ?1 AND name = ?2 RETURNING seq",
-                    params![c, n, now(), sealed],
-                    |r| r.get(0),
-                )
-                .map_err(db)?;
-            tx.execute(
-                "DELETE FROM recorded_inputs WHERE container = ?1 AND name = ?2 AND seq <= ?3",
-                params![c, n, seq - i64::from(keep)],
-            )
-            .map_err(db)?;
-            tx.commit().map_err(db)
-        })
-    }
-
-    fn recorded_inputs<'a>(
-        &'a self,
-        container: &'a str,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<super::RecordedInput>, StoreError>> {
-        let (c, n) = (container.to_owned(), name.to_owned());
-        self.read(move |conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT recorded_at, input FROM recorded_inputs
-                     WHERE container = ?1 AND name = ?2 ORDER BY seq DESC",
-                )
-                .map_err(db)?;
-            let rows = stmt
-                .query_map(params![c, n], |r| {
-                    Ok(super::RecordedInput::new(r.get(0)?, r.get(1)?))
-                })
-                .map_err(db)?;
-            rows.map(|r| r.map_err(db)).collect()
-        })
-    }
-
     fn revoke<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         let jti = jti.to_owned();
         let feed = self.feed.clone();
@@ -810,92 +540,6 @@ impl Store for SqliteStore {
             write.await?;
             let _ = feed.send(Change::Revoked { jti });
             Ok(())
-        })
-    }
-
-    fn changes(&self) -> Option<broadcast::Receiver<Change>> {
-        Some(self.feed.subscribe())
-    }
-
-    fn publish_catalog(
-        &self,
-        document: String,
-    ) -> BoxFuture<'_, Result<StoredCatalog, StoreError>> {
-        self.with(move |conn| {
-            let t = now();
-            let tx = conn.transaction().map_err(db)?;
-            let version: i64 = tx
-                .query_row(
-                    "INSERT INTO catalogs (version, document, published_at)
-                     SELECT COALESCE(MAX(version), 0) + 1, ?1, ?2 FROM catalogs RETURNING version",
-                    params![document, t],
-                    |r| r.get(0),
-                )
-                .map_err(db)?;
-            tx.execute(
-                "DELETE FROM catalogs WHERE version < ?1",
-                params![version - 1],
-            )
-            .map_err(db)?;
-            tx.commit().map_err(db)?;
-            Ok(StoredCatalog::new(version as u64, document, t))
-        })
-    }
-
-    fn catalogs(&self) -> BoxFuture<'_, Result<Vec<StoredCatalog>, StoreError>> {
-        self.read(|conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT version, document, published_at FROM catalogs ORDER BY version DESC LIMIT 2",
-                )
-                .map_err(db)?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok(StoredCatalog::new(r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?))
-                })
-                .map_err(db)?;
-            rows.collect::<Result<_, _>>().map_err(db)
-        })
-    }
-
-    fn changes_since<'a>(
-        &'a self,
-        after: u64,
-        container: Option<&'a str>,
-        limit: u64,
-    ) -> BoxFuture<'a, Result<ChangeLog, StoreError>> {
-        let container = container.map(str::to_owned);
-        self.read(move |conn| {
-            let after = after.min(i64::MAX as u64) as i64;
-            let (oldest, latest): (Option<i64>, Option<i64>) = conn
-                .query_row("SELECT MIN(id), MAX(id) FROM changes", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .map_err(db)?;
-            let complete = log_is_complete(oldest, latest, after);
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT id, container, name, deleted FROM changes
-                     WHERE id > ?1 AND (?2 IS NULL OR container = ?2) ORDER BY id LIMIT ?3",
-                )
-                .map_err(db)?;
-            let rows = stmt
-                .query_map(
-                    params![after, container, limit.min(i64::MAX as u64) as i64],
-                    |r| {
-                        Ok(WebtaskChange::new(
-                            r.get::<_, i64>(0)? as u64,
-                            r.get(1)?,
-                            r.get(2)?,
-                            r.get(3)?,
-                        ))
-                    },
-                )
-                .map_err(db)?;
-            Ok(ChangeLog {
-                changes: rows.collect::<Result<_, _>>().map_err(db)?,
-                complete,
-            })
         })
     }
 
