@@ -16,7 +16,7 @@ use serde_json::json;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{Load, median, pct, scaled, wrk, wrk_cpu};
+use support::{Load, median, pct, rss_kib, rss_split, scaled, wrk, wrk_cpu};
 
 const CODE: &str = "module.exports = function (ctx, cb) { cb(null, { score: ctx.body.x * 2 }); };";
 /// Seconds per wrk measurement.
@@ -27,36 +27,6 @@ fn secs() -> u32 {
 /// Rounds per figure (the median is reported).
 fn round_count() -> usize {
     scaled(5, 1)
-}
-
-fn rss_of(pid: &str) -> u64 {
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
-        return 0;
-    };
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .map_or(0, |v| {
-            v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0)
-        })
-}
-
-/// RSS of this process and its children (the worker processes), in KiB.
-fn rss_kib() -> u64 {
-    let (own, workers) = rss_split();
-    own + workers
-}
-
-/// RSS of this process, and of its children together, in KiB.
-fn rss_split() -> (u64, u64) {
-    let mut workers = 0;
-    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
-        let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-        for pid in children.split_whitespace() {
-            workers += rss_of(pid);
-        }
-    }
-    (rss_of("self"), workers)
 }
 
 const WORKER: &str = env!("CARGO_BIN_EXE_extend-host");

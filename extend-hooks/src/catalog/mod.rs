@@ -4,6 +4,7 @@
 
 mod compat;
 mod lock;
+mod sample;
 mod typescript;
 
 pub use compat::{Comparison, Difference, compare_documents};

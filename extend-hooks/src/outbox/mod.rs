@@ -28,6 +28,7 @@
 )]
 
 mod config;
+mod flow;
 mod handle;
 mod record;
 mod schedule;

@@ -11,6 +11,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
+use super::flow::{
+    COMPACT_EVERY, DISABLED_FRESH, FIRST_PAUSE, Flow, Known, LONGEST_PAUSE, held_back,
+};
 use super::{Attempt, OutboxConfig, Record, Store, delivery_id, ms, now_ms};
 use crate::deliver::{Outcome, OutcomeFn, OutcomeStatus, report};
 use crate::error::{Error, ErrorKind};
@@ -42,45 +45,6 @@ pub(crate) struct Worker {
     delivering: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Disabled extensions by (container, point), and when that was asked.
     disabled: std::sync::Mutex<HashMap<(String, &'static str), Known>>,
-}
-
-/// A container's deliveries as this replica sees them.
-#[derive(Debug, Default)]
-struct Flow {
-    in_flight: usize,
-    /// The host asked to wait (429 with `Retry-After`) or could not be
-    /// reached: nothing of the container is delivered before this.
-    paused_until_ms: i64,
-    /// The next wait when the host gave none; doubles while it stays
-    /// unavailable, from [`FIRST_PAUSE`] to [`LONGEST_PAUSE`].
-    backoff: Duration,
-}
-
-/// Disabled extensions' names, and when they were learnt.
-type Known = (std::time::Instant, Vec<String>);
-
-/// How long the outbox trusts what it learnt of a container's disabled
-/// extensions for a point.
-const DISABLED_FRESH: Duration = Duration::from_secs(10);
-
-/// How often an emptied outbox gives its space back, at most.
-const COMPACT_EVERY: Duration = Duration::from_secs(10);
-
-/// The first wait for a host that cannot take a container's deliveries.
-const FIRST_PAUSE: Duration = Duration::from_millis(500);
-/// The longest: a host back after an outage gets its deliveries within it.
-const LONGEST_PAUSE: Duration = Duration::from_secs(10);
-
-/// Whether a failed attempt is the host holding deliveries back (429, 502-504,
-/// unreachable, discovery failing) rather than the extension failing: those
-/// wait and are not counted as attempts.
-fn held_back(error: &Error) -> bool {
-    matches!(
-        error.kind(),
-        ErrorKind::RateLimited { .. }
-            | ErrorKind::HostUnavailable { .. }
-            | ErrorKind::Discovery { .. }
-    )
 }
 
 /// Gives a container's place back when a delivery ends, and wakes the loop

@@ -1,4 +1,5 @@
-//! Helpers the host benchmarks share: wrk runs and percentiles.
+//! Helpers the host benchmarks share: wrk runs, percentiles, resident memory
+//! and the smoke switch.
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::HashMap;
@@ -143,4 +144,34 @@ pub fn median(mut v: Vec<Load>) -> Load {
 pub fn pct(v: &mut [Duration], p: f64) -> f64 {
     v.sort();
     v[((v.len() as f64 - 1.0) * p) as usize].as_secs_f64() * 1e6
+}
+
+fn rss_of(pid: &str) -> u64 {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return 0;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .map_or(0, |v| {
+            v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0)
+        })
+}
+
+/// RSS of this process and its children (the worker processes), in KiB.
+pub fn rss_kib() -> u64 {
+    let (own, workers) = rss_split();
+    own + workers
+}
+
+/// RSS of this process, and of its children together, in KiB.
+pub fn rss_split() -> (u64, u64) {
+    let mut workers = 0;
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        for pid in children.split_whitespace() {
+            workers += rss_of(pid);
+        }
+    }
+    (rss_of("self"), workers)
 }

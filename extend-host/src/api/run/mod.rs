@@ -1,13 +1,17 @@
 //! `{ANY} /api/run/{container}/{name}[/*]`: runs an extension.
 
+mod body;
+mod reply;
+
 use super::{App, read_body};
 use crate::error::{ApiError, Source};
 use crate::query::Query;
 use crate::sandbox::{Rejected, Reply, RunInput, Webtask};
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value};
+use body::*;
+use reply::*;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
@@ -98,139 +102,6 @@ fn authorize(w: &Webtask, headers: &HeaderMap) -> Result<(), ApiError> {
         Err(unauthorized(
             "the bearer token does not match this extension's secret",
         ))
-    }
-}
-
-/// What `ctx.body` is made of.
-enum CtxBody {
-    /// The request body itself, checked to be JSON.
-    Json,
-    /// A form, as an object of strings.
-    Form(Value),
-}
-
-/// Writes `pairs` as a JSON object; a repeated key keeps its last value, as
-/// an object built from them would.
-fn json_object<'a>(out: &mut String, pairs: impl Iterator<Item = (&'a str, &'a str)>) {
-    let pairs: Vec<(&str, &str)> = pairs.collect();
-    out.push('{');
-    let mut first = true;
-    for (i, (k, v)) in pairs.iter().enumerate() {
-        if pairs[i + 1..].iter().any(|(later, _)| later == k) {
-            continue;
-        }
-        if !first {
-            out.push(',');
-        }
-        first = false;
-        push_json_string(out, k);
-        out.push(':');
-        push_json_string(out, v);
-    }
-    out.push('}');
-}
-
-fn push_json_string(out: &mut String, s: &str) {
-    out.push('"');
-    escape_json(out, s);
-    out.push('"');
-}
-
-/// Writes `s` escaped for the inside of a JSON string, as serde_json
-/// does, without allocating (a run's `ctx` holds a dozen such strings).
-fn escape_json(out: &mut String, s: &str) {
-    use std::fmt::Write as _;
-    let mut plain = 0;
-    for (i, b) in s.bytes().enumerate() {
-        if b >= 0x20 && b != b'"' && b != b'\\' {
-            continue;
-        }
-        // `b` is ASCII, so `i` and `i + 1` are character boundaries.
-        out.push_str(&s[plain..i]);
-        match b {
-            b'"' => out.push_str("\\\""),
-            b'\\' => out.push_str("\\\\"),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            b'\t' => out.push_str("\\t"),
-            0x08 => out.push_str("\\b"),
-            0x0c => out.push_str("\\f"),
-            _ => {
-                let _ = write!(out, "\\u{b:04x}");
-            }
-        }
-        plain = i + 1;
-    }
-    out.push_str(&s[plain..]);
-}
-
-/// The deepest nesting of a JSON body: serde_json's own limit, which
-/// `JSON.parse` lacks (it would meet the runtime's stack limit instead,
-/// and the caller's mistake would look like the extension's).
-const MAX_DEPTH: usize = 128;
-
-/// How deep arrays and objects nest in `json`, outside strings.
-fn nesting(json: &[u8]) -> usize {
-    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0, false, false);
-    for &b in json {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                deepest = deepest.max(depth);
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    deepest
-}
-
-/// `ctx.body`: JSON or form bodies are parsed; anything else is left to `req.body`.
-fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Option<CtxBody>, ApiError> {
-    if body.is_empty() {
-        return Ok(None);
-    }
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if ct.starts_with("application/x-www-form-urlencoded") {
-        let map: Map<String, Value> = form_urlencoded::parse(body)
-            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
-            .collect();
-        return Ok(Some(CtxBody::Form(Value::Object(map))));
-    }
-    let looks_json = ct.is_empty() || ct.starts_with("application/json") || ct.contains("+json");
-    if !looks_json {
-        return Ok(None);
-    }
-    // Checked without building it, and the text itself goes to the
-    // sandbox instead of a re-serialization.
-    let checked = if nesting(body) > MAX_DEPTH {
-        Err(format!("it nests deeper than {MAX_DEPTH} levels"))
-    } else {
-        serde_json::from_slice::<serde::de::IgnoredAny>(body)
-            .map(drop)
-            .map_err(|e| e.to_string())
-    };
-    match checked {
-        Ok(()) => Ok(Some(CtxBody::Json)),
-        Err(_) if ct.is_empty() => Ok(None),
-        Err(e) => Err(ApiError::bad_request(format!(
-            "the request body is not valid JSON: {e}"
-        ))),
     }
 }
 
@@ -457,103 +328,6 @@ pub(super) async fn execute_webtask(
     }
     let retry = (reply.status == 429).then_some(1);
     Ok(respond(reply, retry))
-}
-
-/// Whether an extension may set response header `name` (lowercase).
-///
-/// Run responses come from the host's origin, which the management API and
-/// the editor share, so the rule is an allow-list: what describes the
-/// content, its caching and CORS for browsers that call the run URL, and
-/// the platform's own `x-` headers. Everything else is dropped: framing
-/// (the server's), cookies, `Location` (a redirect from the host's origin
-/// to anywhere: an open redirect, so 3xx answers go without it),
-/// `Refresh`, `Clear-Site-Data`, `WWW-Authenticate`, `Link`, security
-/// policies and `Access-Control-Allow-Credentials`.
-fn allowed(name: &str) -> bool {
-    match name {
-        "content-type"
-        | "content-language"
-        | "content-disposition"
-        | "cache-control"
-        | "etag"
-        | "last-modified"
-        | "expires"
-        | "vary"
-        | "retry-after"
-        | "access-control-allow-origin"
-        | "access-control-allow-methods"
-        | "access-control-allow-headers"
-        | "access-control-expose-headers"
-        | "access-control-max-age" => true,
-        _ => {
-            name.starts_with("x-")
-                && !name.starts_with("x-wt-")
-                && !matches!(
-                    name,
-                    "x-frame-options"
-                        | "x-content-type-options"
-                        | "x-xss-protection"
-                        | "x-dns-prefetch-control"
-                        | "x-permitted-cross-domain-policies"
-                )
-        }
-    }
-}
-
-/// The bytes of the headers a reply may set, counted with its body against
-/// [`Limits::response_size`](crate::Limits::response_size).
-fn header_bytes(reply: &Reply) -> usize {
-    reply
-        .headers
-        .iter()
-        .filter(|(k, _)| allowed(k))
-        .map(|(k, v)| k.len() + v.len())
-        .sum()
-}
-
-fn respond(reply: Reply, retry_after: Option<u64>) -> Response {
-    let mut res = Response::new(Body::from(reply.body));
-    *res.status_mut() =
-        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let h = res.headers_mut();
-    // Room for the host's own headers in one allocation.
-    h.reserve(6 + reply.headers.len());
-    for (k, v) in &reply.headers {
-        if !allowed(k) {
-            continue;
-        }
-        if let (Ok(k), Ok(v)) = (
-            HeaderName::try_from(k.as_str()),
-            HeaderValue::try_from(v.as_str()),
-        ) {
-            h.insert(k, v);
-        }
-    }
-    if reply.json || !h.contains_key(header::CONTENT_TYPE) {
-        let ct = if reply.json {
-            "application/json"
-        } else {
-            "text/plain; charset=utf-8"
-        };
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
-    }
-    h.insert(Source::HEADER, reply.source.header());
-    // Run responses share the host's origin with the management API: a
-    // browser must treat them as a sandboxed, scriptless document.
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("sandbox; default-src 'none'"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    if let Some(s) = retry_after
-        && !h.contains_key(header::RETRY_AFTER)
-    {
-        h.insert(header::RETRY_AFTER, HeaderValue::from(s));
-    }
-    res
 }
 
 #[cfg(test)]
