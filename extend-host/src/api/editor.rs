@@ -163,6 +163,8 @@ mod tests {
             "edit.html",
             "editor.js",
             "editor.css",
+            "js/main.js",
+            "js/schema.js",
             "monaco/vs/loader.js",
             "monaco/vs/editor/editor.main.js",
             "monaco/vs/language/typescript/tsWorker.js",
@@ -185,10 +187,10 @@ mod tests {
             version.starts_with(&format!("monaco-editor@{} ", super::MONACO_VERSION)),
             "{version}"
         );
-        let js = std::str::from_utf8(asset("editor.js").unwrap().bytes).unwrap();
+        let js = std::str::from_utf8(asset("js/monaco.js").unwrap().bytes).unwrap();
         assert!(
             js.contains(&format!("/editor/monaco-{}/", super::MONACO_VERSION)),
-            "editor.js loads Monaco from its versioned URL"
+            "the editor loads Monaco from its versioned URL"
         );
     }
 
