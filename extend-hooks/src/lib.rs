@@ -36,6 +36,7 @@
 //! | `name` | kebab-case `[a-z0-9]+(-[a-z0-9]+)*`, at most 64 characters | required |
 //! | `mode` | `"sync"`: the caller waits; `"async"`: the call queues and returns | `"sync"` |
 //! | `timeout` | a whole number with `ms`, `s` or `m`, above zero, at most 15 minutes. Sync: the deadline of the whole call, discovery included. Async: the bound on each delivery attempt | [`Mode::default_timeout`]: 5 s sync, 30 s async |
+//! | `record_inputs` | `true` or `false`: the host keeps the last inputs of the point's extensions (sealed, `writeOnly` fields redacted) so that a draft can be replayed on them in the editor | `false` |
 //! | `crate` | the path of this crate when it is re-exported or renamed | `::extend_hooks` |
 //!
 //! The function's shape:

@@ -3,8 +3,10 @@
 //! A webtask-compatible extension host: the Webtask management API (tokens,
 //! named webtasks with code, secrets and metadata, log streams) that the npm
 //! `wt-cli` talks to, an embedded QuickJS sandbox that runs extensions with
-//! per-container isolation and time, memory and stack limits, and SQLite storage
-//! with secrets encrypted at rest.
+//! per-container isolation and time, memory and stack limits in worker
+//! processes, drafts, versions and the Extension Editor, and storage in SQLite
+//! (one host) or PostgreSQL (several hosts on one database) with secrets
+//! encrypted at rest. ARCHITECTURE.md at the repository's root maps the code.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {

@@ -1,4 +1,8 @@
-//! Storage of webtasks and revocations, behind a trait: SQLite for one host
+//! Storage of everything a host keeps (webtasks with their version history
+//! and drafts, recorded inputs, the published catalog, revoked tokens and
+//! the change log), behind a narrow [`Store`] trait and capability traits
+//! beside it ([`Drafts`], [`History`], [`Recordings`], [`Catalogs`],
+//! [`Feed`]): SQLite for one host
 //! ([`SqliteStore`]), PostgreSQL for several hosts on one database
 //! ([`PostgresStore`]), or a backend of your own through
 //! [`HostBuilder::store`](crate::HostBuilder::store).
