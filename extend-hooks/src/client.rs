@@ -172,6 +172,8 @@ pub struct ExtendBuilder {
     queue_capacity: usize,
     concurrency: usize,
     retry: RetryPolicy,
+    /// The in-memory queue's settings called, which an outbox would ignore.
+    queue_settings: Vec<&'static str>,
     on_outcome: Option<OutcomeFn>,
     watch_changes: bool,
     outbox: Option<crate::outbox::OutboxConfig>,
@@ -188,6 +190,7 @@ impl Default for ExtendBuilder {
             max_response_bytes: 10 * 1024 * 1024,
             queue_capacity: 10_000,
             concurrency: 64,
+            queue_settings: Vec::new(),
             retry: RetryPolicy {
                 max_attempts: 4,
                 base: Duration::from_millis(200),
@@ -294,6 +297,7 @@ impl ExtendBuilder {
     #[must_use]
     pub fn async_queue_capacity(mut self, capacity: usize) -> Self {
         self.queue_capacity = capacity;
+        self.queue_settings.push("async_queue_capacity");
         self
     }
 
@@ -301,6 +305,7 @@ impl ExtendBuilder {
     #[must_use]
     pub fn async_concurrency(mut self, concurrency: usize) -> Self {
         self.concurrency = concurrency;
+        self.queue_settings.push("async_concurrency");
         self
     }
 
@@ -309,6 +314,7 @@ impl ExtendBuilder {
     #[must_use]
     pub fn async_max_attempts(mut self, attempts: u32) -> Self {
         self.retry.max_attempts = attempts;
+        self.queue_settings.push("async_max_attempts");
         self
     }
 
@@ -319,6 +325,7 @@ impl ExtendBuilder {
     pub fn async_backoff(mut self, base: Duration, max: Duration) -> Self {
         self.retry.base = base;
         self.retry.max = max;
+        self.queue_settings.push("async_backoff");
         self
     }
 
@@ -346,6 +353,11 @@ impl ExtendBuilder {
         }
         if self.watch_changes && self.webtask.is_none() {
             return Err(BuildError::WatchWithoutWebtask);
+        }
+        // With an outbox, async calls never reach the in-memory queue: its
+        // settings would silently do nothing.
+        if let (Some(_), Some(setting)) = (&self.outbox, self.queue_settings.first()) {
+            return Err(BuildError::QueueSettingWithOutbox(setting));
         }
         for (value, setting) in [
             (self.queue_capacity, "async_queue_capacity"),
@@ -484,6 +496,9 @@ pub enum BuildError {
     WatchWithoutWebtask,
     /// The outbox could not be opened.
     Outbox(crate::outbox::OutboxError),
+    /// An `async_*` setting of the in-memory queue was called together with
+    /// `.outbox(...)`, which replaces that queue: it would do nothing.
+    QueueSettingWithOutbox(&'static str),
 }
 
 impl fmt::Display for BuildError {
@@ -501,6 +516,11 @@ impl fmt::Display for BuildError {
             BuildError::Zero(setting) => write!(f, "`{setting}` must be at least 1"),
             BuildError::NoRuntime => f.write_str(
                 "Extend must be built inside a Tokio runtime: async deliveries run on it",
+            ),
+            BuildError::QueueSettingWithOutbox(setting) => write!(
+                f,
+                ".{setting}(...) configures the in-memory queue, which .outbox(...) replaces: \
+                 set retries and concurrency on the OutboxConfig instead"
             ),
             BuildError::Http(e) => write!(f, "the HTTP client could not be built: {e}"),
             BuildError::WebtaskUrl(e) => write!(f, "the webtask host URL is not usable: {e}"),

@@ -49,13 +49,18 @@ fn quick(config: OutboxConfig) -> OutboxConfig {
     config.retry_schedule(RetrySchedule::new([Duration::from_millis(50); 10]))
 }
 
-fn builder(s: &Setup, delivered: Arc<AtomicU64>) -> ExtendBuilder {
-    Extend::builder()
+/// A client that counts deliveries: with `config`'s outbox, or with an
+/// in-memory queue large enough for every enqueue measured.
+fn builder(s: &Setup, delivered: Arc<AtomicU64>, config: Option<OutboxConfig>) -> ExtendBuilder {
+    let b = Extend::builder()
         .webtask(s.host.url(), s.host.master_token())
-        .async_queue_capacity(1_000_000)
         .on_outcome(move |_| {
             delivered.fetch_add(1, Ordering::Relaxed);
-        })
+        });
+    match config {
+        Some(c) => b.outbox(quick(c)),
+        None => b.async_queue_capacity(1_000_000),
+    }
 }
 
 /// One caller's enqueue latencies.
@@ -130,11 +135,7 @@ async fn run() {
     let mut rows: Vec<(&str, f64, f64)> = Vec::new();
     let mut measure = |name: &'static str, config: Option<OutboxConfig>, n: u64| {
         let delivered = Arc::new(AtomicU64::new(0));
-        let mut b = builder(&s, Arc::clone(&delivered));
-        if let Some(c) = config {
-            b = b.outbox(quick(c));
-        }
-        let extend = b.build().unwrap();
+        let extend = builder(&s, Arc::clone(&delivered), config).build().unwrap();
         let mut l = tokio::task::block_in_place(|| latencies(&extend, n));
         let (p50, p99) = (pct(&mut l, 0.5), pct(&mut l, 0.99));
         rows.push((name, p50, p99));
@@ -184,11 +185,7 @@ async fn run() {
         ),
     ] {
         let delivered = Arc::new(AtomicU64::new(0));
-        let mut b = builder(&s, Arc::clone(&delivered));
-        if let Some(c) = config {
-            b = b.outbox(quick(c));
-        }
-        let extend = b.build().unwrap();
+        let extend = builder(&s, Arc::clone(&delivered), config).build().unwrap();
         let rate = tokio::task::block_in_place(|| parallel(&extend, 8, n_calls / 8));
         rates.push((name, rate));
         drain(extend, &delivered, n_calls).await;
@@ -210,11 +207,7 @@ async fn run() {
         ),
     ] {
         let delivered = Arc::new(AtomicU64::new(0));
-        let mut b = builder(&s, Arc::clone(&delivered));
-        if let Some(c) = config {
-            b = b.outbox(quick(c));
-        }
-        let extend = b.build().unwrap();
+        let extend = builder(&s, Arc::clone(&delivered), config).build().unwrap();
         let start = Instant::now();
         tokio::task::block_in_place(|| latencies(&extend, n_calls));
         drain(extend, &delivered, n_calls).await;

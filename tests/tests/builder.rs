@@ -94,3 +94,38 @@ async fn contradictory_discovery_settings_are_refused() {
         .build()
         .unwrap();
 }
+
+/// With an outbox, async calls never reach the in-memory queue: its
+/// settings are refused instead of silently doing nothing.
+#[tokio::test]
+async fn in_memory_queue_settings_are_refused_beside_an_outbox() {
+    let dir = std::env::temp_dir().join(format!("extend-builder-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let outbox = extend_hooks::outbox::OutboxConfig::sqlite(dir.join("outbox.sqlite"));
+    let err = Extend::builder()
+        .discovery(StaticDiscovery::new())
+        .async_max_attempts(9)
+        .outbox(outbox.clone())
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            BuildError::QueueSettingWithOutbox("async_max_attempts")
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        ".async_max_attempts(...) configures the in-memory queue, which .outbox(...) replaces: \
+         set retries and concurrency on the OutboxConfig instead"
+    );
+    // Without the queue's settings the same outbox builds.
+    let extend = Extend::builder()
+        .discovery(StaticDiscovery::new())
+        .outbox(outbox)
+        .build()
+        .unwrap();
+    extend.shutdown(std::time::Duration::from_secs(1)).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
