@@ -144,8 +144,9 @@ impl App {
     /// finds it ready.
     pub(crate) fn compile_ahead(&self, w: Arc<Webtask>) {
         // A refusal (shutting down, quarantined) only means no head start.
-        let _ = self
-            .executor
-            .submit(RunInput::compile(w, self.limits.run_time));
+        let _ = self.executor.submit(RunInput::compile(
+            w,
+            crate::sandbox::limit::for_request(&self.limits, None),
+        ));
     }
 }

@@ -4,6 +4,7 @@
 mod engine;
 mod executor;
 mod frame;
+pub(crate) mod limit;
 mod process;
 mod resident;
 mod worker;

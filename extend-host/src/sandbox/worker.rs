@@ -120,7 +120,8 @@ fn serve(limits: &Limits, budget: usize) -> io::Result<()> {
         let (seq, after, cpu_left, spin) = (run.seq, run.after, run.cpu_left, run.spin);
         // What the runs still unanswered when this one was sent used is not
         // in `cpu_left` yet.
-        let limit = time_limit.min(cpu_left.saturating_sub(spent.since(after)));
+        let limit =
+            super::limit::within_budget(time_limit, cpu_left.saturating_sub(spent.since(after)));
         if limit.is_zero() {
             spent.record(seq, Duration::ZERO);
             // The worker does not know the refill rate: a second is a

@@ -262,7 +262,7 @@ pub(super) async fn execute_webtask(
         ctx_json,
         req_json,
         compile_only: false,
-        time_limit: deadline.map_or(app.limits.run_time, |d| d.min(app.limits.run_time)),
+        time_limit: crate::sandbox::limit::for_request(&app.limits, deadline),
     };
     let started = std::time::Instant::now();
     let rx = match app.executor.submit(input) {

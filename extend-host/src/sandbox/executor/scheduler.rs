@@ -179,7 +179,7 @@ pub(super) fn take_more(shared: &Shared, slot: &Arc<Slot>) -> Option<(Job, Durat
         // A run cannot use more CPU than its container has left: it is
         // stopped when the budget runs out, not charged afterwards.
         Ok(left) => {
-            job.input.time_limit = job.input.time_limit.min(left);
+            job.input.time_limit = crate::sandbox::limit::within_budget(job.input.time_limit, left);
             Some((job, left))
         }
     }

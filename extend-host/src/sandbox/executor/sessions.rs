@@ -125,7 +125,8 @@ pub(super) async fn session(
             continue;
         }
         let Some(front) = pipe.front() else { break };
-        let deadline = since + hard_limit(&shared.limits, front.job.input.time_limit);
+        let deadline =
+            since + crate::sandbox::limit::hard_limit(&shared.limits, front.job.input.time_limit);
         match tokio::time::timeout_at(deadline.into(), p.answer(&slot.log)).await {
             Ok(Ok(Answer::NeedCode)) => {
                 let Some(sent) = pipe.pop_front() else { break };

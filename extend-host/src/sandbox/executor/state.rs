@@ -180,17 +180,6 @@ impl Drop for Caller {
     }
 }
 
-/// When a run that started with `limit` is killed: half its limit later, at
-/// most [`Limits::kill_grace`] and at least 50 ms later (the interrupt of a
-/// very short run needs a moment to be answered).
-pub(super) fn hard_limit(limits: &Limits, limit: Duration) -> Duration {
-    limit
-        + (limit / 2).clamp(
-            Duration::from_millis(50),
-            limits.kill_grace.max(Duration::from_millis(50)),
-        )
-}
-
 pub(super) fn died_reply() -> Reply {
     Reply::error(
         500,

@@ -53,7 +53,7 @@ pub(super) fn begin(shared: &Shared, me: &Worker, slot: &Arc<Slot>, job: &Job) -
     *lock(&me.busy) = Some(Busy {
         slot: Arc::clone(slot),
         since,
-        hard_limit: hard_limit(&shared.limits, job.input.time_limit),
+        hard_limit: crate::sandbox::limit::hard_limit(&shared.limits, job.input.time_limit),
     });
     let lines = shared.limits.log_lines_per_run;
     slot.log.begin(
