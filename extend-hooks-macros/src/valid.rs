@@ -1,6 +1,7 @@
 //! The rules of a declaration. Each error points at the token it is about, and
 //! every rule is checked even after one fails, so one compile shows them all.
 
+use extend_wire::names::{POINT_NAME_MAX, is_kebab};
 use proc_macro2::Span;
 use syn::spanned::Spanned;
 use syn::{FnArg, GenericParam, Ident, LitStr, Pat, Path, ReturnType, Type};
@@ -98,15 +99,6 @@ pub(crate) fn config(attrs: Attrs, errors: &mut Vec<syn::Error>) -> Config {
     }
 }
 
-fn is_kebab(name: &str) -> bool {
-    !name.is_empty()
-        && name.split('-').all(|w| {
-            !w.is_empty()
-                && w.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        })
-}
-
 /// `OnNewLead`, `on_new_lead`, `On_New Lead`, `HTTPRequest2` -> `on-new-lead`,
 /// `http-request2`: separators become single hyphens, and a word starts at
 /// every upper-case letter that follows a lower-case letter or digit, or that
@@ -137,12 +129,12 @@ fn kebab_suggestion(name: &str) -> String {
     words.join("-")
 }
 
-/// Point names are kebab-case: `[a-z0-9]+(-[a-z0-9]+)*`, at most 64 characters.
-/// They travel in webtask metadata and URLs, so they stay plain.
+/// Point names follow `extend_wire::names` (kebab-case, at most
+/// [`POINT_NAME_MAX`] characters), the rule the host applies to catalogs.
 fn check_name(name: &str) -> Result<(), String> {
     if !is_kebab(name) {
         let suggestion = kebab_suggestion(name);
-        let hint = if is_kebab(&suggestion) && suggestion.len() <= 64 {
+        let hint = if is_kebab(&suggestion) && suggestion.len() <= POINT_NAME_MAX {
             format!("; did you mean \"{suggestion}\"?")
         } else {
             String::from(", e.g. \"on-new-lead\"")
@@ -151,9 +143,9 @@ fn check_name(name: &str) -> Result<(), String> {
             "invalid point name \"{name}\": use lowercase letters, digits and single hyphens (kebab-case){hint}"
         ));
     }
-    if name.len() > 64 {
+    if name.len() > POINT_NAME_MAX {
         return Err(format!(
-            "point name \"{name}\" is {} characters long; the maximum is 64",
+            "point name \"{name}\" is {} characters long; the maximum is {POINT_NAME_MAX}",
             name.len()
         ));
     }

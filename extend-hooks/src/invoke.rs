@@ -22,7 +22,7 @@ use crate::point::PointDescriptor;
 /// The request header that tells the host how many milliseconds the caller
 /// will still wait (plus 50 ms, so that the caller's own timeout fires
 /// first); extend-host caps the run's time limit at it.
-pub const DEADLINE_HEADER: &str = "x-extend-deadline-ms";
+pub const DEADLINE_HEADER: &str = extend_wire::headers::DEADLINE;
 
 /// How much later than the caller the host is told to give up: the host's
 /// "time limit" answer must never arrive before the caller's own timeout

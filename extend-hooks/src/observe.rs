@@ -44,25 +44,7 @@ fn random_hex<const N: usize>() -> String {
     hex(&b)
 }
 
-/// The trace id of a `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), when valid.
-pub(crate) fn trace_id_of(traceparent: &str) -> Option<String> {
-    let mut parts = traceparent.trim().split('-');
-    let (version, trace, span, flags) =
-        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let is_hex = |s: &str, n: usize| {
-        s.len() == n
-            && s.bytes()
-                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
-    };
-    (parts.next().is_none()
-        && is_hex(version, 2)
-        && version != "ff"
-        && is_hex(trace, 32)
-        && trace.bytes().any(|c| c != b'0')
-        && is_hex(span, 16)
-        && is_hex(flags, 2))
-    .then(|| trace.to_owned())
-}
+pub(crate) use extend_wire::trace::trace_id_of;
 
 /// The trace an invocation belongs to: the caller's, or a new one.
 pub(crate) fn trace_id(parent: Option<&TraceParentFn>) -> String {

@@ -6,38 +6,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-/// The point names of a catalog document, checked: an object whose
-/// `points` is an array of objects with a unique, non-empty `name` and a
-/// `mode` of `sync` or `async`.
-pub(crate) fn point_names(document: &Value) -> Result<Vec<String>, String> {
-    let points = document
-        .get("points")
-        .and_then(Value::as_array)
-        .ok_or("the catalog must be a JSON object with a `points` array")?;
-    let mut names: Vec<String> = Vec::with_capacity(points.len());
-    for (i, p) in points.iter().enumerate() {
-        let name = p
-            .get("name")
-            .and_then(Value::as_str)
-            .filter(|n| !n.is_empty() && n.len() <= 200)
-            .ok_or_else(|| {
-                format!("point {i} of the catalog needs a `name` of 1 to 200 characters")
-            })?;
-        match p.get("mode").and_then(Value::as_str) {
-            Some("sync" | "async") => {}
-            _ => {
-                return Err(format!(
-                    "point `{name}` needs a `mode` of \"sync\" or \"async\""
-                ));
-            }
-        }
-        if names.iter().any(|n| n == name) {
-            return Err(format!("the catalog names point `{name}` twice"));
-        }
-        names.push(name.to_owned());
-    }
-    Ok(names)
-}
+pub(crate) use extend_wire::catalog::point_names;
 
 /// How long a host serves the catalog it read before reading it again (a
 /// catalog published on another node shows within this; one published on

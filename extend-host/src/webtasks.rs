@@ -336,13 +336,9 @@ impl Webtasks {
     }
 }
 
-/// The secret a run must present as `Authorization: Bearer`, when the
-/// webtask has it. Its name is fixed: a platform that could rename it could
-/// leave the host unaware of it, and the extension open to anyone.
-pub(crate) const RUN_SECRET: &str = "auth0-extension-secret";
+pub(crate) use extend_wire::meta::RUN_SECRET;
 
-/// The metadata key that names the extension point a webtask extends.
-pub(crate) const EXTENSION_TYPE: &str = "auth0-extension-type";
+pub(crate) use extend_wire::meta::EXTENSION_TYPE;
 
 fn string_map_json(map: &BTreeMap<String, String>) -> String {
     // A map of strings always serializes.

@@ -607,12 +607,14 @@ async fn a_host_that_went_away_is_unavailable_and_async_retries_only_that() {
     );
 }
 
+/// The meta keys are the wire crate's, on both sides: what the framework
+/// installs is what the host lists by point (its usage listing, catalog
+/// checks and recording use the same key), and the host's run secret holds.
 #[tokio::test]
-async fn options_rename_the_meta_keys_and_bad_urls_are_refused_at_build() {
+async fn installs_use_the_wire_meta_keys_the_host_reads_and_bad_urls_are_refused_at_build() {
     let host = host_with(|_| {}).await;
     extend_hooks::install_crypto_provider();
     let extend = Extend::builder()
-        .webtask_options(extend_hooks::WebtaskOptions::default().meta_keys("my-point", "my-off"))
         .webtask(host.url(), host.master_token())
         .build()
         .unwrap();
@@ -623,7 +625,10 @@ async fn options_rename_the_meta_keys_and_bad_urls_are_refused_at_build() {
         .unwrap();
     assert_eq!(
         installed.meta,
-        BTreeMap::from([("my-point".to_owned(), "score".to_owned())])
+        BTreeMap::from([(
+            extend_wire::meta::EXTENSION_TYPE.to_owned(),
+            "score".to_owned()
+        )])
     );
     assert_eq!(
         score(&extend.container("acme"), &Lead { x: 7 })
@@ -631,7 +636,17 @@ async fn options_rename_the_meta_keys_and_bad_urls_are_refused_at_build() {
             .unwrap(),
         Decision { score: 14 }
     );
-    // Renamed meta keys never turn the host's secret check off (#9.1).
+    let usage: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/api/catalog/usage?point=score", host.url()))
+        .bearer_auth(host.master_token())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(usage[0]["name"], "renamed", "{usage}");
+    // Without the run secret the host refuses the run.
     let r = reqwest::Client::new()
         .post(&installed.url)
         .json(&json!({"x": 7}))
@@ -639,7 +654,7 @@ async fn options_rename_the_meta_keys_and_bad_urls_are_refused_at_build() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    // A disabled flag under the renamed key is honoured.
+    // A disabled flag is honoured.
     admin.set_enabled("acme", "renamed", false).await.unwrap();
     assert_eq!(
         score(&extend.container("acme"), &Lead { x: 7 })

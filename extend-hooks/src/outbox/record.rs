@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 /// The request header that carries an invocation's delivery id, the same on
 /// every attempt and replay of it: the idempotency key of async deliveries.
-pub const DELIVERY_ID_HEADER: &str = "x-extend-delivery-id";
+pub const DELIVERY_ID_HEADER: &str = extend_wire::headers::DELIVERY_ID;
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

@@ -103,10 +103,6 @@ impl WebtaskDiscovery {
         &self.shared.api
     }
 
-    pub(crate) fn options(&self) -> &WebtaskOptions {
-        &self.shared.options
-    }
-
     /// Forgets every cached answer.
     pub(crate) fn invalidate_all(&self) {
         self.shared.epoch.fetch_add(1, Ordering::SeqCst);
@@ -137,7 +133,7 @@ impl WebtaskDiscovery {
             .list(
                 "list extensions",
                 container,
-                Some((&s.options.type_key, point)),
+                Some((extend_wire::meta::EXTENSION_TYPE, point)),
                 decrypt,
             )
             .await
@@ -146,7 +142,6 @@ impl WebtaskDiscovery {
 
     /// Asks the host (a cache miss).
     async fn lookup(&self, container: &str, point: &str) -> Result<Cached, DiscoveryError> {
-        let s = &*self.shared;
         let items = self.of_point(container, point, true).await?;
         let enabled: Vec<(Option<String>, InstalledExtension)> = items
             .into_iter()
@@ -158,10 +153,7 @@ impl WebtaskDiscovery {
                     .take()
                     .and_then(|mut s| s.remove(RUN_SECRET))
                     .or_else(|| w.meta.get(RUN_SECRET).cloned());
-                (
-                    secret,
-                    InstalledExtension::from_wire(container, w, &s.options),
-                )
+                (secret, InstalledExtension::from_wire(container, w))
             })
             .filter(|(_, x)| x.enabled)
             .collect();
@@ -244,7 +236,7 @@ impl Discovery for WebtaskDiscovery {
             let items = self.of_point(container, point, false).await?;
             Ok(items
                 .into_iter()
-                .map(|w| InstalledExtension::from_wire(container, w, &self.shared.options))
+                .map(|w| InstalledExtension::from_wire(container, w))
                 .filter(|x| !x.enabled)
                 .map(|x| x.name)
                 .collect())

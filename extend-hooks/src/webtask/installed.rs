@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use super::api::WireWebtask;
-use super::options::WebtaskOptions;
 
 /// An extension installed in a container, as the management API lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,23 +24,17 @@ pub struct InstalledExtension {
 }
 
 impl InstalledExtension {
-    pub(crate) fn from_wire(container: &str, w: WireWebtask, options: &WebtaskOptions) -> Self {
+    pub(crate) fn from_wire(container: &str, w: WireWebtask) -> Self {
         InstalledExtension {
             container: container.to_owned(),
-            point: w.meta.get(&options.type_key).cloned(),
-            enabled: !truthy(w.meta.get(&options.disabled_key)),
+            point: w.meta.get(extend_wire::meta::EXTENSION_TYPE).cloned(),
+            enabled: !w
+                .meta
+                .get(extend_wire::meta::EXTENSION_DISABLED)
+                .is_some_and(|v| extend_wire::meta::truthy(v)),
             name: w.name,
             url: w.webtask_url,
             meta: w.meta,
         }
     }
-}
-
-pub(super) fn truthy(v: Option<&String>) -> bool {
-    v.is_some_and(|v| {
-        !matches!(
-            v.trim().to_ascii_lowercase().as_str(),
-            "" | "0" | "false" | "no"
-        )
-    })
 }

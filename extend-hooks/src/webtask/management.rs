@@ -7,7 +7,7 @@ use super::api::{PutWebtask, WireWebtask};
 use super::discovery::WebtaskDiscovery;
 use super::error::{ManagementError, ManagementErrorKind};
 use super::installed::InstalledExtension;
-use super::options::{RUN_SECRET, WebtaskOptions};
+use super::options::RUN_SECRET;
 
 /// A catalog as the host stored it (see [`Management::publish_catalog`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,12 +137,8 @@ impl Management {
         Management { discovery }
     }
 
-    fn options(&self) -> &WebtaskOptions {
-        self.discovery.options()
-    }
-
     fn installed(&self, container: &str, w: WireWebtask) -> InstalledExtension {
-        InstalledExtension::from_wire(container, w, self.options())
+        InstalledExtension::from_wire(container, w)
     }
 
     /// Publishes the platform's points to the host (`PUT /api/catalog`, master
@@ -279,8 +275,10 @@ impl Management {
     ) -> Result<InstalledExtension, ManagementError> {
         const OP: &str = "install an extension";
         let secret = random_secret();
-        let o = self.options();
-        let meta = BTreeMap::from([(o.type_key.clone(), point.to_owned())]);
+        let meta = BTreeMap::from([(
+            extend_wire::meta::EXTENSION_TYPE.to_owned(),
+            point.to_owned(),
+        )]);
         let body = PutWebtask {
             code,
             secrets: Some(BTreeMap::from([(RUN_SECRET, secret.as_str())])),
@@ -297,7 +295,7 @@ impl Management {
         container: &str,
         point: Option<&str>,
     ) -> Result<Vec<InstalledExtension>, ManagementError> {
-        let filter = point.map(|p| (self.options().type_key.as_str(), p));
+        let filter = point.map(|p| (extend_wire::meta::EXTENSION_TYPE, p));
         let items = self
             .discovery
             .api()
@@ -346,11 +344,11 @@ impl Management {
                 format!("there is no extension named `{name}`"),
             ));
         };
-        let key = &self.options().disabled_key;
+        let key = extend_wire::meta::EXTENSION_DISABLED;
         if enabled {
             current.meta.remove(key);
         } else {
-            current.meta.insert(key.clone(), "1".to_owned());
+            current.meta.insert(key.to_owned(), "1".to_owned());
         }
         // The host's PUT needs the code; secrets are left out, so it keeps the stored ones.
         let body = PutWebtask {
@@ -385,23 +383,6 @@ fn random_secret() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn disabled_flags_read_as_people_write_them() {
-        for on in ["1", "true", "yes", "TRUE"] {
-            assert!(
-                super::super::installed::truthy(Some(&on.to_owned())),
-                "{on}"
-            );
-        }
-        for off in ["0", "false", "", "no"] {
-            assert!(
-                !super::super::installed::truthy(Some(&off.to_owned())),
-                "{off}"
-            );
-        }
-        assert!(!super::super::installed::truthy(None));
-    }
 
     #[test]
     fn secrets_are_64_hex_digits_and_differ() {

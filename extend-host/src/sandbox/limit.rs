@@ -37,9 +37,11 @@ mod tests {
 
     #[test]
     fn the_caller_and_the_budget_only_shorten_a_run_and_the_kill_comes_at_most_half_later() {
-        let mut limits = Limits::default();
-        limits.run_time = Duration::from_secs(2);
-        limits.kill_grace = Duration::from_secs(5);
+        let mut limits = Limits {
+            run_time: Duration::from_secs(2),
+            kill_grace: Duration::from_secs(5),
+            ..Limits::default()
+        };
         assert_eq!(for_request(&limits, None), Duration::from_secs(2));
         assert_eq!(
             for_request(&limits, Some(Duration::from_millis(300))),

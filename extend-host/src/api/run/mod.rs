@@ -105,31 +105,9 @@ fn authorize(w: &Webtask, headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`),
-/// when it is valid.
-fn trace_id_of(traceparent: &str) -> Option<String> {
-    let mut parts = traceparent.trim().split('-');
-    let (version, trace, span, flags) =
-        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let hex = |s: &str, n: usize| {
-        s.len() == n
-            && s.bytes()
-                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
-    };
-    (parts.next().is_none()
-        && hex(version, 2)
-        && version != "ff"
-        && hex(trace, 32)
-        && trace.bytes().any(|c| c != b'0')
-        && hex(span, 16)
-        && hex(flags, 2))
-    .then(|| trace.to_owned())
-}
+use extend_wire::trace::trace_id_of;
 
-/// The header a caller sends with the milliseconds it will still wait
-/// (extend-hooks sends it on every invocation). The run's time limit is
-/// capped at it, so that a run nobody waits for stops.
-pub(crate) const DEADLINE_HEADER: &str = "x-extend-deadline-ms";
+pub(crate) use extend_wire::headers::DEADLINE as DEADLINE_HEADER;
 
 fn caller_deadline(headers: &HeaderMap) -> Result<Option<std::time::Duration>, ApiError> {
     let Some(v) = headers.get(DEADLINE_HEADER) else {
