@@ -3,6 +3,7 @@
 //! `[u32 length][UTF-8]`, each number `[u64]`, little-endian. A hand-rolled
 //! codec because a run's JSON payloads would otherwise be escaped twice.
 
+use crate::error::Source;
 use std::io::{self, Read, Write};
 
 /// Host to worker: run or compile (see [`super::process`] for the fields).
@@ -179,6 +180,121 @@ impl<'a> Run<'a> {
     }
 }
 
+/// The reply of a run, worker to host (a DONE frame), with what the worker
+/// reports about itself: whether it dropped the runtime, how many it holds,
+/// how many it evicted since its last answer.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Done<'a> {
+    pub(crate) status: u16,
+    pub(crate) source: Source,
+    /// Whether `body` is JSON (else text).
+    pub(crate) json: bool,
+    pub(crate) body: &'a str,
+    pub(crate) headers: Vec<(&'a str, &'a str)>,
+    pub(crate) cpu: std::time::Duration,
+    pub(crate) heap: u64,
+    pub(crate) discarded: bool,
+    pub(crate) resident: u64,
+    pub(crate) evicted: u64,
+}
+
+/// What a worker sends the host.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ToHost<'a> {
+    /// One `console.*` line of the current run, at a bunyan level.
+    Log { level: i32, line: &'a str },
+    /// Resend the run with its code: the worker does not have it.
+    NeedCode,
+    /// The run's reply.
+    Done(Done<'a>),
+}
+
+fn source_code(s: Source) -> u64 {
+    match s {
+        Source::Webtask => 0,
+        Source::Compiler => 1,
+        Source::Proxy => 2,
+    }
+}
+
+fn source_of(n: u64) -> Source {
+    match n {
+        1 => Source::Compiler,
+        2 => Source::Proxy,
+        _ => Source::Webtask,
+    }
+}
+
+impl<'a> ToHost<'a> {
+    /// The frame's bytes.
+    pub(crate) fn encode(&self) -> Encoder {
+        match self {
+            ToHost::Log { level, line } => {
+                let mut e = Encoder::new(LOG);
+                e.num(i64::from(*level) as u64).str(line);
+                e
+            }
+            ToHost::NeedCode => Encoder::new(NEED_CODE),
+            ToHost::Done(d) => {
+                let mut e = Encoder::new(DONE);
+                e.num(u64::from(d.status))
+                    .num(source_code(d.source))
+                    .num(u64::from(d.json))
+                    .str(d.body)
+                    .num(d.headers.len() as u64);
+                for (k, v) in &d.headers {
+                    e.str(k).str(v);
+                }
+                e.num(nanos(d.cpu))
+                    .num(d.heap)
+                    .num(u64::from(d.discarded))
+                    .num(d.resident)
+                    .num(d.evicted);
+                e
+            }
+        }
+    }
+
+    /// Reads a frame the worker sent, from its tag and body.
+    pub(crate) fn decode(tag: u8, body: &'a [u8]) -> io::Result<Self> {
+        let mut d = Decoder::new(body);
+        match tag {
+            LOG => Ok(ToHost::Log {
+                level: d.num()? as i64 as i32,
+                line: d.str()?,
+            }),
+            NEED_CODE => Ok(ToHost::NeedCode),
+            DONE => {
+                let status = u16::try_from(d.num()?).unwrap_or(500);
+                let source = source_of(d.num()?);
+                let json = d.num()? != 0;
+                let body = d.str()?;
+                let n = d.num()?;
+                // Each header takes at least 8 bytes: a count past what is
+                // left is a malformed frame, not an allocation.
+                let mut headers =
+                    Vec::with_capacity(usize::try_from(n).unwrap_or(0).min(body.len() + 1));
+                for _ in 0..n {
+                    headers.push((d.str()?, d.str()?));
+                }
+                Ok(ToHost::Done(Done {
+                    status,
+                    source,
+                    json,
+                    body,
+                    headers,
+                    cpu: std::time::Duration::from_nanos(d.num()?),
+                    heap: d.num()?,
+                    discarded: d.num()? != 0,
+                    resident: d.num()?,
+                    evicted: d.num()?,
+                }))
+            }
+            other => Err(malformed(&format!("unknown frame {other} from the worker"))),
+        }
+    }
+}
+
 /// Reads one frame into `buf`; its tag, or `None` at a clean end of stream.
 pub(crate) fn read(r: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<Option<u8>> {
     let mut len = [0u8; 4];
@@ -258,6 +374,62 @@ mod tests {
                 assert!(Run::decode(&buf[..cut]).is_err(), "cut at {cut}");
             }
         }
+    }
+
+    #[test]
+    fn every_frame_a_worker_sends_round_trips_and_any_cut_is_an_error() {
+        let frames = [
+            ToHost::Log {
+                level: 50,
+                line: "boom é",
+            },
+            ToHost::Log {
+                level: -1,
+                line: "",
+            },
+            ToHost::NeedCode,
+            ToHost::Done(Done {
+                status: 429,
+                source: Source::Proxy,
+                json: true,
+                body: "{\"message\":\"CPU budget exhausted\"}",
+                headers: vec![("retry-after", "3"), ("x-a", "ü")],
+                cpu: Duration::from_nanos(987_654_321),
+                heap: 1 << 40,
+                discarded: true,
+                resident: 12,
+                evicted: 3,
+            }),
+            ToHost::Done(Done {
+                status: 200,
+                source: Source::Compiler,
+                json: false,
+                body: "",
+                headers: vec![],
+                cpu: Duration::ZERO,
+                heap: 0,
+                discarded: false,
+                resident: 0,
+                evicted: 0,
+            }),
+        ];
+        for frame in frames {
+            let mut out = Vec::new();
+            frame.encode().write_to(&mut out).unwrap();
+            let mut buf = Vec::new();
+            let tag = read(&mut out.as_slice(), &mut buf).unwrap().unwrap();
+            assert_eq!(ToHost::decode(tag, &buf).unwrap(), frame);
+            for cut in (0..buf.len()).step_by(3) {
+                assert!(
+                    ToHost::decode(tag, &buf[..cut]).is_err(),
+                    "{frame:?} cut at {cut}"
+                );
+            }
+        }
+        assert!(
+            ToHost::decode(99, &[]).is_err(),
+            "an unknown tag is refused"
+        );
     }
 
     #[test]

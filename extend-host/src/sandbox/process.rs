@@ -8,10 +8,9 @@
 //! hard limit is answered and its process killed; the task starts a new one
 //! for its next job.
 
-use super::frame::{self, Decoder, Encoder};
+use super::frame::{self, Done, Encoder, ToHost};
 use super::{Reply, RunInput};
 use crate::config::Limits;
-use crate::error::Source;
 use crate::logs::LogSink;
 use std::future::{Future as _, poll_fn};
 use std::io;
@@ -209,20 +208,10 @@ impl WorkerProcess {
                 .await?
             }
             .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "the worker exited"))?;
-            let mut d = Decoder::new(&self.buf);
-            match tag {
-                frame::LOG => {
-                    let level = d.num()? as i32;
-                    sink.emit(level, d.str()?.to_owned());
-                }
-                frame::NEED_CODE => return Ok(Answer::NeedCode),
-                frame::DONE => return decode_done(&mut d),
-                other => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("the worker sent an unknown frame {other}"),
-                    ));
-                }
+            match ToHost::decode(tag, &self.buf)? {
+                ToHost::Log { level, line } => sink.emit(level, line.to_owned()),
+                ToHost::NeedCode => return Ok(Answer::NeedCode),
+                ToHost::Done(done) => return Ok(answer(done)),
             }
         }
     }
@@ -249,62 +238,43 @@ fn write_unsent(
     Poll::Ready(Ok(()))
 }
 
-fn source_code(s: Source) -> u64 {
-    match s {
-        Source::Webtask => 0,
-        Source::Compiler => 1,
-        Source::Proxy => 2,
-    }
-}
-
-fn source_of(n: u64) -> Source {
-    match n {
-        1 => Source::Compiler,
-        2 => Source::Proxy,
-        _ => Source::Webtask,
-    }
-}
-
-/// Writes a `DONE` frame (worker side).
+/// The DONE frame of `reply` (worker side).
 pub(crate) fn encode_done(reply: &Reply, discard: bool, resident: usize, evicted: u64) -> Encoder {
-    let mut e = Encoder::new(frame::DONE);
-    e.num(u64::from(reply.status))
-        .num(source_code(reply.source))
-        .num(u64::from(reply.json))
-        .str(&reply.body)
-        .num(reply.headers.len() as u64);
-    for (k, v) in &reply.headers {
-        e.str(k).str(v);
-    }
-    e.num(u64::try_from(reply.cpu.as_nanos()).unwrap_or(u64::MAX))
-        .num(reply.heap.max(0) as u64)
-        .num(u64::from(discard))
-        .num(resident as u64)
-        .num(evicted);
-    e
-}
-
-fn decode_done(d: &mut Decoder<'_>) -> io::Result<Answer> {
-    let status = u16::try_from(d.num()?).unwrap_or(500);
-    let source = source_of(d.num()?);
-    let json = d.num()? != 0;
-    let mut reply = Reply::json(status, source, d.str()?.to_owned());
-    reply.json = json;
-    let n = d.num()?;
-    for _ in 0..n {
-        let k = d.str()?.to_owned();
-        let v = d.str()?.to_owned();
-        reply.headers.push((k, v));
-    }
-    reply.cpu = Duration::from_nanos(d.num()?);
-    reply.heap = i64::try_from(d.num()?).unwrap_or(i64::MAX);
-    // Whether the worker dropped the runtime: informational for now.
-    let _discarded = d.num()?;
-    let resident = usize::try_from(d.num()?).unwrap_or(usize::MAX);
-    let evicted = d.num()?;
-    Ok(Answer::Done {
-        reply,
-        resident,
+    ToHost::Done(Done {
+        status: reply.status,
+        source: reply.source,
+        json: reply.json,
+        body: &reply.body,
+        headers: reply
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect(),
+        cpu: reply.cpu,
+        heap: reply.heap.max(0) as u64,
+        discarded: discard,
+        resident: resident as u64,
         evicted,
     })
+    .encode()
+}
+
+/// The answer a DONE frame gives (host side).
+fn answer(done: Done<'_>) -> Answer {
+    let mut reply = Reply::json(done.status, done.source, done.body.to_owned());
+    reply.json = done.json;
+    reply.headers = done
+        .headers
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    reply.cpu = done.cpu;
+    reply.heap = i64::try_from(done.heap).unwrap_or(i64::MAX);
+    // Whether the worker dropped the runtime (`done.discarded`) is
+    // informational for now.
+    Answer::Done {
+        reply,
+        resident: usize::try_from(done.resident).unwrap_or(usize::MAX),
+        evicted: done.evicted,
+    }
 }

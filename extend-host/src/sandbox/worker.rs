@@ -2,7 +2,7 @@
 //! JavaScript runtimes, write log lines and replies to stdout.
 
 use super::engine::{Health, JsContainer, Logger};
-use super::frame::{self, Encoder};
+use super::frame::{self, Encoder, ToHost};
 use super::process::{PIPELINE, WORKER_ENV, encode_done};
 use super::resident::Resident;
 use super::{Reply, RunInput, Webtask};
@@ -160,7 +160,7 @@ fn serve(limits: &Limits, budget: usize) -> io::Result<()> {
             spent.record(seq, Duration::ZERO);
             let evicted = resident.put(&container, generation, js, 0);
             evictions += evicted.len() as u64;
-            write(&out, &mut Encoder::new(frame::NEED_CODE))?;
+            write(&out, &mut ToHost::NeedCode.encode())?;
             drop(evicted);
             continue;
         }
@@ -255,12 +255,7 @@ fn logger(out: &Out, left: &Arc<AtomicUsize>) -> Logger {
             msg.truncate(end);
         }
         // A broken pipe means the host is gone; the next read ends the loop.
-        let _ = write(
-            &out,
-            Encoder::new(frame::LOG)
-                .num(i64::from(level) as u64)
-                .str(&msg),
-        );
+        let _ = write(&out, &mut ToHost::Log { level, line: &msg }.encode());
     })
 }
 
