@@ -297,13 +297,13 @@ async fn follow_changes(app: Arc<App>, mut changes: tokio::sync::broadcast::Rece
             Change::Webtask(w) if w.deleted => {
                 app.executor.forget(&w.container);
                 // A container left without webtasks loses its metric series.
-                if let Ok(usage) = app.webtasks.store.usage(&w.container).await
+                if let Ok(usage) = app.webtasks.usage(&w.container).await
                     && usage.webtasks == 0
                 {
                     app.metrics.forget_container(&w.container);
                 }
             }
-            Change::Missed => match app.webtasks.store.revoked().await {
+            Change::Missed => match app.webtasks.revoked().await {
                 Ok(revoked) => app.auth.reload_revoked(revoked),
                 // The set only grows; what this host had stays refused, and
                 // the next reconnect tries again.

@@ -27,8 +27,6 @@ pub(crate) struct App {
     pub(crate) in_flight: Arc<InFlight>,
     /// Open `GET /api/changes` streams, per container watched (`*`: all).
     pub(crate) change_subscribers: Arc<InFlight>,
-    /// The published catalog, as served.
-    pub(crate) catalog: crate::catalog::CatalogCache,
     /// Run inputs kept for replaying drafts.
     pub(crate) recorder: crate::recording::Recorder,
     /// What `GET /metrics` serves.
@@ -67,8 +65,7 @@ impl App {
         limits: Limits,
         base_url: &str,
     ) -> Self {
-        let recorder =
-            crate::recording::Recorder::new(Arc::clone(&webtasks.store), webtasks.keys());
+        let recorder = webtasks.recorder();
         let metrics = crate::metrics::HostMetrics::new(executor.clone());
         App {
             metrics,
@@ -88,7 +85,6 @@ impl App {
                 "open change streams",
                 "change_subscribers_per_container",
             ),
-            catalog: crate::catalog::CatalogCache::default(),
             recorder,
             limits,
             base_url: base_url.trim_end_matches('/').to_owned(),

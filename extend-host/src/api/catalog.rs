@@ -35,13 +35,8 @@ pub(super) async fn put(
     let document: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("the catalog is not valid JSON: {e}")))?;
     let names = point_names(&document).map_err(ApiError::bad_request)?;
-    let stored = app
-        .webtasks
-        .store
-        .publish_catalog(document.to_string())
-        .await?;
+    let stored = app.webtasks.publish_catalog(document.to_string()).await?;
     app.recorder.refresh().await;
-    app.catalog.invalidate().await;
     tracing::info!(
         version = stored.version,
         points = names.len(),
@@ -64,7 +59,7 @@ pub(super) async fn get(
     State(app): State<Arc<App>>,
     _caller: Caller,
 ) -> Result<Response, ApiError> {
-    let served = app.catalog.get(app.webtasks.store.as_ref()).await?;
+    let served = app.webtasks.published_catalog().await?;
     let answer = served.answer.clone().ok_or_else(unpublished)?;
     Ok((
         [(axum::http::header::CONTENT_TYPE, "application/json")],
@@ -75,8 +70,8 @@ pub(super) async fn get(
 
 /// The current catalog's document; 404 before the first publish.
 async fn current(app: &App) -> Result<Arc<Value>, ApiError> {
-    app.catalog
-        .get(app.webtasks.store.as_ref())
+    app.webtasks
+        .published_catalog()
         .await?
         .current
         .clone()
@@ -158,12 +153,7 @@ pub(super) async fn usage(
     }
     let mut out = Vec::new();
     for point in points {
-        for w in app
-            .webtasks
-            .store
-            .find(crate::webtasks::EXTENSION_TYPE, point, USAGE_LIMIT)
-            .await?
-        {
+        for w in app.webtasks.extensions_of(point, USAGE_LIMIT).await? {
             out.push(json!({
                 "point": point,
                 "container": w.container,

@@ -85,7 +85,7 @@ pub(super) async fn stream(
         .enter(container.as_deref().unwrap_or("*"))
         .inspect_err(|_| app.metrics.reject("change_subscribers"))?;
     // Subscribed before the log is read, so nothing falls between the two.
-    let live = app.webtasks.store.changes().ok_or_else(|| {
+    let live = app.webtasks.changes().ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
             "this host's store keeps no change feed",
@@ -144,7 +144,6 @@ impl Watch {
         let log = match self
             .app
             .webtasks
-            .store
             .changes_since(after, self.container.as_deref(), PAGE)
             .await
         {

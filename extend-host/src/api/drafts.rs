@@ -64,12 +64,7 @@ pub(super) async fn put(
             // The draft's own secrets stay unless the save changes them, as
             // a PUT keeps a webtask's: a second save without them dropped
             // them, and the deploy went live without its run secret.
-            let own = match app
-                .webtasks
-                .store
-                .draft(&auth.container, auth.name())
-                .await?
-            {
+            let own = match app.webtasks.draft(&auth.container, auth.name()).await? {
                 Some(Draft {
                     sealed_secrets: Some(sealed),
                     ..
@@ -116,7 +111,6 @@ pub(super) async fn list(
 ) -> Result<Response, ApiError> {
     let drafts = app
         .webtasks
-        .store
         .drafts(&auth.container, MAX_DRAFTS_LISTED)
         .await?;
     let items: Vec<Value> = drafts
@@ -133,7 +127,6 @@ pub(super) async fn get(
 ) -> Result<Response, ApiError> {
     let d = app
         .webtasks
-        .store
         .draft(&auth.container, auth.name())
         .await?
         .ok_or_else(|| no_draft(&auth))?;
@@ -151,7 +144,6 @@ pub(super) async fn delete(
 ) -> Result<Response, ApiError> {
     if !app
         .webtasks
-        .store
         .delete_draft(&auth.container, auth.name())
         .await?
     {
@@ -174,7 +166,6 @@ fn open(app: &App, sealed: &[u8], auth: &Authorized) -> Result<BTreeMap<String, 
 async fn load(app: &App, auth: &Authorized) -> Result<(Draft, BTreeMap<String, String>), ApiError> {
     let d = app
         .webtasks
-        .store
         .draft(&auth.container, auth.name())
         .await?
         .ok_or_else(|| no_draft(auth))?;
@@ -215,7 +206,6 @@ pub(super) async fn deploy_draft(
     let (d, secrets) = load(&app, &auth).await?;
     let saved = deploy(&app, &auth, d.code.clone(), &secrets, d.meta.clone()).await?;
     app.webtasks
-        .store
         .delete_draft(&auth.container, auth.name())
         .await?;
     let mut body = item(&app, &saved);
@@ -226,7 +216,7 @@ pub(super) async fn deploy_draft(
 /// The recorded inputs of the live webtask, newest first, opened.
 async fn recorded(app: &App, container: &str, name: &str) -> Result<Vec<(i64, Value)>, ApiError> {
     let mut out = Vec::new();
-    for r in app.webtasks.store.recorded_inputs(container, name).await? {
+    for r in app.webtasks.recorded_inputs(container, name).await? {
         let input = app
             .webtasks
             .open_bytes(&r.sealed)

@@ -21,7 +21,7 @@ pub(super) async fn healthz() -> Response {
 pub(super) async fn readyz(State(app): State<Arc<App>>) -> Response {
     let store = match tokio::time::timeout(
         std::time::Duration::from_secs(2),
-        app.webtasks.store.catalogs(),
+        app.webtasks.stored_catalogs(),
     )
     .await
     {
@@ -42,7 +42,7 @@ pub(super) async fn readyz(State(app): State<Arc<App>>) -> Response {
         .into_iter()
         .filter_map(Result::err)
         .collect();
-    if problems.is_empty() && app.webtasks.store.feed_connected() == Some(false) {
+    if problems.is_empty() && app.webtasks.feed_connected() == Some(false) {
         // Still serving: a balancer should keep sending traffic, and an
         // operator should look, since other nodes' writes wait for the
         // reconnect to reach this host's caches.

@@ -118,7 +118,7 @@ pub(super) async fn inspect(
             "webtask_url".into(),
             app.webtask_url(container, name).into(),
         );
-        if let Some(w) = app.webtasks.store.get(container, name).await? {
+        if let Some(w) = app.webtasks.get(container, name).await? {
             if query.flag("meta") && !w.meta.is_empty() {
                 obj.insert("meta".into(), json!(w.meta));
             }
@@ -188,7 +188,7 @@ pub(super) async fn revoke(
             "a token may only be revoked by itself or by a token it was issued from",
         ));
     }
-    app.webtasks.store.revoke(&target.jti).await?;
+    app.webtasks.revoke(&target.jti).await?;
     app.auth.revoked(target.jti.clone());
     tracing::info!(jti = %target.jti, "token revoked");
     Ok((

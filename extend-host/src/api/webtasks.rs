@@ -75,7 +75,6 @@ pub(super) async fn list(
         .collect::<Result<Vec<_>, _>>()?;
     let found = app
         .webtasks
-        .store
         .list(container, &filters, offset, limit)
         .await?;
     let decrypt = query.flag("decrypt");
@@ -103,7 +102,6 @@ pub(super) async fn get(
 ) -> Result<Response, ApiError> {
     let w = app
         .webtasks
-        .store
         .get(&auth.container, auth.name())
         .await?
         .ok_or_else(|| no_such(auth.name()))?;
@@ -255,8 +253,8 @@ pub(super) async fn versions(
     auth: Authorized,
 ) -> Result<Response, ApiError> {
     let (container, name) = (&auth.container, auth.name());
-    let history = app.webtasks.store.versions(container, name).await?;
-    if history.is_empty() && app.webtasks.store.get(container, name).await?.is_none() {
+    let history = app.webtasks.versions(container, name).await?;
+    if history.is_empty() && app.webtasks.get(container, name).await?.is_none() {
         return Err(no_such(name));
     }
     let items: Vec<Value> = history.iter().map(|v| version_item(v, false)).collect();
@@ -288,7 +286,7 @@ async fn find_version(
     let wanted: u64 = version
         .parse()
         .map_err(|_| ApiError::bad_request(format!("`{version}` is not a version number")))?;
-    let history = app.webtasks.store.versions(container, name).await?;
+    let history = app.webtasks.versions(container, name).await?;
     let kept = history.iter().map(|v| v.version).collect::<Vec<_>>();
     history
         .into_iter()
@@ -385,7 +383,6 @@ pub(super) async fn rename(
     }
     let old = app
         .webtasks
-        .store
         .get(container, name)
         .await?
         .ok_or_else(|| no_such(name))?;

@@ -10,15 +10,19 @@ use crate::store::{Change, Deployment, Quota, Store, StoreError, StoredWebtask};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+mod reads;
+
 /// The store, the sealing key and the run cache, kept consistent.
 pub(crate) struct Webtasks {
-    pub(crate) store: Arc<dyn Store>,
+    store: Arc<dyn Store>,
     keys: Arc<Keys>,
     cache: RunCache,
     /// Serialises this host's writes, so that the cache ends with the last
     /// write's webtask.
     writes: tokio::sync::Mutex<()>,
     limits: Limits,
+    /// The published catalog, as this host serves it.
+    catalog: crate::catalog::CatalogCache,
 }
 
 /// A new or replaced webtask, before it is stored.
@@ -53,6 +57,7 @@ impl Webtasks {
             cache: RunCache::default(),
             writes: tokio::sync::Mutex::new(()),
             limits,
+            catalog: crate::catalog::CatalogCache::default(),
         }
     }
 
