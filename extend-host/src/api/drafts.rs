@@ -282,6 +282,28 @@ async fn outcome(res: Response, limit: usize) -> Value {
     out
 }
 
+/// A run's reply as the replay report shows it: status, source, and the
+/// body (JSON when it is JSON), cut at [`REPLAY_ANSWER_BYTES`].
+fn reply_outcome(reply: &crate::sandbox::Reply) -> Value {
+    let mut out = json!({ "status": reply.status, "source": reply.source.as_str() });
+    out["body"] = if reply.body.len() > REPLAY_ANSWER_BYTES {
+        out["truncated"] = format!(
+            "the answer is {} bytes; replay shows the first {REPLAY_ANSWER_BYTES}",
+            reply.body.len()
+        )
+        .into();
+        let mut end = REPLAY_ANSWER_BYTES;
+        while !reply.body.is_char_boundary(end) {
+            end -= 1;
+        }
+        Value::String(reply.body[..end].to_owned())
+    } else {
+        serde_json::from_str::<Value>(&reply.body)
+            .unwrap_or_else(|_| Value::String(reply.body.clone()))
+    };
+    out
+}
+
 /// `POST …/draft/replay`: runs the draft and the live version on each
 /// recorded input of the live webtask (newest first) and answers both
 /// outcomes side by side, for the editor to compare before deploying.
@@ -321,19 +343,22 @@ pub(super) async fn replay(
         );
         let mut answers = Vec::with_capacity(2);
         for w in [&live, &draft] {
-            let res = super::run::execute_webtask(
+            let answer = super::run::run_reply(
                 &app,
                 Arc::clone(w),
                 "",
-                method.clone(),
-                headers.clone(),
+                &method,
+                &headers,
                 None,
-                Body::from(body.clone()),
+                bytes::Bytes::from(body.clone()),
                 false,
             )
-            .await
-            .unwrap_or_else(IntoResponse::into_response);
-            answers.push(outcome(res, app.limits.response_size).await);
+            .await;
+            answers.push(match answer {
+                Ok(reply) => reply_outcome(&reply),
+                // Refused before it ran (busy, out of CPU): as the caller would see it.
+                Err(e) => outcome(e.into_response(), app.limits.response_size).await,
+            });
         }
         let draft_answer = answers.pop().unwrap_or(Value::Null);
         let live_answer = answers.pop().unwrap_or(Value::Null);

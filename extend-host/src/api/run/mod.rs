@@ -157,17 +157,46 @@ pub(super) async fn execute_webtask(
     body: Body,
     record: bool,
 ) -> Result<Response, ApiError> {
+    let body = read_body(body, &headers, app.limits.run_body).await?;
+    let reply = run_reply(
+        app,
+        w,
+        rest,
+        &method,
+        &headers,
+        raw_query.as_deref(),
+        body,
+        record,
+    )
+    .await?;
+    let retry = (reply.status == 429).then_some(1);
+    Ok(respond(reply, retry))
+}
+
+/// Runs `w` on a request already read: the sandbox's reply (a response over
+/// the size limit is replaced by the error saying so), or why the run was
+/// refused. Replay calls this directly, with no HTTP round trip.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn run_reply(
+    app: &App,
+    w: Arc<Webtask>,
+    rest: &str,
+    method: &Method,
+    headers: &HeaderMap,
+    raw_query: Option<&str>,
+    body: bytes::Bytes,
+    record: bool,
+) -> Result<Reply, ApiError> {
     let caller = app.executor.caller();
     let container = w.container.clone();
     let container = &container;
-    let body = read_body(body, &headers, app.limits.run_body).await?;
     if record && let Some(point) = &w.point {
         app.recorder
             .offer(container, &w.name, point, method.as_str(), &body);
     }
-    let parsed = parse_body(&headers, &body)?;
-    let query = Query::parse(raw_query.as_deref());
-    let deadline = caller_deadline(&headers)?;
+    let parsed = parse_body(headers, &body)?;
+    let query = Query::parse(raw_query);
+    let deadline = caller_deadline(headers)?;
     let request_id = app.request_id();
     // The caller's trace (W3C `traceparent`): a malformed one is ignored,
     // as the specification asks.
@@ -226,7 +255,7 @@ pub(super) async fn execute_webtask(
     push_json_string(&mut req_json, method.as_str());
     req_json.push_str(",\"url\":\"/");
     escape_json(&mut req_json, rest);
-    if let Some(q) = raw_query.as_deref() {
+    if let Some(q) = raw_query {
         req_json.push('?');
         escape_json(&mut req_json, q);
     }
@@ -266,7 +295,7 @@ pub(super) async fn execute_webtask(
         }
         Err(Rejected::Quarantined) => {
             app.metrics.reject("quarantine");
-            return Ok(respond(crate::sandbox::quarantine_reply(), Some(1)));
+            return Ok(crate::sandbox::quarantine_reply());
         }
         Err(Rejected::ShuttingDown) => {
             return Err(ApiError::new(
@@ -291,21 +320,17 @@ pub(super) async fn execute_webtask(
     tracing::debug!(parent: &span, status = reply.status, source, elapsed_us = started.elapsed().as_micros() as u64, "run answered");
     let size = reply.body.len() + header_bytes(&reply);
     if size > app.limits.response_size {
-        return Ok(respond(
-            Reply::error(
-                500,
-                crate::error::Source::Webtask,
-                "Script produced a response too large.",
-                &format!(
-                    "the extension's response (body and headers) is {size} bytes; the limit is {} bytes",
-                    app.limits.response_size
-                ),
+        return Ok(Reply::error(
+            500,
+            crate::error::Source::Webtask,
+            "Script produced a response too large.",
+            &format!(
+                "the extension's response (body and headers) is {size} bytes; the limit is {} bytes",
+                app.limits.response_size
             ),
-            None,
         ));
     }
-    let retry = (reply.status == 429).then_some(1);
-    Ok(respond(reply, retry))
+    Ok(reply)
 }
 
 #[cfg(test)]
