@@ -232,9 +232,13 @@ async fn hosts_on_one_store_see_each_others_writes_and_revocations() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// A fresh directory of this test's own: tests run at once, and two hosts
+/// creating one data directory's keys together would race.
 fn tempdir() -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("store-seam-{}", std::process::id()));
+        .join(format!("store-seam-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
