@@ -6,9 +6,9 @@
 //! request body is the payload, as at the run URL) and deploy it, which makes
 //! it the live version (a new entry in the version history) and removes it.
 
-use super::extract::{Authorized, Deployer};
+use super::App;
+use super::extract::{Authorized, Deployer, Json};
 use super::webtasks::{PutBody, apply_secret_changes, deploy, deployed, item};
-use super::{App, read_body};
 use crate::error::ApiError;
 use crate::store::Draft;
 use crate::webtasks::NewDraft;
@@ -49,11 +49,9 @@ fn view(d: &Draft, secret_names: Option<&[String]>) -> Value {
 pub(super) async fn put(
     State(app): State<Arc<App>>,
     auth: Authorized,
-    headers: HeaderMap,
-    body: Body,
+    Json(body): Json<PutBody>,
 ) -> Result<Response, ApiError> {
     app.admit_write(&auth.container)?;
-    let body = PutBody::parse(&read_body(body, &headers, app.limits.management_body).await?)?;
     let code = body
         .code
         .ok_or_else(|| ApiError::bad_request("`code` is required and must be a string"))?;

@@ -9,7 +9,7 @@ use crate::query::Query;
 use crate::rate::Permit;
 use crate::token::Claims;
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Path};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use std::collections::HashMap;
@@ -157,4 +157,62 @@ pub(crate) async fn read_body(
     axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| ApiError::too_large(limit))
+}
+
+/// A management request's body, at most [`Limits::management_body`]
+/// bytes (more is 413, before more is read).
+///
+/// [`Limits::management_body`]: crate::config::Limits::management_body
+#[derive(Debug)]
+pub(crate) struct ManagementBody(pub(crate) bytes::Bytes);
+
+impl FromRequest<Arc<App>> for ManagementBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, app: &Arc<App>) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        read_body(body, &parts.headers, app.limits.management_body)
+            .await
+            .map(ManagementBody)
+    }
+}
+
+/// A body type [`Json`] reads: what its error messages call it.
+pub(crate) trait JsonBody: serde::de::DeserializeOwned {
+    /// What the whole body must be, e.g. "a JSON object with `code`".
+    const SHAPE: &'static str;
+    /// What a field belongs to, e.g. "the webtask".
+    const OF: &'static str;
+}
+
+/// A management body read as JSON into `T`, size-limited as
+/// [`ManagementBody`]; a bad body is 400 naming the field at fault
+/// (`field `secrets` of the webtask is not valid: …`), as svix's
+/// `ValidatedJson` does.
+#[derive(Debug)]
+pub(crate) struct Json<T>(pub(crate) T);
+
+impl<T: JsonBody> Json<T> {
+    /// Parses `body` as a `T`, with the field path in the error.
+    pub(crate) fn parse(body: &[u8]) -> Result<T, ApiError> {
+        let de = &mut serde_json::Deserializer::from_slice(body);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            ApiError::bad_request(if path == "." {
+                format!("the body must be {}: {inner}", T::SHAPE)
+            } else {
+                format!("field `{path}` of {} is not valid: {inner}", T::OF)
+            })
+        })
+    }
+}
+
+impl<T: JsonBody> FromRequest<Arc<App>> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, app: &Arc<App>) -> Result<Self, ApiError> {
+        let ManagementBody(body) = ManagementBody::from_request(req, app).await?;
+        Self::parse(&body).map(Json)
+    }
 }

@@ -1,15 +1,14 @@
 //! `POST /api/tokens/issue`, `GET /api/tokens/inspect`, `POST /api/tokens/revoke`.
 
-use super::extract::Caller;
-use super::{App, read_body};
+use super::App;
+use super::extract::{Caller, ManagementBody};
 use crate::crypto::random_hex;
 use crate::error::ApiError;
 use crate::query::Query;
 use crate::token::{self, Claims, IssueRequest};
 use crate::webtasks::NewWebtask;
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -22,10 +21,8 @@ use std::sync::Arc;
 pub(super) async fn issue(
     State(app): State<Arc<App>>,
     Caller { claims: caller, .. }: Caller,
-    headers: HeaderMap,
-    body: Body,
+    ManagementBody(body): ManagementBody,
 ) -> Result<Response, ApiError> {
-    let body = read_body(body, &headers, app.limits.management_body).await?;
     let req = IssueRequest::parse(&body)?;
     let now = crate::time::unix_now();
     let mut claims = token::derive(&caller, &req, now)?;
@@ -154,10 +151,8 @@ pub(super) async fn revoke(
         claims: caller,
         query,
     }: Caller,
-    headers: HeaderMap,
-    body: Body,
+    ManagementBody(body): ManagementBody,
 ) -> Result<Response, ApiError> {
-    let body = read_body(body, &headers, app.limits.management_body).await?;
     let from_body = serde_json::from_slice::<Value>(&body)
         .ok()
         .and_then(|v| v.get("token").and_then(Value::as_str).map(str::to_owned))

@@ -1,16 +1,15 @@
 //! `GET /api/webtask/{container}` and `GET|PUT|DELETE /api/webtask/{container}/{name}`.
 
-use super::extract::{Authorized, Deployer};
-use super::{App, read_body};
+use super::App;
+use super::extract::{Authorized, Deployer, Json, JsonBody};
 use crate::error::ApiError;
 use crate::query::Query;
 use crate::store::{Deployment, StoredWebtask};
 use crate::token::Claims;
 use crate::webtasks::NewWebtask;
 use crate::wire::opt_string_map;
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -151,19 +150,9 @@ pub(super) fn apply_secret_changes(
     Ok(base)
 }
 
-impl PutBody {
-    pub(super) fn parse(body: &[u8]) -> Result<Self, ApiError> {
-        let de = &mut serde_json::Deserializer::from_slice(body);
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            ApiError::bad_request(if path == "." {
-                format!("the body must be a JSON object with `code` and optional `secrets` and `meta`: {inner}")
-            } else {
-                format!("field `{path}` of the webtask is not valid: {inner}")
-            })
-        })
-    }
+impl JsonBody for PutBody {
+    const SHAPE: &'static str = "a JSON object with `code` and optional `secrets` and `meta`";
+    const OF: &'static str = "the webtask";
 }
 
 /// Creates or replaces a webtask from `{code, secrets?, meta?}`. Omitted
@@ -172,11 +161,9 @@ impl PutBody {
 pub(super) async fn put(
     State(app): State<Arc<App>>,
     Deployer(auth): Deployer,
-    headers: HeaderMap,
-    body: Body,
+    Json(body): Json<PutBody>,
 ) -> Result<Response, ApiError> {
     let (container, name) = (&auth.container, auth.name());
-    let body = PutBody::parse(&read_body(body, &headers, app.limits.management_body).await?)?;
     if body.url.is_some() {
         return Err(ApiError::bad_request(
             "`url` is not supported: this host runs stored code only; send `code`",
@@ -351,6 +338,17 @@ pub(super) async fn rollback(
     Ok(deployed(&app, &saved, body))
 }
 
+/// The body of a rename: `{"name": "new name"}`.
+#[derive(Deserialize)]
+pub(super) struct Rename {
+    name: String,
+}
+
+impl JsonBody for Rename {
+    const SHAPE: &'static str = "`{\"name\": \"new name\"}`";
+    const OF: &'static str = "the rename body `{\"name\": \"new name\"}`";
+}
+
 /// `POST /api/webtask/{container}/{name}/rename` with `{"name": "new"}`:
 /// the live webtask (code, secrets, metadata) and its draft move to the new
 /// name, which starts a new version history; the old name stops answering.
@@ -359,22 +357,9 @@ pub(super) async fn rollback(
 pub(super) async fn rename(
     State(app): State<Arc<App>>,
     Deployer(auth): Deployer,
-    headers: HeaderMap,
-    body: Body,
+    Json(Rename { name: to }): Json<Rename>,
 ) -> Result<Response, ApiError> {
-    #[derive(Deserialize)]
-    struct Rename {
-        name: String,
-    }
     let (container, name) = (&auth.container, auth.name());
-    let body = read_body(body, &headers, app.limits.management_body).await?;
-    let to = serde_json::from_slice::<Rename>(&body)
-        .map_err(|e| {
-            ApiError::bad_request(format!(
-                "the body must be `{{\"name\": \"new name\"}}`: {e}"
-            ))
-        })?
-        .name;
     crate::names::check("webtask", &to)?;
     if to == name {
         return Err(ApiError::bad_request(format!(
