@@ -7,8 +7,8 @@
 //! it the live version (a new entry in the version history) and removes it.
 
 use super::App;
+use super::deploy::{PutBody, apply_secret_changes, deploy, deployed, item};
 use super::extract::{Authorized, Deployer, Json};
-use super::webtasks::{PutBody, apply_secret_changes, deploy, deployed, item};
 use crate::error::ApiError;
 use crate::store::Draft;
 use crate::webtasks::NewDraft;

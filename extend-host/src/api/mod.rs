@@ -4,6 +4,7 @@
 mod app;
 mod catalog;
 mod changes;
+mod deploy;
 mod drafts;
 mod editor;
 mod extract;

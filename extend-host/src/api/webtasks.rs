@@ -1,36 +1,21 @@
 //! `GET /api/webtask/{container}` and `GET|PUT|DELETE /api/webtask/{container}/{name}`.
 
 use super::App;
+use super::deploy::{PutBody, apply_secret_changes, deploy, deployed, item, webtask_token};
 use super::extract::{Authorized, Deployer, Json, JsonBody};
 use crate::error::ApiError;
 use crate::query::Query;
 use crate::store::{Deployment, StoredWebtask};
-use crate::token::Claims;
-use crate::webtasks::NewWebtask;
-use crate::wire::opt_string_map;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The most items one list call returns.
 const MAX_LIMIT: u64 = 1000;
-
-pub(super) fn item(app: &App, w: &StoredWebtask) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("container".into(), w.container.clone().into());
-    m.insert("name".into(), w.name.clone().into());
-    m.insert("token".into(), w.token.clone().into());
-    m.insert("meta".into(), json!(w.meta));
-    m.insert(
-        "webtask_url".into(),
-        app.webtask_url(&w.container, &w.name).into(),
-    );
-    m
-}
 
 fn number(query: &Query, key: &str, default: u64) -> Result<u64, ApiError> {
     query.get(key).map_or(Ok(default), |v| {
@@ -114,47 +99,6 @@ pub(super) async fn get(
     Ok(axum::Json(out).into_response())
 }
 
-/// The body of `PUT /api/webtask/{container}/{name}`. Fields this host does
-/// not use (`host`, `name`) are ignored, as the original ignored them.
-#[derive(Deserialize)]
-pub(super) struct PutBody {
-    pub(super) code: Option<String>,
-    #[serde(default, deserialize_with = "opt_string_map")]
-    pub(super) secrets: Option<BTreeMap<String, String>>,
-    #[serde(default, deserialize_with = "opt_string_map")]
-    pub(super) meta: Option<BTreeMap<String, String>>,
-    /// Changes to the secrets the webtask has: a string sets one, `null`
-    /// removes one, names left out keep their values. This is how the
-    /// editor changes secrets without ever reading their values.
-    #[serde(default)]
-    pub(super) secret_changes: Option<BTreeMap<String, Option<String>>>,
-    pub(super) url: Option<serde::de::IgnoredAny>,
-}
-
-/// `base` with `changes` applied (see [`PutBody::secret_changes`]).
-pub(super) fn apply_secret_changes(
-    mut base: BTreeMap<String, String>,
-    changes: Option<BTreeMap<String, Option<String>>>,
-) -> Result<BTreeMap<String, String>, ApiError> {
-    for (name, value) in changes.into_iter().flatten() {
-        if name.is_empty() || name.contains('\0') {
-            return Err(ApiError::bad_request(
-                "a secret name in `secret_changes` is empty or contains a NUL character",
-            ));
-        }
-        match value {
-            Some(v) => base.insert(name, v),
-            None => base.remove(&name),
-        };
-    }
-    Ok(base)
-}
-
-impl JsonBody for PutBody {
-    const SHAPE: &'static str = "a JSON object with `code` and optional `secrets` and `meta`";
-    const OF: &'static str = "the webtask";
-}
-
 /// Creates or replaces a webtask from `{code, secrets?, meta?}`. Omitted
 /// secrets keep the stored ones (`wt update` with an OAuth profile does not
 /// resend them); omitted meta clears it, as the original documented.
@@ -179,58 +123,6 @@ pub(super) async fn put(
     let secrets = apply_secret_changes(secrets, body.secret_changes)?;
     let saved = deploy(&app, &auth, code, &secrets, body.meta.unwrap_or_default()).await?;
     Ok(deployed(&app, &saved, item(&app, &saved)))
-}
-
-/// The answer to a deploy: 200, `Location` = the run URL, and `body`.
-pub(super) fn deployed(app: &App, saved: &StoredWebtask, body: Map<String, Value>) -> Response {
-    let url = app.webtask_url(&saved.container, &saved.name);
-    (StatusCode::OK, [(header::LOCATION, url)], axum::Json(body)).into_response()
-}
-
-/// Makes `code`, `secrets` and `meta` the live version of the path's
-/// webtask (a PUT, or a rollback), issuing its webtask token.
-pub(super) async fn deploy(
-    app: &App,
-    auth: &Authorized,
-    code: String,
-    secrets: &BTreeMap<String, String>,
-    meta: BTreeMap<String, String>,
-) -> Result<StoredWebtask, ApiError> {
-    let (container, name, caller) = (&auth.container, auth.name(), &auth.claims);
-    let (saved, runnable) = app
-        .webtasks
-        .save(NewWebtask {
-            container,
-            name,
-            code,
-            secrets,
-            meta,
-            token: webtask_token(app, auth),
-            by: &caller.jti,
-        })
-        .await?;
-    app.compile_ahead(runnable);
-    tracing::info!(%container, webtask = %name, "webtask created or replaced");
-    Ok(saved)
-}
-
-/// The webtask token of the path's webtask, issued from the caller's: what
-/// clients get back from a write.
-fn webtask_token(app: &App, auth: &Authorized) -> String {
-    let caller = &auth.claims;
-    let mut ca = caller.ca.clone();
-    ca.push(caller.jti.clone());
-    app.auth.sign(&Claims {
-        jti: crate::crypto::random_hex::<16>(),
-        iat: crate::time::unix_now(),
-        ca,
-        ten: Some(auth.container.clone()),
-        jtn: Some(auth.name().to_owned()),
-        dd: Some(0),
-        dr: Some(1),
-        exp: caller.exp,
-        ..Claims::default()
-    })
 }
 
 /// `GET /api/webtask/{container}/{name}/versions`: the version history,
