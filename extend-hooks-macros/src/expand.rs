@@ -46,6 +46,10 @@ fn point(func: &PointFn, config: &Config, shape: &Shape<'_>) -> TokenStream {
     let scope = scope_expr(krate, shape);
     let body_expr = payload_expr(krate, shape);
     let call = match (config.mode, &func.body) {
+        // `async fn`: the commit is awaited; a plain `fn` blocks for it.
+        (Mode::Async, _) if func.sig.asyncness.is_some() => quote! {
+            #krate::__private::invoke_async_awaiting(&#descriptor, __extend_container, __extend_body).await
+        },
         (Mode::Async, _) => quote! {
             #krate::__private::invoke_async(&#descriptor, __extend_container, __extend_body)
         },

@@ -214,12 +214,8 @@ pub(crate) fn shape<'a>(
             }
         }
         Mode::Async => {
-            if let Some(t) = &sig.asyncness {
-                err(
-                    t.span,
-                    "an async extension point is a plain `fn`: calling it only queues the invocation; remove `async`",
-                );
-            }
+            // `fn` or `async fn` both queue; `async fn` awaits the outbox's
+            // commit instead of blocking the thread (see `expand`).
             if let ReturnType::Type(arrow, ty) = &sig.output {
                 err(
                     arrow.spans[0].join(ty.span()).unwrap_or(arrow.spans[0]),

@@ -110,6 +110,25 @@ impl Extend {
         }
     }
 
+    /// The same, awaiting the outbox's commit instead of blocking the
+    /// thread (the in-memory queue never waits).
+    pub(crate) async fn enqueue_awaiting(
+        &self,
+        point: &'static PointDescriptor,
+        container: Arc<str>,
+        body: Bytes,
+    ) -> Result<(), Error> {
+        match &self.inner.outbox {
+            Some(outbox) => {
+                outbox
+                    .worker
+                    .enqueue_awaiting(point, &container, &body)
+                    .await
+            }
+            None => self.inner.queue.enqueue(point, container, body),
+        }
+    }
+
     /// The durable outbox, when the client was built with one
     /// ([`ExtendBuilder::outbox`]): what is waiting, dead letters, replay.
     pub fn outbox(&self) -> Option<&crate::outbox::Outbox> {

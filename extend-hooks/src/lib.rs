@@ -49,8 +49,10 @@
 //!   (`DeserializeOwned + JsonSchema`). With a body, the body is the default
 //!   and the call returns `Result<T, Error>`; without one (`;`), it returns
 //!   `Result<Option<T>, Error>`, `None` when the tenant has no extension;
-//! - an async point is a plain `fn` without return type or body; it returns
-//!   `Result<(), Error>` once the invocation is queued;
+//! - an async point has no return type or body; it returns `Result<(), Error>`
+//!   once the invocation is queued. Declared `async fn`, it awaits a durable
+//!   outbox's commit; declared `fn`, it blocks its thread for it (use `fn`
+//!   from synchronous code, `async fn` from async code);
 //! - free functions only: no type or const generics, `self`, `impl Trait` or
 //!   pattern parameters. Lifetimes are fine.
 //!

@@ -55,7 +55,8 @@ impl ObjectWriter {
     }
 }
 
-/// Queues an async invocation.
+/// Queues an async invocation (a point declared as `fn`): with a durable
+/// outbox, blocks the thread until it is committed.
 pub fn invoke_async(
     point: &'static PointDescriptor,
     container: &Container,
@@ -65,4 +66,18 @@ pub fn invoke_async(
     container
         .extend
         .enqueue(point, container.name.clone(), body)
+}
+
+/// Queues an async invocation (a point declared as `async fn`): with a
+/// durable outbox, awaits the commit without blocking the thread.
+pub async fn invoke_async_awaiting(
+    point: &'static PointDescriptor,
+    container: &Container,
+    body: Result<Vec<u8>, serde_json::Error>,
+) -> Result<(), Error> {
+    let body = payload_bytes(point, &container.name, body)?;
+    container
+        .extend
+        .enqueue_awaiting(point, container.name.clone(), body)
+        .await
 }

@@ -1111,6 +1111,55 @@ async fn the_editor_is_served_from_the_binary_and_the_api_answers_other_origins(
     let r = get("/editor/monaco/vs/loader.js").await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["cache-control"], "public, max-age=86400");
+    // Precompressed: brotli or gzip as Accept-Encoding asks, the same bytes
+    // once decoded, the versioned URL cached as immutable.
+    let worker = "/editor/monaco-0.52.2/vs/language/typescript/tsWorker.js";
+    let fetch = |coding: &'static str| {
+        let url = env.url(worker);
+        let http = env.http.clone();
+        async move {
+            let r = http
+                .get(url)
+                .header("accept-encoding", coding)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            assert_eq!(r.headers()["vary"], "accept-encoding");
+            assert_eq!(
+                r.headers()["cache-control"],
+                "public, max-age=31536000, immutable"
+            );
+            let encoding = r
+                .headers()
+                .get("content-encoding")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (encoding, r.bytes().await.unwrap().to_vec())
+        }
+    };
+    let (none, plain) = fetch("identity").await;
+    assert_eq!(none, None);
+    let (br, packed) = fetch("gzip, deflate, br").await;
+    assert_eq!(br.as_deref(), Some("br"));
+    let mut unpacked = Vec::new();
+    brotli::BrotliDecompress(&mut &packed[..], &mut unpacked).unwrap();
+    assert_eq!(unpacked, plain, "brotli decodes to the file");
+    let (gz, gzipped) = fetch("gzip").await;
+    assert_eq!(gz.as_deref(), Some("gzip"));
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&gzipped[..]),
+        &mut unzipped,
+    )
+    .unwrap();
+    assert_eq!(unzipped, plain, "gzip decodes to the file");
+    assert!(
+        packed.len() < gzipped.len() && gzipped.len() * 3 < plain.len(),
+        "brotli {} B < gzip {} B < a third of {} B",
+        packed.len(),
+        gzipped.len(),
+        plain.len()
+    );
     let license = get("/editor/monaco/LICENSE")
         .await
         .unwrap()

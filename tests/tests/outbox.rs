@@ -33,6 +33,11 @@ struct Event {
 #[extension_point(name = "durable-event", mode = "async", timeout = "1s")]
 fn durable_event(tenant: &Container, event: &Event);
 
+/// The same kind of event from async code: declared `async fn`, so the call
+/// awaits the outbox's commit instead of blocking its thread.
+#[extension_point(name = "durable-event-awaited", mode = "async", timeout = "1s")]
+async fn durable_event_awaited(tenant: &Container, event: &Event);
+
 /// Logs which delivery it got, after a little work.
 const RECORDER: &str = "module.exports = function (ctx, cb) {
   const until = Date.now() + 2; while (Date.now() < until) {}
@@ -754,6 +759,66 @@ async fn a_killed_replica_s_postgres_leases_run_out_within_seconds() {
         "{} duplicates",
         lines - COUNT as usize
     );
+    extend.shutdown(Duration::from_secs(5)).await;
+    host.shutdown().await.unwrap();
+}
+
+/// An async point declared `async fn` waits for PostgreSQL's commit without
+/// holding its thread: on a one-thread runtime, another task runs while the
+/// insert waits on a table lock, and the call returns `Ok` once the lock is
+/// released and the row committed. (A plain `fn` point would block the only
+/// thread, so the other task could never run.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_async_fn_point_awaits_the_postgres_commit_without_blocking_its_thread() {
+    if !pg::postgres_enabled() {
+        return;
+    }
+    let db = pg::TestDb::create().await;
+    let (host, _admin) = host_with_recorder().await;
+    let extend = Extend::builder()
+        .webtask(host.url(), host.master_token())
+        .outbox(OutboxConfig::postgres(&db.url))
+        .build()
+        .unwrap();
+    // Another session holds the outbox table: every insert waits for it.
+    let (locker, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    locker
+        .batch_execute("BEGIN; LOCK TABLE extend_outbox IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+
+    let (ticked, tick) = std::sync::mpsc::channel();
+    let caller = {
+        let acme = extend.container("acme");
+        std::thread::spawn(move || {
+            let one_thread = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            one_thread.block_on(async {
+                let other_task = async {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    ticked.send(()).unwrap();
+                };
+                let (queued, ()) =
+                    tokio::join!(durable_event_awaited(&acme, &Event { n: 1 }), other_task);
+                queued
+            })
+        })
+    };
+    let ran_meanwhile = tick.recv_timeout(Duration::from_secs(10)).is_ok();
+    locker.batch_execute("COMMIT").await.unwrap();
+    let queued = tokio::task::spawn_blocking(move || caller.join().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        ran_meanwhile,
+        "another task on the caller's one thread ran while the commit waited"
+    );
+    queued.expect("recorded once the lock was released");
     extend.shutdown(Duration::from_secs(5)).await;
     host.shutdown().await.unwrap();
 }

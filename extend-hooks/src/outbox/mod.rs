@@ -30,6 +30,7 @@
 mod config;
 mod flow;
 mod handle;
+mod intake;
 mod record;
 mod schedule;
 mod worker;
@@ -44,5 +45,7 @@ pub use handle::Outbox;
 pub use record::{Attempt, DELIVERY_ID_HEADER, DeadLetter, DeadLetterFilter, OutboxError, Pending};
 pub use schedule::RetrySchedule;
 
-pub(crate) use record::{BoxFuture, Record, Store, delivery_id, history, history_text, ms, now_ms};
+pub(crate) use record::{
+    BoxFuture, Committed, NewRecord, Record, Store, delivery_id, history, history_text, ms, now_ms,
+};
 pub(crate) use worker::Worker;

@@ -14,8 +14,8 @@ use deadpool_postgres::{Manager, Pool};
 use tokio_postgres::NoTls;
 
 use super::{
-    Attempt, BoxFuture, DeadLetter, DeadLetterFilter, OutboxError, Pending, Record, Store, history,
-    history_text, now_ms,
+    Attempt, BoxFuture, Committed, DeadLetter, DeadLetterFilter, NewRecord, OutboxError, Pending,
+    Record, Store, history, history_text, now_ms,
 };
 
 /// Recordings committed together at most.
@@ -40,8 +40,8 @@ CREATE TABLE IF NOT EXISTS extend_outbox (
 CREATE INDEX IF NOT EXISTS extend_outbox_due ON extend_outbox (dead, next_ms);
 ";
 
-type Row = (String, String, String, Vec<u8>, String);
-type Reply = mpsc::SyncSender<Result<(), OutboxError>>;
+type Row = NewRecord;
+type Reply = Committed;
 
 pub(crate) struct PostgresOutbox {
     writer: mpsc::Sender<(Row, Reply)>,
@@ -140,7 +140,7 @@ async fn writer_loop(
             client = connect(&config).await.ok();
         }
         for (_, reply) in group {
-            let _ = reply.send(result.clone());
+            reply.send(result.clone());
         }
     }
 }
@@ -221,22 +221,8 @@ fn count(n: i32) -> u32 {
 const FILTER: &str = "($1::text IS NULL OR point = $1) AND ($2::text IS NULL OR container = $2) AND ($3::text IS NULL OR id = $3)";
 
 impl Store for PostgresOutbox {
-    fn enqueue(
-        &self,
-        id: String,
-        point: &str,
-        container: &str,
-        body: Vec<u8>,
-        trace_id: String,
-    ) -> Result<(), OutboxError> {
-        let (reply, answer) = mpsc::sync_channel(1);
-        self.writer
-            .send((
-                (id, point.to_owned(), container.to_owned(), body, trace_id),
-                reply,
-            ))
-            .map_err(|_| stopped())?;
-        answer.recv().map_err(|_| stopped())?
+    fn enqueue(&self, row: NewRecord, reply: Committed) -> Result<(), OutboxError> {
+        self.writer.send((row, reply)).map_err(|_| stopped())
     }
 
     fn lease<'a>(

@@ -177,17 +177,40 @@ pub(crate) struct Record {
     pub trace_id: String,
 }
 
+/// An invocation to record: delivery id, point, container, body, trace id.
+pub(crate) type NewRecord = (String, String, String, Vec<u8>, String);
+
+/// How a backend's writer tells the caller that its invocation is committed
+/// (or is not): a thread blocked on it (a point declared as a plain `fn`),
+/// or a task awaiting it (`async fn`), so that no tokio worker thread waits
+/// on the database.
+pub(crate) enum Committed {
+    /// A thread waits on the other end.
+    Blocking(std::sync::mpsc::SyncSender<Result<(), OutboxError>>),
+    /// A task awaits the other end.
+    Awaiting(tokio::sync::oneshot::Sender<Result<(), OutboxError>>),
+}
+
+impl Committed {
+    /// Answers the caller; one that stopped waiting is not an error.
+    pub(crate) fn send(self, result: Result<(), OutboxError>) {
+        match self {
+            Committed::Blocking(tx) => {
+                let _ = tx.send(result);
+            }
+            Committed::Awaiting(tx) => {
+                let _ = tx.send(result);
+            }
+        }
+    }
+}
+
 /// What a backend does. Every call is one transaction.
 pub(crate) trait Store: Send + Sync + 'static {
-    /// Records an invocation, due now; returns once it is committed.
-    fn enqueue(
-        &self,
-        id: String,
-        point: &str,
-        container: &str,
-        body: Vec<u8>,
-        trace_id: String,
-    ) -> Result<(), OutboxError>;
+    /// Hands an invocation, due now, to the backend's writer, which answers
+    /// `committed` once it is committed. An error here means the writer has
+    /// stopped and the invocation was not taken.
+    fn enqueue(&self, record: NewRecord, committed: Committed) -> Result<(), OutboxError>;
     /// Takes up to `limit` due invocations for `owner` until `until_ms`,
     /// none of a container in `skip` (held back or at its limit).
     fn lease<'a>(

@@ -11,8 +11,8 @@ use std::sync::mpsc;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    Attempt, BoxFuture, DeadLetter, DeadLetterFilter, OutboxError, Pending, Record, Store, history,
-    history_text, now_ms,
+    Attempt, BoxFuture, Committed, DeadLetter, DeadLetterFilter, NewRecord, OutboxError, Pending,
+    Record, Store, history, history_text, now_ms,
 };
 
 /// Recordings committed together at most.
@@ -21,10 +21,7 @@ const GROUP: usize = 1024;
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
 enum Op {
-    Enqueue {
-        row: Row,
-        reply: mpsc::SyncSender<Result<(), OutboxError>>,
-    },
+    Enqueue { row: Row, reply: Committed },
     Run(Job),
 }
 
@@ -164,19 +161,16 @@ fn writer(conn: &mut Connection, rx: &mpsc::Receiver<Op>) {
                 let result =
                     insert(conn, &group).map_err(|e| OutboxError::new(format!("recording: {e}")));
                 for (_, reply) in group {
-                    let _ = reply.send(result.clone());
+                    reply.send(result.clone());
                 }
             }
         }
     }
 }
 
-type Row = (String, String, String, Vec<u8>, String);
+type Row = NewRecord;
 
-fn insert(
-    conn: &mut Connection,
-    group: &[(Row, mpsc::SyncSender<Result<(), OutboxError>>)],
-) -> rusqlite::Result<()> {
+fn insert(conn: &mut Connection, group: &[(Row, Committed)]) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     {
         let now = now_ms();
@@ -195,22 +189,10 @@ const FILTER: &str =
     "(?1 IS NULL OR point = ?1) AND (?2 IS NULL OR container = ?2) AND (?3 IS NULL OR id = ?3)";
 
 impl Store for SqliteOutbox {
-    fn enqueue(
-        &self,
-        id: String,
-        point: &str,
-        container: &str,
-        body: Vec<u8>,
-        trace_id: String,
-    ) -> Result<(), OutboxError> {
-        let (reply, answer) = mpsc::sync_channel(1);
+    fn enqueue(&self, row: NewRecord, reply: Committed) -> Result<(), OutboxError> {
         self.ops
-            .send(Op::Enqueue {
-                row: (id, point.to_owned(), container.to_owned(), body, trace_id),
-                reply,
-            })
-            .map_err(|_| stopped())?;
-        answer.recv().map_err(|_| stopped())?
+            .send(Op::Enqueue { row, reply })
+            .map_err(|_| stopped())
     }
 
     fn lease<'a>(

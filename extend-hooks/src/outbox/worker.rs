@@ -16,13 +16,13 @@ use super::flow::{
 };
 use super::{Attempt, OutboxConfig, Record, Store, delivery_id, ms, now_ms};
 use crate::deliver::{Outcome, OutcomeFn, OutcomeStatus, report};
-use crate::error::{Error, ErrorKind};
+
 use crate::invoke::{self, Invoker};
 use crate::point::PointDescriptor;
 
 pub(crate) struct Worker {
-    store: Arc<dyn Store>,
-    invoker: Arc<Invoker>,
+    pub(super) store: Arc<dyn Store>,
+    pub(super) invoker: Arc<Invoker>,
     config: OutboxConfig,
     /// This replica's name on its leases.
     owner: String,
@@ -30,7 +30,7 @@ pub(crate) struct Worker {
     on_outcome: Option<OutcomeFn>,
     notify: Notify,
     /// Stops taking new work.
-    stop: CancellationToken,
+    pub(super) stop: CancellationToken,
     /// Abandons deliveries in flight (after the shutdown grace).
     abort: CancellationToken,
     tracker: TaskTracker,
@@ -40,7 +40,7 @@ pub(crate) struct Worker {
     /// Why the last attempt to take due invocations failed, while it does:
     /// new invocations are refused rather than acknowledged into an
     /// outbox that cannot deliver them.
-    unreadable: std::sync::Mutex<Option<String>>,
+    pub(super) unreadable: std::sync::Mutex<Option<String>>,
     /// Invocations this replica is delivering, whose leases it renews.
     delivering: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Disabled extensions by (container, point), and when that was asked.
@@ -122,55 +122,6 @@ impl Worker {
 
     pub(crate) fn wake(&self) {
         self.notify.notify_one();
-    }
-
-    /// Records an invocation; `Ok` once it is committed.
-    pub(crate) fn enqueue(
-        &self,
-        point: &'static PointDescriptor,
-        container: &Arc<str>,
-        body: &Bytes,
-    ) -> Result<(), Error> {
-        if self.stop.is_cancelled() {
-            return Err(Error::new(
-                point.name(),
-                container.clone(),
-                ErrorKind::ShutDown,
-            ));
-        }
-        let unreadable = self
-            .unreadable
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        if let Some(why) = unreadable {
-            return Err(Error::new(
-                point.name(),
-                container.clone(),
-                ErrorKind::Outbox {
-                    message: format!("the outbox cannot deliver what it holds: {why}"),
-                },
-            ));
-        }
-        self.store
-            .enqueue(
-                delivery_id(),
-                point.name(),
-                container,
-                body.to_vec(),
-                self.invoker.trace_id(),
-            )
-            .map_err(|e| {
-                Error::new(
-                    point.name(),
-                    container.clone(),
-                    ErrorKind::Outbox {
-                        message: e.to_string(),
-                    },
-                )
-            })?;
-        self.wake();
-        Ok(())
     }
 
     /// Keeps the leases of what is being delivered, every quarter lease,

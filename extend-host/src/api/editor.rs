@@ -19,6 +19,16 @@ struct Asset {
     bytes: &'static [u8],
     /// The same, gzipped at build time, when that is smaller.
     gzip: Option<&'static [u8]>,
+    /// The same, compressed with brotli at build time, when that is smaller.
+    br: Option<&'static [u8]>,
+}
+
+/// A content coding the host can send an asset in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Coding {
+    Brotli,
+    Gzip,
+    Identity,
 }
 
 /// The vendored Monaco's version, as its `VERSION` file names it: its files
@@ -26,23 +36,49 @@ struct Asset {
 /// (a new version is a new URL). `editor.js` loads them from there.
 const MONACO_VERSION: &str = "0.52.2";
 
-/// Whether the request's `Accept-Encoding` takes gzip.
-fn accepts_gzip(headers: &axum::http::HeaderMap) -> bool {
-    headers
+/// The weight (`q`, 0 to 1) that the request's `Accept-Encoding` gives
+/// each coding the host precompresses: `(brotli, gzip)`. `*` stands for a
+/// coding not named; a coding refused (`q=0`) or not named weighs 0.
+fn accepted(headers: &HeaderMap) -> (f32, f32) {
+    let (mut br, mut gzip, mut any) = (None, None, None);
+    for coding in headers
         .get_all(header::ACCEPT_ENCODING)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|coding| {
-            let mut parts = coding.split(';').map(str::trim);
-            let name = parts.next().unwrap_or_default();
-            let refused = parts.any(|p| {
-                p.strip_prefix("q=")
-                    .and_then(|q| q.parse::<f32>().ok())
-                    .is_some_and(|q| q == 0.0)
-            });
-            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
-        })
+    {
+        let mut parts = coding.split(';').map(str::trim);
+        let name = parts.next().unwrap_or_default();
+        let q = parts
+            .find_map(|p| p.strip_prefix("q="))
+            .map_or(Some(1.0), |q| q.parse::<f32>().ok())
+            .unwrap_or(0.0)
+            .clamp(0.0, 1.0);
+        if name.eq_ignore_ascii_case("br") {
+            br = Some(q);
+        } else if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip") {
+            gzip = Some(q);
+        } else if name == "*" {
+            any = Some(q);
+        }
+    }
+    let any = any.unwrap_or(0.0);
+    (br.unwrap_or(any), gzip.unwrap_or(any))
+}
+
+/// The coding to send `a` in: the one the browser weighs most among those
+/// the asset has, brotli on a tie (it is smaller); identity when neither.
+fn negotiate(a: &Asset, headers: &HeaderMap) -> Coding {
+    let (br, gzip) = accepted(headers);
+    let br = if a.br.is_some() { br } else { 0.0 };
+    let gzip = if a.gzip.is_some() { gzip } else { 0.0 };
+    if br > 0.0 && br >= gzip {
+        Coding::Brotli
+    } else if gzip > 0.0 {
+        Coding::Gzip
+    } else {
+        Coding::Identity
+    }
 }
 
 /// Every embedded file, sorted by path (written by `build.rs`).
@@ -55,14 +91,18 @@ fn asset(path: &str) -> Option<&'static Asset> {
         .map(|i| &ASSETS[i])
 }
 
-fn serve(a: &'static Asset, cache: &'static str, gzip: bool) -> Response {
-    let gzipped = a.gzip.filter(|_| gzip);
-    let mut res = gzipped.unwrap_or(a.bytes).into_response();
+fn serve(a: &'static Asset, cache: &'static str, headers: &HeaderMap) -> Response {
+    let (body, coding) = match negotiate(a, headers) {
+        Coding::Brotli => (a.br.unwrap_or(a.bytes), Some("br")),
+        Coding::Gzip => (a.gzip.unwrap_or(a.bytes), Some("gzip")),
+        Coding::Identity => (a.bytes, None),
+    };
+    let mut res = body.into_response();
     let h = res.headers_mut();
-    if gzipped.is_some() {
-        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    if let Some(coding) = coding {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
     }
-    if a.gzip.is_some() {
+    if a.gzip.is_some() || a.br.is_some() {
         h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     }
     h.insert(
@@ -96,7 +136,7 @@ pub(super) async fn page(
 ) -> Result<Response, ApiError> {
     crate::names::check("container", &container)?;
     let a = asset("edit.html").ok_or_else(|| missing("edit.html"))?;
-    let mut res = serve(a, "no-cache", accepts_gzip(&headers));
+    let mut res = serve(a, "no-cache", &headers);
     let h = res.headers_mut();
     // The page holds a token: no referrer leaves it, no other site frames it.
     h.insert(
@@ -125,7 +165,7 @@ pub(super) async fn versioned_page(
 /// `GET /editor.js`: `window.ExtendEditor`, for the platform's pages.
 pub(super) async fn script(headers: HeaderMap) -> Result<Response, ApiError> {
     let a = asset("editor.js").ok_or_else(|| missing("editor.js"))?;
-    Ok(serve(a, "no-cache", accepts_gzip(&headers)))
+    Ok(serve(a, "no-cache", &headers))
 }
 
 /// `GET /editor/{*path}`: the editor's styles and the vendored Monaco
@@ -149,7 +189,7 @@ pub(super) async fn file(
     } else {
         "no-cache"
     };
-    Ok(serve(a, cache, accepts_gzip(&headers)))
+    Ok(serve(a, cache, &headers))
 }
 
 #[cfg(test)]
@@ -195,20 +235,28 @@ mod tests {
     }
 
     #[test]
-    fn gzip_is_negotiated_from_accept_encoding() {
+    fn the_coding_is_negotiated_from_accept_encoding() {
+        use super::Coding::{Brotli, Gzip, Identity};
         use axum::http::{HeaderMap, HeaderValue};
+        let big = asset("monaco/vs/language/typescript/tsWorker.js").unwrap();
         let with = |v: &'static str| {
             let mut h = HeaderMap::new();
             h.insert("accept-encoding", HeaderValue::from_static(v));
-            super::accepts_gzip(&h)
+            super::negotiate(big, &h)
         };
-        assert!(with("gzip, deflate, br"));
-        assert!(with("br;q=1.0, gzip;q=0.8"));
-        assert!(with("*"));
-        assert!(!with("gzip;q=0"));
-        assert!(!with("br"));
-        assert!(!super::accepts_gzip(&HeaderMap::new()));
-        let big = asset("monaco/vs/language/typescript/tsWorker.js").unwrap();
+        assert_eq!(with("gzip, deflate, br"), Brotli);
+        assert_eq!(with("gzip, deflate"), Gzip);
+        assert_eq!(with("br;q=0.5, gzip;q=0.8"), Gzip);
+        assert_eq!(with("br;q=1.0, gzip;q=0.8"), Brotli);
+        assert_eq!(with("*"), Brotli);
+        assert_eq!(with("br;q=0, *"), Gzip);
+        assert_eq!(with("gzip;q=0"), Identity);
+        assert_eq!(with("br;q=0, gzip;q=0"), Identity);
+        assert_eq!(with("identity"), Identity);
+        assert_eq!(with("gzip;q=nonsense"), Identity);
+        assert_eq!(super::negotiate(big, &HeaderMap::new()), Identity);
         assert!(big.gzip.is_some_and(|g| g.len() * 3 < big.bytes.len()));
+        let (gz, br) = (big.gzip.unwrap().len(), big.br.unwrap().len());
+        assert!(br < gz, "brotli ({br} B) is smaller than gzip ({gz} B)");
     }
 }

@@ -1,6 +1,0 @@
-use extend_hooks::{extension_point, Container};
-
-#[extension_point(name = "lead-archived", mode = "async")]
-pub async fn lead_archived(tenant: &Container, lead: &String);
-
-fn main() {}
