@@ -58,7 +58,7 @@ fn point(func: &PointFn, config: &Config, shape: &Shape<'_>) -> TokenStream {
             // Spanned on the response type, so a type that can't be a
             // response is reported there, once.
             let call = quote_spanned! {response.span()=>
-                <#response as #krate::Response>::__invoke(&#descriptor, __extend_container, __extend_body).await
+                <#response as #krate::ResponseBody>::__invoke(&#descriptor, __extend_container, __extend_body).await
             };
             match default {
                 None => call,
@@ -220,7 +220,7 @@ fn descriptor_static(
         Some(written) => {
             let ty = static_type(written);
             let type_name = type_name(written);
-            let schema = quote_spanned! {written.span()=> <#ty as #krate::Response>::__schema };
+            let schema = quote_spanned! {written.span()=> <#ty as #krate::ResponseBody>::__schema };
             quote! { ::core::option::Option::Some((#type_name, #schema)) }
         }
         None => quote!(::core::option::Option::None),

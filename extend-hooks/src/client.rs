@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::deliver::{Outcome, OutcomeFn, Queue, QueueConfig, RetryPolicy, ShutdownReport};
-use crate::discovery::{Discovery, DiscoveryError, Extension};
+use crate::deliver::{Outcome, OutcomeFn, Queue, QueueConfig, ShutdownReport};
+use crate::discovery::{Discovery, DiscoveryError, Endpoint};
 use crate::error::Error;
 use crate::invoke::Invoker;
 use crate::point::PointDescriptor;
@@ -18,12 +18,13 @@ use crate::webtask::{Management, WebtaskApi, WebtaskDiscovery, WebtaskOptions};
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-/// use extend_hooks::{Extend, Extension, StaticDiscovery};
+/// use extend_hooks::discovery::{Endpoint, StaticDiscovery};
+/// use extend_hooks::Extend;
 /// let extend = Extend::builder()
 ///     .discovery(StaticDiscovery::new().with(
 ///         "acme",
 ///         "on-new-lead",
-///         Extension::new("http://127.0.0.1:8080/score")?,
+///         Endpoint::new("http://127.0.0.1:8080/score")?,
 ///     ))
 ///     .build()?;
 /// let acme = extend.container("acme");
@@ -82,7 +83,7 @@ impl Extend {
         &self,
         container: &str,
         point: &str,
-    ) -> Result<Option<Extension>, DiscoveryError> {
+    ) -> Result<Option<Endpoint>, DiscoveryError> {
         self.inner
             .invoker
             .discovery
@@ -190,7 +191,10 @@ pub struct ExtendBuilder {
     max_response_bytes: usize,
     queue_capacity: usize,
     concurrency: usize,
-    retry: RetryPolicy,
+    /// The in-memory queue's retries: attempts, then the backoff's base and
+    /// cap (see [`RetrySchedule::exponential`](crate::outbox::RetrySchedule::exponential)).
+    max_attempts: u32,
+    backoff: (Duration, Duration),
     /// The in-memory queue's settings called, which an outbox would ignore.
     queue_settings: Vec<&'static str>,
     on_outcome: Option<OutcomeFn>,
@@ -210,11 +214,8 @@ impl Default for ExtendBuilder {
             queue_capacity: 10_000,
             concurrency: 64,
             queue_settings: Vec::new(),
-            retry: RetryPolicy {
-                max_attempts: 4,
-                base: Duration::from_millis(200),
-                max: Duration::from_secs(10),
-            },
+            max_attempts: 4,
+            backoff: (Duration::from_millis(200), Duration::from_secs(10)),
             on_outcome: None,
             watch_changes: false,
             outbox: None,
@@ -332,7 +333,7 @@ impl ExtendBuilder {
     /// transient failures are retried: connection errors, 429, 502, 503, 504.
     #[must_use]
     pub fn async_max_attempts(mut self, attempts: u32) -> Self {
-        self.retry.max_attempts = attempts;
+        self.max_attempts = attempts;
         self.queue_settings.push("async_max_attempts");
         self
     }
@@ -342,8 +343,7 @@ impl ExtendBuilder {
     /// (defaults 200 ms and 10 s).
     #[must_use]
     pub fn async_backoff(mut self, base: Duration, max: Duration) -> Self {
-        self.retry.base = base;
-        self.retry.max = max;
+        self.backoff = (base, max);
         self.queue_settings.push("async_backoff");
         self
     }
@@ -381,7 +381,7 @@ impl ExtendBuilder {
         for (value, setting) in [
             (self.queue_capacity, "async_queue_capacity"),
             (self.concurrency, "async_concurrency"),
-            (self.retry.max_attempts as usize, "async_max_attempts"),
+            (self.max_attempts as usize, "async_max_attempts"),
             (self.max_response_bytes, "max_response_bytes"),
         ] {
             if value == 0 {
@@ -437,7 +437,11 @@ impl ExtendBuilder {
             QueueConfig {
                 capacity: self.queue_capacity,
                 concurrency: self.concurrency,
-                retry: self.retry,
+                retry: crate::outbox::RetrySchedule::exponential(
+                    self.backoff.0,
+                    self.backoff.1,
+                    self.max_attempts,
+                ),
                 on_outcome: self.on_outcome,
                 runtime,
             },
@@ -485,7 +489,8 @@ impl fmt::Debug for ExtendBuilder {
             .field("has_discovery", &self.discovery.is_some())
             .field("queue_capacity", &self.queue_capacity)
             .field("concurrency", &self.concurrency)
-            .field("retry", &self.retry)
+            .field("max_attempts", &self.max_attempts)
+            .field("backoff", &self.backoff)
             .finish_non_exhaustive()
     }
 }

@@ -15,7 +15,8 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
 use crate::error::{Error, ErrorKind};
-use crate::invoke::{self, Failed, Invoker};
+use crate::invoke::{Attempted, Invoker};
+use crate::outbox::RetrySchedule;
 use crate::point::PointDescriptor;
 
 /// A callback that receives every async outcome.
@@ -58,27 +59,6 @@ pub enum OutcomeStatus {
     Dropped,
 }
 
-/// The retry schedule of async deliveries.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct RetryPolicy {
-    pub max_attempts: u32,
-    pub base: Duration,
-    pub max: Duration,
-}
-
-impl RetryPolicy {
-    /// Exponential backoff with jitter in [delay/2, delay], raised to the
-    /// server's `Retry-After` when that is longer, and capped at `max`.
-    fn delay(&self, failed_attempts: u32, retry_after: Option<Duration>) -> Duration {
-        let exp = self
-            .base
-            .saturating_mul(1u32 << failed_attempts.saturating_sub(1).min(16));
-        let capped = exp.min(self.max);
-        let jittered = capped / 2 + capped.mul_f64(fastrand::f64() / 2.0);
-        jittered.max(retry_after.unwrap_or_default()).min(self.max)
-    }
-}
-
 /// What [`Extend::shutdown`](crate::Extend::shutdown) reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -106,7 +86,7 @@ struct QueueState {
     /// waiting.
     closed: RwLock<bool>,
     dropped: AtomicUsize,
-    retry: RetryPolicy,
+    retry: RetrySchedule,
     on_outcome: Option<OutcomeFn>,
     runtime: Handle,
 }
@@ -114,7 +94,7 @@ struct QueueState {
 pub(crate) struct QueueConfig {
     pub capacity: usize,
     pub concurrency: usize,
-    pub retry: RetryPolicy,
+    pub retry: RetrySchedule,
     pub on_outcome: Option<OutcomeFn>,
     pub runtime: Handle,
 }
@@ -229,38 +209,30 @@ impl QueueState {
         let mut attempts = 0;
         loop {
             let permit = self.in_flight.acquire().await;
-            let deadline = tokio::time::Instant::now() + point.timeout();
-            let result = tokio::time::timeout_at(
-                deadline,
-                self.invoker.attempt(
-                    point.name(),
-                    container,
-                    body.clone(),
-                    deadline,
-                    Some(id),
-                    trace_id,
-                ),
-            )
-            .await;
+            let attempted = self
+                .invoker
+                .attempt_async(point, container, body.clone(), id, trace_id)
+                .await;
             drop(permit);
-            let failed = match result {
-                Ok(Ok(None)) => return (OutcomeStatus::NoExtension, attempts),
-                Ok(Ok(Some(delivered))) => {
-                    return (
-                        OutcomeStatus::Delivered {
-                            status: delivered.status,
-                        },
-                        attempts + 1,
-                    );
+            let failed = match attempted {
+                Attempted::Delivered { status } => {
+                    return (OutcomeStatus::Delivered { status }, attempts + 1);
                 }
-                Ok(Err(failed)) => failed,
-                Err(_elapsed) => Failed::from(invoke::timeout_error(point, container)),
+                Attempted::NoExtension => return (OutcomeStatus::NoExtension, attempts),
+                Attempted::Failed(failed) => failed,
             };
             attempts += 1;
-            if !failed.error.is_transient() || attempts >= self.retry.max_attempts {
-                return (OutcomeStatus::Failed(failed.error), attempts);
+            // In memory only transient failures are retried, over seconds:
+            // a queue that is lost with the process can't wait for a fix.
+            let wait = failed
+                .error
+                .is_transient()
+                .then(|| self.retry.next(attempts, failed.retry_after))
+                .flatten();
+            match wait {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => return (OutcomeStatus::Failed(failed.error), attempts),
             }
-            tokio::time::sleep(self.retry.delay(attempts, failed.retry_after)).await;
         }
     }
 }
@@ -334,35 +306,5 @@ impl fmt::Debug for Queue {
             .field("pending", &self.pending())
             .field("closed", &closed)
             .finish_non_exhaustive()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::RetryPolicy;
-    use std::time::Duration;
-
-    #[test]
-    fn backoff_grows_is_jittered_and_capped() {
-        let policy = RetryPolicy {
-            max_attempts: 5,
-            base: Duration::from_millis(100),
-            max: Duration::from_secs(1),
-        };
-        for _ in 0..100 {
-            let first = policy.delay(1, None);
-            assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
-            let third = policy.delay(3, None);
-            assert!(third >= Duration::from_millis(200) && third <= Duration::from_millis(400));
-            assert!(policy.delay(30, None) <= Duration::from_secs(1));
-        }
-        assert_eq!(
-            policy.delay(1, Some(Duration::from_millis(700))),
-            Duration::from_millis(700)
-        );
-        assert_eq!(
-            policy.delay(1, Some(Duration::from_secs(60))),
-            Duration::from_secs(1)
-        );
     }
 }

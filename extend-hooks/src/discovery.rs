@@ -1,10 +1,17 @@
 //! Discovery: finding the extension a container has installed for a point.
+//! [`ExtendBuilder::webtask`](crate::ExtendBuilder::webtask) discovers
+//! through a webtask host (cached, tuned by [`WebtaskOptions`]);
+//! [`StaticDiscovery`] serves a fixed map (tests, a single tenant); a
+//! platform with its own registry implements [`Discovery`]. Each answers
+//! with an [`Endpoint`]: where to call the extension, with which secret.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::RwLock;
+
+pub use crate::webtask::WebtaskOptions;
 
 /// A boxed, `Send` future: what [`Discovery::discover`] returns, so the trait
 /// stays object-safe without a macro.
@@ -21,7 +28,7 @@ pub trait Discovery: Send + Sync + 'static {
         &'a self,
         container: &'a str,
         point: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Extension>, DiscoveryError>>;
+    ) -> BoxFuture<'a, Result<Option<Endpoint>, DiscoveryError>>;
 
     /// Forgets what the backend remembers about (container, point), so the
     /// next [`discover`](Discovery::discover) asks its source again. Called by
@@ -81,10 +88,10 @@ impl std::error::Error for DiscoveryError {
     }
 }
 
-/// An installed extension: the URL to POST to and the secret it expects as
+/// Where to call an installed extension: the URL to POST to and the secret it expects as
 /// `Authorization: Bearer`.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Extension {
+pub struct Endpoint {
     url: reqwest::Url,
     secret: Option<String>,
 }
@@ -108,7 +115,7 @@ impl fmt::Display for InvalidUrl {
 
 impl std::error::Error for InvalidUrl {}
 
-impl Extension {
+impl Endpoint {
     /// An extension at `url`, which must be absolute `http` or `https`.
     ///
     /// # Errors
@@ -120,7 +127,7 @@ impl Extension {
         };
         let parsed = reqwest::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
         match parsed.scheme() {
-            "http" | "https" => Ok(Extension {
+            "http" | "https" => Ok(Endpoint {
                 url: parsed,
                 secret: None,
             }),
@@ -148,10 +155,10 @@ impl Extension {
     }
 }
 
-impl fmt::Debug for Extension {
+impl fmt::Debug for Endpoint {
     /// Never prints the secret.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Extension")
+        f.debug_struct("Endpoint")
             .field("url", &self.url.as_str())
             .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
             .finish()
@@ -162,18 +169,18 @@ impl fmt::Debug for Extension {
 /// extensions are configured rather than discovered.
 ///
 /// ```
-/// # use extend_hooks::{Extension, StaticDiscovery};
+/// # use extend_hooks::discovery::{Endpoint, StaticDiscovery};
 /// let discovery = StaticDiscovery::new().with(
 ///     "acme",
 ///     "on-new-lead",
-///     Extension::new("https://extensions.example/acme/score")?.with_secret("s3cret"),
+///     Endpoint::new("https://extensions.example/acme/score")?.with_secret("s3cret"),
 /// );
-/// # Ok::<(), extend_hooks::InvalidUrl>(())
+/// # Ok::<(), extend_hooks::discovery::InvalidUrl>(())
 /// ```
 #[derive(Default)]
 pub struct StaticDiscovery {
     // Nested so a lookup can borrow both keys: no allocation per invocation.
-    map: RwLock<HashMap<String, HashMap<String, Extension>>>,
+    map: RwLock<HashMap<String, HashMap<String, Endpoint>>>,
 }
 
 impl StaticDiscovery {
@@ -184,13 +191,13 @@ impl StaticDiscovery {
 
     /// Adds (or replaces) `container`'s extension for `point`.
     #[must_use]
-    pub fn with(self, container: &str, point: &str, extension: Extension) -> Self {
+    pub fn with(self, container: &str, point: &str, extension: Endpoint) -> Self {
         self.insert(container, point, extension);
         self
     }
 
     /// Adds (or replaces) an extension while in use.
-    pub fn insert(&self, container: &str, point: &str, extension: Extension) {
+    pub fn insert(&self, container: &str, point: &str, extension: Endpoint) {
         self.map
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -200,7 +207,7 @@ impl StaticDiscovery {
     }
 
     /// Removes `container`'s extension for `point`, returning it.
-    pub fn remove(&self, container: &str, point: &str) -> Option<Extension> {
+    pub fn remove(&self, container: &str, point: &str) -> Option<Endpoint> {
         self.map
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -208,7 +215,7 @@ impl StaticDiscovery {
             .remove(point)
     }
 
-    fn get(&self, container: &str, point: &str) -> Option<Extension> {
+    fn get(&self, container: &str, point: &str) -> Option<Endpoint> {
         let map = self
             .map
             .read()
@@ -222,7 +229,7 @@ impl Discovery for StaticDiscovery {
         &'a self,
         container: &'a str,
         point: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Extension>, DiscoveryError>> {
+    ) -> BoxFuture<'a, Result<Option<Endpoint>, DiscoveryError>> {
         let found = self.get(container, point);
         Box::pin(std::future::ready(Ok(found)))
     }

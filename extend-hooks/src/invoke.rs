@@ -14,7 +14,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use tracing::Instrument as _;
 
 use crate::classify::{ResponseSource, classify, retry_after};
-use crate::discovery::{Discovery, DiscoveryError, Extension};
+use crate::discovery::{Discovery, DiscoveryError, Endpoint};
 use crate::error::{Error, ErrorKind, excerpt};
 use crate::observe::{self, TraceParentFn};
 use crate::point::PointDescriptor;
@@ -22,7 +22,7 @@ use crate::point::PointDescriptor;
 /// The request header that tells the host how many milliseconds the caller
 /// will still wait (plus 50 ms, so that the caller's own timeout fires
 /// first); extend-host caps the run's time limit at it.
-pub const DEADLINE_HEADER: &str = extend_wire::headers::DEADLINE;
+const DEADLINE_HEADER: &str = extend_wire::headers::DEADLINE;
 
 /// How much later than the caller the host is told to give up: the host's
 /// "time limit" answer must never arrive before the caller's own timeout
@@ -61,6 +61,20 @@ pub(crate) struct Delivered {
 pub(crate) struct Failed {
     pub error: Error,
     pub retry_after: Option<Duration>,
+}
+
+/// How one attempt at an async delivery ended: the verdict both delivery
+/// engines (the in-memory queue and the durable outbox) act on.
+pub(crate) enum Attempted {
+    /// The extension answered 2xx.
+    Delivered {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// The container has no (enabled) extension for the point.
+    NoExtension,
+    /// Discovery or the exchange failed, or the point's timeout ran out.
+    Failed(Failed),
 }
 
 impl From<Error> for Failed {
@@ -146,11 +160,39 @@ impl Invoker {
             .map(Some)
     }
 
+    /// One attempt at an async delivery, bounded by the point's timeout.
+    pub(crate) async fn attempt_async(
+        &self,
+        point: &'static PointDescriptor,
+        container: &Arc<str>,
+        body: Bytes,
+        delivery_id: &str,
+        trace_id: &str,
+    ) -> Attempted {
+        let deadline = tokio::time::Instant::now() + point.timeout();
+        let attempt = self.attempt(
+            point.name(),
+            container,
+            body,
+            deadline,
+            Some(delivery_id),
+            trace_id,
+        );
+        match tokio::time::timeout_at(deadline, attempt).await {
+            Ok(Ok(Some(delivered))) => Attempted::Delivered {
+                status: delivered.status,
+            },
+            Ok(Ok(None)) => Attempted::NoExtension,
+            Ok(Err(failed)) => Attempted::Failed(failed),
+            Err(_elapsed) => Attempted::Failed(Failed::from(timeout_error(point, container))),
+        }
+    }
+
     async fn discover(
         &self,
         point: &'static str,
         container: &Arc<str>,
-    ) -> Result<Option<Extension>, Error> {
+    ) -> Result<Option<Endpoint>, Error> {
         self.discovery
             .discover(container, point)
             .await
@@ -172,7 +214,7 @@ impl Invoker {
         &self,
         point: &'static str,
         container: &Arc<str>,
-        extension: &Extension,
+        extension: &Endpoint,
         body: Bytes,
         deadline: tokio::time::Instant,
         extra: &ExchangeHeaders<'_>,
@@ -203,7 +245,7 @@ impl Invoker {
         if let Some(id) = extra.delivery_id {
             request = request.header(crate::outbox::DELIVERY_ID_HEADER, id);
         }
-        request = request.header(observe::TRACEPARENT_HEADER, &extra.traceparent);
+        request = request.header(extend_wire::trace::TRACEPARENT, &extra.traceparent);
         let mut response = request.send().await.map_err(transport)?;
         let status = response.status();
         let source = ResponseSource::from_headers(response.headers());

@@ -6,7 +6,8 @@
 //! runs the platform's default when the tenant has none.
 //!
 //! ```no_run
-//! use extend_hooks::{extension_point, Container, Extend, StaticDiscovery};
+//! use extend_hooks::discovery::StaticDiscovery;
+//! use extend_hooks::{extension_point, Container, Extend};
 //! use schemars::JsonSchema;
 //! use serde::{Deserialize, Serialize};
 //!
@@ -63,9 +64,10 @@ pub mod catalog;
 mod classify;
 mod client;
 mod deliver;
-mod discovery;
+pub mod discovery;
 mod error;
 mod invoke;
+pub mod management;
 mod observe;
 pub mod outbox;
 mod payload;
@@ -77,23 +79,19 @@ mod webtask;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use catalog::{Catalog, DuplicatePoint};
+pub use catalog::Catalog;
 pub use client::Container;
 #[cfg(feature = "rustls")]
 pub use client::install_crypto_provider;
 pub use client::{BuildError, Extend, ExtendBuilder};
 pub use deliver::{Outcome, OutcomeStatus, ShutdownReport};
-pub use discovery::{BoxFuture, Discovery, DiscoveryError, Extension, InvalidUrl, StaticDiscovery};
 pub use error::{Error, ErrorKind};
 /// Declares an extensibility point; see the [crate documentation](crate#the-attribute).
 pub use extend_hooks_macros::extension_point;
-pub use invoke::DEADLINE_HEADER;
-pub use observe::TRACEPARENT_HEADER;
-pub use outbox::{Outbox, OutboxConfig, OutboxError};
-pub use payload::{Payload, Response};
+/// The wire contract shared with extend-host, defined once: header names
+/// (e.g. [`wire::headers::DEADLINE`]), webtask metadata and secret names
+/// ([`wire::meta::RUN_SECRET`]), the point-name rule, trace ids.
+pub use extend_wire as wire;
+pub use payload::{Payload, ResponseBody};
 pub use point::{Location, Mode, PointDescriptor};
 pub use scope::Scope;
-pub use webtask::{
-    AffectedExtension, InstalledExtension, Management, ManagementError, ManagementErrorKind,
-    PublishError, PublishedCatalog, RUN_SECRET, WebtaskOptions,
-};

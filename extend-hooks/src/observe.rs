@@ -23,9 +23,6 @@ use crate::error::{Error, ErrorKind};
 /// (see [`ExtendBuilder::trace_parent`](crate::ExtendBuilder::trace_parent)).
 pub(crate) type TraceParentFn = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
-/// The request header of the W3C trace context.
-pub const TRACEPARENT_HEADER: &str = "traceparent";
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

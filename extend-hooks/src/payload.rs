@@ -59,7 +59,7 @@ impl<T: Serialize + JsonSchema + ?Sized> Payload for T {
     label = "a response type must implement `serde::Deserialize` (owned), `schemars::JsonSchema` and `Send`",
     note = "add `#[derive(serde::Deserialize, schemars::JsonSchema)]` to the type's definition"
 )]
-pub trait Response: Sized {
+pub trait ResponseBody: Sized {
     /// A sync invocation: everything but the final decode is non-generic.
     #[doc(hidden)]
     fn __invoke<'a>(
@@ -72,7 +72,7 @@ pub trait Response: Sized {
     fn __schema(generator: &mut SchemaGenerator) -> Schema;
 }
 
-impl<T: DeserializeOwned + JsonSchema + Send> Response for T {
+impl<T: DeserializeOwned + JsonSchema + Send> ResponseBody for T {
     // Not an `async fn`: that would tie `T` to `'a`, which the trait does not ask.
     #[allow(clippy::manual_async_fn)]
     fn __invoke<'a>(

@@ -13,9 +13,8 @@
 
 use std::time::{Duration, Instant};
 
-use extend_hooks::{
-    Catalog, Container, ErrorKind, Extend, Extension, StaticDiscovery, extension_point,
-};
+use extend_hooks::discovery::{Endpoint, StaticDiscovery};
+use extend_hooks::{Catalog, Container, ErrorKind, Extend, extension_point};
 use extend_hooks_examples::{LeadDecision, NewLead, lead_archived, on_new_lead};
 use extend_hooks_tests::bench::scaled;
 
@@ -59,7 +58,7 @@ async fn sync_overhead() {
         .discovery(StaticDiscovery::new().with(
             "acme",
             "bench-sync",
-            Extension::new(&url).unwrap().with_secret("s"),
+            Endpoint::new(&url).unwrap().with_secret("s"),
         ))
         .http_client(http.clone())
         .build()
@@ -154,7 +153,7 @@ async fn async_queue_memory() {
         .discovery(StaticDiscovery::new().with(
             "acme",
             "lead-archived",
-            Extension::new(&server.url("/slow/60000")).unwrap(),
+            Endpoint::new(&server.url("/slow/60000")).unwrap(),
         ))
         .async_queue_capacity(CAPACITY)
         .build()

@@ -4,9 +4,8 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use extend_hooks::{
-    ErrorKind, Extend, ExtendBuilder, Extension, Outcome, OutcomeStatus, StaticDiscovery,
-};
+use extend_hooks::discovery::{Endpoint, StaticDiscovery};
+use extend_hooks::{ErrorKind, Extend, ExtendBuilder, Outcome, OutcomeStatus};
 use extend_hooks_examples::{NewLead, lead_archived};
 use extend_hooks_tests::{TestServer, extensions};
 use tokio::sync::mpsc;
@@ -62,7 +61,7 @@ fn client(
         .discovery(StaticDiscovery::new().with(
             "acme",
             "lead-archived",
-            Extension::new(&server.url(path)).unwrap().with_secret("k"),
+            Endpoint::new(&server.url(path)).unwrap().with_secret("k"),
         ))
         .async_backoff(Duration::from_millis(1), Duration::from_millis(20))
         .on_outcome(move |o| {
@@ -172,7 +171,7 @@ async fn each_attempt_is_bounded_by_the_point_timeout() {
         .discovery(StaticDiscovery::new().with(
             "acme",
             "quick-note",
-            Extension::new(&server.url("/slow/10000")).unwrap(),
+            Endpoint::new(&server.url("/slow/10000")).unwrap(),
         ))
         .on_outcome(move |o| {
             let _ = tx.send(seen(o));

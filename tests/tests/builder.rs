@@ -1,6 +1,7 @@
 //! Building a client: every misconfiguration is a clear error, not a panic.
 
-use extend_hooks::{BuildError, Extend, Extension, StaticDiscovery, WebtaskOptions};
+use extend_hooks::discovery::{Endpoint, StaticDiscovery, WebtaskOptions};
+use extend_hooks::{BuildError, Extend};
 
 #[test]
 fn building_outside_a_runtime_is_an_error() {
@@ -33,17 +34,17 @@ async fn discovery_is_required_and_settings_must_be_positive() {
 
 #[test]
 fn extension_urls_must_be_http() {
-    let err = Extension::new("ftp://example.com/x").unwrap_err();
+    let err = Endpoint::new("ftp://example.com/x").unwrap_err();
     assert_eq!(
         err.to_string(),
         "`ftp://example.com/x` is not a valid extension URL: the scheme is `ftp`; only http and https are supported"
     );
-    let err = Extension::new("not a url").unwrap_err();
+    let err = Endpoint::new("not a url").unwrap_err();
     assert!(
         err.to_string()
             .starts_with("`not a url` is not a valid extension URL: ")
     );
-    let ok = Extension::new("https://example.com/x")
+    let ok = Endpoint::new("https://example.com/x")
         .unwrap()
         .with_secret("hidden");
     assert_eq!(ok.secret(), Some("hidden"));

@@ -6,7 +6,8 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use extend_hooks::{ErrorKind, Extend, StaticDiscovery};
+use extend_hooks::discovery::StaticDiscovery;
+use extend_hooks::{ErrorKind, Extend};
 use extend_hooks_examples::{NewLead, lead_archived};
 
 fn lead() -> NewLead {

@@ -3,10 +3,8 @@
 
 use std::time::Duration;
 
-use extend_hooks::{
-    BoxFuture, Container, Discovery, DiscoveryError, ErrorKind, Extend, Extension, Scope,
-    StaticDiscovery, extension_point,
-};
+use extend_hooks::discovery::{BoxFuture, Discovery, DiscoveryError, Endpoint, StaticDiscovery};
+use extend_hooks::{Container, ErrorKind, Extend, Scope, extension_point};
 use extend_hooks_examples::{LeadDecision, NewLead, enrich_lead, on_new_lead};
 use extend_hooks_tests::extensions;
 use schemars::JsonSchema;
@@ -53,7 +51,7 @@ async fn extension_answer_replaces_the_default_and_gets_payload_and_secret() {
         StaticDiscovery::new().with(
             "acme",
             "on-new-lead",
-            Extension::new(&server.url("/score"))
+            Endpoint::new(&server.url("/score"))
                 .unwrap()
                 .with_secret("s3cret"),
         ),
@@ -108,7 +106,7 @@ async fn several_payload_parameters_become_an_object_keyed_by_name() {
     let extend = client(StaticDiscovery::new().with(
         "acme",
         "echo-several",
-        Extension::new(&server.url("/echo")).unwrap(),
+        Endpoint::new(&server.url("/echo")).unwrap(),
     ));
     let echoed = echo_several(&extend.container("acme"), &lead(), "duplicate", 3)
         .await
@@ -132,7 +130,7 @@ async fn failing(path: &str) -> (extend_hooks_tests::TestServer, Extend) {
     let extend = client(StaticDiscovery::new().with(
         "acme",
         "slow-score",
-        Extension::new(&server.url(path)).unwrap(),
+        Endpoint::new(&server.url(path)).unwrap(),
     ));
     (server, extend)
 }
@@ -216,7 +214,7 @@ async fn an_unreachable_extension_is_a_transient_host_unavailable_error() {
     let extend = client(StaticDiscovery::new().with(
         "acme",
         "slow-score",
-        Extension::new(&format!("http://127.0.0.1:{port}/gone")).unwrap(),
+        Endpoint::new(&format!("http://127.0.0.1:{port}/gone")).unwrap(),
     ));
     let err = slow_score(&extend.container("acme"), &lead())
         .await
@@ -239,7 +237,7 @@ async fn responses_over_the_size_limit_are_refused() {
         .discovery(StaticDiscovery::new().with(
             "acme",
             "echo-several",
-            Extension::new(&server.url("/big")).unwrap(),
+            Endpoint::new(&server.url("/big")).unwrap(),
         ))
         .max_response_bytes(1024)
         .build()
@@ -263,7 +261,7 @@ impl Discovery for Broken {
         &'a self,
         container: &'a str,
         _point: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Extension>, DiscoveryError>> {
+    ) -> BoxFuture<'a, Result<Option<Endpoint>, DiscoveryError>> {
         Box::pin(async move {
             if container == "twins" {
                 Err(DiscoveryError::Ambiguous {
@@ -322,7 +320,7 @@ async fn a_payload_that_fails_to_serialize_is_a_payload_error() {
     let extend = client(StaticDiscovery::new().with(
         "acme",
         "never-sent",
-        Extension::new(&server.url("/score")).unwrap(),
+        Endpoint::new(&server.url("/score")).unwrap(),
     ));
     let err = never_sent(&extend.container("acme"), &Unserializable)
         .await

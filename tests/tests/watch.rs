@@ -139,7 +139,7 @@ async fn replicas_on_two_host_nodes_on_postgres_see_each_others_installs_at_once
 #[tokio::test]
 async fn watching_needs_a_webtask_host() {
     let e = Extend::builder()
-        .discovery(extend_hooks::StaticDiscovery::new())
+        .discovery(extend_hooks::discovery::StaticDiscovery::new())
         .watch_changes(true)
         .build()
         .unwrap_err();

@@ -5,9 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use extend_hooks::{
-    Container, ErrorKind, Extend, ManagementErrorKind, OutcomeStatus, extension_point,
-};
+use extend_hooks::management::ManagementErrorKind;
+use extend_hooks::{Container, ErrorKind, Extend, OutcomeStatus, extension_point};
 use extend_host::{Host, Limits};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -64,7 +63,7 @@ async fn run_secret(host: &Host, container: &str, name: &str) -> String {
         .json()
         .await
         .unwrap();
-    w["secrets"][extend_hooks::RUN_SECRET]
+    w["secrets"][extend_hooks::wire::meta::RUN_SECRET]
         .as_str()
         .unwrap_or_else(|| panic!("no run secret in {w}"))
         .to_owned()
@@ -266,7 +265,7 @@ async fn management_calls_return_typed_results_and_name_what_was_refused() {
     assert_eq!(x.url, host.webtask_url("acme", "scorer"));
     // The run secret is a sealed secret, never metadata in clear.
     assert!(
-        !x.meta.contains_key(extend_hooks::RUN_SECRET),
+        !x.meta.contains_key(extend_hooks::wire::meta::RUN_SECRET),
         "{:?}",
         x.meta
     );
@@ -792,7 +791,7 @@ async fn the_published_catalog_reaches_the_host_and_installs_must_name_its_point
         .publish_catalog(&catalog, true)
         .await
         .unwrap_err();
-    let extend_hooks::PublishError::Management(e) = e else {
+    let extend_hooks::management::PublishError::Management(e) = e else {
         panic!("{e}")
     };
     assert_eq!(e.kind(), ManagementErrorKind::Refused);
@@ -831,7 +830,7 @@ async fn a_breaking_catalog_is_refused_with_the_extensions_it_would_break_unless
     admin.install("globex", "score", "s", DOUBLE).await.unwrap();
 
     let e = admin.publish_catalog(&catalog, false).await.unwrap_err();
-    let extend_hooks::PublishError::Breaking {
+    let extend_hooks::management::PublishError::Breaking {
         published,
         comparison,
         affected,

@@ -17,7 +17,7 @@ use super::flow::{
 use super::{Attempt, OutboxConfig, Record, Store, delivery_id, ms, now_ms};
 use crate::deliver::{Outcome, OutcomeFn, OutcomeStatus, report};
 
-use crate::invoke::{self, Invoker};
+use crate::invoke::{Attempted, Invoker};
 use crate::point::PointDescriptor;
 
 pub(crate) struct Worker {
@@ -379,24 +379,21 @@ impl Worker {
             .await;
             return;
         };
-        let deadline = tokio::time::Instant::now() + point.timeout();
-        let result = tokio::time::timeout_at(
-            deadline,
-            self.invoker.attempt(
-                point.name(),
+        let attempted = self
+            .invoker
+            .attempt_async(
+                point,
                 &container,
                 Bytes::from(std::mem::take(&mut record.body)),
-                deadline,
-                Some(&record.id),
+                &record.id,
                 trace_id,
-            ),
-        )
-        .await;
+            )
+            .await;
         let elapsed = Duration::from_millis(
             u64::try_from(now_ms().saturating_sub(record.created_ms)).unwrap_or(0),
         );
-        let failed = match result {
-            Ok(Ok(None)) if !self.disabled(point, &container).await.is_empty() => {
+        let failed = match attempted {
+            Attempted::NoExtension if !self.disabled(point, &container).await.is_empty() => {
                 // Disabled, not removed: kept as a dead letter to replay
                 // once the tenant enables it again, instead of dropped.
                 self.flowing(&container);
@@ -435,12 +432,12 @@ impl Worker {
                 );
                 return;
             }
-            Ok(Ok(answer)) => {
+            Attempted::Delivered { .. } | Attempted::NoExtension => {
                 self.flowing(&container);
                 self.save(self.store.done(&record.id), &record.id).await;
-                let status = match answer {
-                    Some(d) => OutcomeStatus::Delivered { status: d.status },
-                    None => OutcomeStatus::NoExtension,
+                let status = match attempted {
+                    Attempted::Delivered { status } => OutcomeStatus::Delivered { status },
+                    _ => OutcomeStatus::NoExtension,
                 };
                 // Every attempt the invocation had, those before a replay
                 // included (its history keeps them), and this one.
@@ -450,8 +447,7 @@ impl Worker {
                 self.report(point, container, status, attempts, elapsed, &record.id);
                 return;
             }
-            Ok(Err(failed)) => failed,
-            Err(_elapsed) => invoke::Failed::from(invoke::timeout_error(point, &container)),
+            Attempted::Failed(failed) => failed,
         };
         if held_back(&failed.error) {
             // Back-pressure, not a failed attempt: the invocation waits

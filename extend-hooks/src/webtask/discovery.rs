@@ -12,10 +12,10 @@ use moka::future::Cache;
 use super::api::{WebtaskApi, check_name};
 use super::installed::InstalledExtension;
 use super::options::{RUN_SECRET, WebtaskOptions};
-use crate::discovery::{BoxFuture, Discovery, DiscoveryError, Extension};
+use crate::discovery::{BoxFuture, Discovery, DiscoveryError, Endpoint};
 
 /// What the cache remembers for a (container, point).
-type Cached = Option<Extension>;
+type Cached = Option<Endpoint>;
 
 struct TtlByAnswer {
     found: Duration,
@@ -161,7 +161,7 @@ impl WebtaskDiscovery {
             [] => Ok(None),
             [(secret, one)] => {
                 let ext =
-                    Extension::new(&one.url).map_err(|e| DiscoveryError::Failed(Box::new(e)))?;
+                    Endpoint::new(&one.url).map_err(|e| DiscoveryError::Failed(Box::new(e)))?;
                 Ok(Some(match secret {
                     Some(secret) => ext.with_secret(secret.clone()),
                     None => ext,
@@ -179,7 +179,7 @@ impl Discovery for WebtaskDiscovery {
         &'a self,
         container: &'a str,
         point: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Extension>, DiscoveryError>> {
+    ) -> BoxFuture<'a, Result<Option<Endpoint>, DiscoveryError>> {
         Box::pin(async move {
             check_name("container", container).map_err(|m| DiscoveryError::Failed(m.into()))?;
             let k = key(container, point);

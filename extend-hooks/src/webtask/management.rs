@@ -21,10 +21,10 @@ pub struct PublishedCatalog {
     pub points: Vec<String>,
 }
 
-/// An extension a catalog change would affect.
+/// An installed extension whose point a catalog change breaks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct AffectedExtension {
+pub struct BrokenExtension {
     /// The point whose contract changes.
     pub point: String,
     /// The container it is installed in.
@@ -46,7 +46,7 @@ pub enum PublishError {
         /// Every difference, breaking or not.
         comparison: crate::catalog::Comparison,
         /// The extensions installed for the points that break.
-        affected: Vec<AffectedExtension>,
+        affected: Vec<BrokenExtension>,
     },
     /// A call to the host failed.
     Management(ManagementError),
@@ -203,7 +203,7 @@ impl Management {
     }
 
     /// The extensions installed for `points`, in every container.
-    async fn affected(&self, points: &[String]) -> Result<Vec<AffectedExtension>, ManagementError> {
+    async fn affected(&self, points: &[String]) -> Result<Vec<BrokenExtension>, ManagementError> {
         const OP: &str = "list the extensions of changed points";
         if points.is_empty() {
             return Ok(Vec::new());
@@ -226,7 +226,7 @@ impl Management {
         })?;
         Ok(wire
             .into_iter()
-            .map(|w| AffectedExtension {
+            .map(|w| BrokenExtension {
                 point: w.point,
                 container: w.container,
                 name: w.name,
@@ -263,7 +263,7 @@ impl Management {
 
     /// Installs `code` as the extension `name` for `point` in `container`,
     /// replacing what had that name. A fresh random run secret is stored,
-    /// sealed by the host, as the secret [`RUN_SECRET`](super::RUN_SECRET);
+    /// sealed by the host, as the secret `auth0-extension-secret` ([`extend_wire::meta::RUN_SECRET`](crate::wire::meta::RUN_SECRET));
     /// the host refuses runs without it, and discovery reads it back with
     /// the client's token.
     pub async fn install(

@@ -14,6 +14,6 @@ pub(crate) use api::WebtaskApi;
 pub(crate) use discovery::WebtaskDiscovery;
 pub use error::{ManagementError, ManagementErrorKind};
 pub use installed::InstalledExtension;
-pub use management::{AffectedExtension, Management, PublishError, PublishedCatalog};
-pub use options::{RUN_SECRET, WebtaskOptions};
+pub use management::{BrokenExtension, Management, PublishError, PublishedCatalog};
+pub use options::WebtaskOptions;
 pub(crate) use watch::start as watch_changes;

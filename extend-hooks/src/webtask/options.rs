@@ -5,7 +5,7 @@ use std::time::Duration;
 /// The name of the webtask secret that holds an extension's run secret: the
 /// host refuses a run without `Authorization: Bearer <it>`. It is stored
 /// sealed, never in metadata; discovery reads it with `?decrypt=true`.
-pub const RUN_SECRET: &str = extend_wire::meta::RUN_SECRET;
+pub(crate) const RUN_SECRET: &str = extend_wire::meta::RUN_SECRET;
 
 /// Settings of webtask discovery: cache lifetimes and size. The metadata
 /// keys are fixed (`extend_wire::meta`): the host checks catalogs, records
