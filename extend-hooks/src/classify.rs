@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use reqwest::header::HeaderMap;
 
+use extend_wire::error::ErrorBody;
+
 use crate::error::{ErrorKind, excerpt};
 
 /// Who produced a run response, as the host says in `x-wt-response-source`.
@@ -25,12 +27,13 @@ pub(crate) enum ResponseSource {
 impl ResponseSource {
     /// The header's value, `None` when the answer has none (a plain HTTP server).
     pub(crate) fn from_headers(headers: &HeaderMap) -> Option<Self> {
-        let value = headers.get("x-wt-response-source")?;
+        use extend_wire::headers::source;
+        let value = headers.get(extend_wire::headers::RESPONSE_SOURCE)?;
         Some(match value.to_str().unwrap_or("") {
-            "webtask" => ResponseSource::Webtask,
-            "compiler" => ResponseSource::Compiler,
-            "proxy" => ResponseSource::Proxy,
-            "network" => ResponseSource::Network,
+            source::WEBTASK => ResponseSource::Webtask,
+            source::COMPILER => ResponseSource::Compiler,
+            source::PROXY => ResponseSource::Proxy,
+            source::NETWORK => ResponseSource::Network,
             other => ResponseSource::Unknown(other.to_owned()),
         })
     }
@@ -48,14 +51,6 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
-/// The `{code, error, details, message}` body of the Extend error table.
-#[derive(serde::Deserialize, Default)]
-struct ErrorBody {
-    error: Option<String>,
-    message: Option<String>,
-    details: Option<String>,
-}
-
 /// Sorts a non-2xx answer into the kinds a platform acts on, by status,
 /// response source and the error body.
 pub(crate) fn classify(
@@ -66,13 +61,7 @@ pub(crate) fn classify(
 ) -> ErrorKind {
     // A body that is not the error shape (or not JSON) still has a text to show.
     let parsed: ErrorBody = serde_json::from_slice(body).unwrap_or_default();
-    let message = || {
-        parsed
-            .message
-            .clone()
-            .or_else(|| parsed.error.clone())
-            .unwrap_or_else(|| excerpt(body))
-    };
+    let message = || parsed.text().map_or_else(|| excerpt(body), str::to_owned);
     let ran = source == Some(&ResponseSource::Webtask);
     match (status, source) {
         (429, _) => ErrorKind::RateLimited {

@@ -19,7 +19,8 @@ pub(crate) enum Source {
 impl Source {
     /// `x-wt-response-source`, made once: a name given as a string is
     /// allocated on every insert.
-    pub(crate) const HEADER: HeaderName = HeaderName::from_static("x-wt-response-source");
+    pub(crate) const HEADER: HeaderName =
+        HeaderName::from_static(extend_wire::headers::RESPONSE_SOURCE);
 
     pub(crate) fn header(self) -> HeaderValue {
         HeaderValue::from_static(self.as_str())
@@ -27,9 +28,9 @@ impl Source {
 
     pub(crate) fn as_str(self) -> &'static str {
         match self {
-            Source::Webtask => "webtask",
-            Source::Compiler => "compiler",
-            Source::Proxy => "proxy",
+            Source::Webtask => extend_wire::headers::source::WEBTASK,
+            Source::Compiler => extend_wire::headers::source::COMPILER,
+            Source::Proxy => extend_wire::headers::source::PROXY,
         }
     }
 }
@@ -86,7 +87,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "code": self.status.as_u16(), "message": self.message });
+        let body = extend_wire::error::ErrorBody::new(self.status.as_u16(), self.message);
         let mut res = (self.status, axum::Json(body)).into_response();
         if let Some(source) = self.source {
             res.headers_mut().insert(Source::HEADER, source.header());

@@ -112,6 +112,10 @@ fn check(dir: &Path, files: &[&str]) -> (bool, String) {
             "--strict",
             "--target",
             "es2020",
+            // As the editor checks: the sandbox's globals come from the
+            // generated types, not the DOM.
+            "--lib",
+            "es2020",
             "--module",
             "commonjs",
             // With the code frame, which shows the offending field.
@@ -233,4 +237,49 @@ fn a_correct_extension_checks_and_a_wrong_field_type_is_named() {
         ) && text.contains("cb(null, { score: 'high', accept: true });\n               ~~~~~"),
         "{text}"
     );
+}
+
+/// The sandbox's globals (URL, TextEncoder, crypto.subtle, …) are declared by
+/// the generated types and check with `--lib es2020`; a browser API the host
+/// does not give (`document`, `localStorage`) is an error, as it would be at
+/// run time.
+#[test]
+fn the_sandbox_globals_are_declared_and_nothing_else() {
+    let dir = workdir("globals");
+    std::fs::write(
+        dir.join("webhook.js"),
+        r#"// @ts-check
+/** @type {import('./extend-types').OnNewLead.AsyncHandler} */
+module.exports = async (ctx) => {
+  const url = new URL('/v1/leads?x=1', 'https://api.example.com');
+  url.searchParams.set('email', ctx.body.email);
+  const key = await crypto.subtle.importKey('raw', new TextEncoder().encode(ctx.secrets.KEY), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
+  const sig = await crypto.subtle.sign('HMAC', key, new TextEncoder().encode(url.href));
+  const ok = await crypto.subtle.verify('HMAC', key, sig, new TextEncoder().encode(url.href));
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', sig));
+  const id = crypto.randomUUID() + btoa(String.fromCharCode(...digest)) + atob('aGk=');
+  const copy = structuredClone({ id, ok, at: new Date() });
+  console.log(copy.id, new TextDecoder().decode(new Uint8Array([104, 105])), crypto.getRandomValues(new Uint8Array(4)).length);
+  return { score: ok ? 1 : 0, accept: copy.ok };
+};
+"#,
+    )
+    .unwrap();
+    let (ok, text) = check(&dir, &["extend-types.d.ts", "webhook.js"]);
+    assert!(
+        ok,
+        "tsc refused an extension using the sandbox's globals:\n{text}"
+    );
+
+    std::fs::write(
+        dir.join("browser.js"),
+        r#"// @ts-check
+module.exports = async () => { document.title = 'x'; return localStorage.getItem('k'); };
+"#,
+    )
+    .unwrap();
+    let (ok, text) = check(&dir, &["extend-types.d.ts", "browser.js"]);
+    assert!(!ok, "tsc accepted browser APIs the sandbox lacks");
+    assert!(text.contains("Cannot find name 'document'"), "{text}");
+    assert!(text.contains("Cannot find name 'localStorage'"), "{text}");
 }

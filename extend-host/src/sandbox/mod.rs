@@ -7,6 +7,7 @@ mod frame;
 pub(crate) mod limit;
 mod process;
 mod resident;
+mod web;
 mod worker;
 
 pub use executor::ExecutorStats;
@@ -145,8 +146,9 @@ impl Reply {
 
     /// The error shape of the Extend error table: `{code, error, message}`.
     pub(crate) fn error(status: u16, source: Source, error: &str, message: &str) -> Self {
-        let body = serde_json::json!({ "code": status, "error": error, "message": message });
-        Reply::json(status, source, body.to_string())
+        let body = extend_wire::error::ErrorBody::new(status, message).with_error(error);
+        let body = serde_json::to_string(&body).unwrap_or_default();
+        Reply::json(status, source, body)
     }
 
     /// 429 for a run whose container used up its CPU budget before it

@@ -9,6 +9,7 @@
 
 mod change_log;
 mod postgres;
+mod sql;
 mod sqlite;
 mod traits;
 

@@ -88,7 +88,7 @@ Editor.prototype.onlyPoint = function () {
 Editor.prototype.setUpMonaco = function () {
   var m = this.monaco;
   var ts = m.languages.typescript;
-  ts.javascriptDefaults.setCompilerOptions({
+  var options = {
     target: ts.ScriptTarget.ES2020,
     allowJs: true,
     checkJs: true,
@@ -96,7 +96,12 @@ Editor.prototype.setUpMonaco = function () {
     module: ts.ModuleKind.CommonJS,
     moduleResolution: ts.ModuleResolutionKind.NodeJs,
     noEmit: true
-  });
+  };
+  // With the point's types, the sandbox's globals come from them
+  // (extend-types.d.ts declares exactly what the host gives), not from the
+  // DOM: a browser API the host lacks is an error here as it is at run time.
+  if (this.types) options.lib = ['es2020'];
+  ts.javascriptDefaults.setCompilerOptions(options);
   ts.javascriptDefaults.setDiagnosticsOptions({ noSemanticValidation: false, noSyntaxValidation: false });
   ts.javascriptDefaults.setEagerModelSync(true);
   // The point's types, where templates import them from ('./extend-types').

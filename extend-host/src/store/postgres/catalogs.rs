@@ -17,15 +17,11 @@ impl Catalogs for PostgresStore {
                 .await
                 .map_err(db)?;
             let version: i64 = tx
-                .query_one(
-                    "INSERT INTO catalogs (version, document, published_at)
-                     SELECT COALESCE(MAX(version), 0) + 1, $1, $2 FROM catalogs RETURNING version",
-                    &[&document, &t],
-                )
+                .query_one(sql::CATALOG_PUBLISH, &[&document, &t])
                 .await
                 .map_err(db)?
                 .get(0);
-            tx.execute("DELETE FROM catalogs WHERE version < $1", &[&(version - 1)])
+            tx.execute(sql::CATALOGS_BEFORE_DELETE, &[&(version - 1)])
                 .await
                 .map_err(db)?;
             tx.commit().await.map_err(db)?;
@@ -37,10 +33,7 @@ impl Catalogs for PostgresStore {
         Box::pin(async move {
             let mut conn = self.reader().await?;
             Ok(conn
-                .query(
-                    "SELECT version, document, published_at FROM catalogs ORDER BY version DESC LIMIT 2",
-                    &[],
-                )
+                .query(sql::CATALOGS_LAST_TWO, &[])
                 .await
                 .map_err(db)?
                 .iter()

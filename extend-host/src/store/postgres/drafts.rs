@@ -130,10 +130,7 @@ impl Drafts for PostgresStore {
         Box::pin(async move {
             let conn = self.conn().await?;
             Ok(conn
-                .execute(
-                    "DELETE FROM webtask_drafts WHERE container = $1 AND name = $2",
-                    &[&container, &name],
-                )
+                .execute(sql::DRAFT_DELETE, &[&container, &name])
                 .await
                 .map_err(db)?
                 > 0)

@@ -26,10 +26,7 @@ impl Feed for PostgresStore {
             let after = after.min(i64::MAX as u64) as i64;
             let limit = limit.min(i64::MAX as u64) as i64;
             let mut conn = self.reader().await?;
-            let bounds = conn
-                .query_one("SELECT MIN(id), MAX(id) FROM changes", &[])
-                .await
-                .map_err(db)?;
+            let bounds = conn.query_one(sql::CHANGES_RANGE, &[]).await.map_err(db)?;
             let (oldest, latest): (Option<i64>, Option<i64>) = (bounds.get(0), bounds.get(1));
             let rows = conn
                 .query(

@@ -21,6 +21,7 @@ mod listen;
 mod relay;
 
 use super::change_log::{FEED_BACKLOG, log_is_complete};
+use super::sql;
 use super::{
     BoxFuture, Change, ChangeLog, Quota, RemoteLog, Store, StoreError, StoredCatalog,
     StoredWebtask, Usage, WebtaskChange,
@@ -417,11 +418,6 @@ const VERSION_SQL: &str = "INSERT INTO webtask_versions (container, name, versio
      SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4::text::jsonb, $5::text::jsonb, $6, $7
      FROM webtask_versions WHERE container = $1 AND name = $2";
 
-/// Keeps the last versions.
-const PRUNE_VERSIONS_SQL: &str =
-    "DELETE FROM webtask_versions WHERE container = $1 AND name = $2 AND version <=
-     (SELECT MAX(version) FROM webtask_versions WHERE container = $1 AND name = $2) - $3";
-
 /// Drops a container's oldest versions, other than each webtask's newest,
 /// while its version histories hold more than `$2` bytes of code: the live
 /// versions count first, then the others newest first.
@@ -481,7 +477,7 @@ impl PostgresStore {
             let (upsert, version, prune, lock, log) = futures_util::future::try_join5(
                 tx.prepare_cached(UPSERT_SQL),
                 tx.prepare_cached(VERSION_SQL),
-                tx.prepare_cached(PRUNE_VERSIONS_SQL),
+                tx.prepare_cached(sql::VERSIONS_PRUNE),
                 tx.prepare_cached(CHANGE_LOCK_SQL),
                 tx.prepare_cached(LOG_CHANGE_SQL),
             )

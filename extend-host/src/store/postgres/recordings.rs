@@ -29,7 +29,7 @@ impl Recordings for PostgresStore {
                 .map(|r| r.get(0));
             if let Some(seq) = seq {
                 tx.execute(
-                    "DELETE FROM recorded_inputs WHERE container = $1 AND name = $2 AND seq <= $3",
+                    sql::RECORDINGS_TRIM,
                     &[&container, &name, &(seq - i64::from(keep))],
                 )
                 .await
@@ -47,11 +47,7 @@ impl Recordings for PostgresStore {
         Box::pin(async move {
             let mut conn = self.reader().await?;
             let rows = conn
-                .query(
-                    "SELECT recorded_at, input FROM recorded_inputs
-                     WHERE container = $1 AND name = $2 ORDER BY seq DESC",
-                    &[&container, &name],
-                )
+                .query(sql::RECORDINGS_NEWEST_FIRST, &[&container, &name])
                 .await
                 .map_err(db)?;
             Ok(rows

@@ -63,7 +63,7 @@ impl Store for PostgresStore {
             }
             // The old history goes first: it refers to the old name.
             tx.execute(
-                "DELETE FROM webtask_versions WHERE container = $1 AND name IN ($2, $3)",
+                sql::VERSIONS_DELETE_BOTH_NAMES,
                 &[&w.container, &from, &w.name],
             )
             .await
@@ -92,7 +92,7 @@ impl Store for PostgresStore {
             }
             // Every parameter is used in each: PostgreSQL cannot type an unused one.
             for sql in [
-                "DELETE FROM recorded_inputs WHERE container = $1 AND name IN ($2, $3)",
+                sql::RECORDINGS_DELETE_BOTH_NAMES,
                 "DELETE FROM webtask_drafts WHERE container = $1 AND name = $3 AND $2 <> $3",
                 "UPDATE webtask_drafts SET name = $3 WHERE container = $1 AND name = $2",
             ] {
@@ -139,19 +139,13 @@ impl Store for PostgresStore {
             let mut conn = this.conn().await?;
             let tx = conn.transaction().await.map_err(db)?;
             let deleted = tx
-                .execute(
-                    "DELETE FROM webtasks WHERE container = $1 AND name = $2",
-                    &[&c, &n],
-                )
+                .execute(sql::WEBTASK_DELETE, &[&c, &n])
                 .await
                 .map_err(db)?
                 > 0;
-            tx.execute(
-                "DELETE FROM recorded_inputs WHERE container = $1 AND name = $2",
-                &[&c, &n],
-            )
-            .await
-            .map_err(db)?;
+            tx.execute(sql::RECORDINGS_DELETE, &[&c, &n])
+                .await
+                .map_err(db)?;
             let change = if deleted {
                 Some(log_change(&tx, &c, &n, true).await.map_err(db)?)
             } else {
@@ -271,7 +265,7 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let mut conn = self.reader().await?;
             Ok(conn
-                .query("SELECT jti FROM revoked_tokens", &[])
+                .query(sql::REVOKED_ALL, &[])
                 .await
                 .map_err(db)?
                 .iter()

@@ -12,18 +12,10 @@ impl Catalogs for SqliteStore {
             let t = now();
             let tx = conn.transaction().map_err(db)?;
             let version: i64 = tx
-                .query_row(
-                    "INSERT INTO catalogs (version, document, published_at)
-                     SELECT COALESCE(MAX(version), 0) + 1, ?1, ?2 FROM catalogs RETURNING version",
-                    params![document, t],
-                    |r| r.get(0),
-                )
+                .query_row(sql::CATALOG_PUBLISH, params![document, t], |r| r.get(0))
                 .map_err(db)?;
-            tx.execute(
-                "DELETE FROM catalogs WHERE version < ?1",
-                params![version - 1],
-            )
-            .map_err(db)?;
+            tx.execute(sql::CATALOGS_BEFORE_DELETE, params![version - 1])
+                .map_err(db)?;
             tx.commit().map_err(db)?;
             Ok(StoredCatalog::new(version as u64, document, t))
         })
@@ -31,14 +23,14 @@ impl Catalogs for SqliteStore {
 
     fn catalogs(&self) -> BoxFuture<'_, Result<Vec<StoredCatalog>, StoreError>> {
         self.read(|conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT version, document, published_at FROM catalogs ORDER BY version DESC LIMIT 2",
-                )
-                .map_err(db)?;
+            let mut stmt = conn.prepare_cached(sql::CATALOGS_LAST_TWO).map_err(db)?;
             let rows = stmt
                 .query_map([], |r| {
-                    Ok(StoredCatalog::new(r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?))
+                    Ok(StoredCatalog::new(
+                        r.get::<_, i64>(0)? as u64,
+                        r.get(1)?,
+                        r.get(2)?,
+                    ))
                 })
                 .map_err(db)?;
             rows.collect::<Result<_, _>>().map_err(db)

@@ -122,14 +122,6 @@ impl Drafts for SqliteStore {
         name: &'a str,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         let (c, n) = (container.to_owned(), name.to_owned());
-        self.with(move |conn| {
-            Ok(conn
-                .execute(
-                    "DELETE FROM webtask_drafts WHERE container = ?1 AND name = ?2",
-                    params![c, n],
-                )
-                .map_err(db)?
-                > 0)
-        })
+        self.with(move |conn| Ok(conn.execute(sql::DRAFT_DELETE, params![c, n]).map_err(db)? > 0))
     }
 }

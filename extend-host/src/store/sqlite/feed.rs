@@ -18,9 +18,7 @@ impl Feed for SqliteStore {
         self.read(move |conn| {
             let after = after.min(i64::MAX as u64) as i64;
             let (oldest, latest): (Option<i64>, Option<i64>) = conn
-                .query_row("SELECT MIN(id), MAX(id) FROM changes", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
+                .query_row(sql::CHANGES_RANGE, [], |r| Ok((r.get(0)?, r.get(1)?)))
                 .map_err(db)?;
             let complete = log_is_complete(oldest, latest, after);
             let mut stmt = conn

@@ -14,6 +14,7 @@ mod webtasks;
 use super::change_log::{
     CHANGE_LOG_ROWS, FEED_BACKLOG, announce, announce_all, log_is_complete, version_row,
 };
+use super::sql;
 use super::{
     BoxFuture, Change, ChangeLog, Deployment, Draft, Quota, Store, StoreError, StoredCatalog,
     StoredWebtask, Usage, VERSIONS_KEPT, WebtaskChange, WebtaskVersion,
@@ -203,8 +204,7 @@ impl SqliteStore {
             )
             .map_err(db)?;
             tx.execute(
-                "DELETE FROM webtask_versions WHERE container = ?1 AND name = ?2 AND version <=
-                 (SELECT MAX(version) FROM webtask_versions WHERE container = ?1 AND name = ?2) - ?3",
+                sql::VERSIONS_PRUNE,
                 params![w.container, w.name, VERSIONS_KEPT as i64],
             )
             .map_err(db)?;
@@ -343,6 +343,27 @@ mod tests {
                 .collect(),
             "t".into(),
         )
+    }
+
+    /// The statements shared with PostgreSQL use `$N`, which SQLite numbers
+    /// by first appearance: each must name its parameters in order, or
+    /// SQLite would bind them to the wrong places.
+    #[test]
+    fn the_shared_statements_prepare_and_number_their_parameters_in_order() {
+        let conn = Connection::open_in_memory().unwrap();
+        for sql in MIGRATIONS {
+            conn.execute_batch(sql).unwrap();
+        }
+        for sql in crate::store::sql::ALL {
+            let stmt = conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+            for i in 1..=stmt.parameter_count() {
+                assert_eq!(
+                    stmt.parameter_name(i),
+                    Some(format!("${i}").as_str()),
+                    "{sql}"
+                );
+            }
+        }
     }
 
     #[tokio::test]

@@ -23,11 +23,8 @@ impl Recordings for SqliteStore {
                     |r| r.get(0),
                 )
                 .map_err(db)?;
-            tx.execute(
-                "DELETE FROM recorded_inputs WHERE container = ?1 AND name = ?2 AND seq <= ?3",
-                params![c, n, seq - i64::from(keep)],
-            )
-            .map_err(db)?;
+            tx.execute(sql::RECORDINGS_TRIM, params![c, n, seq - i64::from(keep)])
+                .map_err(db)?;
             tx.commit().map_err(db)
         })
     }
@@ -40,10 +37,7 @@ impl Recordings for SqliteStore {
         let (c, n) = (container.to_owned(), name.to_owned());
         self.read(move |conn| {
             let mut stmt = conn
-                .prepare_cached(
-                    "SELECT recorded_at, input FROM recorded_inputs
-                     WHERE container = ?1 AND name = ?2 ORDER BY seq DESC",
-                )
+                .prepare_cached(sql::RECORDINGS_NEWEST_FIRST)
                 .map_err(db)?;
             let rows = stmt
                 .query_map(params![c, n], |r| {

@@ -42,18 +42,9 @@ impl Store for SqliteStore {
         let (c, n) = (container.to_owned(), name.to_owned());
         let write = self.with(move |conn| {
             let tx = conn.transaction().map_err(db)?;
-            let deleted = tx
-                .execute(
-                    "DELETE FROM webtasks WHERE container = ?1 AND name = ?2",
-                    params![c, n],
-                )
-                .map_err(db)?
-                > 0;
-            tx.execute(
-                "DELETE FROM recorded_inputs WHERE container = ?1 AND name = ?2",
-                params![c, n],
-            )
-            .map_err(db)?;
+            let deleted = tx.execute(sql::WEBTASK_DELETE, params![c, n]).map_err(db)? > 0;
+            tx.execute(sql::RECORDINGS_DELETE, params![c, n])
+                .map_err(db)?;
             let change = if deleted {
                 Some(log_change(&tx, &c, &n, true)?)
             } else {
@@ -90,7 +81,7 @@ impl Store for SqliteStore {
             // What refers to the old name goes first (foreign keys), and the
             // metadata index is made again for the new one.
             for sql in [
-                "DELETE FROM webtask_versions WHERE container = ?1 AND name IN (?2, ?3)",
+                sql::VERSIONS_DELETE_BOTH_NAMES,
                 "DELETE FROM webtask_meta WHERE container = ?1 AND name IN (?2, ?3)",
             ] {
                 tx.execute(sql, params![w.container, from, w.name]).map_err(db)?;
@@ -112,7 +103,7 @@ impl Store for SqliteStore {
                 "INSERT INTO webtask_meta (container, name, key, value)
                  SELECT w.container, w.name, j.key, j.value FROM webtasks w, json_each(w.meta) j
                  WHERE w.container = ?1 AND w.name = ?3 AND ?2 <> ?3",
-                "DELETE FROM recorded_inputs WHERE container = ?1 AND name IN (?2, ?3)",
+                sql::RECORDINGS_DELETE_BOTH_NAMES,
                 "DELETE FROM webtask_drafts WHERE container = ?1 AND name = ?3",
                 "UPDATE webtask_drafts SET name = ?3 WHERE container = ?1 AND name = ?2",
             ] {
@@ -237,7 +228,7 @@ impl Store for SqliteStore {
 
     fn revoked(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
         self.read(|conn| {
-            let mut stmt = conn.prepare("SELECT jti FROM revoked_tokens").map_err(db)?;
+            let mut stmt = conn.prepare(sql::REVOKED_ALL).map_err(db)?;
             let rows = stmt.query_map([], |r| r.get(0)).map_err(db)?;
             rows.map(|r| r.map_err(db)).collect()
         })
