@@ -214,23 +214,15 @@ async fn load(store: &dyn Store) -> Points {
     };
     let Some(document) = catalogs
         .first()
-        .and_then(|c| serde_json::from_str::<Value>(&c.document).ok())
+        .and_then(|c| serde_json::from_str::<extend_wire::catalog::Document>(&c.document).ok())
     else {
         return Points::new();
     };
     document
-        .get("points")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|p| p.get("record_inputs").and_then(Value::as_bool) == Some(true))
-        .filter_map(|p| {
-            let name = p.get("name")?.as_str()?.to_owned();
-            let schema = p
-                .get("payload_schema")
-                .cloned()
-                .unwrap_or(Value::Bool(true));
-            Some((name, Arc::new(schema)))
+        .recording()
+        .map(|(name, schema)| {
+            let schema = schema.cloned().unwrap_or(Value::Bool(true));
+            (name.to_owned(), Arc::new(schema))
         })
         .collect()
 }

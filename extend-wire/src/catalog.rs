@@ -4,7 +4,106 @@
 //! "payload_schema", "response_schema", "record_inputs", …}], "typescript"}`.
 
 use crate::names::{POINT_NAME_MAX, is_point_name};
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A catalog document, typed. Every field a reader may meet in a document
+/// an older or newer framework wrote is optional, and fields this version
+/// does not know are kept (`other`), so that reading and writing one back
+/// loses nothing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Document {
+    /// The points, sorted by name when the framework writes them.
+    pub points: Vec<Point>,
+    /// The points' TypeScript declarations, in a published document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typescript: Option<String>,
+    /// Fields this version does not know.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// One point of a [`Document`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    /// Its name (see [`crate::names`]).
+    pub name: String,
+    /// `sync` or `async` (see [`MODES`]).
+    pub mode: String,
+    /// The time one invocation may take, in milliseconds.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// What the point is for (its doc comment).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The Rust path of the declaring function.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rust_path: Option<String>,
+    /// Where it is declared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+    /// Whether the platform runs a default when the tenant has no extension.
+    #[serde(default)]
+    pub has_default: bool,
+    /// Whether the host keeps the last inputs of its extensions.
+    #[serde(default)]
+    pub record_inputs: bool,
+    /// The payload's Rust type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_type: Option<String>,
+    /// The payload's JSON Schema.
+    #[serde(default)]
+    pub payload_schema: Option<Value>,
+    /// The response's Rust type (a sync point).
+    #[serde(default)]
+    pub response_type: Option<String>,
+    /// The response's JSON Schema (a sync point).
+    #[serde(default)]
+    pub response_schema: Option<Value>,
+    /// A starter extension, in a published document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// A payload that fits the schema, in a published document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<Value>,
+    /// Fields this version does not know.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// Where a point is declared.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    /// The file, as `file!()` gives it.
+    pub file: String,
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column.
+    pub column: u32,
+}
+
+impl Document {
+    /// Reads and checks a document: the rules of [`point_names`], then the
+    /// types of the fields. The message says what is wrong and where.
+    pub fn parse(document: &Value) -> Result<Document, String> {
+        point_names(document)?;
+        serde_json::from_value(document.clone())
+            .map_err(|e| format!("the catalog is not a catalog document: {e}"))
+    }
+
+    /// The point named `name`.
+    pub fn point(&self, name: &str) -> Option<&Point> {
+        self.points.iter().find(|p| p.name == name)
+    }
+
+    /// The points that record their inputs, with their payload schemas.
+    pub fn recording(&self) -> impl Iterator<Item = (&str, Option<&Value>)> {
+        self.points
+            .iter()
+            .filter(|p| p.record_inputs)
+            .map(|p| (p.name.as_str(), p.payload_schema.as_ref()))
+    }
+}
 
 /// A point's `mode` values.
 pub const MODES: [&str; 2] = ["sync", "async"];
@@ -44,18 +143,6 @@ pub fn point_names(document: &Value) -> Result<Vec<String>, String> {
         names.push(name.to_owned());
     }
     Ok(names)
-}
-
-/// The points of `document` that record their inputs (`"record_inputs":
-/// true`), with their payload schemas.
-pub fn recording_points(document: &Value) -> impl Iterator<Item = (&str, Option<&Value>)> {
-    document
-        .get("points")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|p| p.get("record_inputs").and_then(Value::as_bool) == Some(true))
-        .filter_map(|p| Some((p.get("name")?.as_str()?, p.get("payload_schema"))))
 }
 
 #[cfg(test)]
@@ -101,7 +188,32 @@ mod tests {
             {"name": "a", "mode": "sync", "record_inputs": true, "payload_schema": {"type": "object"}},
             {"name": "b", "mode": "sync"},
         ]});
-        let got: Vec<_> = recording_points(&doc).collect();
+        let doc = super::Document::parse(&doc).unwrap();
+        let got: Vec<_> = doc.recording().collect();
         assert_eq!(got, [("a", Some(&json!({"type": "object"})))]);
+    }
+
+    #[test]
+    fn a_document_round_trips_with_the_fields_it_does_not_know() {
+        let raw = json!({
+            "points": [{
+                "name": "on-new-lead", "mode": "sync", "timeout_ms": 2000, "description": null,
+                "has_default": true, "record_inputs": false, "payload_schema": {"type": "object"},
+                "response_type": null, "response_schema": null,
+                "source": {"file": "crm.rs", "line": 3, "column": 1},
+                "future_field": [1, 2],
+            }],
+            "typescript": "export {}",
+            "generator": "next-version",
+        });
+        let doc = super::Document::parse(&raw).unwrap();
+        assert_eq!(doc.point("on-new-lead").unwrap().timeout_ms, Some(2000));
+        assert_eq!(doc.points[0].other["future_field"], json!([1, 2]));
+        assert_eq!(serde_json::to_value(&doc).unwrap(), raw);
+        let e = super::Document::parse(
+            &json!({"points": [{"name": "a", "mode": "sync", "timeout_ms": "soon"}]}),
+        )
+        .unwrap_err();
+        assert!(e.contains("not a catalog document"), "{e}");
     }
 }

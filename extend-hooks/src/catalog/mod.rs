@@ -112,28 +112,45 @@ impl Catalog {
     /// A stable JSON document for extension authors and editors: points sorted
     /// by name, object keys sorted, schemas in draft 2020-12.
     pub fn to_json(&self) -> Value {
-        let points: Vec<Value> = self
+        serde_json::to_value(self.document()).unwrap_or_else(|_| json!({ "points": [] }))
+    }
+
+    /// The same document, typed ([`extend_wire::catalog::Document`]): what
+    /// is published to the host, which reads it with the same types.
+    pub fn document(&self) -> extend_wire::catalog::Document {
+        use extend_wire::catalog::{Document, Point, Source};
+        let points = self
             .points
             .iter()
             .map(|p| {
                 let location = p.location();
-                json!({
-                    "name": p.name(),
-                    "mode": p.mode().as_str(),
-                    "timeout_ms": u64::try_from(p.timeout().as_millis()).unwrap_or(u64::MAX),
-                    "description": p.description(),
-                    "rust_path": p.rust_path(),
-                    "source": { "file": location.file, "line": location.line, "column": location.column },
-                    "has_default": p.has_default(),
-                    "record_inputs": p.record_inputs(),
-                    "payload_type": p.payload_type(),
-                    "payload_schema": p.payload_schema(),
-                    "response_type": p.response_type(),
-                    "response_schema": p.response_schema(),
-                })
+                Point {
+                    name: p.name().to_owned(),
+                    mode: p.mode().as_str().to_owned(),
+                    timeout_ms: Some(u64::try_from(p.timeout().as_millis()).unwrap_or(u64::MAX)),
+                    description: Some(p.description().to_owned()),
+                    rust_path: Some(p.rust_path().to_owned()),
+                    source: Some(Source {
+                        file: location.file.to_owned(),
+                        line: location.line,
+                        column: location.column,
+                    }),
+                    has_default: p.has_default(),
+                    record_inputs: p.record_inputs(),
+                    payload_type: Some(p.payload_type()),
+                    payload_schema: serde_json::to_value(p.payload_schema()).ok(),
+                    response_type: p.response_type().map(str::to_owned),
+                    response_schema: p
+                        .response_schema()
+                        .and_then(|s| serde_json::to_value(s).ok()),
+                    ..Point::default()
+                }
             })
             .collect();
-        json!({ "points": points })
+        Document {
+            points,
+            ..Document::default()
+        }
     }
 
     /// Every difference between `previous` (a catalog document: an earlier

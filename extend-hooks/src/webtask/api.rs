@@ -147,7 +147,7 @@ impl WebtaskApi {
     pub(crate) async fn put_catalog(
         &self,
         op: &'static str,
-        document: &serde_json::Value,
+        document: &extend_wire::catalog::Document,
     ) -> Result<Bytes, ManagementError> {
         let request = json(self.http.put(self.url("/api/catalog")), document);
         self.send(op, "", request).await?.ok_or_else(|| {

@@ -98,27 +98,12 @@ impl std::error::Error for PublishError {
 /// What is published: [`Catalog::to_json`](crate::Catalog::to_json), the
 /// TypeScript types, and each point's starter template and sample payload,
 /// which the host serves to extension authors and its editor.
-fn published_document(catalog: &crate::Catalog) -> serde_json::Value {
-    let mut doc = catalog.to_json();
-    doc["typescript"] = catalog.to_typescript().into();
-    if let Some(points) = doc
-        .get_mut("points")
-        .and_then(serde_json::Value::as_array_mut)
-    {
-        for p in points {
-            let name = p
-                .get("name")
-                .and_then(serde_json::Value::as_str)
-                .map(str::to_owned);
-            if let Some(n) = name {
-                if let Some(template) = catalog.template(&n) {
-                    p["template"] = template.into();
-                }
-                if let Some(sample) = catalog.sample_payload(&n) {
-                    p["sample"] = sample;
-                }
-            }
-        }
+fn published_document(catalog: &crate::Catalog) -> extend_wire::catalog::Document {
+    let mut doc = catalog.document();
+    doc.typescript = Some(catalog.to_typescript());
+    for p in &mut doc.points {
+        p.template = catalog.template(&p.name);
+        p.sample = catalog.sample_payload(&p.name);
     }
     doc
 }

@@ -10,12 +10,12 @@
 
 use super::extract::Caller;
 use super::{App, read_body};
-use crate::catalog::point_names;
 use crate::error::ApiError;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use extend_wire::catalog::Document;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -34,7 +34,12 @@ pub(super) async fn put(
     let body = read_body(body, &headers, app.limits.catalog_size).await?;
     let document: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("the catalog is not valid JSON: {e}")))?;
-    let names = point_names(&document).map_err(ApiError::bad_request)?;
+    let names: Vec<String> = Document::parse(&document)
+        .map_err(ApiError::bad_request)?
+        .points
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
     let stored = app.webtasks.publish_catalog(document.to_string()).await?;
     app.recorder.refresh().await;
     tracing::info!(
@@ -89,15 +94,13 @@ pub(super) async fn types(
     _caller: Caller,
 ) -> Result<Response, ApiError> {
     let doc = current(&app).await?;
-    let ts = doc
-        .get("typescript")
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            ApiError::not_found(
-                "the published catalog has no TypeScript types (it was published without them)",
-            )
-        })?;
-    Ok(text("application/typescript; charset=utf-8", ts.to_owned()))
+    let doc = typed(&doc)?;
+    let ts = doc.typescript.ok_or_else(|| {
+        ApiError::not_found(
+            "the published catalog has no TypeScript types (it was published without them)",
+        )
+    })?;
+    Ok(text("application/typescript; charset=utf-8", ts))
 }
 
 /// `GET /api/catalog/{point}/template.js` (any valid token): a starter
@@ -108,26 +111,16 @@ pub(super) async fn template(
     axum::extract::Path(point): axum::extract::Path<String>,
 ) -> Result<Response, ApiError> {
     let doc = current(&app).await?;
-    let points = doc.get("points").and_then(Value::as_array);
-    let found = points
-        .into_iter()
-        .flatten()
-        .find(|p| p.get("name").and_then(Value::as_str) == Some(point.as_str()))
-        .ok_or_else(|| {
-            ApiError::not_found(format!("the published catalog has no point `{point}`"))
-        })?;
-    let template = found
-        .get("template")
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "the published catalog has no template for `{point}`"
-            ))
-        })?;
-    Ok(text(
-        "application/javascript; charset=utf-8",
-        template.to_owned(),
-    ))
+    let doc = typed(&doc)?;
+    let found = doc.point(&point).ok_or_else(|| {
+        ApiError::not_found(format!("the published catalog has no point `{point}`"))
+    })?;
+    let template = found.template.clone().ok_or_else(|| {
+        ApiError::not_found(format!(
+            "the published catalog has no template for `{point}`"
+        ))
+    })?;
+    Ok(text("application/javascript; charset=utf-8", template))
 }
 
 /// Most extensions listed per point by `GET /api/catalog/usage`.
@@ -163,4 +156,11 @@ pub(super) async fn usage(
         }
     }
     Ok(axum::Json(Value::Array(out)).into_response())
+}
+
+/// The published document, typed; it was checked when it was published.
+fn typed(document: &Value) -> Result<Document, ApiError> {
+    use serde::Deserialize as _;
+    Document::deserialize(document)
+        .map_err(|e| ApiError::internal(format!("the stored catalog cannot be read: {e}")))
 }
