@@ -107,6 +107,26 @@ impl Auth {
         token::encode(&self.keys, claims)
     }
 
+    /// The webtask token of `container`/`name`, issued from the caller's:
+    /// what clients get back from a write. It names its issuer in `ca` (so
+    /// revoking the caller revokes it), may not delegate (`dd: 0`), may run
+    /// the webtask once per request (`dr: 1`) and expires with the caller.
+    pub(crate) fn webtask_token(&self, caller: &Claims, container: &str, name: &str) -> String {
+        let mut ca = caller.ca.clone();
+        ca.push(caller.jti.clone());
+        self.sign(&Claims {
+            jti: crate::crypto::random_hex::<16>(),
+            iat: crate::time::unix_now(),
+            ca,
+            ten: Some(container.to_owned()),
+            jtn: Some(name.to_owned()),
+            dd: Some(0),
+            dr: Some(1),
+            exp: caller.exp,
+            ..Claims::default()
+        })
+    }
+
     pub(crate) fn is_master(&self, claims: &Claims) -> bool {
         claims.jti == self.master_jti
     }

@@ -1,5 +1,6 @@
 //! What every handler that makes a live version shares: the PUT body, secret
-//! changes, deploying (save, webtask token, compile ahead) and the answer.
+//! changes, deploying (the domain's save with the webtask token `Auth` issues,
+//! then a compile ahead) and the answer.
 //! Used by PUT, rollback and a draft's deploy, so that none of them imports
 //! another handler's file.
 
@@ -7,7 +8,6 @@ use super::App;
 use super::extract::{Authorized, JsonBody};
 use crate::error::ApiError;
 use crate::store::StoredWebtask;
-use crate::token::Claims;
 use crate::webtasks::NewWebtask;
 use crate::wire::opt_string_map;
 use axum::http::{StatusCode, header};
@@ -94,30 +94,11 @@ pub(super) async fn deploy(
             code,
             secrets,
             meta,
-            token: webtask_token(app, auth),
+            token: app.auth.webtask_token(caller, container, name),
             by: &caller.jti,
         })
         .await?;
     app.compile_ahead(runnable);
     tracing::info!(%container, webtask = %name, "webtask created or replaced");
     Ok(saved)
-}
-
-/// The webtask token of the path's webtask, issued from the caller's: what
-/// clients get back from a write.
-pub(super) fn webtask_token(app: &App, auth: &Authorized) -> String {
-    let caller = &auth.claims;
-    let mut ca = caller.ca.clone();
-    ca.push(caller.jti.clone());
-    app.auth.sign(&Claims {
-        jti: crate::crypto::random_hex::<16>(),
-        iat: crate::time::unix_now(),
-        ca,
-        ten: Some(auth.container.clone()),
-        jtn: Some(auth.name().to_owned()),
-        dd: Some(0),
-        dr: Some(1),
-        exp: caller.exp,
-        ..Claims::default()
-    })
 }

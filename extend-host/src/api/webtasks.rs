@@ -1,7 +1,7 @@
 //! `GET /api/webtask/{container}` and `GET|PUT|DELETE /api/webtask/{container}/{name}`.
 
 use super::App;
-use super::deploy::{PutBody, apply_secret_changes, deploy, deployed, item, webtask_token};
+use super::deploy::{PutBody, apply_secret_changes, deploy, deployed, item};
 use super::extract::{Authorized, Deployer, Json, JsonBody};
 use crate::error::ApiError;
 use crate::query::Query;
@@ -271,7 +271,8 @@ pub(super) async fn rename(
         String::new(),
         Vec::new(),
         BTreeMap::new(),
-        webtask_token(&app, &target),
+        app.auth
+            .webtask_token(&target.claims, &target.container, target.name()),
     )
     .deployed_by(Deployment::new(auth.claims.jti.clone(), secret_names));
     // The store moves what the old name holds when it renames, in one
