@@ -15,14 +15,16 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use extend_hooks::{Catalog, Extend, OutcomeStatus};
-use extend_hooks_examples::{NewLead, enrich_lead, lead_archived, on_new_lead};
+use extend_hooks::{Extend, OutcomeStatus};
+use extend_hooks_examples::{NewLead, enrich_lead, format_email, lead_archived, on_new_lead};
 
 /// acme's extensions, as its developers would have written them.
-const EXTENSIONS: [(&str, &str); 3] = [
+const EXTENSIONS: [(&str, &str); 4] = [
     ("on-new-lead", include_str!("extensions/on-new-lead.js")),
     ("enrich-lead", include_str!("extensions/enrich-lead.js")),
     ("lead-archived", include_str!("extensions/lead-archived.js")),
+    // In the CRM's own language: a Mustache template, compiled on the host.
+    ("format-email", include_str!("extensions/format-email.mustache")),
 ];
 
 fn main() -> std::process::ExitCode {
@@ -47,7 +49,7 @@ async fn crm() -> Result<(), Box<dyn std::error::Error>> {
         .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
         .init();
 
-    let catalog = Catalog::collect()?;
+    let catalog = extend_hooks_examples::catalog()?;
     println!(
         "Extension points of this CRM ({}):\n{catalog}",
         catalog.len()
@@ -169,6 +171,12 @@ async fn crm() -> Result<(), Box<dyn std::error::Error>> {
             Some(e) => println!("  {tenant:<7} {e:?}"),
             None => println!("  {tenant:<7} no extension: nothing added"),
         }
+    }
+
+    println!("\nThe e-mail to a new lead (format-email, a Mustache template):");
+    for tenant in ["acme", "globex"] {
+        let text = format_email(&extend.container(tenant), &leads[0]).await?;
+        println!("  {tenant:<7} {}", text.trim_end().replace('\n', "\n          "));
     }
 
     println!("\nArchiving (lead-archived, async):");

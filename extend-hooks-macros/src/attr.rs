@@ -1,5 +1,5 @@
 //! Parsing of the attribute's own arguments: `name`, `mode`, `timeout`,
-//! `record_inputs`, `crate`.
+//! `record_inputs`, `language`, `crate`.
 //!
 //! Parsing only collects what was written; [`crate::valid`] judges the values.
 //! Every error of the attribute is gathered so the user sees all of them at once.
@@ -10,7 +10,14 @@ use syn::parse::Parser;
 use syn::{Expr, Lit, LitStr, Path};
 
 /// The keys the attribute accepts, in the order the reference documents them.
-pub(crate) const KEYS: &[&str] = &["name", "mode", "timeout", "record_inputs", "crate"];
+pub(crate) const KEYS: &[&str] = &[
+    "name",
+    "mode",
+    "timeout",
+    "record_inputs",
+    "language",
+    "crate",
+];
 
 /// What the attribute said, before validation.
 #[derive(Default)]
@@ -19,6 +26,7 @@ pub(crate) struct Attrs {
     pub mode: Option<LitStr>,
     pub timeout: Option<LitStr>,
     pub record_inputs: Option<bool>,
+    pub language: Option<LitStr>,
     pub krate: Option<Path>,
     /// `name` was written, even if its value was unusable: no second error
     /// saying it is missing.
@@ -58,6 +66,8 @@ fn parse_key(attrs: &mut Attrs, meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
         set_once(&mut attrs.timeout, "timeout", meta, string_value)
     } else if path.is_ident("record_inputs") {
         set_once(&mut attrs.record_inputs, "record_inputs", meta, bool_value)
+    } else if path.is_ident("language") {
+        set_once(&mut attrs.language, "language", meta, string_value)
     } else if path.is_ident("crate") {
         set_once(&mut attrs.krate, "crate", meta, |meta| {
             meta.value()?.call(Path::parse_mod_style)
@@ -125,6 +135,7 @@ fn example_for(key: &str) -> &'static str {
     match key {
         "name" => "name = \"on-new-lead\"",
         "mode" => "mode = \"sync\" or mode = \"async\"",
+        "language" => "language = \"mustache\"",
         _ => "timeout = \"2s\"",
     }
 }

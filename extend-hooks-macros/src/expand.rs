@@ -195,6 +195,10 @@ fn descriptor_static(
     let ident = &func.sig.ident;
     let has_default = func.body.is_some() && config.mode == Mode::Sync;
     let record_inputs = config.record_inputs;
+    let language = match &config.language {
+        Some(l) => quote!(::core::option::Option::Some(#l)),
+        None => quote!(::core::option::Option::None),
+    };
 
     // The schema functions carry the same trait bounds as the calls in the
     // function body and the same spans, so a missing derive is reported once.
@@ -239,6 +243,7 @@ fn descriptor_static(
             column: ::core::column!(),
             has_default: #has_default,
             record_inputs: #record_inputs,
+            language: #language,
             payload: #payload,
             response: #response,
         });

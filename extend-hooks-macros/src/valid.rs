@@ -30,6 +30,9 @@ pub(crate) struct Config {
     pub timeout_ms: Option<u64>,
     /// The host may record this point's inputs for replaying drafts.
     pub record_inputs: bool,
+    /// The language of the point's extensions, when not JavaScript: a
+    /// compiler the platform publishes under this name.
+    pub language: Option<String>,
     pub krate: Path,
 }
 
@@ -88,16 +91,37 @@ pub(crate) fn config(attrs: Attrs, errors: &mut Vec<syn::Error>) -> Config {
             }
         }
     }
+    let language = attrs.language.as_ref().and_then(|lit| {
+        let value = lit.value();
+        match value.as_str() {
+            // The default, said out loud.
+            "javascript" | "js" => None,
+            v if is_kebab(v) && v.len() <= LANGUAGE_MAX => Some(value),
+            _ => {
+                errors.push(syn::Error::new(
+                    lit.span(),
+                    format!(
+                        "invalid language \"{value}\": `language` names a compiler the platform publishes with its catalog, in kebab-case of at most {LANGUAGE_MAX} characters, e.g. language = \"mustache\" (leave it out for JavaScript)"
+                    ),
+                ));
+                None
+            }
+        }
+    });
     Config {
         name: attrs.name,
         mode,
         timeout_ms,
         record_inputs: attrs.record_inputs.unwrap_or(false),
+        language,
         krate: attrs
             .krate
             .unwrap_or_else(|| syn::parse_quote!(::extend_hooks)),
     }
 }
+
+/// The longest language name: it is a webtask meta value and a file name.
+const LANGUAGE_MAX: usize = 32;
 
 /// `OnNewLead`, `on_new_lead`, `On_New Lead`, `HTTPRequest2` -> `on-new-lead`,
 /// `http-request2`: separators become single hyphens, and a word starts at

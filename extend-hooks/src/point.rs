@@ -71,6 +71,7 @@ pub struct Decl {
     pub column: u32,
     pub has_default: bool,
     pub record_inputs: bool,
+    pub language: Option<&'static str>,
     pub payload: PayloadDecl,
     pub response: Option<(&'static str, SubschemaFn)>,
 }
@@ -136,6 +137,13 @@ impl PointDescriptor {
     /// on real traffic before deploying it: `record_inputs` in the attribute.
     pub fn record_inputs(&self) -> bool {
         self.decl.record_inputs
+    }
+
+    /// The language its extensions are written in, when not JavaScript
+    /// (`language` in the attribute): the name of a compiler the platform
+    /// publishes with its catalog ([`Catalog::compiler`](crate::Catalog::compiler)).
+    pub fn language(&self) -> Option<&'static str> {
+        self.decl.language
     }
 
     /// The Rust payload type, or a `{ name: Type, … }` listing for several parameters.

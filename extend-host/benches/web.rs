@@ -37,6 +37,8 @@ const CODE: &str = r#"module.exports = async (ctx) => {
 };"#;
 
 fn main() {
+    // reqwest is built without a provider in a workspace build (see extend-hooks).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let n: u64 = scaled(20_000, 200);
     let inside = rt.block_on(async {

@@ -30,6 +30,8 @@ pub(crate) struct Served {
     pub(crate) answer: Option<Bytes>,
     /// The current document.
     pub(crate) current: Option<Arc<Value>>,
+    /// What the current document says of languages.
+    pub(crate) languages: Arc<crate::languages::Languages>,
 }
 
 impl CatalogCache {
@@ -59,6 +61,7 @@ impl CatalogCache {
                 at: std::time::Instant::now(),
                 answer: None,
                 current: None,
+                languages: Arc::default(),
             },
             Some(current) => {
                 let document = parse(&current)?;
@@ -78,6 +81,11 @@ impl CatalogCache {
                 Served {
                     at: std::time::Instant::now(),
                     answer: Some(Bytes::from(answer.to_string())),
+                    languages: Arc::new(
+                        serde_json::from_value::<extend_wire::catalog::Document>(document.clone())
+                            .map(|d| crate::languages::Languages::of(&d))
+                            .unwrap_or_default(),
+                    ),
                     current: Some(Arc::new(document)),
                 }
             }

@@ -25,6 +25,7 @@ mod config;
 mod crypto;
 mod error;
 mod host;
+mod languages;
 mod logs;
 mod metrics;
 mod names;

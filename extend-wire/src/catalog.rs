@@ -18,6 +18,11 @@ pub struct Document {
     /// The points' TypeScript declarations, in a published document.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub typescript: Option<String>,
+    /// The platform's languages by name (see [`Point::language`]): each a
+    /// compiler that turns a tenant's source into a handler, which the
+    /// webtask meta [`crate::meta::COMPILER`] names.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub languages: std::collections::BTreeMap<String, Language>,
     /// Fields this version does not know.
     #[serde(flatten)]
     pub other: Map<String, Value>,
@@ -42,6 +47,10 @@ pub struct Point {
     /// Where it is declared.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<Source>,
+    /// The language its extensions are written in, when not JavaScript: the
+    /// name of one of the document's [`Document::compilers`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
     /// Whether the platform runs a default when the tenant has no extension.
     #[serde(default)]
     pub has_default: bool,
@@ -71,6 +80,24 @@ pub struct Point {
     pub other: Map<String, Value>,
 }
 
+/// A language the platform offers its tenants besides JavaScript (Extend's
+/// "middleware": a Mustache template, a query, …).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Language {
+    /// The compiler: a CommonJS module whose export is called with
+    /// `({ script, meta }, cb)` (Webtask's `wt-compiler` signature) and
+    /// answers, through `cb` or by returning it, the handler that runs the
+    /// tenant's `script`. It runs inside the tenant's sandbox; an error it
+    /// throws or passes to `cb` is the tenant's compile error.
+    pub compiler: String,
+    /// The code a new extension starts from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starter: Option<String>,
+    /// The editor's syntax mode for it (a Monaco language id, e.g. `handlebars`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub editor_mode: Option<String>,
+}
+
 /// Where a point is declared.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Source {
@@ -89,6 +116,16 @@ impl Document {
         point_names(document)?;
         serde_json::from_value(document.clone())
             .map_err(|e| format!("the catalog is not a catalog document: {e}"))
+    }
+
+    /// Each point whose language has no compiler in the document, with
+    /// that language.
+    pub fn missing_languages(&self) -> Vec<(&str, &str)> {
+        self.points
+            .iter()
+            .filter_map(|p| Some((p.name.as_str(), p.language.as_deref()?)))
+            .filter(|(_, l)| !self.languages.contains_key(*l))
+            .collect()
     }
 
     /// The point named `name`.

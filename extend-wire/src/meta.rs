@@ -14,6 +14,12 @@ pub const EXTENSION_DISABLED: &str = "auth0-extension-disabled";
 /// metadata; discovery reads it with `?decrypt=true`.
 pub const RUN_SECRET: &str = "auth0-extension-secret";
 
+/// Metadata naming the compiler that turns the webtask's code into a
+/// handler (Webtask's `wt-compiler`): the webtask is written in that
+/// language, and the host runs the compiler the platform published under
+/// that name in its catalog, inside the tenant's sandbox.
+pub const COMPILER: &str = "wt-compiler";
+
 /// Whether a metadata value turns a flag on: anything but empty, `0`,
 /// `false` or `no` (any case, spaces around ignored).
 pub fn truthy(value: &str) -> bool {

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use extend_hooks::{Catalog, Container, Extend};
+use extend_hooks::{Container, Extend};
 use extend_hooks_examples::{NewLead, on_new_lead};
 use extend_host::Host;
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -238,7 +238,7 @@ async fn platform(container: &str) -> (Host, Extend, String) {
     assert!(extend.wait_for_change_stream(Duration::from_secs(10)).await);
     let admin = extend.management().unwrap();
     admin
-        .publish_catalog(&Catalog::collect().unwrap(), false)
+        .publish_catalog(&extend_hooks_examples::catalog().unwrap(), false)
         .await
         .unwrap();
     let token = admin.issue_tenant_token(container).await.unwrap();
@@ -570,7 +570,7 @@ async fn a_platform_page_on_another_origin_embeds_the_editor_with_its_options() 
         .unwrap();
     let admin = extend.management().unwrap();
     admin
-        .publish_catalog(&Catalog::collect().unwrap(), false)
+        .publish_catalog(&extend_hooks_examples::catalog().unwrap(), false)
         .await
         .unwrap();
     let token = admin.issue_tenant_token("acme").await.unwrap();

@@ -168,7 +168,9 @@ fn every_template_type_checks_against_the_generated_types() {
     let dir = workdir("templates");
     let catalog = catalog();
     let mut files = vec!["extend-types.d.ts".to_owned()];
-    for p in catalog.iter() {
+    // Points in another language (the CRM's Mustache) start from that
+    // language's starter, which is not JavaScript.
+    for p in catalog.iter().filter(|p| p.language().is_none()) {
         let file = format!("{}.js", p.name());
         std::fs::write(dir.join(&file), catalog.template(p.name()).unwrap()).unwrap();
         files.push(file);

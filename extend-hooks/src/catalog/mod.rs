@@ -29,6 +29,8 @@ use crate::point::{Location, PointDescriptor};
 #[derive(Clone, Debug)]
 pub struct Catalog {
     points: Vec<&'static PointDescriptor>,
+    /// The languages besides JavaScript, by name ([`Catalog::language`]).
+    languages: std::collections::BTreeMap<String, extend_wire::catalog::Language>,
 }
 
 /// Two points share a name. Names identify extensions on the host, so they
@@ -83,7 +85,48 @@ impl Catalog {
                 ],
             });
         }
-        Ok(Catalog { points })
+        Ok(Catalog {
+            points,
+            languages: std::collections::BTreeMap::new(),
+        })
+    }
+
+    /// Adds a language the platform's tenants may write extensions in
+    /// (Extend's "middleware"), published with the catalog: a point that
+    /// says `language = "{name}"` in its attribute gets extensions in it.
+    /// `compiler` is a CommonJS module of JavaScript whose export takes
+    /// `({ script, meta }, cb)` and answers the handler that runs `script`
+    /// (Webtask's `wt-compiler` contract); it runs inside each tenant's
+    /// sandbox, under the tenant's limits. `starter` is the code a new
+    /// extension starts from, `editor_mode` the editor's syntax mode (a
+    /// Monaco language id, e.g. `handlebars`).
+    #[must_use]
+    pub fn language(
+        mut self,
+        name: impl Into<String>,
+        compiler: impl Into<String>,
+        starter: Option<&str>,
+        editor_mode: Option<&str>,
+    ) -> Self {
+        self.languages.insert(
+            name.into(),
+            extend_wire::catalog::Language {
+                compiler: compiler.into(),
+                starter: starter.map(str::to_owned),
+                editor_mode: editor_mode.map(str::to_owned),
+            },
+        );
+        self
+    }
+
+    /// Each point whose `language` has no [`Catalog::language`] yet, with
+    /// that language: publishing refuses a catalog with any.
+    pub fn missing_languages(&self) -> Vec<(&'static str, &'static str)> {
+        self.points
+            .iter()
+            .filter_map(|p| Some((p.name(), p.language()?)))
+            .filter(|(_, l)| !self.languages.contains_key(*l))
+            .collect()
     }
 
     /// How many points there are.
@@ -137,6 +180,7 @@ impl Catalog {
                     }),
                     has_default: p.has_default(),
                     record_inputs: p.record_inputs(),
+                    language: p.language().map(str::to_owned),
                     payload_type: Some(p.payload_type()),
                     payload_schema: serde_json::to_value(p.payload_schema()).ok(),
                     response_type: p.response_type().map(str::to_owned),
@@ -149,6 +193,7 @@ impl Catalog {
             .collect();
         Document {
             points,
+            languages: self.languages.clone(),
             ..Document::default()
         }
     }

@@ -485,6 +485,10 @@ impl Catalog {
     /// point). `None` for an unknown point.
     pub fn template(&self, point: &str) -> Option<String> {
         let p = self.get(point)?;
+        // A point in another language starts from that language's starter.
+        if let Some(language) = p.language() {
+            return self.languages.get(language)?.starter.clone();
+        }
         let ns = namespace(p.name());
         let payload = serde_json::to_value(p.payload_schema()).unwrap_or(Value::Bool(true));
         let answer = match p.response_schema() {

@@ -34,12 +34,13 @@ pub(super) async fn put(
     let body = read_body(body, &headers, app.limits.catalog_size).await?;
     let document: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("the catalog is not valid JSON: {e}")))?;
-    let names: Vec<String> = Document::parse(&document)
-        .map_err(ApiError::bad_request)?
-        .points
-        .into_iter()
-        .map(|p| p.name)
-        .collect();
+    let parsed = Document::parse(&document).map_err(ApiError::bad_request)?;
+    if let Some((point, language)) = parsed.missing_languages().first() {
+        return Err(ApiError::bad_request(format!(
+            "point `{point}` is written in `{language}`, and the catalog publishes no such language: add it to the catalog (`Catalog::language`) with its compiler"
+        )));
+    }
+    let names: Vec<String> = parsed.points.into_iter().map(|p| p.name).collect();
     let stored = app.webtasks.publish_catalog(document.to_string()).await?;
     app.recorder.refresh().await;
     tracing::info!(

@@ -4,6 +4,7 @@
 use crate::config::Limits;
 use crate::crypto::Keys;
 use crate::error::ApiError;
+use crate::languages::Languages;
 use crate::run_cache::{Cached, RunCache};
 use crate::sandbox::Webtask;
 use crate::store::{Change, Deployment, Quota, Store, StoreError, StoredWebtask};
@@ -168,6 +169,10 @@ impl Webtasks {
         if let Some(point) = record.meta.get(EXTENSION_TYPE) {
             self.check_point(point).await?;
         }
+        let languages = self.languages().await?;
+        languages
+            .of_webtask(&record.meta)
+            .map_err(ApiError::bad_request)?;
         let quota = Quota::new(
             limits.webtasks_per_container as u64,
             limits.code_per_container as u64,
@@ -184,7 +189,7 @@ impl Webtasks {
                 StoreError::OverQuota(m) => ApiError::forbidden(m),
                 e => e.into(),
             })?;
-        let runnable = Arc::new(runnable(&saved, secrets));
+        let runnable = Arc::new(runnable(&saved, secrets, &languages));
         self.cache.written(&runnable, saved.change_id);
         Ok((saved, runnable))
     }
@@ -228,6 +233,10 @@ impl Webtasks {
         if let Some(point) = draft.meta.get(EXTENSION_TYPE) {
             self.check_point(point).await?;
         }
+        self.languages()
+            .await?
+            .of_webtask(&draft.meta)
+            .map_err(ApiError::bad_request)?;
         // Under the write lock, so that this host's concurrent saves cannot
         // both pass the quota (another host's may: drafts are a tenant's
         // work in progress, and the excess is bounded by the node count).
@@ -326,9 +335,21 @@ impl Webtasks {
             self.cache.missing_if_unchanged(generation, container, name);
             return Ok(None);
         };
-        let w = Arc::new(runnable(&stored, &self.unseal(&stored)?));
-        self.cache.insert_if_unchanged(generation, &w);
+        let languages = self.languages().await?;
+        let w = Arc::new(runnable(&stored, &self.unseal(&stored)?, &languages));
+        // A webtask whose language this host's catalog (read up to a second
+        // ago) lacks runs as a compile error, and is read again next time
+        // rather than cached that way: the catalog may be just published.
+        if languages.of_webtask(&stored.meta).is_ok() {
+            self.cache.insert_if_unchanged(generation, &w);
+        }
         Ok(Some(w))
+    }
+
+    /// What the published catalog says of languages (read at most once a
+    /// second, as the catalog is served).
+    pub(crate) async fn languages(&self) -> Result<Arc<Languages>, ApiError> {
+        Ok(Arc::clone(&self.published_catalog().await?.languages))
     }
 
     /// Follows a change committed to the store (by this host or another).
@@ -356,12 +377,14 @@ fn string_map_json(map: &BTreeMap<String, String>) -> String {
 pub(crate) fn draft_runnable(
     draft: &crate::store::Draft,
     secrets: &BTreeMap<String, String>,
+    languages: &Languages,
 ) -> Webtask {
+    let code = code_to_run(&draft.code, &draft.meta, languages);
     Webtask {
         container: draft.container.clone(),
         name: format!("{}#draft", draft.name),
-        code: draft.code.as_str().into(),
-        code_id: crate::sandbox::code_id(&draft.code),
+        code_id: crate::sandbox::code_id(&code),
+        code: code.into(),
         secrets_json: string_map_json(secrets),
         meta_json: string_map_json(&draft.meta),
         extension_secret: None,
@@ -370,15 +393,32 @@ pub(crate) fn draft_runnable(
 }
 
 /// The run view of a stored webtask.
-fn runnable(stored: &StoredWebtask, secrets: &BTreeMap<String, String>) -> Webtask {
+fn runnable(
+    stored: &StoredWebtask,
+    secrets: &BTreeMap<String, String>,
+    languages: &Languages,
+) -> Webtask {
+    let code = code_to_run(&stored.code, &stored.meta, languages);
     Webtask {
         container: stored.container.clone(),
         name: stored.name.clone(),
-        code: stored.code.as_str().into(),
-        code_id: crate::sandbox::code_id(&stored.code),
+        code_id: crate::sandbox::code_id(&code),
+        code: code.into(),
         secrets_json: string_map_json(secrets),
         meta_json: string_map_json(&stored.meta),
         extension_secret: secrets.get(RUN_SECRET).cloned(),
         point: stored.meta.get(EXTENSION_TYPE).cloned(),
+    }
+}
+
+/// The JavaScript that runs a webtask's `code`: the code itself, or, for a
+/// webtask in one of the platform's languages, a module that compiles it
+/// (see [`crate::languages`]); one whose language is gone from the catalog
+/// fails to compile, saying why.
+fn code_to_run(code: &str, meta: &BTreeMap<String, String>, languages: &Languages) -> String {
+    match languages.of_webtask(meta) {
+        Ok(None) => code.to_owned(),
+        Ok(Some(l)) => crate::languages::module(l.language, l.compiler, code, &string_map_json(meta)),
+        Err(why) => crate::languages::refused(&why),
     }
 }

@@ -101,6 +101,10 @@ impl Webtasks {
     ) -> Result<StoredCatalog, StoreError> {
         let stored = self.store.publish_catalog(document).await?;
         self.catalog.invalidate().await;
+        // A language's compiler may have changed: webtasks in it compile
+        // again from the new one. (Other hosts' caches keep what they
+        // compiled until the webtask is written or their cache drops it.)
+        self.cache.clear();
         Ok(stored)
     }
 

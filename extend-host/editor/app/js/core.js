@@ -76,6 +76,19 @@ Editor.prototype.start = function () {
 
 Editor.prototype.points = function () { return (this.catalog && this.catalog.points) || []; };
 
+/**
+ * The platform language an extension with `meta` is written in (its
+ * `wt-compiler`, else its point's `language`), as
+ * `{name, mode}` with the editor's syntax mode; null for JavaScript.
+ */
+Editor.prototype.languageOf = function (meta) {
+  var point = meta && this.point(meta['auth0-extension-type']);
+  var name = (meta && meta['wt-compiler']) || (point && point.language) || null;
+  if (!name || name === 'javascript') return null;
+  var l = (this.catalog && this.catalog.languages && this.catalog.languages[name]) || {};
+  return { name: name, mode: l.editor_mode || 'plaintext' };
+};
+
 Editor.prototype.point = function (name) {
   return this.points().filter(function (p) { return p.name === name; })[0] || null;
 };

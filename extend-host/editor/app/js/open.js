@@ -78,11 +78,15 @@ Editor.prototype.setCode = function (code) {
   var old = this.code.getModel();
   // One file per extension, beside ./extend-types.d.ts, so that the
   // template's `import('./extend-types')` resolves.
-  var uri = m.Uri.parse('file:///' + encodeURIComponent(this.current.name) + '.js');
+  // An extension in one of the platform's languages (a Mustache template)
+  // gets that language's syntax mode and no TypeScript check: the host's
+  // compiler checks it when it runs.
+  var language = this.languageOf(this.current.meta);
+  var uri = m.Uri.parse('file:///' + encodeURIComponent(this.current.name) + (language ? '.' + encodeURIComponent(language.name) : '.js'));
   var existing = m.editor.getModel(uri);
   if (existing) existing.dispose();
   this.loading = true;
-  this.code.setModel(m.editor.createModel(code, 'javascript', uri));
+  this.code.setModel(m.editor.createModel(code, language ? language.mode : 'javascript', uri));
   this.loading = false;
   if (old && old !== this.code.getModel()) old.dispose();
 };

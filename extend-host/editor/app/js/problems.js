@@ -21,6 +21,12 @@ Editor.prototype.checkTypes = function () {
   var self = this;
   var model = this.code && this.code.getModel();
   if (!model) return Promise.resolve([]);
+  if (this.current && this.languageOf(this.current.meta)) {
+    // Not JavaScript: nothing for TypeScript to check (Run compiles it).
+    this.problems = [];
+    this.renderProblems();
+    return Promise.resolve([]);
+  }
   var version = model.getVersionId();
   var uri = model.uri;
   var flatten = function (m) {
