@@ -24,7 +24,10 @@ const EXTENSIONS: [(&str, &str); 4] = [
     ("enrich-lead", include_str!("extensions/enrich-lead.js")),
     ("lead-archived", include_str!("extensions/lead-archived.js")),
     // In the CRM's own language: a Mustache template, compiled on the host.
-    ("format-email", include_str!("extensions/format-email.mustache")),
+    (
+        "format-email",
+        include_str!("extensions/format-email.mustache"),
+    ),
 ];
 
 fn main() -> std::process::ExitCode {
@@ -176,7 +179,10 @@ async fn crm() -> Result<(), Box<dyn std::error::Error>> {
     println!("\nThe e-mail to a new lead (format-email, a Mustache template):");
     for tenant in ["acme", "globex"] {
         let text = format_email(&extend.container(tenant), &leads[0]).await?;
-        println!("  {tenant:<7} {}", text.trim_end().replace('\n', "\n          "));
+        println!(
+            "  {tenant:<7} {}",
+            text.trim_end().replace('\n', "\n          ")
+        );
     }
 
     println!("\nArchiving (lead-archived, async):");

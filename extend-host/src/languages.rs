@@ -73,7 +73,8 @@ impl Languages {
                 if self.compilers.is_empty() {
                     String::from(" (it has none)")
                 } else {
-                    let mut known: Vec<_> = self.compilers.keys().map(|k| format!("`{k}`")).collect();
+                    let mut known: Vec<_> =
+                        self.compilers.keys().map(|k| format!("`{k}`")).collect();
                     known.sort();
                     format!(" (it has {})", known.join(", "))
                 }
@@ -141,21 +142,41 @@ mod tests {
     }
 
     fn meta(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
     fn a_webtask_is_in_its_points_language_or_the_one_it_names() {
         let l = languages();
         let by_point = meta(&[("auth0-extension-type", "format-email")]);
-        assert_eq!(l.of_webtask(&by_point).unwrap().unwrap().language, "mustache");
+        assert_eq!(
+            l.of_webtask(&by_point).unwrap().unwrap().language,
+            "mustache"
+        );
         let named = meta(&[("wt-compiler", "mustache")]);
         assert_eq!(l.of_webtask(&named).unwrap().unwrap().language, "mustache");
-        assert!(l.of_webtask(&meta(&[("auth0-extension-type", "on-new-lead")])).unwrap().is_none());
+        assert!(
+            l.of_webtask(&meta(&[("auth0-extension-type", "on-new-lead")]))
+                .unwrap()
+                .is_none()
+        );
         assert!(l.of_webtask(&meta(&[])).unwrap().is_none());
         let unknown = l.of_webtask(&meta(&[("wt-compiler", "sql")])).unwrap_err();
-        assert!(unknown.contains("no such language (it has `mustache`)"), "{unknown}");
-        let both = meta(&[("wt-compiler", "sql"), ("auth0-extension-type", "format-email")]);
-        assert!(l.of_webtask(&both).unwrap_err().contains("is written in `mustache`"));
+        assert!(
+            unknown.contains("no such language (it has `mustache`)"),
+            "{unknown}"
+        );
+        let both = meta(&[
+            ("wt-compiler", "sql"),
+            ("auth0-extension-type", "format-email"),
+        ]);
+        assert!(
+            l.of_webtask(&both)
+                .unwrap_err()
+                .contains("is written in `mustache`")
+        );
     }
 }

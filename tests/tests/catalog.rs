@@ -37,6 +37,7 @@ fn collects_points_from_every_linked_crate_and_module() {
         names,
         [
             "enrich-lead",
+            "format-email",
             "invoice-veto",
             "lead-archived",
             "on-new-lead",
@@ -45,7 +46,26 @@ fn collects_points_from_every_linked_crate_and_module() {
         ]
     );
     assert!(!catalog.is_empty());
-    assert_eq!(catalog.len(), 6);
+    assert_eq!(catalog.len(), 7);
+    // The CRM's e-mail is written in its Mustache; the other points in JavaScript.
+    assert_eq!(
+        catalog.get("format-email").unwrap().language(),
+        Some("mustache")
+    );
+    assert_eq!(catalog.get("on-new-lead").unwrap().language(), None);
+    assert_eq!(
+        catalog.missing_languages(),
+        [("format-email", "mustache")],
+        "Catalog::collect() alone publishes no language"
+    );
+    let crm = extend_hooks_examples::catalog().unwrap();
+    assert!(crm.missing_languages().is_empty());
+    assert!(crm.template("format-email").unwrap().contains("{{name}}"));
+    assert_eq!(
+        crm.to_json()["languages"]["mustache"]["editor_mode"],
+        "handlebars"
+    );
+    assert_eq!(crm.to_json()["points"][1]["language"], "mustache");
 
     let veto = catalog.get("invoice-veto").unwrap();
     assert_eq!(veto.mode(), Mode::Sync);
@@ -109,7 +129,7 @@ fn json_rendering_is_stable_and_sorted() {
     assert_eq!(first, second);
     let doc = catalog.to_json();
     let points = doc["points"].as_array().unwrap();
-    assert_eq!(points.len(), 6);
+    assert_eq!(points.len(), 7);
     assert_eq!(points[0]["name"], "enrich-lead");
     assert_eq!(points[0]["timeout_ms"], 500);
     assert_eq!(points[0]["source"]["file"], "examples/crm/lib.rs");
@@ -123,7 +143,7 @@ fn json_rendering_is_stable_and_sorted() {
 fn display_is_an_aligned_table() {
     let table = catalog().to_string();
     let lines: Vec<&str> = table.lines().collect();
-    assert_eq!(lines.len(), 7);
+    assert_eq!(lines.len(), 8);
     assert!(lines[0].starts_with("POINT"));
     let mode_column = lines[0].find("MODE").unwrap();
     for line in &lines[1..] {

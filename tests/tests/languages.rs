@@ -6,7 +6,7 @@
 //! and what names a language the catalog lacks is refused, saying so.
 
 use extend_hooks::management::ManagementErrorKind;
-use extend_hooks::{Catalog, Extend, ErrorKind};
+use extend_hooks::{Catalog, ErrorKind, Extend};
 use extend_hooks_examples::{NewLead, format_email};
 use extend_host::Host;
 use serde_json::{Value, json};
@@ -66,7 +66,12 @@ async fn a_mustache_template_is_compiled_in_the_sandbox_and_answers_typed() {
 
     // A template that does not compile: the tenant's line, as a typed error.
     admin
-        .install("acme", "format-email", "email", "Hello {{name}},\n\n{{#company}}unclosed\n")
+        .install(
+            "acme",
+            "format-email",
+            "email",
+            "Hello {{name}},\n\n{{#company}}unclosed\n",
+        )
         .await
         .unwrap();
     let e = format_email(&acme, &lead(None)).await.unwrap_err();
@@ -99,10 +104,9 @@ async fn a_webtask_names_its_language_and_unknown_languages_are_refused() {
     assert_eq!(r.status(), 400);
     let body: Value = r.json().await.unwrap();
     assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains("`wt-compiler` names `mustache`, and the published catalog has no such language"),
+        body["message"].as_str().unwrap().contains(
+            "`wt-compiler` names `mustache`, and the published catalog has no such language"
+        ),
         "{body}"
     );
 
@@ -143,7 +147,10 @@ async fn a_webtask_names_its_language_and_unknown_languages_are_refused() {
     assert_eq!(r.json::<Value>().await.unwrap(), json!("Hi there"));
     // The stored code is the tenant's template, not what the host runs.
     let stored: Value = http
-        .get(format!("{}/api/webtask/acme/hi", host.url()))
+        .get(format!(
+            "{}/api/webtask/acme/hi?fetch_code=true",
+            host.url()
+        ))
         .bearer_auth(host.master_token())
         .send()
         .await
@@ -154,7 +161,10 @@ async fn a_webtask_names_its_language_and_unknown_languages_are_refused() {
     assert_eq!(stored["code"], "Hi {{who}}");
 
     for (meta, needle) in [
-        (json!({"wt-compiler": "sql"}), "no such language (it has `mustache`)"),
+        (
+            json!({"wt-compiler": "sql"}),
+            "no such language (it has `mustache`)",
+        ),
         (
             json!({"wt-compiler": "sql", "auth0-extension-type": "format-email"}),
             "point `format-email` is written in `mustache`",

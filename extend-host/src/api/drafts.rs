@@ -189,7 +189,11 @@ pub(super) async fn run(
     body: Body,
 ) -> Result<Response, ApiError> {
     let (d, secrets) = load(&app, &auth).await?;
-    let w = Arc::new(crate::webtasks::draft_runnable(&d, &secrets, &app.webtasks.languages().await?));
+    let w = Arc::new(crate::webtasks::draft_runnable(
+        &d,
+        &secrets,
+        &*app.webtasks.languages().await?,
+    ));
     // The caller's token is not the extension's business.
     let mut headers = headers;
     headers.remove(axum::http::header::AUTHORIZATION);
@@ -317,7 +321,11 @@ pub(super) async fn replay(
             "webtask `{container}/{name}` is not deployed: there is nothing to compare the draft with"
         ))
     })?;
-    let draft = Arc::new(crate::webtasks::draft_runnable(&d, &secrets, &app.webtasks.languages().await?));
+    let draft = Arc::new(crate::webtasks::draft_runnable(
+        &d,
+        &secrets,
+        &*app.webtasks.languages().await?,
+    ));
     let recording = live
         .point
         .as_deref()

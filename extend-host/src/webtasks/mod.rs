@@ -282,7 +282,8 @@ impl Webtasks {
         let _write = self.writes.lock().await;
         let container = renamed.container.clone();
         let saved = self.store.rename(from, renamed).await?;
-        let runnable = Arc::new(runnable(&saved, &self.unseal(&saved)?));
+        let languages = self.languages().await?;
+        let runnable = Arc::new(runnable(&saved, &self.unseal(&saved)?, &languages));
         self.cache.forget(&container, from);
         self.cache.written(&runnable, saved.change_id);
         Ok((saved, runnable))
@@ -418,7 +419,9 @@ fn runnable(
 fn code_to_run(code: &str, meta: &BTreeMap<String, String>, languages: &Languages) -> String {
     match languages.of_webtask(meta) {
         Ok(None) => code.to_owned(),
-        Ok(Some(l)) => crate::languages::module(l.language, l.compiler, code, &string_map_json(meta)),
+        Ok(Some(l)) => {
+            crate::languages::module(l.language, l.compiler, code, &string_map_json(meta))
+        }
         Err(why) => crate::languages::refused(&why),
     }
 }
