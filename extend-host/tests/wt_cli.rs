@@ -288,3 +288,96 @@ fn wt_cli_scenario(backend: common::Backend) {
     rt.block_on(env.host.shutdown()).unwrap();
     std::fs::remove_dir_all(home).unwrap();
 }
+
+/// `wt create --meta wt-compiler=mustache`: a webtask in a language the
+/// platform published with its catalog (the CRM's Mustache compiler) runs
+/// as that language; a template that does not compile answers the
+/// compiler's error with its line.
+#[test]
+fn wt_cli_creates_webtasks_in_a_platform_language() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let env = rt.block_on(common::start());
+    let host = &env.host;
+    let compiler = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/crm/languages/mustache.js"
+    ))
+    .unwrap();
+    let catalog = serde_json::json!({
+        "points": [{"name": "format-email", "mode": "sync", "language": "mustache"}],
+        "languages": {"mustache": {"compiler": compiler}},
+    });
+    let r = rt
+        .block_on(
+            env.http
+                .put(env.url("/api/catalog"))
+                .bearer_auth(env.master())
+                .json(&catalog)
+                .send(),
+        )
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let home = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("wt-home-{}-language", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    std::fs::create_dir_all(&home).unwrap();
+    let wt = Wt {
+        bin: wt_bin(),
+        home: home.clone(),
+    };
+    wt.ok(&[
+        "init",
+        "--url",
+        host.url(),
+        "--token",
+        env.master(),
+        "--container",
+        "acme",
+        "-p",
+        "master",
+    ]);
+    let hi = home.join("hi.mustache");
+    std::fs::write(&hi, "Hi {{who}}!").unwrap();
+    let bad = home.join("bad.mustache");
+    std::fs::write(&bad, "one\n{{#who}}two\n").unwrap();
+    for (file, name) in [(&hi, "hi"), (&bad, "bad")] {
+        let created = wt.ok(&[
+            "create",
+            file.to_str().unwrap(),
+            "-p",
+            "master",
+            "--name",
+            name,
+            "--meta",
+            "wt-compiler=mustache",
+        ]);
+        assert!(created.contains("Webtask created"), "{created}");
+    }
+    let run = |name: &str| {
+        rt.block_on(async {
+            let r = env
+                .http
+                .post(env.url(&format!("/api/run/acme/{name}")))
+                .json(&serde_json::json!({"who": "wt"}))
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<serde_json::Value>().await.unwrap(),
+            )
+        })
+    };
+    assert_eq!(run("hi"), (200, serde_json::json!("Hi wt!")));
+    let (status, error) = run("bad");
+    assert_eq!(status, 400, "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 2: section `who` is never closed"),
+        "{error}"
+    );
+    rt.block_on(env.host.shutdown()).unwrap();
+}

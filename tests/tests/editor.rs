@@ -1030,3 +1030,109 @@ async fn saves_keep_the_run_secret_bad_names_are_shown_and_drafts_survive_a_relo
     shot(&page, 25, "small-window").await;
     page.close().await.unwrap();
 }
+
+/// An extension in the platform's own language (the CRM's Mustache), as a
+/// tenant writes it in the browser: the starter is a template, the code pane
+/// is in the language's syntax mode with no TypeScript check, a mistake is
+/// the compiler's error naming the template's line, and the deployed
+/// template answers the platform's typed call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mustache_template_is_written_run_and_deployed_in_the_browser() {
+    let Some(driver) = start_driver() else {
+        return;
+    };
+    let (host, extend, token) = platform("gamma").await;
+    let page = browser(&driver).await;
+    page.goto(&format!("{}/edit/gamma#//{token}", host.url()))
+        .await
+        .unwrap();
+    text_when(&page, "[data-test=dialog]", "the new-extension form", |t| {
+        t.contains("New extension for")
+    })
+    .await;
+    page.find(Locator::Css("[data-test=new-point]"))
+        .await
+        .unwrap()
+        .select_by_value("format-email")
+        .await
+        .unwrap();
+    fill(&page, "[data-test=new-name]", "email").await;
+    click(&page, "[data-test=create]").await;
+    text_when(&page, "[data-test=status]", "the starter opens", |t| {
+        t.contains("New extension email")
+    })
+    .await;
+    text_when(&page, "[data-test=problems]", "no TypeScript check", |t| {
+        t.contains("Written in mustache: no type check here")
+    })
+    .await;
+    let pane: Value = page
+        .execute(
+            "const m = window.__extendEditor.code.getModel(); return [m.getLanguageId(), m.getValue()];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(pane[0], "handlebars", "{pane}");
+    assert!(
+        pane[1].as_str().unwrap().contains("Hello {{name}}"),
+        "the language's starter: {pane}"
+    );
+
+    // A mistake: the compiler's error, with the template's line.
+    set_code(&page, "Dear {{name}},\n{{#company}}of {{company}}\n").await;
+    fill(
+        &page,
+        "[data-test=run-body]",
+        r#"{"name": "Ada", "email": "ada@example.com", "company": "Analytical Engines"}"#,
+    )
+    .await;
+    click(&page, "[data-test=run]").await;
+    let error = text_when(
+        &page,
+        "[data-test=run-response]",
+        "the compile error",
+        |t| t.contains("never closed"),
+    )
+    .await;
+    assert!(
+        error.contains("line 2: section `company` is never closed"),
+        "{error}"
+    );
+
+    set_code(
+        &page,
+        "Dear {{name}},{{#company}} of {{company}}{{/company}}",
+    )
+    .await;
+    click(&page, "[data-test=run]").await;
+    let answer = text_when(
+        &page,
+        "[data-test=run-response]",
+        "the rendered text",
+        |t| t.contains("Dear Ada"),
+    )
+    .await;
+    assert!(
+        answer.contains("Dear Ada, of Analytical Engines"),
+        "{answer}"
+    );
+    shot(&page, 30, "mustache-run").await;
+    click(&page, "[data-test=deploy]").await;
+    text_when(&page, "[data-test=status]", "the deploy", |t| {
+        t.contains("Deployed email")
+    })
+    .await;
+    let text = extend_hooks_examples::format_email(
+        &extend.container("gamma"),
+        &NewLead {
+            name: "Bob".into(),
+            email: "bob@example.com".into(),
+            company: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(text, "Dear Bob,");
+    host.shutdown().await.unwrap();
+}

@@ -7,6 +7,12 @@ import { h, clear } from './util.js';
 Editor.prototype.scheduleCheck = function () {
   var self = this;
   clearTimeout(this.checkTimer);
+  if (this.current && this.languageOf(this.current.meta)) {
+    // Not JavaScript: nothing for TypeScript to check (Run compiles it).
+    this.problems = [];
+    this.renderProblems();
+    return;
+  }
   this.problems = null;
   this.renderProblems();
   this.checkTimer = setTimeout(function () { self.checkTypes(); }, 250);
@@ -63,6 +69,11 @@ Editor.prototype.renderProblems = function () {
   p.setAttribute('data-checked', list ? 'true' : 'false');
   if (!list) {
     p.appendChild(h('span', { class: 'xe-hint' }, 'Checking types…'));
+    return;
+  }
+  var language = this.current && this.languageOf(this.current.meta);
+  if (language) {
+    p.appendChild(h('span', { class: 'xe-hint' }, 'Written in ' + language.name + ': no type check here; Run compiles it on the host, with its errors.'));
     return;
   }
   if (!list.length) {
