@@ -316,6 +316,7 @@ async fn base64_and_structured_clone() {
           fn: name(() => structuredClone({ f() {} })),
           domException: (() => { try { btoa('€'); } catch (e) { return [e instanceof DOMException, e instanceof Error, e.code]; } })(),
           natives: Object.getOwnPropertyNames(globalThis).filter((k) => /native/i.test(k)),
+          typeofs: [typeof URL, typeof crypto, typeof structuredClone],
         };
         "#,
     )
@@ -335,5 +336,28 @@ async fn base64_and_structured_clone() {
         v["natives"],
         json!([]),
         "the native functions are not reachable"
+    );
+    assert_eq!(v["typeofs"], json!(["function", "object", "function"]));
+}
+
+/// The basics are defined on first use; a global the extension assigns
+/// first keeps its value when they are.
+#[tokio::test]
+async fn an_extension_s_own_globals_win_over_the_basics() {
+    let env = common::start().await;
+    let v = eval(
+        &env,
+        "own",
+        r#"
+        globalThis.atob = () => 'mine';
+        URL = class Mine {};
+        const encoded = new TextEncoder().encode('x').length;
+        return { atob: atob('aGk='), url: URL.name, encoded, btoa: btoa('hi') };
+        "#,
+    )
+    .await;
+    assert_eq!(
+        v,
+        json!({"atob": "mine", "url": "Mine", "encoded": 1, "btoa": "aGk="})
     );
 }

@@ -144,17 +144,9 @@ impl JsContainer {
                 .call::<_, ()>((host_log,))
                 .catch(&ctx)
                 .map_err(|e| e.to_string())?;
-            // The web platform basics (URL, TextEncoder, crypto, …): web.rs.
-            let mut opts = EvalOptions::default();
-            opts.global = true;
-            opts.filename = Some("extend-host.js".to_owned());
-            let install: Function<'_> = ctx
-                .eval_with_options(include_str!("web.js"), opts)
-                .catch(&ctx)
-                .map_err(|e| e.to_string())?;
-            let natives = super::web::natives(&ctx).map_err(|e| e.to_string())?;
-            install
-                .call::<_, ()>((natives,))
+            // The web platform basics (URL, TextEncoder, crypto, …), defined
+            // when an extension first touches one of them: web.rs.
+            super::web::install_lazily(&ctx)
                 .catch(&ctx)
                 .map_err(|e| e.to_string())
         })?;

@@ -6,7 +6,12 @@
 // and the functions here throw what the standard says.
 (function (native) {
   'use strict';
-  const define = (name, value) => Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
+  // A global the extension assigned before touching any of these keeps its value.
+  const define = (name, value) => {
+    const d = Object.getOwnPropertyDescriptor(globalThis, name);
+    if (d && 'value' in d) return;
+    Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
+  };
   const str = (v) => String(v);
 
   const DOM_CODES = { IndexSizeError: 1, InvalidCharacterError: 5, NotFoundError: 8, NotSupportedError: 9, InvalidStateError: 11, SyntaxError: 12,
