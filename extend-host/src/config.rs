@@ -108,6 +108,16 @@ pub struct Limits {
     /// core kept busy for this long after each run while traffic is that
     /// light. Under load nothing spins. Zero turns it off. Default 100 µs.
     pub idle_spin: Duration,
+    /// Outbound requests (`fetch`) one run may make; later ones are refused
+    /// with a `TypeError` naming this limit. Default 50.
+    pub subrequests_per_run: usize,
+    /// Outbound requests of one run in flight at once; more wait their
+    /// turn. Default 6.
+    pub subrequests_at_once: usize,
+    /// Bytes of one outbound response's body. Default 5 MiB.
+    pub subrequest_response_size: usize,
+    /// Bytes of one outbound request's body. Default 1 MiB.
+    pub subrequest_body_size: usize,
 }
 
 impl Default for Limits {
@@ -147,6 +157,10 @@ impl Default for Limits {
             connections: 10_000,
             header_timeout: Duration::from_secs(10),
             idle_spin: Duration::from_micros(100),
+            subrequests_per_run: 50,
+            subrequests_at_once: 6,
+            subrequest_response_size: 5 << 20,
+            subrequest_body_size: 1 << 20,
         }
     }
 }
@@ -215,6 +229,10 @@ impl Limits {
             ("connections", Kind::Count),
             ("header_timeout", Kind::Time),
             ("idle_spin", Kind::Time),
+            ("subrequests_per_run", Kind::Count),
+            ("subrequests_at_once", Kind::Count),
+            ("subrequest_response_size", Kind::Bytes),
+            ("subrequest_body_size", Kind::Bytes),
         ]
     }
 
@@ -277,6 +295,10 @@ impl Limits {
                     "header_bytes" => &mut self.header_bytes,
                     "uri_length" => &mut self.uri_length,
                     "connections" => &mut self.connections,
+                    "subrequests_per_run" => &mut self.subrequests_per_run,
+                    "subrequests_at_once" => &mut self.subrequests_at_once,
+                    "subrequest_response_size" => &mut self.subrequest_response_size,
+                    "subrequest_body_size" => &mut self.subrequest_body_size,
                     "write_burst" => {
                         self.write_burst =
                             u32::try_from(n).map_err(|_| bad("a whole number below 2^32"))?;

@@ -28,6 +28,7 @@ pub struct HostBuilder {
     public_url: Option<String>,
     isolation: Isolation,
     metrics_token: Option<String>,
+    egress: crate::egress::EgressPolicy,
 }
 
 impl Default for HostBuilder {
@@ -44,6 +45,7 @@ impl Default for HostBuilder {
             public_url: None,
             isolation: Isolation::InProcess,
             metrics_token: None,
+            egress: crate::egress::EgressPolicy::default(),
         }
     }
 }
@@ -137,6 +139,13 @@ impl HostBuilder {
     /// that names itself must call [`worker_main_if_requested`](crate::worker_main_if_requested).
     pub fn worker_program(mut self, program: impl Into<PathBuf>) -> Self {
         self.isolation = Isolation::Processes(program.into());
+        self
+    }
+
+    /// What extensions' `fetch` may reach. Default: http and https on ports
+    /// 80 and 443 of public addresses only (see [`EgressPolicy`](crate::EgressPolicy)).
+    pub fn egress(mut self, policy: crate::egress::EgressPolicy) -> Self {
+        self.egress = policy;
         self
     }
 
@@ -238,6 +247,7 @@ impl HostBuilder {
             logs.clone(),
             self.workers.unwrap_or_else(default_workers),
             self.isolation.clone(),
+            crate::egress::Egress::new(self.egress.clone()),
         )
         .map_err(HostError::Executor)?;
         let keys = Arc::new(keys);

@@ -23,6 +23,7 @@ mod auth;
 mod catalog;
 mod config;
 mod crypto;
+mod egress;
 mod error;
 mod host;
 mod languages;
@@ -43,6 +44,7 @@ mod wire;
 
 pub use config::Limits;
 pub use crypto::KeyEncryptionKey;
+pub use egress::{AllowedHost, EgressPolicy};
 pub use error::HostError;
 pub use host::{Host, HostBuilder};
 pub use sandbox::ExecutorStats;

@@ -59,6 +59,19 @@ enum Command {
             value_delimiter = ','
         )]
         limits: Vec<String>,
+        /// Let extensions' `fetch` reach HOST (any address it resolves to,
+        /// private ones included) and, with :PORT, that port besides 80 and
+        /// 443. Repeatable; in EXTEND_ALLOW_EGRESS, comma separated.
+        #[arg(
+            long = "allow-egress",
+            value_name = "HOST[:PORT]",
+            env = "EXTEND_ALLOW_EGRESS",
+            value_delimiter = ','
+        )]
+        allow_egress: Vec<String>,
+        /// Let `fetch` reach only the --allow-egress hosts.
+        #[arg(long, env = "EXTEND_EGRESS_ONLY_ALLOWED")]
+        egress_only_allowed: bool,
     },
     /// Print the master token: from a PostgreSQL database the nodes share
     /// (with its key-encryption key), or from a data directory.
@@ -97,54 +110,69 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .init();
-    let (listen, data_dir, memory, database, key_file, workers, public_url, metrics_token, limits) =
-        match Cli::parse().command {
-            Command::Serve {
-                listen,
-                data_dir,
-                memory,
-                database,
-                key_file,
-                workers,
-                public_url,
-                metrics_token,
-                limits,
-            } => (
-                listen,
-                data_dir,
-                memory,
-                database,
-                key_file,
-                workers,
-                public_url,
-                metrics_token,
-                limits,
-            ),
-            Command::NewKey { file } => return new_key(&file),
-            Command::KeyFingerprint { file } => {
-                return match extend_host::KeyEncryptionKey::from_file(&file) {
-                    Ok(k) => {
-                        println!("{}", k.id());
-                        ExitCode::SUCCESS
-                    }
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        ExitCode::FAILURE
-                    }
-                };
-            }
-            Command::MasterToken {
-                database,
-                key_file,
-                data_dir,
-            } => return master_token(database, key_file, &data_dir),
-            Command::Worker => {
-                eprintln!(
-                    "error: `extend-host worker` is started by a host, which sets EXTEND_HOST_WORKER"
-                );
-                return ExitCode::FAILURE;
-            }
-        };
+    let (
+        listen,
+        data_dir,
+        memory,
+        database,
+        key_file,
+        workers,
+        public_url,
+        metrics_token,
+        limits,
+        allow_egress,
+        egress_only_allowed,
+    ) = match Cli::parse().command {
+        Command::Serve {
+            listen,
+            data_dir,
+            memory,
+            database,
+            key_file,
+            workers,
+            public_url,
+            metrics_token,
+            limits,
+            allow_egress,
+            egress_only_allowed,
+        } => (
+            listen,
+            data_dir,
+            memory,
+            database,
+            key_file,
+            workers,
+            public_url,
+            metrics_token,
+            limits,
+            allow_egress,
+            egress_only_allowed,
+        ),
+        Command::NewKey { file } => return new_key(&file),
+        Command::KeyFingerprint { file } => {
+            return match extend_host::KeyEncryptionKey::from_file(&file) {
+                Ok(k) => {
+                    println!("{}", k.id());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Command::MasterToken {
+            database,
+            key_file,
+            data_dir,
+        } => return master_token(database, key_file, &data_dir),
+        Command::Worker => {
+            eprintln!(
+                "error: `extend-host worker` is started by a host, which sets EXTEND_HOST_WORKER"
+            );
+            return ExitCode::FAILURE;
+        }
+    };
     let mut host_limits = extend_host::Limits::default();
     for setting in &limits {
         let set = match setting.split_once('=') {
@@ -155,6 +183,16 @@ fn main() -> ExitCode {
             eprintln!("error: --limit: {e}");
             return ExitCode::FAILURE;
         }
+    }
+    let mut egress = extend_host::EgressPolicy::default().only_allowed(egress_only_allowed);
+    for host in allow_egress.iter().filter(|h| !h.trim().is_empty()) {
+        egress = match egress.allow(host) {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("error: --allow-egress: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
     }
     let kek = match database.as_ref().map(|_| kek(key_file)) {
         None => None,
@@ -178,7 +216,8 @@ fn main() -> ExitCode {
         let mut builder = extend_host::Host::builder()
             .listen(listen)
             .worker_program(program)
-            .limits(host_limits);
+            .limits(host_limits)
+            .egress(egress);
         builder = match (&database, kek) {
             (Some(url), Some(kek)) => builder.database(url).key_encryption_key(kek),
             _ if memory => builder.memory(),

@@ -262,6 +262,14 @@ module.exports = async (ctx) => {
   const id = crypto.randomUUID() + btoa(String.fromCharCode(...digest)) + atob('aGk=');
   const copy = structuredClone({ id, ok, at: new Date() });
   console.log(copy.id, new TextDecoder().decode(new Uint8Array([104, 105])), crypto.getRandomValues(new Uint8Array(4)).length);
+  const r = await fetch(new Request(url, { method: 'POST', headers: { authorization: 'Bearer ' + ctx.secrets.KEY }, body: JSON.stringify({ id }), signal: AbortSignal.timeout(500) }));
+  const seen = new Headers(r.headers).get('x-seen');
+  const parsed = r.ok ? await r.json() : { status: r.status, text: await r.text() };
+  await new Promise((done) => setTimeout(done, 5));
+  const c = new AbortController();
+  const tick = setInterval(() => c.abort(), 10);
+  clearInterval(tick);
+  queueMicrotask(() => console.log(seen, parsed));
   return { score: ok ? 1 : 0, accept: copy.ok };
 };
 "#,

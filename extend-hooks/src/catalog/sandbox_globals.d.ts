@@ -122,4 +122,113 @@ declare global {
 
   /** A deep copy (plain data, Date, RegExp, Map, Set, ArrayBuffers and views, errors; cycles kept). */
   function structuredClone<T>(value: T): T;
+
+  /**
+   * Timers. A run ends when its callback or promise settles; timers still
+   * pending then are dropped. The wait counts against the run's time limit,
+   * not its CPU budget.
+   */
+  function setTimeout(callback: (...args: any[]) => void, ms?: number, ...args: any[]): number;
+  function setInterval(callback: (...args: any[]) => void, ms?: number, ...args: any[]): number;
+  function clearTimeout(id: number | undefined): void;
+  function clearInterval(id: number | undefined): void;
+  function queueMicrotask(callback: () => void): void;
+
+  /** Aborts a request: pass `signal` to `fetch`. */
+  class AbortController {
+    readonly signal: AbortSignal;
+    abort(reason?: unknown): void;
+  }
+  class AbortSignal {
+    private constructor();
+    readonly aborted: boolean;
+    readonly reason: unknown;
+    onabort: ((event: { type: "abort"; target: AbortSignal }) => void) | null;
+    throwIfAborted(): void;
+    addEventListener(type: "abort", listener: (event: { type: "abort"; target: AbortSignal }) => void): void;
+    removeEventListener(type: "abort", listener: (event: { type: "abort"; target: AbortSignal }) => void): void;
+    static abort(reason?: unknown): AbortSignal;
+    /** A signal that aborts with a `TimeoutError` after `ms`. */
+    static timeout(ms: number): AbortSignal;
+  }
+
+  type HeadersInit = Headers | Record<string, string> | ReadonlyArray<readonly [string, string]>;
+  class Headers implements Iterable<[string, string]> {
+    constructor(init?: HeadersInit);
+    append(name: string, value: string): void;
+    delete(name: string): void;
+    get(name: string): string | null;
+    getSetCookie(): string[];
+    has(name: string): boolean;
+    set(name: string, value: string): void;
+    forEach(callback: (value: string, name: string, headers: Headers) => void, thisArg?: unknown): void;
+    entries(): IterableIterator<[string, string]>;
+    keys(): IterableIterator<string>;
+    values(): IterableIterator<string>;
+    [Symbol.iterator](): IterableIterator<[string, string]>;
+  }
+
+  type BodyInit = string | ArrayBuffer | ArrayBufferView | URLSearchParams;
+  interface Body {
+    readonly bodyUsed: boolean;
+    arrayBuffer(): Promise<ArrayBuffer>;
+    bytes(): Promise<Uint8Array>;
+    text(): Promise<string>;
+    json(): Promise<any>;
+  }
+
+  interface RequestInit {
+    method?: string;
+    headers?: HeadersInit;
+    body?: BodyInit | null;
+    signal?: AbortSignal | null;
+    redirect?: "follow" | "manual" | "error";
+  }
+  class Request implements Body {
+    constructor(input: string | URL | Request, init?: RequestInit);
+    readonly url: string;
+    readonly method: string;
+    readonly headers: Headers;
+    readonly signal: AbortSignal;
+    readonly redirect: "follow" | "manual" | "error";
+    readonly bodyUsed: boolean;
+    arrayBuffer(): Promise<ArrayBuffer>;
+    bytes(): Promise<Uint8Array>;
+    text(): Promise<string>;
+    json(): Promise<any>;
+    clone(): Request;
+  }
+
+  interface ResponseInit {
+    status?: number;
+    statusText?: string;
+    headers?: HeadersInit;
+  }
+  class Response implements Body {
+    constructor(body?: BodyInit | null, init?: ResponseInit);
+    readonly status: number;
+    readonly ok: boolean;
+    readonly statusText: string;
+    readonly headers: Headers;
+    readonly url: string;
+    readonly redirected: boolean;
+    readonly type: "basic";
+    readonly bodyUsed: boolean;
+    arrayBuffer(): Promise<ArrayBuffer>;
+    bytes(): Promise<Uint8Array>;
+    text(): Promise<string>;
+    json(): Promise<any>;
+    clone(): Response;
+    static json(data: unknown, init?: ResponseInit): Response;
+    static redirect(url: string | URL, status?: 301 | 302 | 303 | 307 | 308): Response;
+  }
+
+  /**
+   * An HTTP request made by the host under its egress policy: http and https
+   * on ports 80 and 443 of public addresses, unless the operator allows
+   * more. A refusal, a network error or a limit (50 requests per run, 6 at
+   * once, 5 MiB per response by default) rejects with a `TypeError` saying
+   * which rule.
+   */
+  function fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>;
 }

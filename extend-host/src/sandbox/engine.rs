@@ -1,8 +1,10 @@
 //! One container's JavaScript runtime: its own QuickJS heap, memory cap, stack
 //! cap and wall-clock interrupt, and the extensions compiled in it.
 
+use super::io::{HostCall, Resume, Wait};
 use super::{Reply, RunInput};
 use crate::config::Limits;
+use crate::egress::{Outcome, Request};
 use crate::error::Source;
 use rquickjs::{
     CatchResultExt, Context, Ctx, Function, Object, Runtime, Value, context::EvalOptions,
@@ -86,6 +88,33 @@ pub(crate) struct JsContainer {
     /// The heap at the last measurement, and runs since.
     heap: i64,
     unmeasured: u32,
+    /// The run waiting on the host (see [`super::io`]), if any.
+    parked: Option<RunClock>,
+}
+
+/// A run's time: when it started and may end, and the CPU its segments used.
+#[derive(Debug, Clone, Copy)]
+struct RunClock {
+    started: Instant,
+    limit: Duration,
+    cpu: Duration,
+    compiles: bool,
+}
+
+/// Where a run stands after the engine ran it as far as it could.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// It ended: the reply, and whether the runtime may be reused.
+    Done(Reply, Health),
+    /// It waits on the host: the runtime holds the run until
+    /// [`JsContainer::resume`].
+    Wait(Wait),
+}
+
+/// What the JavaScript of a run came to before the engine stopped driving it.
+enum Progress {
+    Settled(Reply),
+    Waiting(Wait),
 }
 
 /// Runs between two measurements of the heap. Measuring walks every object
@@ -159,6 +188,7 @@ impl JsContainer {
             limits: limits.clone(),
             heap: 0,
             unmeasured: 0,
+            parked: None,
         })
     }
 
@@ -179,29 +209,75 @@ impl JsContainer {
 
     /// Runs one request; compiles the extension first when its code changed.
     /// The reply carries the CPU time the run used and the heap size after it.
-    pub(crate) fn run(&mut self, input: &RunInput) -> (Reply, Health) {
-        let limit = input.time_limit;
+    /// A run that awaits the host (`fetch`, a timer) parks: [`Step::Wait`].
+    pub(crate) fn run(&mut self, input: &RunInput) -> Step {
         start_cpu_accounting();
-        let started = Instant::now();
-        let compiles = !self.has(&input.webtask.name, input.webtask.code_id);
-        self.arm(limit);
-        let mut result = self.compile_and_run(input);
+        let clock = RunClock {
+            started: Instant::now(),
+            limit: input.time_limit,
+            cpu: Duration::ZERO,
+            compiles: !self.has(&input.webtask.name, input.webtask.code_id),
+        };
+        self.parked = None;
+        self.arm(clock.limit);
+        let segment = Instant::now();
+        let result = self.compile_and_run(input);
+        self.step(clock, segment, result)
+    }
+
+    /// Goes on with the parked run, with what the host brought back.
+    pub(crate) fn resume(&mut self, resume: Resume) -> Step {
+        let Some(clock) = self.parked.take() else {
+            return Step::Done(
+                Reply::error(
+                    500,
+                    Source::Proxy,
+                    "Script could not be run.",
+                    "no run of this container was waiting",
+                ),
+                Health::Reusable,
+            );
+        };
+        start_cpu_accounting();
+        let segment = Instant::now();
+        let left = clock.limit.saturating_sub(clock.started.elapsed());
+        let result = if resume.expired || left.is_zero() {
+            Err(Failure::Timeout)
+        } else {
+            self.arm(left);
+            self.continue_run(resume)
+        };
+        self.step(clock, segment, result)
+    }
+
+    fn step(
+        &mut self,
+        mut clock: RunClock,
+        segment: Instant,
+        result: Result<Progress, Failure>,
+    ) -> Step {
         self.disarm();
+        clock.cpu += cpu_charge(segment.elapsed());
         // A run that ends after its limit (a builtin that never polled the
         // interrupt) is a time-limit stop, whatever it produced.
-        if started.elapsed() > limit {
-            result = Err(Failure::Timeout);
-        }
-        let cpu = cpu_charge(started.elapsed());
+        let result = match result {
+            _ if clock.started.elapsed() > clock.limit => Err(Failure::Timeout),
+            Ok(Progress::Waiting(wait)) => {
+                self.parked = Some(clock);
+                return Step::Wait(wait);
+            }
+            Ok(Progress::Settled(reply)) => Ok(reply),
+            Err(e) => Err(e),
+        };
         self.unmeasured += 1;
-        if compiles || result.is_err() || self.heap == 0 || self.unmeasured >= MEASURE_EVERY {
+        if clock.compiles || result.is_err() || self.heap == 0 || self.unmeasured >= MEASURE_EVERY {
             self.heap = self.heap_bytes();
             self.unmeasured = 0;
         }
-        let (mut reply, health) = self.reply(result, limit);
-        reply.cpu = cpu;
+        let (mut reply, health) = self.reply(result, clock.limit);
+        reply.cpu = clock.cpu;
         reply.heap = self.heap;
-        (reply, health)
+        Step::Done(reply, health)
     }
 
     fn reply(&self, result: Result<Reply, Failure>, limit: Duration) -> (Reply, Health) {
@@ -240,17 +316,21 @@ impl JsContainer {
         self.compiled.get(name) == Some(&code_id)
     }
 
-    fn compile_and_run(&mut self, input: &RunInput) -> Result<Reply, Failure> {
+    fn compile_and_run(&mut self, input: &RunInput) -> Result<Progress, Failure> {
         let (name, code_id) = (&input.webtask.name, input.webtask.code_id);
         if !self.has(name, code_id) {
             self.compiled.remove(name.as_str());
             if let Some(reply) = self.compile(name, &input.webtask.code)? {
-                return Ok(reply);
+                return Ok(Progress::Settled(reply));
             }
             self.compiled.insert(name.clone(), code_id);
         }
         if input.compile_only {
-            return Ok(Reply::json(204, Source::Webtask, String::new()));
+            return Ok(Progress::Settled(Reply::json(
+                204,
+                Source::Webtask,
+                String::new(),
+            )));
         }
         let fired = Arc::clone(&self.fired);
         self.ctx.with(|ctx| {
@@ -272,31 +352,29 @@ impl JsContainer {
                 return Err(Failure::Timeout);
             }
             if st.is_array() {
-                return read_outcome(&st).map_err(|e| classify(&ctx, &fired, e))?;
-            }
-            // Drive promise jobs until the run settles; QuickJS has no event loop.
-            loop {
-                if st
-                    .get::<_, bool>("d")
+                return read_outcome(&st)
                     .map_err(|e| classify(&ctx, &fired, e))?
-                {
-                    break;
-                }
-                if fired.load(Ordering::Relaxed) {
-                    return Err(Failure::Timeout);
-                }
-                if !ctx.execute_pending_job() {
-                    break;
-                }
+                    .map(Progress::Settled);
             }
-            if fired.load(Ordering::Relaxed) {
-                return Err(Failure::Timeout);
-            }
-            let outcome: Function<'_> = api
-                .get("outcome")
+            drive(&ctx, &api, &fired, st)
+        })
+    }
+
+    /// Hands the host's outcomes to the parked run and drives it on.
+    fn continue_run(&mut self, resume: Resume) -> Result<Progress, Failure> {
+        let fired = Arc::clone(&self.fired);
+        self.ctx.with(|ctx| {
+            let api: Object<'_> = ctx
+                .globals()
+                .get("__extend_host")
                 .map_err(|e| Failure::Other(e.to_string()))?;
-            let out: Object<'_> = outcome.call((st,)).map_err(|e| classify(&ctx, &fired, e))?;
-            read_outcome(&out).map_err(|e| classify(&ctx, &fired, e))?
+            let results =
+                completions(&ctx, resume.completions).map_err(|e| classify(&ctx, &fired, e))?;
+            let st: Object<'_> = api
+                .get::<_, Function<'_>>("resume")
+                .and_then(|f| f.call((results,)))
+                .map_err(|e| classify(&ctx, &fired, e))?;
+            drive(&ctx, &api, &fired, st)
         })
     }
 
@@ -339,6 +417,137 @@ impl JsContainer {
             }
         })
     }
+}
+
+/// Drives promise jobs until the run settles (QuickJS has no event loop);
+/// when none are left, fires due timers, or parks the run on what it awaits.
+fn drive<'js>(
+    ctx: &Ctx<'js>,
+    api: &Object<'js>,
+    fired: &AtomicBool,
+    st: Object<'js>,
+) -> Result<Progress, Failure> {
+    let settled = |st: &Object<'js>| st.get::<_, bool>("d").map_err(|e| classify(ctx, fired, e));
+    loop {
+        while !settled(&st)? {
+            if fired.load(Ordering::Relaxed) {
+                return Err(Failure::Timeout);
+            }
+            if !ctx.execute_pending_job() {
+                break;
+            }
+        }
+        if fired.load(Ordering::Relaxed) {
+            return Err(Failure::Timeout);
+        }
+        if settled(&st)? {
+            break;
+        }
+        let wait: Value<'js> = api
+            .get::<_, Function<'js>>("wait")
+            .and_then(|f| f.call(()))
+            .map_err(|e| classify(ctx, fired, e))?;
+        match wait.as_int() {
+            // Nothing to wait for: the outcome says the run produced nothing.
+            Some(0) => break,
+            // A due timer ran: drive its jobs.
+            Some(_) => continue,
+            None => {
+                let wait = read_wait(&wait).map_err(|e| classify(ctx, fired, e))?;
+                return Ok(Progress::Waiting(wait));
+            }
+        }
+    }
+    let outcome: Function<'js> = api
+        .get("outcome")
+        .map_err(|e| Failure::Other(e.to_string()))?;
+    let out: Object<'js> = outcome.call((st,)).map_err(|e| classify(ctx, fired, e))?;
+    read_outcome(&out)
+        .map_err(|e| classify(ctx, fired, e))?
+        .map(Progress::Settled)
+}
+
+/// Reads `[calls, ms until the next timer or -1]` from `wait` in prelude.js;
+/// each call `['fetch', id, method, url, flat headers, body, redirect]` or
+/// `['cancel', id]` (fetch.js).
+fn read_wait(v: &Value<'_>) -> rquickjs::Result<Wait> {
+    let arr = v
+        .as_array()
+        .ok_or_else(|| rquickjs::Error::new_from_js("value", "array"))?;
+    let calls: rquickjs::Array<'_> = arr.get(0)?;
+    let wake: f64 = arr.get(1)?;
+    let mut out = Vec::with_capacity(calls.len());
+    for call in calls.iter::<rquickjs::Array<'_>>() {
+        let call = call?;
+        let kind: String = call.get(0)?;
+        let id = call.get::<f64>(1)? as u64;
+        if kind == "cancel" {
+            out.push(HostCall::Cancel(id));
+            continue;
+        }
+        let flat: Vec<String> = call.get(4)?;
+        let headers = flat
+            .chunks_exact(2)
+            .map(|p| (p[0].clone(), p[1].clone()))
+            .collect();
+        let body: Option<rquickjs::TypedArray<'_, u8>> = call.get(5)?;
+        let body = body.as_ref().map(super::web::bytes);
+        out.push(HostCall::Fetch(
+            id,
+            Request {
+                method: call.get(2)?,
+                url: call.get(3)?,
+                headers,
+                body,
+                redirect: super::io::redirect_of(call.get::<f64>(6)?.max(0.0) as u64),
+            },
+        ));
+    }
+    Ok(Wait {
+        calls: out,
+        wake_after: (wake >= 0.0).then(|| Duration::from_millis(wake as u64)),
+    })
+}
+
+/// The host's outcomes as `resume` in prelude.js takes them: `[id, 1,
+/// [status, statusText, url, redirected, flat headers, bytes]]` or `[id, 0,
+/// message]`.
+fn completions<'js>(
+    ctx: &Ctx<'js>,
+    completions: Vec<(u64, Outcome)>,
+) -> rquickjs::Result<rquickjs::Array<'js>> {
+    let out = rquickjs::Array::new(ctx.clone())?;
+    for (i, (id, outcome)) in completions.into_iter().enumerate() {
+        let entry = rquickjs::Array::new(ctx.clone())?;
+        entry.set(0, id as f64)?;
+        match outcome {
+            Outcome::Response {
+                status,
+                status_text,
+                url,
+                redirected,
+                headers,
+                body,
+            } => {
+                entry.set(1, 1)?;
+                let raw = rquickjs::Array::new(ctx.clone())?;
+                raw.set(0, status)?;
+                raw.set(1, status_text)?;
+                raw.set(2, url)?;
+                raw.set(3, redirected)?;
+                let flat: Vec<String> = headers.into_iter().flat_map(|(k, v)| [k, v]).collect();
+                raw.set(4, flat)?;
+                raw.set(5, rquickjs::ArrayBuffer::new(ctx.clone(), body)?)?;
+                entry.set(2, raw)?;
+            }
+            Outcome::Failed(message) => {
+                entry.set(1, 0)?;
+                entry.set(2, message)?;
+            }
+        }
+        out.set(i, entry)?;
+    }
+    Ok(out)
 }
 
 /// Turns an engine error into a failure, telling a time-limit stop and an

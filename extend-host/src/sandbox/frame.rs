@@ -14,6 +14,13 @@ pub(crate) const LOG: u8 = 10;
 pub(crate) const NEED_CODE: u8 = 11;
 /// Worker to host: the run's reply.
 pub(crate) const DONE: u8 = 12;
+/// Host to worker: what a parked run waited for (see [`super::io`]).
+pub(crate) const RESUME: u8 = 2;
+/// Worker to host: the run parked, waiting on what it asks for.
+pub(crate) const WAIT: u8 = 13;
+/// Worker to host: the run was not started, because a run of its
+/// container is parked in this worker; send it again later.
+pub(crate) const LATER: u8 = 14;
 
 /// The largest frame either side accepts: a run body, its response and code
 /// all fit well within it.
@@ -91,10 +98,48 @@ impl<'a> Decoder<'a> {
     }
 
     pub(crate) fn str(&mut self) -> io::Result<&'a str> {
+        std::str::from_utf8(self.bytes()?).map_err(|_| malformed("a string is not UTF-8"))
+    }
+
+    pub(crate) fn bytes(&mut self) -> io::Result<&'a [u8]> {
         let mut len = [0u8; 4];
         len.copy_from_slice(self.take(4)?);
-        let b = self.take(u32::from_le_bytes(len) as usize)?;
-        std::str::from_utf8(b).map_err(|_| malformed("a string is not UTF-8"))
+        self.take(u32::from_le_bytes(len) as usize)
+    }
+
+    /// Bytes not read yet.
+    pub(crate) fn left(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// A RESUME frame, host to worker: what the parked run `run` (the sequence
+/// number of the RUN frame that started it) waited for. `seq` is this
+/// frame's own sequence number, for the worker's CPU accounting.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ResumeFrame {
+    pub(crate) seq: u64,
+    pub(crate) run: u64,
+    pub(crate) resume: super::io::Resume,
+}
+
+impl ResumeFrame {
+    /// The frame's bytes.
+    pub(crate) fn encode(&self) -> Encoder {
+        let mut e = Encoder::new(RESUME);
+        e.num(self.seq).num(self.run);
+        self.resume.encode_into(&mut e);
+        e
+    }
+
+    /// Reads a RESUME frame's fields (the body after its tag).
+    pub(crate) fn decode(body: &[u8]) -> io::Result<Self> {
+        let mut d = Decoder::new(body);
+        Ok(ResumeFrame {
+            seq: d.num()?,
+            run: d.num()?,
+            resume: super::io::Resume::decode_from(&mut d)?,
+        })
     }
 }
 
@@ -207,6 +252,10 @@ pub(crate) enum ToHost<'a> {
     NeedCode,
     /// The run's reply.
     Done(Done<'a>),
+    /// The run parked, waiting on these calls.
+    Wait(super::io::Wait),
+    /// The run was not started: its container has a run parked here.
+    Later,
 }
 
 fn source_code(s: Source) -> u64 {
@@ -235,6 +284,12 @@ impl<'a> ToHost<'a> {
                 e
             }
             ToHost::NeedCode => Encoder::new(NEED_CODE),
+            ToHost::Later => Encoder::new(LATER),
+            ToHost::Wait(w) => {
+                let mut e = Encoder::new(WAIT);
+                w.encode_into(&mut e);
+                e
+            }
             ToHost::Done(d) => {
                 let mut e = Encoder::new(DONE);
                 e.num(u64::from(d.status))
@@ -264,6 +319,8 @@ impl<'a> ToHost<'a> {
                 line: d.str()?,
             }),
             NEED_CODE => Ok(ToHost::NeedCode),
+            LATER => Ok(ToHost::Later),
+            WAIT => Ok(ToHost::Wait(super::io::Wait::decode_from(&mut d)?)),
             DONE => {
                 let status = u16::try_from(d.num()?).unwrap_or(500);
                 let source = source_of(d.num()?);
@@ -339,6 +396,150 @@ pub(crate) async fn read_async(
     Ok(Some(tag[0]))
 }
 
+// ---- the parked-run frames' bodies (WAIT and RESUME) ----------------------
+
+use super::io::{HostCall, Resume, Wait};
+use crate::egress::{Outcome, Request};
+
+fn pairs(e: &mut Encoder, pairs: &[(String, String)]) {
+    e.num(pairs.len() as u64);
+    for (k, v) in pairs {
+        e.str(k).str(v);
+    }
+}
+
+fn read_pairs(d: &mut Decoder<'_>) -> io::Result<Vec<(String, String)>> {
+    let n = d.num()?;
+    // Each pair takes at least 8 bytes: a count past what is left is a
+    // malformed frame, not an allocation.
+    let mut out = Vec::with_capacity(usize::try_from(n).unwrap_or(0).min(d.left() / 8));
+    for _ in 0..n {
+        out.push((d.str()?.to_owned(), d.str()?.to_owned()));
+    }
+    Ok(out)
+}
+
+impl Wait {
+    pub(crate) fn encode_into(&self, e: &mut Encoder) {
+        e.num(self.wake_after.map_or(u64::MAX, |d| {
+            u64::try_from(d.as_nanos()).unwrap_or(u64::MAX - 1)
+        }));
+        e.num(self.calls.len() as u64);
+        for call in &self.calls {
+            match call {
+                HostCall::Fetch(id, r) => {
+                    e.num(0).num(*id).str(&r.method).str(&r.url);
+                    e.num(super::io::redirect_code(r.redirect));
+                    pairs(e, &r.headers);
+                    e.num(u64::from(r.body.is_some()));
+                    e.bytes(r.body.as_deref().unwrap_or(&[]));
+                }
+                HostCall::Cancel(id) => {
+                    e.num(1).num(*id);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn decode_from(d: &mut Decoder<'_>) -> io::Result<Self> {
+        let wake = d.num()?;
+        let n = d.num()?;
+        let mut calls = Vec::with_capacity(usize::try_from(n).unwrap_or(0).min(d.left() / 16));
+        for _ in 0..n {
+            let kind = d.num()?;
+            let id = d.num()?;
+            calls.push(match kind {
+                0 => {
+                    let method = d.str()?.to_owned();
+                    let url = d.str()?.to_owned();
+                    let redirect = super::io::redirect_of(d.num()?);
+                    let headers = read_pairs(d)?;
+                    let has_body = d.num()? != 0;
+                    let body = d.bytes()?.to_vec();
+                    HostCall::Fetch(
+                        id,
+                        Request {
+                            method,
+                            url,
+                            headers,
+                            body: has_body.then_some(body),
+                            redirect,
+                        },
+                    )
+                }
+                1 => HostCall::Cancel(id),
+                other => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("malformed frame: unknown host call {other}"),
+                    ));
+                }
+            });
+        }
+        Ok(Wait {
+            calls,
+            wake_after: (wake != u64::MAX).then(|| std::time::Duration::from_nanos(wake)),
+        })
+    }
+}
+
+impl Resume {
+    pub(crate) fn encode_into(&self, e: &mut Encoder) {
+        e.num(u64::from(self.expired));
+        e.num(self.completions.len() as u64);
+        for (id, outcome) in &self.completions {
+            e.num(*id);
+            match outcome {
+                Outcome::Response {
+                    status,
+                    status_text,
+                    url,
+                    redirected,
+                    headers,
+                    body,
+                } => {
+                    e.num(0)
+                        .num(u64::from(*status))
+                        .str(status_text)
+                        .str(url)
+                        .num(u64::from(*redirected));
+                    pairs(e, headers);
+                    e.bytes(body);
+                }
+                Outcome::Failed(message) => {
+                    e.num(1).str(message);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn decode_from(d: &mut Decoder<'_>) -> io::Result<Self> {
+        let expired = d.num()? != 0;
+        let n = d.num()?;
+        let mut completions =
+            Vec::with_capacity(usize::try_from(n).unwrap_or(0).min(d.left() / 16));
+        for _ in 0..n {
+            let id = d.num()?;
+            let outcome = match d.num()? {
+                0 => Outcome::Response {
+                    status: u16::try_from(d.num()?).unwrap_or(0),
+                    status_text: d.str()?.to_owned(),
+                    url: d.str()?.to_owned(),
+                    redirected: d.num()? != 0,
+                    headers: read_pairs(d)?,
+                    body: d.bytes()?.to_vec(),
+                },
+                _ => Outcome::Failed(d.str()?.to_owned()),
+            };
+            completions.push((id, outcome));
+        }
+        Ok(Resume {
+            completions,
+            expired,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,6 +589,34 @@ mod tests {
                 line: "",
             },
             ToHost::NeedCode,
+            ToHost::Later,
+            ToHost::Wait(crate::sandbox::io::Wait {
+                calls: vec![
+                    crate::sandbox::io::HostCall::Fetch(
+                        7,
+                        crate::egress::Request {
+                            method: "POST".into(),
+                            url: "https://api.example.com/ü".into(),
+                            headers: vec![("authorization".into(), "Bearer k".into())],
+                            body: Some(vec![0, 1, 255]),
+                            redirect: crate::egress::Redirect::Manual,
+                        },
+                    ),
+                    crate::sandbox::io::HostCall::Fetch(
+                        8,
+                        crate::egress::Request {
+                            method: "GET".into(),
+                            url: "http://x/".into(),
+                            headers: vec![],
+                            body: None,
+                            redirect: crate::egress::Redirect::Follow,
+                        },
+                    ),
+                    crate::sandbox::io::HostCall::Cancel(7),
+                ],
+                wake_after: Some(Duration::from_millis(15)),
+            }),
+            ToHost::Wait(crate::sandbox::io::Wait::default()),
             ToHost::Done(Done {
                 status: 429,
                 source: Source::Proxy,
@@ -430,6 +659,40 @@ mod tests {
             ToHost::decode(99, &[]).is_err(),
             "an unknown tag is refused"
         );
+    }
+
+    #[test]
+    fn a_resume_frame_round_trips_and_any_cut_is_an_error() {
+        use crate::egress::Outcome;
+        let frame = ResumeFrame {
+            seq: 9,
+            run: 4,
+            resume: crate::sandbox::io::Resume {
+                completions: vec![
+                    (
+                        1,
+                        Outcome::Response {
+                            status: 201,
+                            status_text: "Created".into(),
+                            url: "https://api.example.com/".into(),
+                            redirected: true,
+                            headers: vec![("content-type".into(), "application/json".into())],
+                            body: b"{\"ok\":true}".to_vec(),
+                        },
+                    ),
+                    (2, Outcome::Failed("egress refused: port 22".into())),
+                ],
+                expired: false,
+            },
+        };
+        let mut out = Vec::new();
+        frame.encode().write_to(&mut out).unwrap();
+        let mut buf = Vec::new();
+        assert_eq!(read(&mut out.as_slice(), &mut buf).unwrap(), Some(RESUME));
+        assert_eq!(ResumeFrame::decode(&buf).unwrap(), frame);
+        for cut in 0..buf.len() {
+            assert!(ResumeFrame::decode(&buf[..cut]).is_err(), "cut at {cut}");
+        }
     }
 
     #[test]

@@ -4,7 +4,9 @@
 mod engine;
 mod executor;
 mod frame;
+mod io;
 pub(crate) mod limit;
+mod outbound;
 mod process;
 mod resident;
 mod web;

@@ -84,6 +84,52 @@
     };
     return res;
   }
+  // The current run's host I/O (fetch.js): calls not yet handed to the host,
+  // the settle functions of requests in flight by id, timers by id. A
+  // container runs one run at a time, so one record serves; `run` clears it,
+  // which is how timers and requests a settled run left behind are dropped.
+  const io = { calls: [], waiting: new Map(), timers: new Map(), next: 1, st: null };
+  function fail(e) {
+    const st = io.st;
+    if (st !== null && !st.d) { st.d = true; st.t = true; st.k = 2; st.e = e; }
+  }
+  // Called by the engine when the run has no job left: 0 = nothing to wait
+  // for, 1 = a due timer ran (drive jobs again), else [calls, ms until the
+  // next timer or -1]: the run parks.
+  function wait() {
+    const st = io.st;
+    if (st === null || st.d) return 0;
+    if (io.timers.size > 0 && fireDue()) return 1;
+    if (io.calls.length === 0 && io.waiting.size === 0 && io.timers.size === 0) return 0;
+    let wake = -1;
+    for (const t of io.timers.values()) if (wake < 0 || t.at < wake) wake = t.at;
+    return [io.calls.splice(0), wake < 0 ? -1 : Math.max(0, wake - Date.now())];
+  }
+  function fireDue() {
+    const now = Date.now();
+    const due = [];
+    for (const [id, t] of io.timers) if (t.at <= now) due.push([id, t]);
+    if (due.length === 0) return false;
+    due.sort((a, b) => a[1].at - b[1].at || a[0] - b[0]);
+    for (const [id, t] of due) {
+      if (io.timers.get(id) !== t) continue; // cleared by an earlier callback
+      if (t.every >= 0) t.at = Date.now() + t.every; else io.timers.delete(id);
+      // An exception in a timer has no caller: it fails the run, as an
+      // uncaught exception fails a webtask on Node.
+      try { t.fn.apply(undefined, t.args); } catch (e) { fail(e); return true; }
+    }
+    return true;
+  }
+  // What the host brought back: [id, 1, response] or [id, 0, message].
+  function resume(results) {
+    for (const r of results) {
+      const w = io.waiting.get(r[0]);
+      if (w === undefined) continue;
+      io.waiting.delete(r[0]);
+      if (r[1]) w[0](r[2]); else w[1](r[2]);
+    }
+    return io.st;
+  }
   const isAsync = (f) => f.constructor !== undefined && f.constructor.name === 'AsyncFunction';
   function run(name, ctxJson, reqJson) {
     const fn = fns[name];
@@ -95,6 +141,10 @@
       if (e !== undefined && e !== null) { st.t = true; st.k = 1; st.e = e; } else { st.r = r; }
     };
     const rej = (e) => { if (st.d) return; st.d = true; st.t = true; st.k = 1; st.e = e; };
+    io.st = st;
+    if (io.calls.length !== 0 || io.waiting.size !== 0 || io.timers.size !== 0) {
+      io.calls.length = 0; io.waiting.clear(); io.timers.clear();
+    }
     try {
       const c = JSON.parse(ctxJson);
       if (fn.length === 3) {
@@ -148,7 +198,7 @@
     return out('result', 200, body === undefined ? '{}' : wf(body), null);
   }
   Object.defineProperty(globalThis, '__extend_host', {
-    value: Object.freeze({ load, run, outcome, describe, drop(name) { delete fns[name]; } }),
+    value: Object.freeze({ load, run, outcome, describe, wait, resume, io, drop(name) { delete fns[name]; } }),
     enumerable: false, writable: false, configurable: false,
   });
 })

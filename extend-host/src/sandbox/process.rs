@@ -54,6 +54,12 @@ impl std::fmt::Debug for WorkerProcess {
 pub(crate) enum Answer {
     /// The worker does not have the code: send the run again with it.
     NeedCode,
+    /// The run parked, waiting on these calls; resume it with
+    /// [`WorkerProcess::resume`].
+    Wait(super::io::Wait),
+    /// The run was not started (its container has a run parked in this
+    /// worker): it goes back to its queue.
+    Later,
     /// The run's reply, and how many runtimes the worker holds now.
     Done {
         reply: Reply,
@@ -181,6 +187,18 @@ impl WorkerProcess {
         .await
     }
 
+    /// Sends what a parked run waited for (answered like a run).
+    pub(crate) async fn resume(&mut self, frame: &frame::ResumeFrame) -> io::Result<()> {
+        self.unsent.extend_from_slice(frame.encode().finish());
+        poll_fn(
+            |cx| match write_unsent(&mut self.stdin, &mut self.unsent, &mut self.written, cx) {
+                Poll::Ready(r) => Poll::Ready(r),
+                Poll::Pending => Poll::Ready(Ok(())),
+            },
+        )
+        .await
+    }
+
     /// The answer to the oldest unanswered frame, forwarding the log lines
     /// of its run to `sink` as they come.
     /// Frames not yet written go out meanwhile: reading and writing never
@@ -211,6 +229,8 @@ impl WorkerProcess {
             match ToHost::decode(tag, &self.buf)? {
                 ToHost::Log { level, line } => sink.emit(level, line.to_owned()),
                 ToHost::NeedCode => return Ok(Answer::NeedCode),
+                ToHost::Later => return Ok(Answer::Later),
+                ToHost::Wait(wait) => return Ok(Answer::Wait(wait)),
                 ToHost::Done(done) => return Ok(answer(done)),
             }
         }

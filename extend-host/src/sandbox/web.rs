@@ -62,7 +62,7 @@ impl Hash {
 
 /// The bytes a `Uint8Array` views, copied out.
 #[allow(unsafe_code)]
-fn bytes(view: &TypedArray<'_, u8>) -> Vec<u8> {
+pub(crate) fn bytes(view: &TypedArray<'_, u8>) -> Vec<u8> {
     // SAFETY: rquickjs's contract for `as_bytes` is that no JavaScript runs
     // while the slice lives; it is copied at once, before this function
     // returns to the engine. A detached buffer is read as empty.
@@ -130,8 +130,8 @@ fn forgiving_base64(s: &str) -> Option<Vec<u8>> {
     engine.decode(data).ok()
 }
 
-/// The globals `web.js` defines, in the order it defines them.
-const GLOBALS: [&str; 10] = [
+/// The globals `web.js` and then `fetch.js` define, in that order.
+const GLOBALS: [&str; 21] = [
     "DOMException",
     "TextEncoder",
     "TextDecoder",
@@ -142,6 +142,17 @@ const GLOBALS: [&str; 10] = [
     "CryptoKey",
     "crypto",
     "structuredClone",
+    "setTimeout",
+    "setInterval",
+    "clearTimeout",
+    "clearInterval",
+    "queueMicrotask",
+    "AbortSignal",
+    "AbortController",
+    "Headers",
+    "Request",
+    "Response",
+    "fetch",
 ];
 
 /// Makes the web platform basics appear on `globalThis`, defined the first
@@ -156,11 +167,21 @@ pub(crate) fn install_lazily<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<()> {
         if done.swap(true, std::sync::atomic::Ordering::Relaxed) {
             return Ok(());
         }
-        let mut opts = rquickjs::context::EvalOptions::default();
-        opts.global = true;
-        opts.filename = Some("extend-host.js".to_owned());
-        let define: Function<'js> = ctx.eval_with_options(include_str!("web.js"), opts)?;
-        define.call((natives(&ctx)?,))
+        let options = || {
+            let mut opts = rquickjs::context::EvalOptions::default();
+            opts.global = true;
+            opts.filename = Some("extend-host.js".to_owned());
+            opts
+        };
+        let define: Function<'js> = ctx.eval_with_options(include_str!("web.js"), options())?;
+        define.call::<_, ()>((natives(&ctx)?,))?;
+        // fetch.js queues its requests and timers on the run's `io` record.
+        let io: Object<'js> = ctx
+            .globals()
+            .get::<_, Object<'js>>("__extend_host")?
+            .get("io")?;
+        let define: Function<'js> = ctx.eval_with_options(include_str!("fetch.js"), options())?;
+        define.call((io,))
     })?;
     let mut opts = rquickjs::context::EvalOptions::default();
     opts.global = true;

@@ -1,7 +1,7 @@
 //! The worker process's side: read runs from stdin, run them in resident
 //! JavaScript runtimes, write log lines and replies to stdout.
 
-use super::engine::{Health, JsContainer, Logger};
+use super::engine::{Health, JsContainer, Logger, Step};
 use super::frame::{self, Encoder, ToHost};
 use super::process::{PIPELINE, WORKER_ENV, encode_done};
 use super::resident::Resident;
@@ -89,128 +89,236 @@ impl Spent {
     }
 }
 
+/// A run parked in this worker, waiting on the host: its runtime (out of
+/// the resident set, so never evicted meanwhile), and what the run may
+/// still log.
+struct Parked {
+    js: JsContainer,
+    container: String,
+    generation: u64,
+    lines_left: usize,
+}
+
+/// What the worker keeps between frames.
+struct State {
+    resident: Resident,
+    /// Runtimes evicted since the last answer: reported with the next one.
+    evictions: u64,
+    /// The CPU the last runs used, by sequence number, oldest first.
+    spent: Spent,
+    /// Parked runs by the sequence number of the RUN frame that started them.
+    parked: std::collections::HashMap<u64, Parked>,
+}
+
 fn serve(limits: &Limits, budget: usize) -> io::Result<()> {
     let mut stdin = BufReader::with_capacity(64 << 10, io::stdin().lock());
     let out: Out = Arc::new(Mutex::new(BufWriter::with_capacity(64 << 10, io::stdout())));
     let lines_left = Arc::new(AtomicUsize::new(0));
-    let mut resident = Resident::new(budget);
-    // Runtimes evicted since the last answer: reported with the next one.
-    let mut evictions: u64 = 0;
+    let mut state = State {
+        resident: Resident::new(budget),
+        evictions: 0,
+        spent: Spent::default(),
+        parked: std::collections::HashMap::new(),
+    };
     let mut buf = Vec::new();
-    // The CPU the last runs used, by sequence number, oldest first.
-    let mut spent = Spent::default();
     while let Some(tag) = frame::read(&mut stdin, &mut buf)? {
-        if tag != frame::RUN {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("unknown frame {tag}"),
-            ));
-        }
-        let run = frame::Run::decode(&buf)?;
-        let container = run.container.to_owned();
-        let name = run.name.to_owned();
-        let (code_id, generation) = (run.code_id, run.generation);
-        let with_code = run.code.is_some();
-        let code = run.code.unwrap_or("");
-        let request_id = run.request_id.to_owned();
-        let ctx_json = run.ctx_json.to_owned();
-        let req_json = run.req_json.to_owned();
-        let (time_limit, compile_only) = (run.time_limit, run.compile_only);
-        let log_lines = usize::try_from(run.log_lines).unwrap_or(0);
-        let (seq, after, cpu_left, spin) = (run.seq, run.after, run.cpu_left, run.spin);
-        // What the runs still unanswered when this one was sent used is not
-        // in `cpu_left` yet.
-        let limit =
-            super::limit::within_budget(time_limit, cpu_left.saturating_sub(spent.since(after)));
-        if limit.is_zero() {
-            spent.record(seq, Duration::ZERO);
-            // The worker does not know the refill rate: a second is a
-            // fair first wait (the host's own refusals say more).
-            let reply = Reply::cpu_exhausted(&container, 1);
-            write(
-                &out,
-                &mut encode_done(
-                    &reply,
-                    false,
-                    resident.len(),
-                    std::mem::take(&mut evictions),
-                ),
-            )?;
-            continue;
-        }
-        let (js, stale) = resident.take(&container, generation);
-        drop(stale);
-        let js = match js {
-            Some(js) => Ok(js),
-            None => JsContainer::new(limits, logger(&out, &lines_left)),
-        };
-        let mut js = match js {
-            Ok(js) => js,
-            Err(e) => {
-                spent.record(seq, Duration::ZERO);
-                let reply = Reply::error(500, Source::Proxy, "Runtime unavailable.", &e);
-                write(
+        let spin = match tag {
+            frame::RUN => {
+                let run = frame::Run::decode(&buf)?;
+                let spin = run.spin;
+                run_frame(limits, &out, &lines_left, &mut state, &run)?;
+                spin
+            }
+            frame::RESUME => {
+                let r = frame::ResumeFrame::decode(&buf)?;
+                let Some(p) = state.parked.remove(&r.run) else {
+                    state.spent.record(r.seq, Duration::ZERO);
+                    let reply = Reply::error(
+                        500,
+                        Source::Proxy,
+                        "Script could not be run.",
+                        "the worker has no parked run to resume",
+                    );
+                    answer(&out, &mut state, &reply, false)?;
+                    continue;
+                };
+                let Parked {
+                    mut js,
+                    container,
+                    generation,
+                    lines_left: left,
+                } = p;
+                lines_left.store(left, Ordering::Relaxed);
+                let step = js.resume(r.resume);
+                settle(
                     &out,
-                    &mut encode_done(&reply, true, resident.len(), std::mem::take(&mut evictions)),
+                    &lines_left,
+                    &mut state,
+                    (r.run, r.seq),
+                    js,
+                    &container,
+                    generation,
+                    step,
                 )?;
-                continue;
+                Duration::ZERO
+            }
+            other => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("unknown frame {other}"),
+                ));
             }
         };
-        if !with_code && !js.has(&name, code_id) {
-            spent.record(seq, Duration::ZERO);
-            let evicted = resident.put(&container, generation, js, 0);
-            evictions += evicted.len() as u64;
-            write(&out, &mut ToHost::NeedCode.encode())?;
-            drop(evicted);
-            continue;
-        }
-        let input = RunInput {
-            webtask: Arc::new(Webtask {
-                container: container.clone(),
-                name,
-                code: code.into(),
-                code_id,
-                secrets_json: String::new(),
-                meta_json: String::new(),
-                extension_secret: None,
-                point: None,
-            }),
-            request_id,
-            // Log records are written by the host, which knows the trace.
-            trace_id: String::new(),
-            ctx_json,
-            req_json,
-            time_limit: limit,
-            compile_only,
-        };
-        // One more than the limit, so that the host can say lines were cut.
-        lines_left.store(log_lines.saturating_add(1), Ordering::Relaxed);
-        let (reply, health) = js.run(&input);
-        lines_left.store(0, Ordering::Relaxed);
-        spent.record(seq, reply.cpu);
-        let discard = health == Health::Discard;
-        let evicted = if discard {
-            drop(js);
-            Vec::new()
-        } else {
-            resident.put(&container, generation, js, reply.heap)
-        };
-        evictions += evicted.len() as u64;
-        write(
-            &out,
-            &mut encode_done(
-                &reply,
-                discard,
-                resident.len(),
-                std::mem::take(&mut evictions),
-            ),
-        )?;
-        drop(evicted);
         if !spin.is_zero() && stdin.buffer().is_empty() {
             spin_for_input(spin);
         }
     }
     Ok(())
+}
+
+/// Writes a DONE frame with what the worker reports about itself.
+fn answer(out: &Out, state: &mut State, reply: &Reply, discard: bool) -> io::Result<()> {
+    write(
+        out,
+        &mut encode_done(
+            reply,
+            discard,
+            state.resident.len(),
+            std::mem::take(&mut state.evictions),
+        ),
+    )
+}
+
+fn run_frame(
+    limits: &Limits,
+    out: &Out,
+    lines_left: &Arc<AtomicUsize>,
+    state: &mut State,
+    run: &frame::Run<'_>,
+) -> io::Result<()> {
+    let seq = run.seq;
+    // One run of a container at a time: it waits for the parked one.
+    if state.parked.values().any(|p| p.container == run.container) {
+        state.spent.record(seq, Duration::ZERO);
+        return write(out, &mut ToHost::Later.encode());
+    }
+    let container = run.container.to_owned();
+    let (code_id, generation) = (run.code_id, run.generation);
+    // What the runs still unanswered when this one was sent used is not
+    // in `cpu_left` yet.
+    let limit = super::limit::within_budget(
+        run.time_limit,
+        run.cpu_left.saturating_sub(state.spent.since(run.after)),
+    );
+    if limit.is_zero() {
+        state.spent.record(seq, Duration::ZERO);
+        // The worker does not know the refill rate: a second is a
+        // fair first wait (the host's own refusals say more).
+        return answer(out, state, &Reply::cpu_exhausted(&container, 1), false);
+    }
+    let (js, stale) = state.resident.take(&container, generation);
+    drop(stale);
+    let js = match js {
+        Some(js) => Ok(js),
+        None => JsContainer::new(limits, logger(out, lines_left)),
+    };
+    let js = match js {
+        Ok(js) => js,
+        Err(e) => {
+            state.spent.record(seq, Duration::ZERO);
+            let reply = Reply::error(500, Source::Proxy, "Runtime unavailable.", &e);
+            return answer(out, state, &reply, true);
+        }
+    };
+    if run.code.is_none() && !js.has(run.name, code_id) {
+        state.spent.record(seq, Duration::ZERO);
+        let evicted = state.resident.put(&container, generation, js, 0);
+        state.evictions += evicted.len() as u64;
+        write(out, &mut ToHost::NeedCode.encode())?;
+        drop(evicted);
+        return Ok(());
+    }
+    let input = RunInput {
+        webtask: Arc::new(Webtask {
+            container: container.clone(),
+            name: run.name.to_owned(),
+            code: run.code.unwrap_or("").into(),
+            code_id,
+            secrets_json: String::new(),
+            meta_json: String::new(),
+            extension_secret: None,
+            point: None,
+        }),
+        request_id: run.request_id.to_owned(),
+        // Log records are written by the host, which knows the trace.
+        trace_id: String::new(),
+        ctx_json: run.ctx_json.to_owned(),
+        req_json: run.req_json.to_owned(),
+        time_limit: limit,
+        compile_only: run.compile_only,
+    };
+    // One more than the limit, so that the host can say lines were cut.
+    let log_lines = usize::try_from(run.log_lines).unwrap_or(0);
+    lines_left.store(log_lines.saturating_add(1), Ordering::Relaxed);
+    let mut js = js;
+    let step = js.run(&input);
+    settle(
+        out,
+        lines_left,
+        state,
+        (seq, seq),
+        js,
+        &container,
+        generation,
+        step,
+    )
+}
+
+/// After a run (or a part of one) ran: parks it, or answers and puts its
+/// runtime back. `ids` are the run's key (its RUN frame's sequence number)
+/// and this frame's sequence number.
+#[allow(clippy::too_many_arguments)]
+fn settle(
+    out: &Out,
+    lines_left: &Arc<AtomicUsize>,
+    state: &mut State,
+    (run, seq): (u64, u64),
+    js: JsContainer,
+    container: &str,
+    generation: u64,
+    step: Step,
+) -> io::Result<()> {
+    let left = lines_left.swap(0, Ordering::Relaxed);
+    match step {
+        Step::Wait(wait) => {
+            // The CPU of this part is charged when the run ends.
+            state.spent.record(seq, Duration::ZERO);
+            state.parked.insert(
+                run,
+                Parked {
+                    js,
+                    container: container.to_owned(),
+                    generation,
+                    lines_left: left,
+                },
+            );
+            write(out, &mut ToHost::Wait(wait).encode())
+        }
+        Step::Done(reply, health) => {
+            state.spent.record(seq, reply.cpu);
+            let discard = health == Health::Discard;
+            let evicted = if discard {
+                drop(js);
+                Vec::new()
+            } else {
+                state.resident.put(container, generation, js, reply.heap)
+            };
+            state.evictions += evicted.len() as u64;
+            answer(out, state, &reply, discard)?;
+            drop(evicted);
+            Ok(())
+        }
+    }
 }
 
 /// Waits for input on stdin without sleeping, for up to `spin`: the host

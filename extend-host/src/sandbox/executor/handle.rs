@@ -34,6 +34,7 @@ impl Executor {
         logs: LogHub,
         workers: usize,
         isolation: Isolation,
+        egress: crate::egress::Egress,
     ) -> std::io::Result<Self> {
         let workers = workers.max(1);
         let backend = match isolation {
@@ -56,6 +57,8 @@ impl Executor {
         };
         let shared = Arc::new(Shared {
             limits,
+            egress,
+            runtime: tokio::runtime::Handle::current(),
             logs,
             backend,
             tx,
@@ -289,6 +292,7 @@ mod tests {
             logs,
             1,
             Isolation::Processes(std::path::PathBuf::from("/nonexistent")),
+            crate::egress::Egress::new(crate::egress::EgressPolicy::default()),
         )
         .unwrap();
         assert_eq!(ex.wedged(), None);

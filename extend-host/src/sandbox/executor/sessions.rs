@@ -9,6 +9,9 @@ use super::threads::*;
 use crate::error::Source;
 use crate::sandbox::Reply;
 use crate::sandbox::engine::timeout_message;
+use crate::sandbox::frame::ResumeFrame;
+use crate::sandbox::io::{Resume, Wait};
+use crate::sandbox::outbound::Outbound;
 use crate::sandbox::process::{Answer, PIPELINE, Routing, WorkerProcess};
 use flume::Receiver;
 use std::collections::VecDeque;
@@ -17,14 +20,52 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// A worker task (worker-process backend): it owns one process, started on
-/// its first job and again after one was killed.
+/// its first job and again after one was killed. Between sessions it also
+/// resumes the runs parked in its process whose waits are over.
 pub(super) async fn work_async(shared: &Shared, me: &Arc<Worker>, inbox: &Receiver<Arc<Slot>>) {
     let Backend::Processes { program, budget } = &shared.backend else {
         return;
     };
     let mut process: Option<WorkerProcess> = None;
     let mut seq = 0;
-    while let Some(slot) = next_async(shared, me, inbox).await {
+    let mut parking = Parking::default();
+    loop {
+        let event = if parking.waits.is_empty() {
+            next_async(shared, me, inbox).await.map(Event::Slot)
+        } else {
+            tokio::select! {
+                slot = next_async(shared, me, inbox) => slot.map(Event::Slot),
+                Some(done) = parking.waits.join_next() => Some(Event::Resume(Box::new(done))),
+            }
+        };
+        let slot = match event {
+            None => break,
+            Some(Event::Slot(slot)) => slot,
+            Some(Event::Resume(done)) => {
+                // next_async had marked this worker idle: it is not. A
+                // dispatcher that claimed it first has sent a container to
+                // the inbox, taken on the next turn.
+                let _ = me
+                    .idle
+                    .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire);
+                let Ok((key, outbound, resume)) = *done else {
+                    continue;
+                };
+                let alive = match process.as_mut() {
+                    Some(p) => {
+                        resume_parked(shared, me, p, &mut parking, key, outbound, resume, &mut seq)
+                            .await
+                    }
+                    None => false,
+                };
+                if !alive {
+                    process = None;
+                    me.resident.store(0, Ordering::Relaxed);
+                    fail_parked(shared, me, &mut parking);
+                }
+                continue;
+            }
+        };
         let Some(first) = take_job(shared, &slot) else {
             continue;
         };
@@ -46,15 +87,169 @@ pub(super) async fn work_async(shared: &Shared, me: &Arc<Worker>, inbox: &Receiv
                 }
             }
         }
-        if let Some(p) = process.as_mut()
-            && !session(shared, me, p, &slot, first, &mut seq).await
-        {
-            // Killed or dead: the next job starts a new process.
-            process = None;
-            me.resident.store(0, Ordering::Relaxed);
-        }
+        let end = match process.as_mut() {
+            Some(p) => session(shared, me, p, &slot, first, &mut seq, &mut parking).await,
+            None => SessionEnd::Open,
+        };
         *lock(&me.busy) = None;
-        hand_on(shared, &slot);
+        match end {
+            SessionEnd::Open => hand_on(shared, &slot),
+            // The container stays scheduled until its parked run ends.
+            SessionEnd::Parked => {}
+            SessionEnd::Dead => {
+                // Killed or dead: the next job starts a new process.
+                process = None;
+                me.resident.store(0, Ordering::Relaxed);
+                hand_on(shared, &slot);
+                fail_parked(shared, me, &mut parking);
+            }
+        }
+    }
+    fail_parked(shared, me, &mut parking);
+}
+
+enum Event {
+    Slot(Arc<Slot>),
+    Resume(Box<Result<(u64, Outbound, Resume), tokio::task::JoinError>>),
+}
+
+/// How a session ended.
+pub(super) enum SessionEnd {
+    /// The container is handed on.
+    Open,
+    /// A run of the container parked in the process: the container stays
+    /// this worker's until the run ends.
+    Parked,
+    /// The process was killed or died.
+    Dead,
+}
+
+/// A run parked in this task's worker process.
+pub(super) struct ParkedRun {
+    job: Job,
+    slot: Arc<Slot>,
+    since: Instant,
+}
+
+/// The runs parked in a worker task's process, by the sequence number of
+/// the RUN frame that started each, and their waits (each owns the run's
+/// [`Outbound`] until it is over; dropping the set cancels them).
+#[derive(Default)]
+pub(super) struct Parking {
+    runs: std::collections::HashMap<u64, ParkedRun>,
+    waits: tokio::task::JoinSet<(u64, Outbound, Resume)>,
+}
+
+impl Parking {
+    fn park(&mut self, key: u64, run: ParkedRun, mut outbound: Outbound, wait: Wait) {
+        self.runs.insert(key, run);
+        outbound.add(wait);
+        self.waits.spawn(async move {
+            let resume = outbound.next().await;
+            (key, outbound, resume)
+        });
+    }
+}
+
+/// Hands a parked run what it waited for and reads what it does next.
+/// Returns `false` when the process was killed or died.
+#[allow(clippy::too_many_arguments)]
+async fn resume_parked(
+    shared: &Shared,
+    me: &Arc<Worker>,
+    p: &mut WorkerProcess,
+    parking: &mut Parking,
+    key: u64,
+    outbound: Outbound,
+    resume: Resume,
+    seq: &mut u64,
+) -> bool {
+    let Some(run) = parking.runs.remove(&key) else {
+        return true;
+    };
+    let hard = crate::sandbox::limit::hard_limit(&shared.limits, run.job.input.time_limit);
+    *lock(&me.busy) = Some(Busy {
+        slot: Arc::clone(&run.slot),
+        since: run.since,
+        hard_limit: hard,
+    });
+    *seq += 1;
+    let frame = ResumeFrame {
+        seq: *seq,
+        run: key,
+        resume,
+    };
+    let answer = match p.resume(&frame).await {
+        Ok(()) => tokio::time::timeout_at((run.since + hard).into(), p.answer(&run.slot.log)).await,
+        Err(e) => Ok(Err(e)),
+    };
+    *lock(&me.busy) = None;
+    match answer {
+        Ok(Ok(Answer::Wait(wait))) => {
+            parking.park(key, run, outbound, wait);
+            true
+        }
+        Ok(Ok(Answer::Done {
+            reply,
+            resident,
+            evicted,
+        })) => {
+            me.resident.store(resident, Ordering::Relaxed);
+            shared.evictions.fetch_add(evicted, Ordering::Relaxed);
+            drop(outbound);
+            complete(shared, me, &run.slot, &run.job, &reply, run.since);
+            hand_on(shared, &run.slot);
+            let _ = run.job.reply.send(reply);
+            true
+        }
+        Ok(Ok(Answer::NeedCode | Answer::Later)) => {
+            tracing::error!(container = %run.slot.container, "a worker process answered a resumed run out of turn");
+            finish_parked(shared, me, run, died_reply());
+            false
+        }
+        Ok(Err(e)) => {
+            tracing::error!(container = %run.slot.container, error = %e, "a worker process died during a run");
+            finish_parked(shared, me, run, died_reply());
+            false
+        }
+        Err(_elapsed) => {
+            shared.killed.fetch_add(1, Ordering::Relaxed);
+            let limit = run.job.input.time_limit;
+            tracing::warn!(
+                container = %run.slot.container,
+                limit_ms = limit.as_millis() as u64,
+                "a run passed its hard time limit; its worker process was killed"
+            );
+            let reply = killed_reply(limit);
+            finish_parked(shared, me, run, reply);
+            false
+        }
+    }
+}
+
+fn killed_reply(limit: Duration) -> Reply {
+    Reply::error(
+        500,
+        Source::Webtask,
+        "Script exceeded the time limit.",
+        &format!(
+            "{}; it did not stop in time and its worker process was killed",
+            timeout_message(limit)
+        ),
+    )
+}
+
+fn finish_parked(shared: &Shared, me: &Arc<Worker>, run: ParkedRun, reply: Reply) {
+    complete(shared, me, &run.slot, &run.job, &reply, run.since);
+    hand_on(shared, &run.slot);
+    let _ = run.job.reply.send(reply);
+}
+
+/// The process is gone: every run parked in it fails, and its waits end.
+fn fail_parked(shared: &Shared, me: &Arc<Worker>, parking: &mut Parking) {
+    parking.waits.abort_all();
+    for (_, run) in parking.runs.drain() {
+        finish_parked(shared, me, run, died_reply());
     }
 }
 
@@ -74,7 +269,11 @@ pub(super) async fn session(
     slot: &Arc<Slot>,
     (first, left): (Job, Duration),
     seq: &mut u64,
-) -> bool {
+    parking: &mut Parking,
+) -> SessionEnd {
+    // Runs the worker sent back because the container's run parked, in order.
+    let mut later: Vec<Job> = Vec::new();
+    let mut parked = false;
     let generation = slot.generation.load(Ordering::Acquire);
     let lines = shared.limits.log_lines_per_run;
     let mut pipe: VecDeque<Sent> = VecDeque::with_capacity(2);
@@ -104,7 +303,7 @@ pub(super) async fn session(
     let mut sent_runs = 1;
     let mut since = match pipe.front() {
         Some(front) => begin(shared, me, slot, &front.job),
-        None => return true,
+        None => return SessionEnd::Open,
     };
     while alive {
         // The next run: when the pipe is empty, or behind the running ones
@@ -112,6 +311,7 @@ pub(super) async fn session(
         // be stopped by it); never past the session's share or when stopping.
         let room = pipe.is_empty() || (pipe.len() < PIPELINE && !penalized(shared, slot));
         if room
+            && !parked
             && sent_runs < SESSION_RUNS
             && !shared.stopping.load(Ordering::Acquire)
             && let Some((job, left)) = take_more(shared, slot)
@@ -142,6 +342,27 @@ pub(super) async fn session(
                     since = begin(shared, me, slot, &next.job);
                 }
             }
+            Ok(Ok(Answer::Wait(wait))) => {
+                let Some(sent) = pipe.pop_front() else { break };
+                let outbound = outbound(shared, slot, since, sent.job.input.time_limit);
+                let run = ParkedRun {
+                    job: sent.job,
+                    slot: Arc::clone(slot),
+                    since,
+                };
+                parking.park(sent.seq, run, outbound, wait);
+                parked = true;
+                // What is still in the pipe comes back as `Later`; the log
+                // stream keeps the parked run's request.
+                *lock(&me.busy) = None;
+            }
+            Ok(Ok(Answer::Later)) => {
+                let Some(sent) = pipe.pop_front() else { break };
+                later.push(sent.job);
+                if !parked && let Some(next) = pipe.front() {
+                    since = begin(shared, me, slot, &next.job);
+                }
+            }
             Ok(Ok(Answer::Done {
                 reply,
                 resident,
@@ -155,16 +376,17 @@ pub(super) async fn session(
                     shared.penalized.fetch_add(1, Ordering::Relaxed);
                 }
                 match pipe.front() {
-                    Some(next) => since = begin(shared, me, slot, &next.job),
+                    Some(next) if !parked => since = begin(shared, me, slot, &next.job),
                     // Idle before the answer goes out, for whoever reads the stats.
-                    None => *lock(&me.busy) = None,
+                    _ => *lock(&me.busy) = None,
                 }
                 let _ = sent.job.reply.send(reply);
             }
             Ok(Err(e)) => {
                 tracing::error!(container = %slot.container, error = %e, "a worker process died during a run");
                 fail_pipe(shared, me, slot, &mut pipe, since, died_reply);
-                return false;
+                requeue(slot, later);
+                return SessionEnd::Dead;
             }
             Err(_elapsed) => {
                 // SIGKILL (kill_on_drop, by the caller): the run never polled its interrupt.
@@ -175,27 +397,31 @@ pub(super) async fn session(
                     limit_ms = limit.as_millis() as u64,
                     "a run passed its hard time limit; its worker process was killed"
                 );
-                fail_pipe(shared, me, slot, &mut pipe, since, || {
-                    Reply::error(
-                        500,
-                        Source::Webtask,
-                        "Script exceeded the time limit.",
-                        &format!(
-                            "{}; it did not stop in time and its worker process was killed",
-                            timeout_message(limit)
-                        ),
-                    )
-                });
-                return false;
+                fail_pipe(shared, me, slot, &mut pipe, since, || killed_reply(limit));
+                requeue(slot, later);
+                return SessionEnd::Dead;
             }
         }
     }
+    requeue(slot, later);
     if !alive {
         tracing::error!(container = %slot.container, "a worker process's pipe broke");
         fail_pipe(shared, me, slot, &mut pipe, since, died_reply);
-        return false;
+        return SessionEnd::Dead;
     }
-    true
+    if parked {
+        SessionEnd::Parked
+    } else {
+        SessionEnd::Open
+    }
+}
+
+/// Puts runs the worker did not start back at the front of their queue, in order.
+fn requeue(slot: &Slot, later: Vec<Job>) {
+    let mut st = lock(&slot.state);
+    for job in later.into_iter().rev() {
+        st.queue.push_front(job);
+    }
 }
 
 /// The process is gone: the running job gets `reply()`; the ones sent after

@@ -108,6 +108,10 @@ pub(super) enum Backend {
 
 pub(super) struct Shared {
     pub(super) limits: Limits,
+    /// Where parked runs' requests go out.
+    pub(super) egress: crate::egress::Egress,
+    /// The host's runtime: executor threads wait on parked runs in it.
+    pub(super) runtime: tokio::runtime::Handle,
     pub(super) logs: LogHub,
     pub(super) backend: Backend,
     pub(super) tx: Sender<Msg>,
@@ -228,4 +232,28 @@ pub(super) fn refuse_queued(slot: &Slot, reply: fn() -> Reply) {
 /// spinning would take CPU from the requests themselves.
 pub(super) fn quiet(shared: &Shared) -> bool {
     shared.callers.load(Ordering::Acquire) <= 1
+}
+
+/// The host's side of a run of `slot` that parked, started at `since`
+/// with `time_limit`.
+pub(super) fn outbound(
+    shared: &Shared,
+    slot: &Slot,
+    since: Instant,
+    time_limit: Duration,
+) -> crate::sandbox::outbound::Outbound {
+    let l = &shared.limits;
+    crate::sandbox::outbound::Outbound::new(
+        shared.egress.clone(),
+        crate::sandbox::outbound::RunLimits {
+            per_run: l.subrequests_per_run,
+            at_once: l.subrequests_at_once.max(1),
+            budget: crate::egress::Budget {
+                response_size: l.subrequest_response_size,
+                request_size: l.subrequest_body_size,
+            },
+        },
+        since + time_limit,
+        slot.log.clone(),
+    )
 }

@@ -5,7 +5,7 @@ use super::budget::*;
 use super::scheduler::*;
 use super::state::*;
 use crate::error::Source;
-use crate::sandbox::engine::{Health, JsContainer, Logger};
+use crate::sandbox::engine::{Health, JsContainer, Logger, Step};
 use crate::sandbox::resident::Resident;
 use crate::sandbox::{Reply, RunInput};
 use flume::Receiver;
@@ -113,7 +113,7 @@ pub(super) fn run_here(
             return Reply::error(500, Source::Proxy, "Runtime unavailable.", &e);
         }
     };
-    let (reply, health) = js.run(input);
+    let (reply, health) = run_to_end(shared, slot, &mut js, input);
     let keep = health == Health::Reusable
         && !shared.stopping.load(Ordering::Acquire)
         && slot.generation.load(Ordering::Acquire) == generation;
@@ -126,4 +126,52 @@ pub(super) fn run_here(
         drop(evicted);
     }
     reply
+}
+
+/// Runs `input` to its end. A run that parks waits here, on this thread:
+/// in-process, a run awaiting `fetch` or a timer holds its executor thread
+/// (there are more threads than cores). Worker processes do better: a
+/// parked run frees its worker ([`super::sessions`]).
+fn run_to_end(
+    shared: &Shared,
+    slot: &Slot,
+    js: &mut JsContainer,
+    input: &RunInput,
+) -> (Reply, Health) {
+    let started = Instant::now();
+    let mut step = js.run(input);
+    let mut outbound = None;
+    loop {
+        match step {
+            Step::Done(reply, health) => return (reply, health),
+            Step::Wait(wait) => {
+                let mut ob = outbound.take().unwrap_or_else(|| {
+                    super::state::outbound(shared, slot, started, input.time_limit)
+                });
+                shared.running.fetch_sub(1, Ordering::AcqRel);
+                // The wait runs as a task of the host's runtime: were the
+                // runtime shutting down, the task is dropped and the run
+                // ends as out of time, where waiting here inside the
+                // runtime would panic.
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                shared.runtime.spawn(async move {
+                    ob.add(wait);
+                    let resume = ob.next().await;
+                    let _ = tx.send((ob, resume));
+                });
+                let resume = match rx.blocking_recv() {
+                    Ok((ob, resume)) => {
+                        outbound = Some(ob);
+                        resume
+                    }
+                    Err(_) => crate::sandbox::io::Resume {
+                        completions: Vec::new(),
+                        expired: true,
+                    },
+                };
+                shared.running.fetch_add(1, Ordering::AcqRel);
+                step = js.resume(resume);
+            }
+        }
+    }
 }

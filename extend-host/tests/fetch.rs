@@ -1,0 +1,433 @@
+//! Extensions that call out: `fetch` made by the host under its egress
+//! policy, timers, and runs that wait without holding a worker. Each test
+//! runs real extensions in real worker processes against a small target
+//! server on loopback, which the host is told to allow (loopback is refused
+//! by default, as the refusal tests show).
+
+mod common;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect};
+use axum::routing::{any, get};
+use extend_host::{EgressPolicy, Host, Limits};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// The target server: what extensions call.
+struct Target {
+    addr: SocketAddr,
+    /// Lets `/slow` answer.
+    release: Arc<Notify>,
+    /// Signalled when a request reaches `/slow`.
+    reached: Arc<Notify>,
+}
+
+async fn target() -> Target {
+    let release = Arc::new(Notify::new());
+    let reached = Arc::new(Notify::new());
+    let app = Router::new()
+        .route(
+            "/json",
+            get(|| async { ([("x-up", "1")], axum::Json(json!({"hello": "world"}))) }),
+        )
+        .route(
+            "/echo",
+            any(
+                |method: axum::http::Method, headers: HeaderMap, body: String| async move {
+                    let h = |k: &str| headers.get(k).map(|v| v.to_str().unwrap_or("").to_owned());
+                    axum::Json(json!({
+                        "method": method.as_str(),
+                        "authorization": h("authorization"),
+                        "contentType": h("content-type"),
+                        "body": body,
+                    }))
+                },
+            ),
+        )
+        .route(
+            "/slow",
+            get(
+                |State((release, reached)): State<(Arc<Notify>, Arc<Notify>)>| async move {
+                    reached.notify_one();
+                    release.notified().await;
+                    "late"
+                },
+            ),
+        )
+        .route("/hang", get(std::future::pending::<&'static str>))
+        .route(
+            "/to-metadata",
+            get(|| async { Redirect::temporary("http://169.254.169.254/latest/meta-data/") }),
+        )
+        .route("/to-json", get(|| async { Redirect::to("/json") }))
+        .route("/big", get(|| async { "x".repeat(4096) }))
+        .route(
+            "/teapot",
+            get(|| async {
+                (
+                    StatusCode::IM_A_TEAPOT,
+                    [(header::CONTENT_TYPE, "text/plain")],
+                    "short and stout",
+                )
+                    .into_response()
+            }),
+        )
+        .with_state((Arc::clone(&release), Arc::clone(&reached)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Target {
+        addr,
+        release,
+        reached,
+    }
+}
+
+/// A host running extensions in worker processes, allowed to call `target`.
+async fn host(target: &Target, workers: usize, limits: Limits) -> common::Env {
+    let policy = EgressPolicy::default()
+        .allow(&target.addr.to_string())
+        .unwrap();
+    let host = Host::builder()
+        .memory()
+        .worker_program(common::WORKER)
+        .workers(workers)
+        .limits(limits)
+        .egress(policy)
+        .start()
+        .await
+        .unwrap();
+    common::Env::with_host(host)
+}
+
+/// Installs `body` as an `async (ctx)` extension with `BASE` defined and
+/// runs it; the status and answer.
+async fn eval(env: &common::Env, target: &Target, name: &str, body: &str) -> (u16, Value) {
+    let code = format!(
+        "const BASE = 'http://{}';\nmodule.exports = async (ctx) => {{\n{body}\n}};",
+        target.addr
+    );
+    env.install("acme", name, &code).await;
+    let (status, _, answer) = env.run("acme", name, json!({})).await;
+    (status, answer)
+}
+
+#[tokio::test]
+async fn fetch_reads_json_text_headers_and_sends_bodies() {
+    let t = target().await;
+    let env = host(&t, 2, Limits::default()).await;
+    let (status, v) = eval(
+        &env,
+        &t,
+        "calls",
+        r#"
+        const r = await fetch(BASE + '/json');
+        const posted = await fetch(new Request(BASE + '/echo', {
+          method: 'post', headers: { Authorization: 'Bearer ' + 'k1' }, body: JSON.stringify({ a: 1 }),
+        }));
+        const form = await fetch(BASE + '/echo', { method: 'PUT', body: new URLSearchParams({ q: 'a b' }) });
+        const tea = await fetch(BASE + '/teapot');
+        const moved = await fetch(BASE + '/to-json');
+        const manual = await fetch(BASE + '/to-json', { redirect: 'manual' });
+        return {
+          status: r.status, ok: r.ok, up: r.headers.get('X-Up'), type: r.headers.get('content-type'),
+          json: await r.json(), used: r.bodyUsed,
+          posted: await posted.json(),
+          form: await form.json(),
+          tea: [tea.status, tea.ok, tea.statusText, await tea.text()],
+          moved: [moved.status, moved.redirected, moved.url.endsWith('/json')],
+          manual: [manual.status, manual.headers.get('location')],
+        };
+        "#,
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["status"], 200);
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["up"], "1");
+    assert_eq!(v["type"], "application/json");
+    assert_eq!(v["json"], json!({"hello": "world"}));
+    assert_eq!(v["used"], true);
+    assert_eq!(
+        v["posted"],
+        json!({"method": "POST", "authorization": "Bearer k1", "contentType": "text/plain;charset=UTF-8", "body": "{\"a\":1}"})
+    );
+    assert_eq!(v["form"]["body"], "q=a+b");
+    assert_eq!(
+        v["form"]["contentType"],
+        "application/x-www-form-urlencoded;charset=UTF-8"
+    );
+    assert_eq!(
+        v["tea"],
+        json!([418, false, "I'm a teapot", "short and stout"])
+    );
+    assert_eq!(v["moved"], json!([200, true, true]));
+    assert_eq!(v["manual"], json!([303, "/json"]));
+}
+
+#[tokio::test]
+async fn egress_is_refused_by_default_with_a_type_error_naming_the_rule() {
+    let t = target().await;
+    // The policy allows the target's port only: other loopback ports are refused.
+    let env = host(&t, 2, Limits::default()).await;
+    let (status, v) = eval(
+        &env,
+        &t,
+        "refused",
+        r#"
+        const attempt = async (url) => {
+          try { await fetch(url); return 'allowed'; } catch (e) { return e.name + ': ' + e.message; }
+        };
+        return {
+          loopback: await attempt('http://127.0.0.1/'),
+          otherPort: await attempt('http://127.0.0.1:1/'),
+          metadata: await attempt('http://169.254.169.254/latest/meta-data/'),
+          mapped: await attempt('http://[::ffff:169.254.169.254]/'),
+          private: await attempt('http://10.0.0.1/'),
+          localhost: await attempt('http://localhost/'),
+          decimal: await attempt('http://2130706433/'),
+          scheme: await attempt('file:///etc/passwd'),
+          port: await attempt('https://example.com:8443/'),
+          redirect: await attempt(BASE + '/to-metadata'),
+          relative: await attempt('/json'),
+        };
+        "#,
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let says = |k: &str, what: &str| {
+        let m = v[k].as_str().unwrap_or_default();
+        assert!(m.starts_with("TypeError: ") && m.contains(what), "{k}: {m}");
+    };
+    says("loopback", "127.0.0.1 is loopback");
+    says("otherPort", "port 1 is not allowed");
+    says("metadata", "169.254.169.254 is link-local");
+    says("mapped", "IPv4-mapped");
+    says("private", "10.0.0.1 is private (RFC 1918)");
+    says("localhost", "`localhost` resolves to");
+    says("decimal", "loopback");
+    says("scheme", "the scheme `file:` is not allowed");
+    says("port", "port 8443 is not allowed");
+    says("redirect", "169.254.169.254 is link-local");
+    says("relative", "is not an absolute URL");
+}
+
+#[tokio::test]
+async fn the_subrequest_and_body_limits_are_named_in_refusals() {
+    let t = target().await;
+    let mut limits = Limits::default();
+    limits.subrequests_per_run = 3;
+    limits.subrequest_response_size = 1024;
+    let env = host(&t, 2, limits).await;
+    let (status, v) = eval(
+        &env,
+        &t,
+        "limits",
+        r#"
+        const out = [];
+        for (let i = 0; i < 4; i++) {
+          try { await fetch(BASE + '/json'); out.push('ok'); } catch (e) { out.push(e.message); }
+        }
+        return out;
+        "#,
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v[0], "ok");
+    assert_eq!(v[2], "ok");
+    let m = v[3].as_str().unwrap();
+    assert!(
+        m.contains("subrequest limit reached: a run may make 3 requests"),
+        "{m}"
+    );
+    let (status, v) = eval(
+        &env,
+        &t,
+        "big",
+        "try { await fetch(BASE + '/big'); return 'read'; } catch (e) { return e.message; }",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        v,
+        "the response body is larger than the limit of 1024 bytes"
+    );
+}
+
+#[tokio::test]
+async fn timers_fire_in_order_and_die_with_their_run() {
+    let t = target().await;
+    let env = host(&t, 2, Limits::default()).await;
+    let (status, v) = eval(
+        &env,
+        &t,
+        "timers",
+        r#"
+        const order = [];
+        const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+        setTimeout(() => order.push('b'), 20);
+        setTimeout((x) => order.push(x), 5, 'a');
+        const cleared = setTimeout(() => order.push('never'), 1);
+        clearTimeout(cleared);
+        queueMicrotask(() => order.push('micro'));
+        let ticks = 0;
+        const iv = setInterval(() => { if (++ticks === 3) clearInterval(iv); }, 2);
+        await sleep(40);
+        let aborted = null;
+        try { await fetch(BASE + '/hang', { signal: AbortSignal.timeout(30) }); } catch (e) { aborted = e.name; }
+        const c = new AbortController();
+        const p = fetch(BASE + '/hang', { signal: c.signal });
+        c.abort();
+        let manual = null;
+        try { await p; } catch (e) { manual = e.name; }
+        // Left pending: the run ends before it fires.
+        setTimeout(() => { globalThis.leftover = true; }, 0);
+        return { order, ticks, aborted, manual };
+        "#,
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v,
+        json!({"order": ["micro", "a", "b"], "ticks": 3, "aborted": "TimeoutError", "manual": "AbortError"})
+    );
+    // The timer the run left behind was dropped with it.
+    env.install(
+        "acme",
+        "leftover",
+        "module.exports = async () => globalThis.leftover === true;",
+    )
+    .await;
+    let (_, _, left) = env.run("acme", "leftover", json!({})).await;
+    assert_eq!(left, json!(false));
+}
+
+#[tokio::test]
+async fn a_run_waiting_on_the_network_does_not_hold_its_worker() {
+    let t = target().await;
+    // One worker process: if a waiting run held it, nothing else could run.
+    let env = Arc::new(host(&t, 1, Limits::default()).await);
+    let code = format!(
+        "module.exports = async () => (await fetch('http://{}/slow')).text();",
+        t.addr
+    );
+    env.install("waits", "slow", &code).await;
+    env.install("other", "quick", "module.exports = async () => 'quick';")
+        .await;
+    let slow = {
+        let env = Arc::clone(&env);
+        tokio::spawn(async move { env.run("waits", "slow", json!({})).await })
+    };
+    t.reached.notified().await;
+    // The slow run is parked on its request; another container runs
+    // meanwhile (were the worker held, these would wait for the slow one).
+    let quick = async {
+        for _ in 0..5 {
+            let (status, _, answer) = env.run("other", "quick", json!({})).await;
+            assert_eq!((status, answer), (200, json!("quick")));
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), quick)
+        .await
+        .expect("the other container ran while the slow run waited");
+    t.release.notify_one();
+    let (status, _, answer) = slow.await.unwrap();
+    assert_eq!((status, answer), (200, json!("late")));
+}
+
+#[tokio::test]
+async fn a_run_that_waits_past_its_time_limit_is_stopped() {
+    let t = target().await;
+    let mut limits = Limits::default();
+    limits.run_time = std::time::Duration::from_millis(300);
+    let env = host(&t, 1, limits).await;
+    let (status, v) = eval(
+        &env,
+        &t,
+        "hangs",
+        "await fetch(BASE + '/hang'); return 'never';",
+    )
+    .await;
+    assert_eq!(status, 500, "{v}");
+    let m = v["message"].as_str().unwrap_or_default();
+    assert!(
+        m.contains("request did not finish within the run's remaining time")
+            || m.contains("time limit of 300ms"),
+        "{v}"
+    );
+    // The container runs again afterwards.
+    let (status, v) = eval(&env, &t, "after", "return 1;").await;
+    assert_eq!((status, v), (200, json!(1)));
+}
+
+#[tokio::test]
+async fn in_process_hosts_fetch_too() {
+    let t = target().await;
+    let policy = EgressPolicy::default().allow(&t.addr.to_string()).unwrap();
+    let host = Host::builder()
+        .memory()
+        .egress(policy)
+        .start()
+        .await
+        .unwrap();
+    let env = common::Env::with_host(host);
+    let (status, v) = eval(
+        &env,
+        &t,
+        "inproc",
+        r#"
+        const r = await fetch(BASE + '/json');
+        let refused = null;
+        try { await fetch('http://169.254.169.254/'); } catch (e) { refused = e.message; }
+        await new Promise((ok) => setTimeout(ok, 5));
+        return { json: await r.json(), refused };
+        "#,
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["json"], json!({"hello": "world"}));
+    assert!(v["refused"].as_str().unwrap().contains("link-local"), "{v}");
+}
+
+#[tokio::test]
+async fn a_refusal_is_written_to_the_tenant_s_log_stream() {
+    let t = target().await;
+    let env = host(&t, 1, Limits::default()).await;
+    let mut stream = env
+        .http
+        .get(env.url("/api/logs/tenant/acme"))
+        .bearer_auth(env.master())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let first = stream.chunk().await.unwrap().unwrap();
+    assert!(first.starts_with(b": connected"));
+    let (status, v) = eval(
+        &env,
+        &t,
+        "logged",
+        "try { await fetch('http://10.1.2.3/'); } catch (e) {} return 'done';",
+    )
+    .await;
+    assert_eq!((status, v), (200, json!("done")));
+    let wanted = "fetch: egress refused: 10.1.2.3 is private (RFC 1918)";
+    let mut seen = String::new();
+    let read = async {
+        while !seen.contains(wanted) {
+            let chunk = stream
+                .chunk()
+                .await
+                .unwrap()
+                .expect("the stream stays open");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), read)
+        .await
+        .unwrap_or_else(|_| panic!("no refusal line in {seen}"));
+}
