@@ -118,6 +118,9 @@ pub struct Limits {
     pub subrequest_response_size: usize,
     /// Bytes of one outbound request's body. Default 1 MiB.
     pub subrequest_body_size: usize,
+    /// Bytes of outbound request and response bodies one container may move
+    /// per minute, on each host. Default 100 MiB.
+    pub subrequest_bytes_per_minute: usize,
 }
 
 impl Default for Limits {
@@ -161,6 +164,7 @@ impl Default for Limits {
             subrequests_at_once: 6,
             subrequest_response_size: 5 << 20,
             subrequest_body_size: 1 << 20,
+            subrequest_bytes_per_minute: 100 << 20,
         }
     }
 }
@@ -233,6 +237,7 @@ impl Limits {
             ("subrequests_at_once", Kind::Count),
             ("subrequest_response_size", Kind::Bytes),
             ("subrequest_body_size", Kind::Bytes),
+            ("subrequest_bytes_per_minute", Kind::Bytes),
         ]
     }
 
@@ -299,6 +304,7 @@ impl Limits {
                     "subrequests_at_once" => &mut self.subrequests_at_once,
                     "subrequest_response_size" => &mut self.subrequest_response_size,
                     "subrequest_body_size" => &mut self.subrequest_body_size,
+                    "subrequest_bytes_per_minute" => &mut self.subrequest_bytes_per_minute,
                     "write_burst" => {
                         self.write_burst =
                             u32::try_from(n).map_err(|_| bad("a whole number below 2^32"))?;

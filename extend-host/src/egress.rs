@@ -315,6 +315,42 @@ pub(crate) enum Outcome {
 pub(crate) struct Budget {
     pub(crate) response_size: usize,
     pub(crate) request_size: usize,
+    /// Bytes (request and response bodies) one container may move per minute.
+    pub(crate) per_minute: u64,
+}
+
+/// Bytes each container moved in its current minute, on this host.
+#[derive(Debug, Default)]
+struct Meter(std::sync::Mutex<std::collections::HashMap<String, (Instant, u64)>>);
+
+/// The window the per-minute egress allowance is counted over.
+const MINUTE: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Meter {
+    /// Counts `bytes` for `container`; `Err` with the refusal once the
+    /// container is past `limit` this minute.
+    fn take(&self, container: &str, bytes: u64, limit: u64) -> Result<(), String> {
+        let mut m = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        if m.len() >= 10_000 {
+            m.retain(|_, (start, _)| now.duration_since(*start) < MINUTE);
+        }
+        let (start, used) = m.entry(container.to_owned()).or_insert((now, 0));
+        if now.duration_since(*start) >= MINUTE {
+            *start = now;
+            *used = 0;
+        }
+        *used = used.saturating_add(bytes);
+        if *used > limit {
+            return Err(format!(
+                "egress limit reached: container `{container}` may move {limit} bytes a minute (subrequest_bytes_per_minute)"
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The host's outbound client and policy.
@@ -322,6 +358,7 @@ pub(crate) struct Budget {
 pub(crate) struct Egress {
     policy: Arc<EgressPolicy>,
     client: reqwest::Client,
+    meter: Arc<Meter>,
 }
 
 impl std::fmt::Debug for Egress {
@@ -346,17 +383,27 @@ impl Egress {
             .pool_max_idle_per_host(8)
             .build()
             .unwrap_or_default();
-        Egress { policy, client }
+        Egress {
+            policy,
+            client,
+            meter: Arc::default(),
+        }
     }
 
-    /// Makes `request` by the policy, within `deadline`.
+    /// Makes `request` of a run of `container` by the policy, within `deadline`.
     pub(crate) async fn fetch(
         &self,
+        container: &str,
         request: Request,
         budget: Budget,
         deadline: Instant,
     ) -> Outcome {
-        match tokio::time::timeout_at(deadline.into(), self.follow(request, budget)).await {
+        let sent = request.body.as_ref().map_or(0, |b| b.len() as u64);
+        if let Err(refused) = self.meter.take(container, sent, budget.per_minute) {
+            return Outcome::Failed(refused);
+        }
+        let followed = self.follow(container, request, budget);
+        match tokio::time::timeout_at(deadline.into(), followed).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(message)) => Outcome::Failed(message),
             Err(_) => Outcome::Failed(
@@ -365,7 +412,12 @@ impl Egress {
         }
     }
 
-    async fn follow(&self, mut request: Request, budget: Budget) -> Result<Outcome, String> {
+    async fn follow(
+        &self,
+        container: &str,
+        mut request: Request,
+        budget: Budget,
+    ) -> Result<Outcome, String> {
         if request
             .body
             .as_ref()
@@ -438,7 +490,8 @@ impl Egress {
                 url = next;
                 continue;
             }
-            return read(response, url, hops > 0, budget).await;
+            let count = |n: usize| self.meter.take(container, n as u64, budget.per_minute);
+            return read(response, url, hops > 0, budget, count).await;
         }
     }
 }
@@ -448,6 +501,7 @@ async fn read(
     url: url::Url,
     redirected: bool,
     budget: Budget,
+    count: impl Fn(usize) -> Result<(), String>,
 ) -> Result<Outcome, String> {
     let status = response.status();
     let headers = response
@@ -477,6 +531,7 @@ async fn read(
         if body.len() + chunk.len() > budget.response_size {
             return Err(too_large());
         }
+        count(chunk.len())?;
         body.extend_from_slice(&chunk);
     }
     Ok(Outcome::Response {
@@ -606,6 +661,24 @@ mod tests {
         let e = check(&only, "https://api.example.com/").unwrap_err();
         assert!(e.contains("not on this host's allow list"), "{e}");
         assert!(check(&only, "https://internal.example/").is_ok());
+    }
+
+    #[test]
+    fn a_container_s_bytes_a_minute_are_counted_apart_from_others() {
+        let m = Meter::default();
+        assert!(m.take("acme", 600, 1000).is_ok());
+        let e = m.take("acme", 500, 1000).unwrap_err();
+        assert!(
+            e.contains("container `acme` may move 1000 bytes a minute"),
+            "{e}"
+        );
+        assert!(
+            m.take("globex", 900, 1000).is_ok(),
+            "another container has its own"
+        );
+        // A new minute starts afresh.
+        m.0.lock().unwrap().get_mut("acme").unwrap().0 -= MINUTE;
+        assert!(m.take("acme", 900, 1000).is_ok());
     }
 
     #[test]

@@ -20,15 +20,30 @@ use tokio::sync::Notify;
 /// The target server: what extensions call.
 struct Target {
     addr: SocketAddr,
+    /// Signalled when the host drops a request to `/slow` before its answer.
+    dropped: Arc<Notify>,
     /// Lets `/slow` answer.
     release: Arc<Notify>,
     /// Signalled when a request reaches `/slow`.
     reached: Arc<Notify>,
 }
 
+/// Notifies when dropped before it was disarmed: a handler whose request
+/// the client gave up on is dropped mid-way.
+struct OnDrop(Option<Arc<Notify>>);
+
+impl Drop for OnDrop {
+    fn drop(&mut self) {
+        if let Some(n) = self.0.take() {
+            n.notify_one();
+        }
+    }
+}
+
 async fn target() -> Target {
     let release = Arc::new(Notify::new());
     let reached = Arc::new(Notify::new());
+    let dropped = Arc::new(Notify::new());
     let app = Router::new()
         .route(
             "/json",
@@ -51,9 +66,15 @@ async fn target() -> Target {
         .route(
             "/slow",
             get(
-                |State((release, reached)): State<(Arc<Notify>, Arc<Notify>)>| async move {
+                |State((release, reached, dropped)): State<(
+                    Arc<Notify>,
+                    Arc<Notify>,
+                    Arc<Notify>,
+                )>| async move {
+                    let mut guard = OnDrop(Some(dropped));
                     reached.notify_one();
                     release.notified().await;
+                    guard.0 = None;
                     "late"
                 },
             ),
@@ -76,12 +97,17 @@ async fn target() -> Target {
                     .into_response()
             }),
         )
-        .with_state((Arc::clone(&release), Arc::clone(&reached)));
+        .with_state((
+            Arc::clone(&release),
+            Arc::clone(&reached),
+            Arc::clone(&dropped),
+        ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     Target {
         addr,
+        dropped,
         release,
         reached,
     }
@@ -430,4 +456,87 @@ async fn a_refusal_is_written_to_the_tenant_s_log_stream() {
     tokio::time::timeout(std::time::Duration::from_secs(20), read)
         .await
         .unwrap_or_else(|_| panic!("no refusal line in {seen}"));
+}
+
+#[tokio::test]
+async fn a_killed_worker_fails_its_parked_runs_and_cancels_their_requests() {
+    let t = target().await;
+    let mut limits = Limits::default();
+    limits.run_time = std::time::Duration::from_secs(20);
+    let env = Arc::new(host(&t, 1, limits).await);
+    let code = format!(
+        "module.exports = async () => (await fetch('http://{}/slow')).text();",
+        t.addr
+    );
+    env.install("waits", "slow", &code).await;
+    // String.prototype.indexOf never polls the interrupt: its worker is killed.
+    env.install(
+        "stuck",
+        "indexof",
+        "const h = 'a'.repeat(4e5), n = 'a'.repeat(2e5) + 'b'; module.exports = (ctx, cb) => cb(null, h.indexOf(n));",
+    )
+    .await;
+    let slow = {
+        let env = Arc::clone(&env);
+        tokio::spawn(async move { env.run("waits", "slow", json!({})).await })
+    };
+    t.reached.notified().await;
+    // In the same (only) worker, a run of another container that must be
+    // killed: the caller waits 300 ms, so its hard limit is about 450 ms.
+    let r = env
+        .http
+        .post(env.host.webtask_url("stuck", "indexof"))
+        .header("x-extend-deadline-ms", "300")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 500);
+    assert_eq!(env.host.executor_stats().killed, 1);
+    let (status, _, answer) = tokio::time::timeout(std::time::Duration::from_secs(10), slow)
+        .await
+        .expect("the parked run is answered when its worker dies")
+        .unwrap();
+    assert_eq!(status, 500, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("worker process"),
+        "{answer}"
+    );
+    tokio::time::timeout(std::time::Duration::from_secs(10), t.dropped.notified())
+        .await
+        .expect("the parked run's request was cancelled");
+    // The container runs again, in a new worker.
+    env.install("waits", "quick", "module.exports = async () => 'again';")
+        .await;
+    assert_eq!(env.run("waits", "quick", json!({})).await.2, json!("again"));
+}
+
+#[tokio::test]
+async fn a_container_s_egress_bytes_a_minute_are_bounded() {
+    let t = target().await;
+    let mut limits = Limits::default();
+    limits.subrequest_bytes_per_minute = 6000;
+    let env = host(&t, 1, limits).await;
+    let (status, v) = eval(
+        &env,
+        &t,
+        "bytes",
+        r#"
+        const out = [];
+        for (let i = 0; i < 2; i++) {
+          try { out.push((await (await fetch(BASE + '/big')).text()).length); } catch (e) { out.push(e.message); }
+        }
+        return out;
+        "#,
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v[0], 4096);
+    assert_eq!(
+        v[1],
+        "egress limit reached: container `acme` may move 6000 bytes a minute (subrequest_bytes_per_minute)"
+    );
 }

@@ -26,6 +26,7 @@ pub(crate) struct Outbound {
     /// When the run's time is up.
     deadline: Instant,
     log: LogSink,
+    container: String,
     /// Requests started so far (refused ones included).
     made: usize,
     queued: VecDeque<(u64, Request)>,
@@ -46,12 +47,19 @@ impl std::fmt::Debug for Outbound {
 }
 
 impl Outbound {
-    pub(crate) fn new(egress: Egress, limits: RunLimits, deadline: Instant, log: LogSink) -> Self {
+    pub(crate) fn new(
+        egress: Egress,
+        limits: RunLimits,
+        deadline: Instant,
+        container: &str,
+        log: LogSink,
+    ) -> Self {
         Outbound {
             egress,
             limits,
             deadline,
             log,
+            container: container.to_owned(),
             made: 0,
             queued: VecDeque::new(),
             running: JoinSet::new(),
@@ -104,9 +112,13 @@ impl Outbound {
             };
             let (egress, budget, deadline) =
                 (self.egress.clone(), self.limits.budget, self.deadline);
-            let abort = self
-                .running
-                .spawn(async move { (id, egress.fetch(request, budget, deadline).await) });
+            let container = self.container.clone();
+            let abort = self.running.spawn(async move {
+                (
+                    id,
+                    egress.fetch(&container, request, budget, deadline).await,
+                )
+            });
             self.aborts.insert(id, abort);
         }
     }
@@ -136,7 +148,7 @@ impl Outbound {
         for (id, outcome) in &completions {
             self.aborts.remove(id);
             if let Outcome::Failed(message) = outcome
-                && message.starts_with("egress refused")
+                && message.starts_with("egress ")
             {
                 self.log.emit(40, format!("fetch: {message}"));
             }

@@ -251,9 +251,11 @@ pub(super) fn outbound(
             budget: crate::egress::Budget {
                 response_size: l.subrequest_response_size,
                 request_size: l.subrequest_body_size,
+                per_minute: l.subrequest_bytes_per_minute as u64,
             },
         },
         since + time_limit,
+        &slot.container,
         slot.log.clone(),
     )
 }
