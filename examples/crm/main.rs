@@ -5,8 +5,11 @@
 //! `EXTEND_TOKEN`), provisions two tenants, installs one tenant's JavaScript
 //! extensions from `examples/crm/extensions/`, and runs a short scenario:
 //! decisions from the extension or the platform's default, a typed error from
-//! an extension that fails, and async notifications whose `console.log` lines
-//! come back through the host's log stream. It drains them at shutdown.
+//! an extension that fails, an enrichment that calls acme's own company
+//! directory (a small service this program starts on loopback, reached with
+//! acme's API key under the host's egress policy), and async notifications
+//! whose `console.log` lines come back through the host's log stream. It
+//! drains them at shutdown.
 //!
 //! Run it with `cargo run --example crm`; add `-- --serve` to keep the
 //! in-process host running afterwards, so that acme's Extension Editor URL
@@ -58,14 +61,22 @@ async fn crm() -> Result<(), Box<dyn std::error::Error>> {
         catalog.len()
     );
 
+    // acme's own company directory: the service its enrich-lead extension calls.
+    let directory = directory::start().await?;
+
     // The host: a running one if configured, else one in this process, in memory.
     let (embedded, url, master) = match (std::env::var("EXTEND_URL"), std::env::var("EXTEND_TOKEN"))
     {
         (Ok(url), Ok(token)) => (None, url, token),
         _ => {
+            // Loopback is outside the default egress policy: the operator
+            // allows the directory's address (`--allow-egress` on a server).
+            let egress =
+                extend_host::EgressPolicy::default().allow(&directory.addr.to_string())?;
             let host = extend_host::Host::builder()
                 .memory()
                 .worker_program(std::env::current_exe()?)
+                .egress(egress)
                 .start()
                 .await?;
             let (url, token) = (host.url().to_owned(), host.master_token().to_owned());
@@ -115,8 +126,19 @@ async fn crm() -> Result<(), Box<dyn std::error::Error>> {
             acme_token = token;
         }
     }
+    // acme's secrets for its enrichment: where its directory is, and its key.
+    let acme_secrets = std::collections::BTreeMap::from([
+        ("DIRECTORY_URL".to_owned(), format!("http://{}", directory.addr)),
+        ("DIRECTORY_KEY".to_owned(), directory::KEY.to_owned()),
+    ]);
     for (point, code) in EXTENSIONS {
-        let x = admin.install("acme", point, point, code).await?;
+        let x = if point == "enrich-lead" {
+            admin
+                .install_with_secrets("acme", point, point, code, &acme_secrets)
+                .await?
+        } else {
+            admin.install("acme", point, point, code).await?
+        };
         println!("  acme    installed {point:<14} -> {}", x.url);
     }
     println!("  globex  no extensions: the platform's defaults apply\n");
@@ -168,13 +190,18 @@ async fn crm() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
-    println!("\nEnriching (enrich-lead, sync, no default):");
+    println!("\nEnriching (enrich-lead, sync, no default; acme's calls its company directory):");
     for tenant in ["acme", "globex"] {
-        match enrich_lead(&extend.container(tenant), &leads[0]).await? {
-            Some(e) => println!("  {tenant:<7} {e:?}"),
-            None => println!("  {tenant:<7} no extension: nothing added"),
+        match enrich_lead(&extend.container(tenant), &leads[0]).await {
+            Ok(Some(e)) => println!("  {tenant:<7} {e:?}"),
+            Ok(None) => println!("  {tenant:<7} no extension: nothing added"),
+            Err(e) => println!("  {tenant:<7} {}:\n          {e}", kind_name(e.kind())),
         }
     }
+    println!(
+        "  acme's directory answered {} request(s) with acme's key",
+        directory.served()
+    );
 
     println!("\nThe e-mail to a new lead (format-email, a Mustache template):");
     for tenant in ["acme", "globex"] {
@@ -267,4 +294,84 @@ async fn follow_logs(url: &str, container: &str, token: &str) -> Result<Logs, re
         }
     });
     Ok(Logs(rx))
+}
+
+/// acme's company directory: a tiny HTTP service on loopback that answers
+/// `GET /companies?name=…` to requests bearing acme's key. It stands for a
+/// tenant's own system, which extensions call with the tenant's secrets.
+mod directory {
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+
+    /// The API key acme's extension sends.
+    pub(crate) const KEY: &str = "acme-directory-key-4f1c";
+
+    pub(crate) struct Directory {
+        pub(crate) addr: SocketAddr,
+        served: Arc<AtomicUsize>,
+    }
+
+    impl Directory {
+        /// Requests answered with the right key.
+        pub(crate) fn served(&self) -> usize {
+            self.served.load(Ordering::Relaxed)
+        }
+    }
+
+    pub(crate) async fn start() -> std::io::Result<Directory> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let served = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&served);
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let count = Arc::clone(&count);
+                tokio::spawn(async move {
+                    let _ = serve(stream, &count).await;
+                });
+            }
+        });
+        Ok(Directory { addr, served })
+    }
+
+    /// One request per connection: enough for a demonstration.
+    async fn serve(stream: tokio::net::TcpStream, served: &AtomicUsize) -> std::io::Result<()> {
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        reader.read_line(&mut line).await?;
+        let target = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+        let mut authorized = false;
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header).await? == 0 || header.trim().is_empty() {
+                break;
+            }
+            if let Some((k, v)) = header.split_once(':')
+                && k.eq_ignore_ascii_case("authorization")
+            {
+                authorized = v.trim() == format!("Bearer {KEY}");
+            }
+        }
+        let name = target
+            .split_once("?name=")
+            .map(|(_, n)| n.replace("%20", " ").replace('+', " "))
+            .unwrap_or_default();
+        let (status, body) = if !authorized {
+            ("401 Unauthorized", r#"{"error":"a valid API key is required"}"#.to_owned())
+        } else if name == "Analytical Engines" {
+            served.fetch_add(1, Ordering::Relaxed);
+            ("200 OK", r#"{"industry":"computing","employees":12}"#.to_owned())
+        } else {
+            served.fetch_add(1, Ordering::Relaxed);
+            ("404 Not Found", r#"{"error":"no such company"}"#.to_owned())
+        };
+        let response = format!(
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        reader.get_mut().write_all(response.as_bytes()).await?;
+        reader.get_mut().shutdown().await
+    }
 }

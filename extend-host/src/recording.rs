@@ -162,24 +162,33 @@ impl Recorder {
         self.current().contains_key(point)
     }
 
-    /// Offers a live run's input: recorded when its point opts in and its
-    /// body is JSON (what extend-hooks sends), redacted, without waiting.
+    /// Offers a live run's input, after the run: recorded when its point
+    /// opts in and its body is JSON (what extend-hooks sends), redacted,
+    /// with the outbound requests the run made (`subrequests`, their
+    /// credentials redacted: see [`redact_subrequests`]), without waiting.
     pub(crate) fn offer(
         &self,
-        container: &str,
-        name: &str,
-        point: &str,
-        method: &str,
-        body: &[u8],
+        run: &Offered<'_>,
+        subrequests: &[crate::sandbox::io::Subrequest],
+        secrets_json: &str,
     ) {
+        let Offered {
+            container,
+            name,
+            point,
+            method,
+            body,
+        } = *run;
         let Some(schema) = self.current().get(point).cloned() else {
             return;
         };
+        let subrequests = &subrequests[..subrequests.len().min(MAX_SUBREQUESTS)];
+        let sub_bytes: usize = subrequests.iter().map(|s| s.body.len() + s.url.len()).sum();
         // Past its byte rate a container's inputs are not recorded, so its
         // disk writes stay bounded.
         if !self
             .budgets
-            .take(container, body.len().min(MAX_INPUT_BYTES))
+            .take(container, body.len().min(MAX_INPUT_BYTES) + sub_bytes)
         {
             return;
         }
@@ -199,12 +208,72 @@ impl Recorder {
             redact(&schema, &mut value);
             json!({ "method": method, "body": value })
         };
+        let mut input = input;
+        if !subrequests.is_empty() {
+            let secrets: Vec<String> = serde_json::from_str::<HashMap<String, String>>(secrets_json)
+                .map(|m| m.into_values().collect())
+                .unwrap_or_default();
+            input["subrequests"] =
+                serde_json::to_value(redact_subrequests(subrequests, &secrets)).unwrap_or_default();
+        }
         let _ = self.queue.try_send(Pending {
             container: container.to_owned(),
             name: name.to_owned(),
             input,
         });
     }
+}
+
+/// A live run whose input may be recorded.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Offered<'a> {
+    pub(crate) container: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) point: &'a str,
+    pub(crate) method: &'a str,
+    pub(crate) body: &'a [u8],
+}
+
+/// Outbound requests recorded per input, at most (each body up to
+/// [`SUBREQUEST_BODY_BYTES`](crate::sandbox::io::SUBREQUEST_BODY_BYTES)).
+const MAX_SUBREQUESTS: usize = 20;
+
+/// Header names whose values are always redacted in a recording.
+const CREDENTIAL_HEADERS: [&str; 4] = ["authorization", "proxy-authorization", "cookie", "set-cookie"];
+
+/// The shortest secret value looked for in headers: shorter ones would
+/// redact ordinary values that happen to contain them.
+const MIN_SECRET_LEN: usize = 4;
+
+/// `subrequests` as they are recorded: `Authorization`, `Cookie` (and their
+/// proxy and response kin) redacted, and any header whose value contains
+/// one of the webtask's secrets. Request bodies are never kept (only their
+/// hash, for matching on replay).
+pub(crate) fn redact_subrequests(
+    subrequests: &[crate::sandbox::io::Subrequest],
+    secrets: &[String],
+) -> Vec<crate::sandbox::io::Subrequest> {
+    let secret = |v: &str| {
+        secrets
+            .iter()
+            .any(|s| s.len() >= MIN_SECRET_LEN && v.contains(s.as_str()))
+    };
+    let clean = |headers: &mut Vec<(String, String)>| {
+        for (k, v) in headers.iter_mut() {
+            if CREDENTIAL_HEADERS.contains(&k.to_ascii_lowercase().as_str()) || secret(v) {
+                *v = REDACTED.to_owned();
+            }
+        }
+    };
+    subrequests
+        .iter()
+        .map(|s| {
+            let mut s = s.clone();
+            clean(&mut s.request_headers);
+            clean(&mut s.headers);
+            s
+        })
+        .collect()
 }
 
 /// The points of the current catalog that record, with their payload schemas.

@@ -540,3 +540,118 @@ async fn a_container_s_egress_bytes_a_minute_are_bounded() {
         "egress limit reached: container `acme` may move 6000 bytes a minute (subrequest_bytes_per_minute)"
     );
 }
+
+/// The target's `/hook`: counts the requests it receives (a side effect
+/// replay must not repeat).
+async fn counting_target() -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let app = Router::new()
+        .route(
+            "/hook",
+            axum::routing::post(
+                |State(hits): State<Arc<std::sync::atomic::AtomicUsize>>, body: String| async move {
+                    let n = hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    axum::Json(json!({ "posted": n, "echo": body }))
+                },
+            ),
+        )
+        .with_state(Arc::clone(&hits));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (addr, hits)
+}
+
+#[tokio::test]
+async fn replay_answers_fetch_from_the_recording_and_never_repeats_a_side_effect() {
+    let (addr, hits) = counting_target().await;
+    let policy = EgressPolicy::default().allow(&addr.to_string()).unwrap();
+    let host = Host::builder()
+        .memory()
+        .worker_program(common::WORKER)
+        .egress(policy)
+        .start()
+        .await
+        .unwrap();
+    let env = common::Env::with_host(host);
+    let catalog = json!({"points": [{"name": "p", "mode": "sync", "record_inputs": true, "payload_schema": {}}]});
+    let r = env
+        .http
+        .put(env.url("/api/catalog"))
+        .bearer_auth(env.master())
+        .json(&catalog)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let live = format!(
+        r#"module.exports = async (ctx) => {{
+          const r = await fetch('http://{addr}/hook', {{ method: 'POST', headers: {{ authorization: 'Bearer ' + ctx.secrets.SLACK, 'x-key': ctx.secrets.SLACK }}, body: JSON.stringify({{ lead: ctx.body.lead }}) }});
+          return {{ live: (await r.json()).posted }};
+        }};"#
+    );
+    env.put(
+        "acme",
+        "w",
+        &live,
+        json!({"SLACK": "xoxb-secret-token"}),
+        json!({"auth0-extension-type": "p"}),
+    )
+    .await;
+    let (status, _, answer) = env.run_as_platform("acme", "w", json!({"lead": "ada"})).await;
+    assert_eq!((status, answer), (200, json!({"live": 1})));
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let inputs = common::eventually(std::time::Duration::from_secs(10), "the input is recorded", || async {
+        let got = env.get_json("/api/webtask/acme/w/inputs").await;
+        (got["inputs"].as_array().unwrap().len() == 1).then_some(got)
+    })
+    .await;
+    let recorded = &inputs["inputs"][0]["request"]["subrequests"][0];
+    assert_eq!(recorded["method"], "POST");
+    assert_eq!(recorded["status"], 200);
+    let body: Value = serde_json::from_str(recorded["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body, json!({"posted": 1, "echo": "{\"lead\":\"ada\"}"}));
+    let text = inputs.to_string();
+    assert!(!text.contains("xoxb-secret-token"), "a secret was recorded: {text}");
+    assert!(text.contains("[redacted]"), "{text}");
+
+    // The draft posts the same request, and also asks for one the
+    // recorded run never made.
+    let draft = format!(
+        r#"module.exports = async (ctx) => {{
+          const r = await fetch('http://{addr}/hook', {{ method: 'POST', body: JSON.stringify({{ lead: ctx.body.lead }}) }});
+          let extra;
+          try {{ await fetch('http://{addr}/hook', {{ method: 'POST', body: 'another' }}); extra = 'fetched'; }} catch (e) {{ extra = e.message; }}
+          return {{ draft: (await r.json()).posted, extra }};
+        }};"#
+    );
+    let r = env
+        .http
+        .put(env.url("/api/webtask/acme/w/draft"))
+        .bearer_auth(env.master())
+        .json(&json!({ "code": draft, "meta": {"auth0-extension-type": "p"} }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = env
+        .http
+        .post(env.url("/api/webtask/acme/w/draft/replay"))
+        .bearer_auth(env.master())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let report: Value = r.json().await.unwrap();
+    let input = &report["inputs"][0];
+    assert_eq!(input["live"]["body"], json!({"live": 1}), "{input}");
+    assert_eq!(input["draft"]["body"]["draft"], 1, "{input}");
+    let extra = input["draft"]["body"]["extra"].as_str().unwrap();
+    assert!(extra.starts_with("not recorded: the recorded run made no POST request"), "{extra}");
+    assert_eq!(input["needs_network"], true);
+    assert_eq!(input["subrequests_differ"], true);
+    assert_eq!(input["draft"]["subrequests"].as_array().unwrap().len(), 2);
+    assert_eq!(input["subrequests"][0]["status"], 200);
+    // Neither replayed run reached the service.
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

@@ -228,8 +228,13 @@ module.exports = function (ctx, cb) {
 /// A host with the CRM's catalog published, a platform client following
 /// its changes, and a tenant token for `container`.
 async fn platform(container: &str) -> (Host, Extend, String) {
+    platform_on(container, Host::builder().memory()).await
+}
+
+/// [`platform`] on a host built from `builder`.
+async fn platform_on(container: &str, builder: extend_host::HostBuilder) -> (Host, Extend, String) {
     extend_hooks::install_crypto_provider();
-    let host = Host::builder().memory().start().await.unwrap();
+    let host = builder.start().await.unwrap();
     let extend = Extend::builder()
         .webtask(host.url(), host.master_token())
         .watch_changes(true)
@@ -1134,5 +1139,96 @@ async fn a_mustache_template_is_written_run_and_deployed_in_the_browser() {
     .await
     .unwrap();
     assert_eq!(text, "Dear Bob,");
+    host.shutdown().await.unwrap();
+}
+
+/// A service on loopback that answers every request with one JSON body
+/// (one request per connection).
+async fn json_service(body: &'static str) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runner_lists_the_requests_a_draft_made() {
+    let Some(driver) = start_driver() else {
+        return;
+    };
+    let service = json_service(r#"{"industry":"computing","employees":12}"#).await;
+    let egress = extend_host::EgressPolicy::default()
+        .allow(&service.to_string())
+        .unwrap();
+    let (host, _extend, token) =
+        platform_on("delta", Host::builder().memory().egress(egress)).await;
+    let page = browser(&driver).await;
+    page.goto(&format!("{}/edit/delta#//{token}", host.url()))
+        .await
+        .unwrap();
+    text_when(&page, "[data-test=dialog]", "the new-extension form", |t| {
+        t.contains("New extension for")
+    })
+    .await;
+    page.find(Locator::Css("[data-test=new-point]"))
+        .await
+        .unwrap()
+        .select_by_value("enrich-lead")
+        .await
+        .unwrap();
+    fill(&page, "[data-test=new-name]", "enricher").await;
+    click(&page, "[data-test=create]").await;
+    text_when(&page, "[data-test=status]", "the starter opens", |t| {
+        t.contains("New extension enricher")
+    })
+    .await;
+    set_code(
+        &page,
+        &format!(
+            "module.exports = async (ctx) => {{\n  const r = await fetch('http://{service}/companies?name=' + encodeURIComponent(ctx.body.company));\n  let refused = '';\n  try {{ await fetch('http://169.254.169.254/latest/meta-data/'); }} catch (e) {{ refused = e.message; }}\n  const c = await r.json();\n  return {{ industry: c.industry, employees: c.employees }};\n}};\n"
+        ),
+    )
+    .await;
+    fill(
+        &page,
+        "[data-test=run-body]",
+        r#"{"name": "Ada", "email": "ada@example.com", "company": "Analytical Engines"}"#,
+    )
+    .await;
+    click(&page, "[data-test=run]").await;
+    let answer = text_when(&page, "[data-test=run-response]", "the answer", |t| {
+        t.contains("computing")
+    })
+    .await;
+    assert!(answer.contains("\"employees\": 12"), "{answer}");
+    let listed = text_when(
+        &page,
+        "[data-test=run-subrequests]",
+        "the requests the run made",
+        |t| t.contains("169.254.169.254"),
+    )
+    .await;
+    assert!(
+        listed.contains(&format!("GET http://{service}/companies?name=Analytical%20Engines 200")),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("egress refused: 169.254.169.254 is link-local"),
+        "{listed}"
+    );
+    shot(&page, 40, "runner-subrequests").await;
     host.shutdown().await.unwrap();
 }

@@ -258,15 +258,48 @@ impl Management {
         name: &str,
         code: &str,
     ) -> Result<InstalledExtension, ManagementError> {
+        self.install_with_secrets(container, point, name, code, &BTreeMap::new())
+            .await
+    }
+
+    /// [`install`](Self::install), with the tenant's own secrets besides the
+    /// run secret: API keys and service URLs the extension reads from
+    /// `ctx.secrets` (sealed at rest by the host, never listed back). A
+    /// secret named `auth0-extension-secret` is refused: the run secret is
+    /// the framework's.
+    pub async fn install_with_secrets(
+        &self,
+        container: &str,
+        point: &str,
+        name: &str,
+        code: &str,
+        secrets: &BTreeMap<String, String>,
+    ) -> Result<InstalledExtension, ManagementError> {
         const OP: &str = "install an extension";
+        if secrets.contains_key(RUN_SECRET) {
+            return Err(ManagementError::new(
+                OP,
+                container,
+                ManagementErrorKind::BadInput,
+                None,
+                format!(
+                    "the secret `{RUN_SECRET}` is the run secret, made by install itself; choose another name"
+                ),
+            ));
+        }
         let secret = random_secret();
         let meta = BTreeMap::from([(
             extend_wire::meta::EXTENSION_TYPE.to_owned(),
             point.to_owned(),
         )]);
+        let mut all: BTreeMap<&str, &str> = secrets
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        all.insert(RUN_SECRET, secret.as_str());
         let body = PutWebtask {
             code,
-            secrets: Some(BTreeMap::from([(RUN_SECRET, secret.as_str())])),
+            secrets: Some(all),
             meta: &meta,
         };
         let out = self.discovery.api().put(OP, container, name, &body).await;

@@ -6,6 +6,7 @@
 //! request body is the payload, as at the run URL) and deploy it, which makes
 //! it the live version (a new entry in the version history) and removes it.
 
+use crate::sandbox::io::Subrequest;
 use super::App;
 use super::deploy::{PutBody, apply_secret_changes, deploy, deployed, item};
 use super::extract::{Authorized, Deployer, Json};
@@ -306,10 +307,33 @@ fn reply_outcome(reply: &crate::sandbox::Reply) -> Value {
     out
 }
 
+/// Outbound requests as the replay report and the runner list them:
+/// method, URL, status (or the error) and milliseconds.
+fn summary(subrequests: &[Subrequest]) -> Value {
+    Value::Array(
+        subrequests
+            .iter()
+            .map(|s| {
+                let mut v = json!({ "method": s.method, "url": s.url, "ms": s.ms });
+                match (s.status, &s.error) {
+                    (Some(status), _) => v["status"] = status.into(),
+                    (None, Some(e)) => v["error"] = e.clone().into(),
+                    (None, None) => {}
+                }
+                v
+            })
+            .collect(),
+    )
+}
+
 /// `POST …/draft/replay`: runs the draft and the live version on each
 /// recorded input of the live webtask (newest first) and answers both
 /// outcomes side by side, for the editor to compare before deploying.
 /// `recording` says whether the webtask's point records inputs at all.
+/// Each input lists the requests the recorded run made (`subrequests`),
+/// and each side the requests it made, answered from that recording;
+/// `needs_network` marks an input one of them asked something the
+/// recording lacks (its `fetch` was rejected "not recorded").
 pub(super) async fn replay(
     State(app): State<Arc<App>>,
     auth: Authorized,
@@ -347,7 +371,16 @@ pub(super) async fn replay(
             axum::http::header::CONTENT_TYPE,
             axum::http::HeaderValue::from_static("application/json"),
         );
+        // Both runs' `fetch` calls are answered from what the recorded run
+        // got: replaying never repeats a side effect.
+        let recorded_requests: Vec<Subrequest> = input
+            .get("subrequests")
+            .cloned()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
+        let recorded_requests = Arc::new(recorded_requests);
         let mut answers = Vec::with_capacity(2);
+        let mut needs_network = false;
         for w in [&live, &draft] {
             let answer = super::run::run_reply(
                 &app,
@@ -357,22 +390,35 @@ pub(super) async fn replay(
                 &headers,
                 None,
                 bytes::Bytes::from(body.clone()),
-                false,
+                super::run::RunMode::Replay(Arc::clone(&recorded_requests)),
             )
             .await;
             answers.push(match answer {
-                Ok(reply) => reply_outcome(&reply),
+                Ok(reply) => {
+                    needs_network |= reply.needs_network;
+                    let mut out = reply_outcome(&reply);
+                    out["subrequests"] = summary(&reply.subrequests);
+                    out
+                }
                 // Refused before it ran (busy, out of CPU): as the caller would see it.
                 Err(e) => outcome(e.into_response(), app.limits.response_size).await,
             });
         }
         let draft_answer = answers.pop().unwrap_or(Value::Null);
         let live_answer = answers.pop().unwrap_or(Value::Null);
+        let differ = draft_answer["subrequests"] != live_answer["subrequests"];
+        let mut request = input;
+        if let Some(obj) = request.as_object_mut() {
+            obj.remove("subrequests");
+        }
         inputs.push(json!({
             "recorded_at": recorded_at,
-            "request": input,
+            "request": request,
+            "subrequests": summary(&recorded_requests),
             "live": live_answer,
             "draft": draft_answer,
+            "subrequests_differ": differ,
+            "needs_network": needs_network,
         }));
     }
     Ok(axum::Json(json!({ "recording": recording, "inputs": inputs })).into_response())

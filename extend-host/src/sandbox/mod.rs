@@ -4,7 +4,7 @@
 mod engine;
 mod executor;
 mod frame;
-mod io;
+pub(crate) mod io;
 pub(crate) mod limit;
 mod outbound;
 mod process;
@@ -101,6 +101,9 @@ pub(crate) struct RunInput {
     /// Wall-clock time the run (compilation included) may take: the host's
     /// limit, or less when the caller said it will not wait that long.
     pub(crate) time_limit: Duration,
+    /// On replay: the recorded run's outbound requests, which the run's
+    /// `fetch` calls are answered from instead of the network.
+    pub(crate) replay: Option<Arc<Vec<io::Subrequest>>>,
 }
 
 impl RunInput {
@@ -113,6 +116,7 @@ impl RunInput {
             req_json: String::new(),
             compile_only: true,
             time_limit,
+            replay: None,
         }
     }
 }
@@ -131,6 +135,10 @@ pub(crate) struct Reply {
     pub(crate) cpu: Duration,
     /// Bytes of the container's heap after the run (zero when unknown).
     pub(crate) heap: i64,
+    /// The outbound requests the run made (see [`io::Subrequest`]).
+    pub(crate) subrequests: Vec<io::Subrequest>,
+    /// On replay: the run asked for a request the recording lacks.
+    pub(crate) needs_network: bool,
 }
 
 impl Reply {
@@ -143,7 +151,16 @@ impl Reply {
             json: true,
             cpu: Duration::ZERO,
             heap: 0,
+            subrequests: Vec::new(),
+            needs_network: false,
         }
+    }
+
+    /// Takes in what the run's requests came to.
+    pub(crate) fn with_made(mut self, made: outbound::Made) -> Self {
+        self.subrequests = made.subrequests;
+        self.needs_network = made.needs_network;
+        self
     }
 
     /// The error shape of the Extend error table: `{code, error, message}`.

@@ -4,10 +4,11 @@
 //! is still in flight: a run that settled, or whose worker died, leaves
 //! nothing running.
 
-use super::io::{HostCall, Resume, Wait};
+use super::io::{HostCall, Resume, Subrequest, Wait};
 use crate::egress::{Budget, Egress, Outcome, Request};
 use crate::logs::LogSink;
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::task::{AbortHandle, JoinSet};
 
@@ -25,7 +26,7 @@ pub(crate) struct Outbound {
     limits: RunLimits,
     /// When the run's time is up.
     deadline: Instant,
-    log: LogSink,
+    sink: LogSink,
     container: String,
     /// Requests started so far (refused ones included).
     made: usize,
@@ -35,6 +36,21 @@ pub(crate) struct Outbound {
     /// Outcomes known without waiting (refusals), handed back next.
     ready: Vec<(u64, Outcome)>,
     wake: Option<Instant>,
+    /// Each request made, with its outcome once known, in the order made.
+    log: Vec<(Request, Instant, Option<Subrequest>)>,
+    by_id: HashMap<u64, usize>,
+    /// On replay: the recorded run's requests, answered from instead of
+    /// the network, and which were used.
+    replay: Option<(Arc<Vec<Subrequest>>, Vec<bool>)>,
+    /// On replay: the run asked for something the recording lacks.
+    needs_network: bool,
+}
+
+/// What a run's requests came to, for its reply.
+#[derive(Debug, Default)]
+pub(crate) struct Made {
+    pub(crate) subrequests: Vec<Subrequest>,
+    pub(crate) needs_network: bool,
 }
 
 impl std::fmt::Debug for Outbound {
@@ -53,12 +69,13 @@ impl Outbound {
         deadline: Instant,
         container: &str,
         log: LogSink,
+        replay: Option<Arc<Vec<Subrequest>>>,
     ) -> Self {
         Outbound {
             egress,
             limits,
             deadline,
-            log,
+            sink: log,
             container: container.to_owned(),
             made: 0,
             queued: VecDeque::new(),
@@ -66,7 +83,57 @@ impl Outbound {
             aborts: HashMap::new(),
             ready: Vec::new(),
             wake: None,
+            log: Vec::new(),
+            by_id: HashMap::new(),
+            replay: replay.map(|r| {
+                let used = vec![false; r.len()];
+                (r, used)
+            }),
+            needs_network: false,
         }
+    }
+
+    /// The requests the run made and what came of them (unanswered ones
+    /// as cancelled).
+    pub(crate) fn made(self) -> Made {
+        let subrequests = self
+            .log
+            .into_iter()
+            .map(|(request, started, done)| {
+                done.unwrap_or_else(|| {
+                    let ms = started.elapsed().as_millis() as u64;
+                    let cancelled = Outcome::Failed("cancelled: the run ended first".to_owned());
+                    Subrequest::of(&request, &cancelled, ms)
+                })
+            })
+            .collect();
+        Made {
+            subrequests,
+            needs_network: self.needs_network,
+        }
+    }
+
+    fn logged(&mut self, id: u64, outcome: &Outcome) {
+        if let Some(&i) = self.by_id.get(&id)
+            && let Some((request, started, done)) = self.log.get_mut(i)
+            && done.is_none()
+        {
+            let ms = started.elapsed().as_millis() as u64;
+            *done = Some(Subrequest::of(request, outcome, ms));
+        }
+    }
+
+    /// On replay, the recorded answer to `request`: the first unused
+    /// recorded request alike, else any alike; `None` when it has none.
+    fn recorded(&mut self, request: &Request) -> Option<Outcome> {
+        let (recorded, used) = self.replay.as_mut()?;
+        let alike = |i: &usize| recorded[*i].matches(request);
+        let i = (0..recorded.len())
+            .filter(|i| !used[*i])
+            .find(alike)
+            .or_else(|| (0..recorded.len()).find(alike))?;
+        used[i] = true;
+        Some(recorded[i].outcome())
     }
 
     /// Takes what the run asks for now. Must be called within a tokio
@@ -77,7 +144,22 @@ impl Outbound {
             match call {
                 HostCall::Fetch(id, request) => {
                     self.made += 1;
-                    if self.made > self.limits.per_run {
+                    self.by_id.insert(id, self.log.len());
+                    self.log.push((request.clone(), Instant::now(), None));
+                    if self.replay.is_some() {
+                        let outcome = match self.recorded(&request) {
+                            Some(o) => o,
+                            None => {
+                                self.needs_network = true;
+                                Outcome::Failed(format!(
+                                    "not recorded: the recorded run made no {} request to {} (replay answers only what was recorded)",
+                                    request.method, request.url
+                                ))
+                            }
+                        };
+                        self.logged(id, &outcome);
+                        self.ready.push((id, outcome));
+                    } else if self.made > self.limits.per_run {
                         let message = format!(
                             "subrequest limit reached: a run may make {} requests (fetch to {} refused)",
                             self.limits.per_run, request.url
@@ -92,6 +174,8 @@ impl Outbound {
                     if let Some(abort) = self.aborts.remove(&id) {
                         abort.abort();
                     }
+                    let aborted = Outcome::Failed("aborted by the run".to_owned());
+                    self.logged(id, &aborted);
                 }
             }
         }
@@ -100,8 +184,10 @@ impl Outbound {
 
     fn refuse(&mut self, id: u64, message: String) {
         // The tenant's log stream says why, besides the TypeError.
-        self.log.emit(40, format!("fetch: {message}"));
-        self.ready.push((id, Outcome::Failed(message)));
+        self.sink.emit(40, format!("fetch: {message}"));
+        let outcome = Outcome::Failed(message);
+        self.logged(id, &outcome);
+        self.ready.push((id, outcome));
     }
 
     /// Starts queued requests while fewer than the limit are in flight.
@@ -146,11 +232,13 @@ impl Outbound {
             }
         }
         for (id, outcome) in &completions {
-            self.aborts.remove(id);
+            if self.aborts.remove(id).is_some() {
+                self.logged(*id, outcome);
+            }
             if let Outcome::Failed(message) = outcome
                 && message.starts_with("egress ")
             {
-                self.log.emit(40, format!("fetch: {message}"));
+                self.sink.emit(40, format!("fetch: {message}"));
             }
         }
         self.start_queued();

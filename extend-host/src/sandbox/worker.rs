@@ -256,6 +256,8 @@ fn run_frame(
         req_json: run.req_json.to_owned(),
         time_limit: limit,
         compile_only: run.compile_only,
+        // Replays are answered by the host, which keeps the recording.
+        replay: None,
     };
     // One more than the limit, so that the host can say lines were cut.
     let log_lines = usize::try_from(run.log_lines).unwrap_or(0);

@@ -48,12 +48,21 @@ Editor.prototype.showReplay = function (out, r, point) {
     else if (input.live.status !== input.draft.status || !deepEqual(input.live.body, input.draft.body)) verdict = 'changed';
     else verdict = 'same';
     counts[verdict]++;
+    // Requests each side made, answered from the recording (never sent again).
+    var fetched = function (list) {
+      if (!list || !list.length) return null;
+      return h('ul', { class: 'xe-subrequests', 'data-test': 'replay-subrequests' }, list.map(function (s) {
+        return h('li', {}, s.method + ' ' + s.url + ' \u2192 ' + (s.status !== undefined ? s.status : s.error));
+      }));
+    };
     return h('tr', { class: 'xe-verdict-' + verdict, 'data-verdict': verdict },
       h('td', {}, String(i + 1), h('div', { class: 'xe-hint' }, time(input.recorded_at))),
       h('td', {}, h('pre', { class: 'xe-pre' }, pretty(input.request.body))),
-      h('td', {}, h('b', {}, String(input.live.status)), h('pre', { class: 'xe-pre' }, pretty(input.live.body))),
-      h('td', {}, h('b', {}, String(input.draft.status)), h('pre', { class: 'xe-pre' }, pretty(input.draft.body))),
+      h('td', {}, h('b', {}, String(input.live.status)), h('pre', { class: 'xe-pre' }, pretty(input.live.body)), fetched(input.live.subrequests)),
+      h('td', {}, h('b', {}, String(input.draft.status)), h('pre', { class: 'xe-pre' }, pretty(input.draft.body)), fetched(input.draft.subrequests)),
       h('td', { 'data-test': 'verdict' }, verdict === 'off-schema' ? 'no longer matches the response schema' : verdict,
+        input.subrequests_differ ? h('div', { class: 'xe-hint', 'data-test': 'replay-subrequests-differ' }, 'makes other requests than the live version') : null,
+        input.needs_network ? h('div', { class: 'xe-bad-text', 'data-test': 'replay-needs-network' }, 'needs the network: a request the recorded run never made was refused (\u201cnot recorded\u201d)') : null,
         errors.length ? h('ul', {}, errors.map(function (e) { return h('li', {}, h('code', {}, e.pointer || '/'), ' ' + e.message); })) : null));
   });
   out.appendChild(h('p', { 'data-test': 'replay-summary' }, inputs.length + ' recorded inputs: ' + counts.changed + ' changed, ' +

@@ -87,6 +87,7 @@ Editor.prototype.run = function (method, headersText, bodyText, out, point) {
           ' from ', h('span', { 'data-test': 'run-source' }, res.headers.get('x-wt-response-source') || 'unknown'),
           ' in ', h('span', { 'data-test': 'run-took' }, took)),
         h('details', {}, h('summary', {}, 'Headers'), h('pre', { class: 'xe-pre', 'data-test': 'run-response-headers' }, shown.sort().join('\n'))),
+        subrequestList(res.headers.get('x-extend-subrequests')),
         h('pre', { class: 'xe-pre', 'data-test': 'run-response' }, parsed.error ? text : pretty(parsed.value)),
         self.schemaReport(point, res.ok && !parsed.error ? parsed.value : undefined, res.ok)));
     });
@@ -117,3 +118,19 @@ Editor.prototype.schemaReport = function (point, value, ok) {
       return h('li', { 'data-test': 'schema-error' }, h('code', {}, e.pointer || '/'), ' ' + e.message);
     })));
 };
+
+/** The requests a run made (`x-extend-subrequests`): method, URL, status or error, ms. */
+function subrequestList(header) {
+  var list;
+  try { list = header ? JSON.parse(header) : []; } catch (e) { list = []; }
+  if (!list.length) return null;
+  return h('details', { open: true }, h('summary', {}, 'Requests (' + list.length + ')'),
+    h('table', { class: 'xe-table', 'data-test': 'run-subrequests' },
+      h('tr', {}, h('th', {}, 'method'), h('th', {}, 'URL'), h('th', {}, 'status'), h('th', {}, 'ms')),
+      list.map(function (s) {
+        if (s.more) return h('tr', {}, h('td', { colspan: '4' }, s.more + ' more'));
+        return h('tr', {}, h('td', {}, s.method), h('td', {}, s.url),
+          h('td', { class: s.status !== undefined && s.status < 400 ? 'xe-good-text' : 'xe-bad-text' }, s.status !== undefined ? String(s.status) : s.error),
+          h('td', {}, String(s.ms)));
+      })));
+}

@@ -166,11 +166,33 @@ pub(super) async fn execute_webtask(
         &headers,
         raw_query.as_deref(),
         body,
-        record,
+        if record {
+            RunMode::Record
+        } else {
+            RunMode::Plain
+        },
     )
     .await?;
     let retry = (reply.status == 429).then_some(1);
-    Ok(respond(reply, retry))
+    // A draft's run (not recorded) tells the editor's runner what it fetched.
+    let listed = (!record && !reply.subrequests.is_empty())
+        .then(|| reply::subrequests_header(&reply.subrequests));
+    let mut res = respond(reply, retry);
+    if let Some(v) = listed {
+        res.headers_mut().insert(reply::SUBREQUESTS, v);
+    }
+    Ok(res)
+}
+
+/// Whether a run's input is recorded, or what the run is a replay of.
+#[derive(Debug)]
+pub(super) enum RunMode {
+    /// A live run: its input is recorded when its point records inputs.
+    Record,
+    /// Not recorded (a draft's run).
+    Plain,
+    /// A replay on a recorded input: `fetch` is answered from these.
+    Replay(Arc<Vec<crate::sandbox::io::Subrequest>>),
 }
 
 /// Runs `w` on a request already read: the sandbox's reply (a response over
@@ -185,15 +207,17 @@ pub(super) async fn run_reply(
     headers: &HeaderMap,
     raw_query: Option<&str>,
     body: bytes::Bytes,
-    record: bool,
+    mode: RunMode,
 ) -> Result<Reply, ApiError> {
     let caller = app.executor.caller();
     let container = w.container.clone();
     let container = &container;
-    if record && let Some(point) = &w.point {
-        app.recorder
-            .offer(container, &w.name, point, method.as_str(), &body);
-    }
+    // Recorded after the run, with the requests it made.
+    let recorded = matches!(mode, RunMode::Record).then(|| Arc::clone(&w));
+    let replay = match mode {
+        RunMode::Replay(r) => Some(r),
+        _ => None,
+    };
     let parsed = parse_body(headers, &body)?;
     let query = Query::parse(raw_query);
     let deadline = caller_deadline(headers)?;
@@ -270,6 +294,7 @@ pub(super) async fn run_reply(
         req_json,
         compile_only: false,
         time_limit: crate::sandbox::limit::for_request(&app.limits, deadline),
+        replay,
     };
     let started = std::time::Instant::now();
     let rx = match app.executor.submit(input) {
@@ -315,6 +340,21 @@ pub(super) async fn run_reply(
     drop(in_flight);
     let reply =
         reply.map_err(|_| ApiError::internal("the executor stopped before the run finished"))?;
+    if let Some(w) = recorded
+        && let Some(point) = &w.point
+    {
+        app.recorder.offer(
+            &crate::recording::Offered {
+                container,
+                name: &w.name,
+                point,
+                method: method.as_str(),
+                body: &body,
+            },
+            &reply.subrequests,
+            &w.secrets_json,
+        );
+    }
     app.metrics.ran(container, reply.source, started.elapsed());
     let source = reply.source.as_str();
     tracing::debug!(parent: &span, status = reply.status, source, elapsed_us = started.elapsed().as_micros() as u64, "run answered");

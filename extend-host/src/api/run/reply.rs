@@ -103,3 +103,46 @@ pub(super) fn respond(reply: Reply, retry_after: Option<u64>) -> Response {
     }
     res
 }
+
+/// On a draft's run: the outbound requests it made, as a JSON array of
+/// `{method, url, status | error, ms}` (non-ASCII escaped), for the
+/// editor's runner.
+pub(crate) const SUBREQUESTS: HeaderName = HeaderName::from_static("x-extend-subrequests");
+
+/// The most of [`SUBREQUESTS`]: past it, later requests are counted, not listed.
+const SUBREQUESTS_BYTES: usize = 8 << 10;
+
+pub(super) fn subrequests_header(subrequests: &[crate::sandbox::io::Subrequest]) -> HeaderValue {
+    let mut listed = Vec::new();
+    let mut size = 2;
+    for (i, s) in subrequests.iter().enumerate() {
+        let mut v = serde_json::json!({ "method": s.method, "url": s.url, "ms": s.ms });
+        match (s.status, &s.error) {
+            (Some(status), _) => v["status"] = status.into(),
+            (None, Some(e)) => v["error"] = e.clone().into(),
+            (None, None) => {}
+        }
+        let text = v.to_string();
+        if size + text.len() + 1 > SUBREQUESTS_BYTES {
+            listed.push(serde_json::json!({ "more": subrequests.len() - i }));
+            break;
+        }
+        size += text.len() + 1;
+        listed.push(v);
+    }
+    let json = serde_json::Value::Array(listed).to_string();
+    // Header values are ASCII: anything else is written as a JSON escape
+    // (it can only be inside a string).
+    let mut ascii = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c.is_ascii() && !c.is_ascii_control() {
+            ascii.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                ascii.push_str(&format!("\\u{u:04x}"));
+            }
+        }
+    }
+    HeaderValue::try_from(ascii).unwrap_or_else(|_| HeaderValue::from_static("[]"))
+}

@@ -196,7 +196,7 @@ async fn resume_parked(
         })) => {
             me.resident.store(resident, Ordering::Relaxed);
             shared.evictions.fetch_add(evicted, Ordering::Relaxed);
-            drop(outbound);
+            let reply = reply.with_made(outbound.made());
             complete(shared, me, &run.slot, &run.job, &reply, run.since);
             hand_on(shared, &run.slot);
             let _ = run.job.reply.send(reply);
@@ -344,7 +344,7 @@ pub(super) async fn session(
             }
             Ok(Ok(Answer::Wait(wait))) => {
                 let Some(sent) = pipe.pop_front() else { break };
-                let outbound = outbound(shared, slot, since, sent.job.input.time_limit);
+                let outbound = outbound(shared, slot, since, &sent.job.input);
                 let run = ParkedRun {
                     job: sent.job,
                     slot: Arc::clone(slot),

@@ -234,13 +234,12 @@ pub(super) fn quiet(shared: &Shared) -> bool {
     shared.callers.load(Ordering::Acquire) <= 1
 }
 
-/// The host's side of a run of `slot` that parked, started at `since`
-/// with `time_limit`.
+/// The host's side of a run (`input`) of `slot` that parked, started at `since`.
 pub(super) fn outbound(
     shared: &Shared,
     slot: &Slot,
     since: Instant,
-    time_limit: Duration,
+    input: &crate::sandbox::RunInput,
 ) -> crate::sandbox::outbound::Outbound {
     let l = &shared.limits;
     crate::sandbox::outbound::Outbound::new(
@@ -254,8 +253,9 @@ pub(super) fn outbound(
                 per_minute: l.subrequest_bytes_per_minute as u64,
             },
         },
-        since + time_limit,
+        since + input.time_limit,
         &slot.container,
         slot.log.clone(),
+        input.replay.clone(),
     )
 }

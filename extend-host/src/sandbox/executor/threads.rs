@@ -140,13 +140,19 @@ fn run_to_end(
 ) -> (Reply, Health) {
     let started = Instant::now();
     let mut step = js.run(input);
-    let mut outbound = None;
+    let mut outbound: Option<crate::sandbox::outbound::Outbound> = None;
     loop {
         match step {
-            Step::Done(reply, health) => return (reply, health),
+            Step::Done(reply, health) => {
+                let reply = match outbound {
+                    Some(ob) => reply.with_made(ob.made()),
+                    None => reply,
+                };
+                return (reply, health);
+            }
             Step::Wait(wait) => {
                 let mut ob = outbound.take().unwrap_or_else(|| {
-                    super::state::outbound(shared, slot, started, input.time_limit)
+                    super::state::outbound(shared, slot, started, input)
                 });
                 shared.running.fetch_sub(1, Ordering::AcqRel);
                 // The wait runs as a task of the host's runtime: were the
