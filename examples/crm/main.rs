@@ -71,8 +71,7 @@ async fn crm() -> Result<(), Box<dyn std::error::Error>> {
         _ => {
             // Loopback is outside the default egress policy: the operator
             // allows the directory's address (`--allow-egress` on a server).
-            let egress =
-                extend_host::EgressPolicy::default().allow(&directory.addr.to_string())?;
+            let egress = extend_host::EgressPolicy::default().allow(&directory.addr.to_string())?;
             let host = extend_host::Host::builder()
                 .memory()
                 .worker_program(std::env::current_exe()?)
@@ -128,7 +127,10 @@ async fn crm() -> Result<(), Box<dyn std::error::Error>> {
     }
     // acme's secrets for its enrichment: where its directory is, and its key.
     let acme_secrets = std::collections::BTreeMap::from([
-        ("DIRECTORY_URL".to_owned(), format!("http://{}", directory.addr)),
+        (
+            "DIRECTORY_URL".to_owned(),
+            format!("http://{}", directory.addr),
+        ),
         ("DIRECTORY_KEY".to_owned(), directory::KEY.to_owned()),
     ]);
     for (point, code) in EXTENSIONS {
@@ -359,10 +361,16 @@ mod directory {
             .map(|(_, n)| n.replace("%20", " ").replace('+', " "))
             .unwrap_or_default();
         let (status, body) = if !authorized {
-            ("401 Unauthorized", r#"{"error":"a valid API key is required"}"#.to_owned())
+            (
+                "401 Unauthorized",
+                r#"{"error":"a valid API key is required"}"#.to_owned(),
+            )
         } else if name == "Analytical Engines" {
             served.fetch_add(1, Ordering::Relaxed);
-            ("200 OK", r#"{"industry":"computing","employees":12}"#.to_owned())
+            (
+                "200 OK",
+                r#"{"industry":"computing","employees":12}"#.to_owned(),
+            )
         } else {
             served.fetch_add(1, Ordering::Relaxed);
             ("404 Not Found", r#"{"error":"no such company"}"#.to_owned())

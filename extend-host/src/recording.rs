@@ -210,9 +210,10 @@ impl Recorder {
         };
         let mut input = input;
         if !subrequests.is_empty() {
-            let secrets: Vec<String> = serde_json::from_str::<HashMap<String, String>>(secrets_json)
-                .map(|m| m.into_values().collect())
-                .unwrap_or_default();
+            let secrets: Vec<String> =
+                serde_json::from_str::<HashMap<String, String>>(secrets_json)
+                    .map(|m| m.into_values().collect())
+                    .unwrap_or_default();
             input["subrequests"] =
                 serde_json::to_value(redact_subrequests(subrequests, &secrets)).unwrap_or_default();
         }
@@ -239,7 +240,12 @@ pub(crate) struct Offered<'a> {
 const MAX_SUBREQUESTS: usize = 20;
 
 /// Header names whose values are always redacted in a recording.
-const CREDENTIAL_HEADERS: [&str; 4] = ["authorization", "proxy-authorization", "cookie", "set-cookie"];
+const CREDENTIAL_HEADERS: [&str; 4] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+];
 
 /// The shortest secret value looked for in headers: shorter ones would
 /// redact ordinary values that happen to contain them.

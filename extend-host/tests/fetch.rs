@@ -598,13 +598,19 @@ async fn replay_answers_fetch_from_the_recording_and_never_repeats_a_side_effect
         json!({"auth0-extension-type": "p"}),
     )
     .await;
-    let (status, _, answer) = env.run_as_platform("acme", "w", json!({"lead": "ada"})).await;
+    let (status, _, answer) = env
+        .run_as_platform("acme", "w", json!({"lead": "ada"}))
+        .await;
     assert_eq!((status, answer), (200, json!({"live": 1})));
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
-    let inputs = common::eventually(std::time::Duration::from_secs(10), "the input is recorded", || async {
-        let got = env.get_json("/api/webtask/acme/w/inputs").await;
-        (got["inputs"].as_array().unwrap().len() == 1).then_some(got)
-    })
+    let inputs = common::eventually(
+        std::time::Duration::from_secs(10),
+        "the input is recorded",
+        || async {
+            let got = env.get_json("/api/webtask/acme/w/inputs").await;
+            (got["inputs"].as_array().unwrap().len() == 1).then_some(got)
+        },
+    )
     .await;
     let recorded = &inputs["inputs"][0]["request"]["subrequests"][0];
     assert_eq!(recorded["method"], "POST");
@@ -612,7 +618,10 @@ async fn replay_answers_fetch_from_the_recording_and_never_repeats_a_side_effect
     let body: Value = serde_json::from_str(recorded["body"].as_str().unwrap()).unwrap();
     assert_eq!(body, json!({"posted": 1, "echo": "{\"lead\":\"ada\"}"}));
     let text = inputs.to_string();
-    assert!(!text.contains("xoxb-secret-token"), "a secret was recorded: {text}");
+    assert!(
+        !text.contains("xoxb-secret-token"),
+        "a secret was recorded: {text}"
+    );
     assert!(text.contains("[redacted]"), "{text}");
 
     // The draft posts the same request, and also asks for one the
@@ -647,7 +656,10 @@ async fn replay_answers_fetch_from_the_recording_and_never_repeats_a_side_effect
     assert_eq!(input["live"]["body"], json!({"live": 1}), "{input}");
     assert_eq!(input["draft"]["body"]["draft"], 1, "{input}");
     let extra = input["draft"]["body"]["extra"].as_str().unwrap();
-    assert!(extra.starts_with("not recorded: the recorded run made no POST request"), "{extra}");
+    assert!(
+        extra.starts_with("not recorded: the recorded run made no POST request"),
+        "{extra}"
+    );
     assert_eq!(input["needs_network"], true);
     assert_eq!(input["subrequests_differ"], true);
     assert_eq!(input["draft"]["subrequests"].as_array().unwrap().len(), 2);

@@ -1222,7 +1222,9 @@ async fn the_runner_lists_the_requests_a_draft_made() {
     )
     .await;
     assert!(
-        listed.contains(&format!("GET http://{service}/companies?name=Analytical%20Engines 200")),
+        listed.contains(&format!(
+            "GET http://{service}/companies?name=Analytical%20Engines 200"
+        )),
         "{listed}"
     );
     assert!(

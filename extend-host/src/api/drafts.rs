@@ -6,11 +6,11 @@
 //! request body is the payload, as at the run URL) and deploy it, which makes
 //! it the live version (a new entry in the version history) and removes it.
 
-use crate::sandbox::io::Subrequest;
 use super::App;
 use super::deploy::{PutBody, apply_secret_changes, deploy, deployed, item};
 use super::extract::{Authorized, Deployer, Json};
 use crate::error::ApiError;
+use crate::sandbox::io::Subrequest;
 use crate::store::Draft;
 use crate::webtasks::NewDraft;
 use axum::body::Body;

@@ -151,9 +151,9 @@ fn run_to_end(
                 return (reply, health);
             }
             Step::Wait(wait) => {
-                let mut ob = outbound.take().unwrap_or_else(|| {
-                    super::state::outbound(shared, slot, started, input)
-                });
+                let mut ob = outbound
+                    .take()
+                    .unwrap_or_else(|| super::state::outbound(shared, slot, started, input));
                 shared.running.fetch_sub(1, Ordering::AcqRel);
                 // The wait runs as a task of the host's runtime: were the
                 // runtime shutting down, the task is dropped and the run
