@@ -18,8 +18,16 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 /// The target server: what extensions call.
+/// Requests in flight at `/counted`, and the most at once.
+#[derive(Default)]
+struct Concurrency {
+    now: std::sync::atomic::AtomicUsize,
+    max: std::sync::atomic::AtomicUsize,
+}
+
 struct Target {
     addr: SocketAddr,
+    concurrency: Arc<Concurrency>,
     /// Signalled when the host drops a request to `/slow` before its answer.
     dropped: Arc<Notify>,
     /// Lets `/slow` answer.
@@ -44,6 +52,7 @@ async fn target() -> Target {
     let release = Arc::new(Notify::new());
     let reached = Arc::new(Notify::new());
     let dropped = Arc::new(Notify::new());
+    let concurrency = Arc::new(Concurrency::default());
     let app = Router::new()
         .route(
             "/json",
@@ -85,6 +94,28 @@ async fn target() -> Target {
             get(|| async { Redirect::temporary("http://169.254.169.254/latest/meta-data/") }),
         )
         .route("/to-json", get(|| async { Redirect::to("/json") }))
+        .route(
+            "/to-other-port",
+            get(|| async { Redirect::temporary("http://127.0.0.1:1/") }),
+        )
+        .route(
+            "/counted",
+            get(|State(c): State<Arc<Concurrency>>| async move {
+                let now = c.now.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                c.max.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+                c.now.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                "counted"
+            })
+            .with_state(Arc::clone(&concurrency)),
+        )
+        .route(
+            "/200ms",
+            get(|| async {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                "slow"
+            }),
+        )
         .route("/big", get(|| async { "x".repeat(4096) }))
         .route(
             "/teapot",
@@ -107,6 +138,7 @@ async fn target() -> Target {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     Target {
         addr,
+        concurrency,
         dropped,
         release,
         reached,
@@ -212,6 +244,17 @@ async fn egress_is_refused_by_default_with_a_type_error_naming_the_rule() {
           loopback: await attempt('http://127.0.0.1/'),
           otherPort: await attempt('http://127.0.0.1:1/'),
           metadata: await attempt('http://169.254.169.254/latest/meta-data/'),
+          short: await attempt('http://127.1/'),
+          hex: await attempt('http://0x7f000001/'),
+          octal: await attempt('http://0177.0.0.1/'),
+          v6loopback: await attempt('http://[::1]/'),
+          v6mapped: await attempt('http://[::ffff:127.0.0.1]/'),
+          zero: await attempt('http://0.0.0.0/'),
+          p172: await attempt('http://172.16.0.1/'),
+          p192: await attempt('http://192.168.1.1/'),
+          cgnat: await attempt('http://100.64.0.1/'),
+          ula: await attempt('http://[fd00::1]/'),
+          toOtherPort: await attempt(BASE + '/to-other-port'),
           mapped: await attempt('http://[::ffff:169.254.169.254]/'),
           private: await attempt('http://10.0.0.1/'),
           localhost: await attempt('http://localhost/'),
@@ -239,6 +282,17 @@ async fn egress_is_refused_by_default_with_a_type_error_naming_the_rule() {
     says("scheme", "the scheme `file:` is not allowed");
     says("port", "port 8443 is not allowed");
     says("redirect", "169.254.169.254 is link-local");
+    says("short", "127.0.0.1 is loopback");
+    says("hex", "127.0.0.1 is loopback");
+    says("octal", "127.0.0.1 is loopback");
+    says("v6loopback", "::1 is loopback");
+    says("v6mapped", "IPv4-mapped");
+    says("zero", "0.0.0.0 is unspecified");
+    says("p172", "172.16.0.1 is private (RFC 1918)");
+    says("p192", "192.168.1.1 is private (RFC 1918)");
+    says("cgnat", "100.64.0.1 is shared address space (CGNAT");
+    says("ula", "fd00::1 is private (unique local");
+    says("toOtherPort", "port 1 is not allowed");
     says("relative", "is not an absolute URL");
 }
 
@@ -666,4 +720,72 @@ async fn replay_answers_fetch_from_the_recording_and_never_repeats_a_side_effect
     assert_eq!(input["subrequests"][0]["status"], 200);
     // Neither replayed run reached the service.
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_run_makes_six_requests_at_once_and_fifty_in_all() {
+    let t = target().await;
+    let env = host(&t, 1, Limits::default()).await;
+    let (status, v) = eval(
+        &env,
+        &t,
+        "many",
+        r#"
+        const seven = await Promise.all(Array.from({ length: 7 }, () => fetch(BASE + '/counted').then((r) => r.text())));
+        let refused = null, ok = 7;
+        for (let i = 7; i < 51; i++) {
+          try { await fetch(BASE + '/json'); ok++; } catch (e) { refused = [i + 1, e.message]; }
+        }
+        return { seven: seven.length, ok, refused };
+        "#,
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["seven"], 7);
+    assert_eq!(v["ok"], 50);
+    assert_eq!(v["refused"][0], 51);
+    assert!(
+        v["refused"][1]
+            .as_str()
+            .unwrap()
+            .contains("subrequest limit reached: a run may make 50 requests"),
+        "{v}"
+    );
+    // The seventh waited for one of the first six.
+    assert_eq!(
+        t.concurrency.max.load(std::sync::atomic::Ordering::SeqCst),
+        6
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_runs_awaiting_a_slow_upstream_share_the_workers() {
+    let t = target().await;
+    let env = Arc::new(host(&t, 4, Limits::default()).await);
+    let code = format!(
+        "module.exports = async () => (await fetch('http://{}/200ms')).text();",
+        t.addr
+    );
+    for c in 0..50 {
+        env.install(&format!("c{c}"), "slow", &code).await;
+    }
+    let started = std::time::Instant::now();
+    let runs: Vec<_> = (0..200)
+        .map(|i| {
+            let env = Arc::clone(&env);
+            tokio::spawn(async move { env.run(&format!("c{}", i % 50), "slow", json!({})).await })
+        })
+        .collect();
+    for r in runs {
+        let (status, _, answer) = r.await.unwrap();
+        assert_eq!((status, answer), (200, json!("slow")));
+    }
+    let took = started.elapsed();
+    // Four workers, each run waiting 200 ms: holding a worker per wait
+    // would take 200 × 200 ms / 4 = 10 s; serial per container, 4 × 200 ms.
+    assert!(
+        took < std::time::Duration::from_secs(4),
+        "200 runs took {took:?}"
+    );
+    eprintln!("200 runs over 50 containers awaiting 200 ms each: {took:?}");
 }
