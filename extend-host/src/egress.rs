@@ -14,6 +14,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// One `--allow-egress` entry: a host name or address, and a port (without
@@ -90,6 +91,7 @@ impl std::fmt::Display for AllowedHost {
 pub struct EgressPolicy {
     allowed: Vec<AllowedHost>,
     only_allowed: bool,
+    propagate_trace: bool,
 }
 
 impl EgressPolicy {
@@ -103,6 +105,15 @@ impl EgressPolicy {
     /// Refuses every host the policy does not list.
     pub fn only_allowed(mut self, only: bool) -> Self {
         self.only_allowed = only;
+        self
+    }
+
+    /// Sends the run's trace (`traceparent`, with a new span id) to the
+    /// hosts the policy lists, so that the platform's own services join the
+    /// caller's trace. Never to other hosts: a trace id is not a third
+    /// party's business. Default: off.
+    pub fn propagate_trace(mut self, propagate: bool) -> Self {
+        self.propagate_trace = propagate;
         self
     }
 
@@ -353,12 +364,55 @@ impl Meter {
     }
 }
 
+/// What the host's outbound requests came to, since it started.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Answered (any status).
+    pub(crate) ok: AtomicU64,
+    /// Refused by the egress policy.
+    pub(crate) refused: AtomicU64,
+    /// Refused by a limit (count, size, bytes a minute).
+    pub(crate) limited: AtomicU64,
+    /// Failed on the network or ran out of time.
+    pub(crate) failed: AtomicU64,
+    /// Request body bytes sent.
+    pub(crate) sent_bytes: AtomicU64,
+    /// Response body bytes received.
+    pub(crate) received_bytes: AtomicU64,
+}
+
+impl Counters {
+    fn count(&self, outcome: &Outcome) {
+        let c = match outcome {
+            Outcome::Response { .. } => &self.ok,
+            Outcome::Failed(m) if m.starts_with("egress refused") => &self.refused,
+            Outcome::Failed(m) if is_limit(m) => &self.limited,
+            Outcome::Failed(_) => &self.failed,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request refused before it reached the host's client (the run's
+    /// request count).
+    pub(crate) fn limited(&self) {
+        self.limited.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Whether a failure is a limit's refusal.
+fn is_limit(message: &str) -> bool {
+    message.starts_with("egress limit")
+        || message.starts_with("subrequest limit")
+        || message.contains("is larger than the limit")
+}
+
 /// The host's outbound client and policy.
 #[derive(Clone)]
 pub(crate) struct Egress {
     policy: Arc<EgressPolicy>,
     client: reqwest::Client,
     meter: Arc<Meter>,
+    pub(crate) counters: Arc<Counters>,
 }
 
 impl std::fmt::Debug for Egress {
@@ -387,29 +441,69 @@ impl Egress {
             policy,
             client,
             meter: Arc::default(),
+            counters: Arc::default(),
         }
     }
 
     /// Makes `request` of a run of `container` by the policy, within `deadline`.
+    /// `trace_id` is the run's W3C trace id (or empty), sent on only where
+    /// the policy says so.
     pub(crate) async fn fetch(
         &self,
         container: &str,
         request: Request,
         budget: Budget,
         deadline: Instant,
+        trace_id: &str,
     ) -> Outcome {
         let sent = request.body.as_ref().map_or(0, |b| b.len() as u64);
-        if let Err(refused) = self.meter.take(container, sent, budget.per_minute) {
-            return Outcome::Failed(refused);
+        let outcome = match self.meter.take(container, sent, budget.per_minute) {
+            Err(refused) => Outcome::Failed(refused),
+            Ok(()) => {
+                let followed = self.follow(container, request, budget, trace_id);
+                match tokio::time::timeout_at(deadline.into(), followed).await {
+                    Ok(Ok(outcome)) => {
+                        self.counters.sent_bytes.fetch_add(sent, Ordering::Relaxed);
+                        outcome
+                    }
+                    Ok(Err(message)) => Outcome::Failed(message),
+                    Err(_) => Outcome::Failed(
+                        "the request did not finish within the run's remaining time".to_owned(),
+                    ),
+                }
+            }
+        };
+        self.counters.count(&outcome);
+        outcome
+    }
+
+    /// The `traceparent` to send to `url`, when the policy propagates traces
+    /// to it and the extension set none.
+    fn traceparent(
+        &self,
+        url: &url::Url,
+        trace_id: &str,
+        headers: &[(String, String)],
+    ) -> Option<String> {
+        if !self.policy.propagate_trace
+            || trace_id.len() != 32
+            || headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("traceparent"))
+        {
+            return None;
         }
-        let followed = self.follow(container, request, budget);
-        match tokio::time::timeout_at(deadline.into(), followed).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(message)) => Outcome::Failed(message),
-            Err(_) => Outcome::Failed(
-                "the request did not finish within the run's remaining time".to_owned(),
-            ),
+        let host = url
+            .host_str()?
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        if !self.policy.listed(host, url.port_or_known_default()?) {
+            return None;
         }
+        let mut span = [0u8; 8];
+        getrandom::fill(&mut span).ok()?;
+        let span: String = span.iter().map(|b| format!("{b:02x}")).collect();
+        Some(format!("00-{trace_id}-{span}-01"))
     }
 
     async fn follow(
@@ -417,6 +511,7 @@ impl Egress {
         container: &str,
         mut request: Request,
         budget: Budget,
+        trace_id: &str,
     ) -> Result<Outcome, String> {
         if request
             .body
@@ -439,6 +534,9 @@ impl Egress {
             let mut r = self.client.request(method.clone(), url.clone());
             for (k, v) in &request.headers {
                 r = r.header(k.as_str(), v.as_str());
+            }
+            if let Some(tp) = self.traceparent(&url, trace_id, &request.headers) {
+                r = r.header("traceparent", tp);
             }
             if let Some(body) = &request.body {
                 r = r.body(body.clone());
@@ -490,7 +588,12 @@ impl Egress {
                 url = next;
                 continue;
             }
-            let count = |n: usize| self.meter.take(container, n as u64, budget.per_minute);
+            let count = |n: usize| {
+                self.counters
+                    .received_bytes
+                    .fetch_add(n as u64, Ordering::Relaxed);
+                self.meter.take(container, n as u64, budget.per_minute)
+            };
             return read(response, url, hops > 0, budget, count).await;
         }
     }

@@ -72,6 +72,10 @@ enum Command {
         /// Let `fetch` reach only the --allow-egress hosts.
         #[arg(long, env = "EXTEND_EGRESS_ONLY_ALLOWED")]
         egress_only_allowed: bool,
+        /// Send the run's trace (`traceparent`) on requests to the
+        /// --allow-egress hosts (never to others).
+        #[arg(long, env = "EXTEND_EGRESS_TRACEPARENT")]
+        egress_traceparent: bool,
     },
     /// Print the master token: from a PostgreSQL database the nodes share
     /// (with its key-encryption key), or from a data directory.
@@ -122,6 +126,7 @@ fn main() -> ExitCode {
         limits,
         allow_egress,
         egress_only_allowed,
+        egress_traceparent,
     ) = match Cli::parse().command {
         Command::Serve {
             listen,
@@ -135,6 +140,7 @@ fn main() -> ExitCode {
             limits,
             allow_egress,
             egress_only_allowed,
+            egress_traceparent,
         } => (
             listen,
             data_dir,
@@ -147,6 +153,7 @@ fn main() -> ExitCode {
             limits,
             allow_egress,
             egress_only_allowed,
+            egress_traceparent,
         ),
         Command::NewKey { file } => return new_key(&file),
         Command::KeyFingerprint { file } => {
@@ -184,7 +191,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    let mut egress = extend_host::EgressPolicy::default().only_allowed(egress_only_allowed);
+    let mut egress = extend_host::EgressPolicy::default()
+        .only_allowed(egress_only_allowed)
+        .propagate_trace(egress_traceparent);
     for host in allow_egress.iter().filter(|h| !h.trim().is_empty()) {
         egress = match egress.allow(host) {
             Ok(e) => e,

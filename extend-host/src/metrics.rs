@@ -37,6 +37,19 @@ pub(crate) struct ReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    /// `ok` (answered, any status), `refused` (egress policy), `limit`,
+    /// `failed` (network, time).
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DirectionLabels {
+    /// `sent` (request bodies) or `received` (response bodies).
+    direction: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct ApiLabels {
     /// The standard methods by name, anything else as `OTHER`.
     pub(crate) method: &'static str,
@@ -242,6 +255,37 @@ impl Collector for ExecutorCollector {
             "workers_killed",
             "Worker processes killed for a run past its hard limit",
             &ConstCounter::new(s.killed),
-        )
+        )?;
+        // Extensions' outbound requests: no label per container, so that
+        // the series stay few whatever the tenants do.
+        let c = &self.0.egress().counters;
+        let read = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        let mut family = encoder.encode_descriptor(
+            "subrequests",
+            "Outbound requests (fetch) of extensions, by result",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (result, n) in [
+            ("ok", read(&c.ok)),
+            ("refused", read(&c.refused)),
+            ("limit", read(&c.limited)),
+            ("failed", read(&c.failed)),
+        ] {
+            ConstCounter::new(n).encode(family.encode_family(&ResultLabels { result })?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "egress_bytes",
+            "Body bytes of extensions' outbound requests, by direction",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (direction, n) in [
+            ("sent", read(&c.sent_bytes)),
+            ("received", read(&c.received_bytes)),
+        ] {
+            ConstCounter::new(n).encode(family.encode_family(&DirectionLabels { direction })?)?;
+        }
+        Ok(())
     }
 }

@@ -80,6 +80,23 @@ fn bad_limits_on_serve_are_named_before_anything_starts() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("`run_tme` is not a limit"));
+    // A bad egress allowance is named too, from the flag or the environment.
+    let (ok, _, err) = run(&["serve", "--memory", "--allow-egress", "::1"]);
+    assert!(
+        !ok && err.contains("--allow-egress: `::1` is not HOST or HOST:PORT"),
+        "{err}"
+    );
+    let out = Command::new(common::WORKER)
+        .args(["serve", "--memory"])
+        .env("EXTEND_ALLOW_EGRESS", "api.example.com,bad host:80")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("`bad host:80` is not HOST or HOST:PORT"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A served host, stopped when dropped.

@@ -67,6 +67,7 @@ async fn target() -> Target {
                         "method": method.as_str(),
                         "authorization": h("authorization"),
                         "contentType": h("content-type"),
+                        "traceparent": h("traceparent"),
                         "body": body,
                     }))
                 },
@@ -212,7 +213,7 @@ async fn fetch_reads_json_text_headers_and_sends_bodies() {
     assert_eq!(v["used"], true);
     assert_eq!(
         v["posted"],
-        json!({"method": "POST", "authorization": "Bearer k1", "contentType": "text/plain;charset=UTF-8", "body": "{\"a\":1}"})
+        json!({"method": "POST", "authorization": "Bearer k1", "contentType": "text/plain;charset=UTF-8", "traceparent": null, "body": "{\"a\":1}"})
     );
     assert_eq!(v["form"]["body"], "q=a+b");
     assert_eq!(
@@ -491,14 +492,16 @@ async fn a_refusal_is_written_to_the_tenant_s_log_stream() {
         &env,
         &t,
         "logged",
-        "try { await fetch('http://10.1.2.3/'); } catch (e) {} return 'done';",
+        "try { await fetch('http://10.1.2.3/'); } catch (e) {} await fetch(BASE + '/json'); return 'done';",
     )
     .await;
     assert_eq!((status, v), (200, json!("done")));
-    let wanted = "fetch: egress refused: 10.1.2.3 is private (RFC 1918)";
+    let refused =
+        "fetch GET http://10.1.2.3/ failed: egress refused: 10.1.2.3 is private (RFC 1918)";
+    let answered = format!("fetch GET http://{}/json -> 200 in ", t.addr);
     let mut seen = String::new();
     let read = async {
-        while !seen.contains(wanted) {
+        while !(seen.contains(refused) && seen.contains(&answered)) {
             let chunk = stream
                 .chunk()
                 .await
@@ -509,7 +512,71 @@ async fn a_refusal_is_written_to_the_tenant_s_log_stream() {
     };
     tokio::time::timeout(std::time::Duration::from_secs(20), read)
         .await
-        .unwrap_or_else(|_| panic!("no refusal line in {seen}"));
+        .unwrap_or_else(|_| panic!("no line for each request in {seen}"));
+    // /metrics counts them by result, with no label per container.
+    let metrics = env
+        .http
+        .get(env.url("/metrics"))
+        .bearer_auth(env.master())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "extend_host_subrequests_total{result=\"ok\"} 1",
+        "extend_host_subrequests_total{result=\"refused\"} 1",
+        "extend_host_egress_bytes_total{direction=\"received\"} 17",
+    ] {
+        assert!(metrics.contains(line), "{line} in:\n{metrics}");
+    }
+}
+
+#[tokio::test]
+async fn the_run_s_trace_goes_only_where_the_policy_sends_it() {
+    let t = target().await;
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    for propagate in [false, true] {
+        let policy = EgressPolicy::default()
+            .allow(&t.addr.to_string())
+            .unwrap()
+            .propagate_trace(propagate);
+        let host = Host::builder()
+            .memory()
+            .worker_program(common::WORKER)
+            .egress(policy)
+            .start()
+            .await
+            .unwrap();
+        let env = common::Env::with_host(host);
+        let code = format!(
+            "module.exports = async () => (await fetch('http://{}/echo')).json();",
+            t.addr
+        );
+        env.install("acme", "traced", &code).await;
+        let r = env
+            .http
+            .post(env.host.webtask_url("acme", "traced"))
+            .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let seen: Value = r.json().await.unwrap();
+        let tp = seen["traceparent"].as_str();
+        if propagate {
+            let tp = tp.expect("sent to a listed host");
+            assert!(
+                tp.starts_with(&format!("00-{trace}-")) && tp.ends_with("-01"),
+                "{tp}"
+            );
+            assert!(!tp.contains("00f067aa0ba902b7"), "a new span id: {tp}");
+        } else {
+            assert_eq!(tp, None, "not sent by default");
+        }
+    }
 }
 
 #[tokio::test]

@@ -11,6 +11,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::task::{AbortHandle, JoinSet};
+use tracing::Instrument as _;
 
 /// Per-run limits on outbound requests.
 #[derive(Debug, Clone, Copy)]
@@ -28,6 +29,8 @@ pub(crate) struct Outbound {
     deadline: Instant,
     sink: LogSink,
     container: String,
+    /// The run's W3C trace id, or empty.
+    trace_id: String,
     /// Requests started so far (refused ones included).
     made: usize,
     queued: VecDeque<(u64, Request)>,
@@ -68,6 +71,7 @@ impl Outbound {
         limits: RunLimits,
         deadline: Instant,
         container: &str,
+        trace_id: &str,
         log: LogSink,
         replay: Option<Arc<Vec<Subrequest>>>,
     ) -> Self {
@@ -77,6 +81,7 @@ impl Outbound {
             deadline,
             sink: log,
             container: container.to_owned(),
+            trace_id: trace_id.to_owned(),
             made: 0,
             queued: VecDeque::new(),
             running: JoinSet::new(),
@@ -113,12 +118,37 @@ impl Outbound {
         }
     }
 
+    /// Notes what came of request `id`, and writes it to the tenant's log
+    /// stream: one line per request, so that `wt logs` and the editor show
+    /// what a run called.
     fn logged(&mut self, id: u64, outcome: &Outcome) {
         if let Some(&i) = self.by_id.get(&id)
             && let Some((request, started, done)) = self.log.get_mut(i)
             && done.is_none()
         {
             let ms = started.elapsed().as_millis() as u64;
+            let replayed = if self.replay.is_some() {
+                " (answered from the recording)"
+            } else {
+                ""
+            };
+            let (level, line) = match outcome {
+                Outcome::Response { status, .. } => (
+                    30,
+                    format!(
+                        "fetch {} {} -> {status} in {ms} ms{replayed}",
+                        request.method, request.url
+                    ),
+                ),
+                Outcome::Failed(message) => (
+                    40,
+                    format!(
+                        "fetch {} {} failed: {message}{replayed}",
+                        request.method, request.url
+                    ),
+                ),
+            };
+            self.sink.emit(level, line);
             *done = Some(Subrequest::of(request, outcome, ms));
         }
     }
@@ -183,8 +213,7 @@ impl Outbound {
     }
 
     fn refuse(&mut self, id: u64, message: String) {
-        // The tenant's log stream says why, besides the TypeError.
-        self.sink.emit(40, format!("fetch: {message}"));
+        self.egress.counters.limited();
         let outcome = Outcome::Failed(message);
         self.logged(id, &outcome);
         self.ready.push((id, outcome));
@@ -198,13 +227,29 @@ impl Outbound {
             };
             let (egress, budget, deadline) =
                 (self.egress.clone(), self.limits.budget, self.deadline);
-            let container = self.container.clone();
-            let abort = self.running.spawn(async move {
-                (
-                    id,
-                    egress.fetch(&container, request, budget, deadline).await,
-                )
-            });
+            let (container, trace_id) = (self.container.clone(), self.trace_id.clone());
+            // A span per request, under the run's trace id, for the host's
+            // own tracing (the tenant sees the log line).
+            let span = tracing::info_span!(
+                "fetch",
+                container = %container,
+                method = %request.method,
+                url = %request.url,
+                trace_id = %trace_id,
+            );
+            let abort = self.running.spawn(
+                async move {
+                    let outcome = egress
+                        .fetch(&container, request, budget, deadline, &trace_id)
+                        .await;
+                    match &outcome {
+                        Outcome::Response { status, .. } => tracing::debug!(status, "answered"),
+                        Outcome::Failed(why) => tracing::debug!(why = %why, "failed"),
+                    }
+                    (id, outcome)
+                }
+                .instrument(span),
+            );
             self.aborts.insert(id, abort);
         }
     }
@@ -234,11 +279,6 @@ impl Outbound {
         for (id, outcome) in &completions {
             if self.aborts.remove(id).is_some() {
                 self.logged(*id, outcome);
-            }
-            if let Outcome::Failed(message) = outcome
-                && message.starts_with("egress ")
-            {
-                self.sink.emit(40, format!("fetch: {message}"));
             }
         }
         self.start_queued();

@@ -91,6 +91,11 @@ impl Executor {
         Ok(Executor(shared))
     }
 
+    /// The host's outbound client, for its counters.
+    pub(crate) fn egress(&self) -> &crate::egress::Egress {
+        &self.0.egress
+    }
+
     fn slot(&self, container: &str) -> Arc<Slot> {
         let mut slots = lock(&self.0.slots);
         if let Some(s) = slots.get(container) {

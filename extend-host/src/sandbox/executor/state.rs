@@ -255,6 +255,7 @@ pub(super) fn outbound(
         },
         since + input.time_limit,
         &slot.container,
+        &input.trace_id,
         slot.log.clone(),
         input.replay.clone(),
     )
