@@ -8,32 +8,39 @@ const vm = require('vm');
 const fs = require('fs');
 
 const code = fs.readFileSync(process.argv[2], 'utf8');
-const sandbox = vm.createContext({});
+// Node's own fetch (undici), for extensions that call out.
+const sandbox = vm.createContext({ fetch });
 new vm.Script(
   `globalThis.__wt = (function () { const module = { exports: {} };
      (function (module, exports) {${code}\n})(module, module.exports); return module.exports; })();`
 ).runInContext(sandbox);
 // Each run is a script run with `timeout`, which is Node's only in-process CPU limit.
-const invoke = new vm.Script('__result = undefined; __wt(__ctx, (e, r) => { __result = [e, r]; });');
+// An async extension's promise is awaited outside the timeout, as the
+// original runtime awaited I/O.
+const invoke = new vm.Script('__result = undefined; __promise = __wt(__ctx, (e, r) => { __result = [e, r]; });');
 
 http
   .createServer((req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
-      let status = 200;
-      let out;
+      const reply = (status, out) => {
+        res.writeHead(status, { 'content-type': 'application/json', 'x-wt-response-source': 'webtask' });
+        res.end(out);
+      };
       try {
         sandbox.__ctx = { body: JSON.parse(Buffer.concat(chunks).toString() || '{}'), query: {}, headers: req.headers, secrets: {}, meta: {} };
         invoke.runInContext(sandbox, { timeout: 30000 });
+        const p = sandbox.__promise;
+        if (p && typeof p.then === 'function') {
+          p.then((r) => reply(200, JSON.stringify(r)), (e) => reply(400, JSON.stringify({ code: 400, message: String(e && e.message) })));
+          return;
+        }
         const [e, r] = sandbox.__result || [new Error('no result')];
-        if (e) { status = 400; out = JSON.stringify({ code: 400, message: String(e.message) }); } else { out = JSON.stringify(r); }
+        if (e) reply(400, JSON.stringify({ code: 400, message: String(e.message) })); else reply(200, JSON.stringify(r));
       } catch (e) {
-        status = 500;
-        out = JSON.stringify({ code: 500, message: String(e && e.message) });
+        reply(500, JSON.stringify({ code: 500, message: String(e && e.message) }));
       }
-      res.writeHead(status, { 'content-type': 'application/json', 'x-wt-response-source': 'webtask' });
-      res.end(out);
     });
   })
   .listen(0, '127.0.0.1', function () {

@@ -849,10 +849,71 @@ async fn two_hundred_runs_awaiting_a_slow_upstream_share_the_workers() {
     }
     let took = started.elapsed();
     // Four workers, each run waiting 200 ms: holding a worker per wait
-    // would take 200 × 200 ms / 4 = 10 s; serial per container, 4 × 200 ms.
+    // would take 200 × 200 ms / 4 = 10 s; runs of a container one after
+    // another, 4 × 200 ms; side by side, about 200 ms.
     assert!(
         took < std::time::Duration::from_secs(4),
         "200 runs took {took:?}"
     );
     eprintln!("200 runs over 50 containers awaiting 200 ms each: {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_of_one_container_wait_side_by_side_and_log_as_themselves() {
+    let t = target().await;
+    let env = Arc::new(host(&t, 2, Limits::default()).await);
+    let mut stream = env
+        .http
+        .get(env.url("/api/logs/tenant/solo"))
+        .bearer_auth(env.master())
+        .send()
+        .await
+        .unwrap();
+    assert!(stream.chunk().await.unwrap().is_some());
+    let code = format!(
+        "module.exports = async (ctx) => {{ console.log('before ' + ctx.id); const r = await fetch('http://{}/200ms'); console.log('after ' + ctx.id); return r.text(); }};",
+        t.addr
+    );
+    env.install("solo", "slow", &code).await;
+    let started = std::time::Instant::now();
+    let runs: Vec<_> = (0..20)
+        .map(|_| {
+            let env = Arc::clone(&env);
+            tokio::spawn(async move { env.run("solo", "slow", json!({})).await })
+        })
+        .collect();
+    for r in runs {
+        let (status, _, answer) = r.await.unwrap();
+        assert_eq!((status, answer), (200, json!("slow")));
+    }
+    let took = started.elapsed();
+    // One after another they would take 20 × 200 ms = 4 s.
+    assert!(
+        took < std::time::Duration::from_millis(2000),
+        "20 runs took {took:?}"
+    );
+    // Each line names the run that wrote it, before and after its wait.
+    let mut text = String::new();
+    let read = async {
+        while text.matches("\"msg\":\"after ").count() < 20 {
+            let chunk = stream.chunk().await.unwrap().expect("open");
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), read)
+        .await
+        .unwrap_or_else(|_| panic!("missing lines in {text}"));
+    let mut checked = 0;
+    for line in text.lines().filter_map(|l| l.strip_prefix("data: ")) {
+        let record: Value = serde_json::from_str(line).unwrap();
+        let msg = record["msg"].as_str().unwrap();
+        if let Some(id) = msg
+            .strip_prefix("before ")
+            .or_else(|| msg.strip_prefix("after "))
+        {
+            assert_eq!(record["req_id"], id, "{record}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 40);
 }

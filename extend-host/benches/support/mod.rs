@@ -175,3 +175,102 @@ pub fn rss_split() -> (u64, u64) {
     }
     (rss_of("self"), workers)
 }
+
+/// The `workerd` program (Cloudflare's Workers runtime, from the npm package
+/// `workerd`): `EXTEND_BENCH_WORKERD`, else `target/workerd` where `.ci/run`
+/// installs it, else the PATH. `None` when it is not installed.
+pub fn workerd_program() -> Option<std::path::PathBuf> {
+    if let Some(p) = std::env::var_os("EXTEND_BENCH_WORKERD") {
+        return Some(p.into());
+    }
+    let local = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/workerd/node_modules/.bin/workerd");
+    if local.exists() {
+        return Some(local);
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("workerd"))
+            .find(|p| p.exists())
+    })
+}
+
+/// A workerd process serving one ES-module worker (`script`), with text
+/// bindings, on a loopback port; killed when dropped.
+pub struct Workerd {
+    child: std::process::Child,
+    /// `http://127.0.0.1:port/`.
+    pub url: String,
+    _dir: std::path::PathBuf,
+}
+
+impl Drop for Workerd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self._dir);
+    }
+}
+
+impl Workerd {
+    /// Starts `program` serving `script`; loopback egress allowed (the
+    /// benches' upstreams are local). Waits until it accepts connections.
+    pub fn start(program: &std::path::Path, script: &str, bindings: &[(&str, &str)]) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "extend-bench-workerd-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("worker.js"), script).unwrap();
+        // A free port: bound and let go (workerd takes a fixed address).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let bindings: Vec<String> = bindings
+            .iter()
+            .map(|(k, v)| format!("(name = \"{k}\", text = \"{v}\")"))
+            .collect();
+        let config = format!(
+            r#"using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [
+    (name = "main", worker = .mainWorker),
+    (name = "internet", network = (allow = ["public", "local"])),
+  ],
+  sockets = [ (name = "http", address = "127.0.0.1:{port}", http = (), service = "main") ],
+);
+const mainWorker :Workerd.Worker = (
+  modules = [ (name = "worker", esModule = embed "worker.js") ],
+  compatibilityDate = "2024-09-23",
+  bindings = [ {} ],
+  globalOutbound = "internet",
+);
+"#,
+            bindings.join(", ")
+        );
+        std::fs::write(dir.join("config.capnp"), config).unwrap();
+        let child = Command::new(program)
+            .arg("serve")
+            .arg(dir.join("config.capnp"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("workerd starts");
+        let until = std::time::Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < until, "workerd did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Workerd {
+            child,
+            url: format!("http://127.0.0.1:{port}/"),
+            _dir: dir,
+        }
+    }
+}

@@ -397,7 +397,9 @@ pub(super) async fn replay(
                 Ok(reply) => {
                     needs_network |= reply.needs_network;
                     let mut out = reply_outcome(&reply);
-                    out["subrequests"] = summary(&reply.subrequests);
+                    if !reply.subrequests.is_empty() {
+                        out["subrequests"] = summary(&reply.subrequests);
+                    }
                     out
                 }
                 // Refused before it ran (busy, out of CPU): as the caller would see it.

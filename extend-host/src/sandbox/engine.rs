@@ -88,8 +88,9 @@ pub(crate) struct JsContainer {
     /// The heap at the last measurement, and runs since.
     heap: i64,
     unmeasured: u32,
-    /// The run waiting on the host (see [`super::io`]), if any.
-    parked: Option<RunClock>,
+    /// Runs waiting on the host (see [`super::io`]), by the key their
+    /// caller gave them: a container's runs may wait side by side.
+    parked: HashMap<u64, RunClock>,
 }
 
 /// A run's time: when it started and may end, and the CPU its segments used.
@@ -188,7 +189,7 @@ impl JsContainer {
             limits: limits.clone(),
             heap: 0,
             unmeasured: 0,
-            parked: None,
+            parked: HashMap::new(),
         })
     }
 
@@ -210,7 +211,9 @@ impl JsContainer {
     /// Runs one request; compiles the extension first when its code changed.
     /// The reply carries the CPU time the run used and the heap size after it.
     /// A run that awaits the host (`fetch`, a timer) parks: [`Step::Wait`].
-    pub(crate) fn run(&mut self, input: &RunInput) -> Step {
+    /// `key` names the run until it ends, should it park: unique among
+    /// this runtime's runs in progress.
+    pub(crate) fn run(&mut self, key: u64, input: &RunInput) -> Step {
         start_cpu_accounting();
         let clock = RunClock {
             started: Instant::now(),
@@ -218,22 +221,21 @@ impl JsContainer {
             cpu: Duration::ZERO,
             compiles: !self.has(&input.webtask.name, input.webtask.code_id),
         };
-        self.parked = None;
         self.arm(clock.limit);
         let segment = Instant::now();
-        let result = self.compile_and_run(input);
-        self.step(clock, segment, result)
+        let result = self.compile_and_run(key, input);
+        self.step(key, clock, segment, result)
     }
 
-    /// Goes on with the parked run, with what the host brought back.
-    pub(crate) fn resume(&mut self, resume: Resume) -> Step {
-        let Some(clock) = self.parked.take() else {
+    /// Goes on with the parked run `key`, with what the host brought back.
+    pub(crate) fn resume(&mut self, key: u64, resume: Resume) -> Step {
+        let Some(clock) = self.parked.remove(&key) else {
             return Step::Done(
                 Reply::error(
                     500,
                     Source::Proxy,
                     "Script could not be run.",
-                    "no run of this container was waiting",
+                    "no such run of this container was waiting",
                 ),
                 Health::Reusable,
             );
@@ -245,13 +247,14 @@ impl JsContainer {
             Err(Failure::Timeout)
         } else {
             self.arm(left);
-            self.continue_run(resume)
+            self.continue_run(key, resume)
         };
-        self.step(clock, segment, result)
+        self.step(key, clock, segment, result)
     }
 
     fn step(
         &mut self,
+        key: u64,
         mut clock: RunClock,
         segment: Instant,
         result: Result<Progress, Failure>,
@@ -263,7 +266,7 @@ impl JsContainer {
         let result = match result {
             _ if clock.started.elapsed() > clock.limit => Err(Failure::Timeout),
             Ok(Progress::Waiting(wait)) => {
-                self.parked = Some(clock);
+                self.parked.insert(key, clock);
                 return Step::Wait(wait);
             }
             Ok(Progress::Settled(reply)) => Ok(reply),
@@ -273,6 +276,9 @@ impl JsContainer {
         if clock.compiles || result.is_err() || self.heap == 0 || self.unmeasured >= MEASURE_EVERY {
             self.heap = self.heap_bytes();
             self.unmeasured = 0;
+        }
+        if result.is_err() {
+            self.forget(key);
         }
         let (mut reply, health) = self.reply(result, clock.limit);
         reply.cpu = clock.cpu;
@@ -316,7 +322,18 @@ impl JsContainer {
         self.compiled.get(name) == Some(&code_id)
     }
 
-    fn compile_and_run(&mut self, input: &RunInput) -> Result<Progress, Failure> {
+    /// Drops what the prelude keeps of run `key` (it failed).
+    fn forget(&self, key: u64) {
+        self.ctx.with(|ctx| {
+            let _ = ctx
+                .globals()
+                .get::<_, Object<'_>>("__extend_host")
+                .and_then(|api| api.get::<_, Function<'_>>("forget"))
+                .and_then(|f| f.call::<_, ()>((key as f64,)));
+        });
+    }
+
+    fn compile_and_run(&mut self, key: u64, input: &RunInput) -> Result<Progress, Failure> {
         let (name, code_id) = (&input.webtask.name, input.webtask.code_id);
         if !self.has(name, code_id) {
             self.compiled.remove(name.as_str());
@@ -341,6 +358,7 @@ impl JsContainer {
             let run: Function<'_> = api.get("run").map_err(|e| Failure::Other(e.to_string()))?;
             // The outcome (an array) when the run settled at once, else its state.
             let st: Object<'_> = match run.call((
+                key as f64,
                 name.as_str(),
                 input.ctx_json.as_str(),
                 input.req_json.as_str(),
@@ -356,12 +374,12 @@ impl JsContainer {
                     .map_err(|e| classify(&ctx, &fired, e))?
                     .map(Progress::Settled);
             }
-            drive(&ctx, &api, &fired, st)
+            drive(&ctx, &api, &fired, key, st)
         })
     }
 
-    /// Hands the host's outcomes to the parked run and drives it on.
-    fn continue_run(&mut self, resume: Resume) -> Result<Progress, Failure> {
+    /// Hands the host's outcomes to the parked run `key` and drives it on.
+    fn continue_run(&mut self, key: u64, resume: Resume) -> Result<Progress, Failure> {
         let fired = Arc::clone(&self.fired);
         self.ctx.with(|ctx| {
             let api: Object<'_> = ctx
@@ -370,11 +388,14 @@ impl JsContainer {
                 .map_err(|e| Failure::Other(e.to_string()))?;
             let results =
                 completions(&ctx, resume.completions).map_err(|e| classify(&ctx, &fired, e))?;
-            let st: Object<'_> = api
+            let st: Option<Object<'_>> = api
                 .get::<_, Function<'_>>("resume")
-                .and_then(|f| f.call((results,)))
+                .and_then(|f| f.call((key as f64, results)))
                 .map_err(|e| classify(&ctx, &fired, e))?;
-            drive(&ctx, &api, &fired, st)
+            let st = st.ok_or_else(|| {
+                Failure::Other("the run to resume is not in the container's runtime".to_owned())
+            })?;
+            drive(&ctx, &api, &fired, key, st)
         })
     }
 
@@ -425,6 +446,7 @@ fn drive<'js>(
     ctx: &Ctx<'js>,
     api: &Object<'js>,
     fired: &AtomicBool,
+    key: u64,
     st: Object<'js>,
 ) -> Result<Progress, Failure> {
     let settled = |st: &Object<'js>| st.get::<_, bool>("d").map_err(|e| classify(ctx, fired, e));
@@ -445,7 +467,7 @@ fn drive<'js>(
         }
         let wait: Value<'js> = api
             .get::<_, Function<'js>>("wait")
-            .and_then(|f| f.call(()))
+            .and_then(|f| f.call((key as f64,)))
             .map_err(|e| classify(ctx, fired, e))?;
         match wait.as_int() {
             // Nothing to wait for: the outcome says the run produced nothing.

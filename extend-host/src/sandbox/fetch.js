@@ -18,14 +18,18 @@
   const delayOf = (ms) => { const n = Number(ms); return Number.isFinite(n) && n > 0 ? Math.floor(n) : 0; };
   function addTimer(fn, ms, args, every) {
     if (typeof fn !== 'function') throw new TypeError('the callback of a timer must be a function (strings are not evaluated)');
+    const timers = io.rec().timers;
     const id = io.next++;
     const delay = delayOf(ms);
-    io.timers.set(id, { at: Date.now() + delay, fn, args, every: every ? Math.max(1, delay) : -1 });
+    timers.set(id, { at: Date.now() + delay, fn, args, every: every ? Math.max(1, delay) : -1 });
     return id;
   }
   define('setTimeout', function setTimeout(fn, ms, ...args) { return addTimer(fn, ms, args, false); });
   define('setInterval', function setInterval(fn, ms, ...args) { return addTimer(fn, ms, args, true); });
-  const clear = function (id) { io.timers.delete(Number(id)); };
+  const clear = function (id) {
+    const st = io.cur;
+    if (st !== null && st.io !== null) st.io.timers.delete(Number(id));
+  };
   define('clearTimeout', function clearTimeout(id) { clear(id); });
   define('clearInterval', function clearInterval(id) { clear(id); });
   define('queueMicrotask', function queueMicrotask(fn) {
@@ -280,14 +284,16 @@
     try { req = new Request(input, init); } catch (e) { return Promise.reject(e); }
     const signal = req.signal;
     if (signal.aborted) return Promise.reject(signal.reason);
+    let r;
+    try { r = io.rec(); } catch (e) { return Promise.reject(e); }
     return new Promise((resolve, reject) => {
       const id = io.next++;
       const body = bodies.get(req).bytes;
-      io.calls.push(['fetch', id, req.method, req.url, flat(req.headers), body === null ? null : new Uint8Array(body), REDIRECTS.indexOf(req.redirect)]);
-      io.waiting.set(id, [(raw) => resolve(received(raw)), (message) => reject(new TypeError(message))]);
+      r.calls.push(['fetch', id, req.method, req.url, flat(req.headers), body === null ? null : new Uint8Array(body), REDIRECTS.indexOf(req.redirect)]);
+      r.waiting.set(id, [(raw) => resolve(received(raw)), (message) => reject(new TypeError(message))]);
       signal.addEventListener('abort', () => {
-        if (io.waiting.delete(id)) {
-          io.calls.push(['cancel', id]);
+        if (r.waiting.delete(id)) {
+          r.calls.push(['cancel', id]);
           reject(signal.reason);
         }
       });

@@ -18,9 +18,6 @@ pub(crate) const DONE: u8 = 12;
 pub(crate) const RESUME: u8 = 2;
 /// Worker to host: the run parked, waiting on what it asks for.
 pub(crate) const WAIT: u8 = 13;
-/// Worker to host: the run was not started, because a run of its
-/// container is parked in this worker; send it again later.
-pub(crate) const LATER: u8 = 14;
 
 /// The largest frame either side accepts: a run body, its response and code
 /// all fit well within it.
@@ -254,8 +251,6 @@ pub(crate) enum ToHost<'a> {
     Done(Done<'a>),
     /// The run parked, waiting on these calls.
     Wait(super::io::Wait),
-    /// The run was not started: its container has a run parked here.
-    Later,
 }
 
 fn source_code(s: Source) -> u64 {
@@ -284,7 +279,6 @@ impl<'a> ToHost<'a> {
                 e
             }
             ToHost::NeedCode => Encoder::new(NEED_CODE),
-            ToHost::Later => Encoder::new(LATER),
             ToHost::Wait(w) => {
                 let mut e = Encoder::new(WAIT);
                 w.encode_into(&mut e);
@@ -319,7 +313,6 @@ impl<'a> ToHost<'a> {
                 line: d.str()?,
             }),
             NEED_CODE => Ok(ToHost::NeedCode),
-            LATER => Ok(ToHost::Later),
             WAIT => Ok(ToHost::Wait(super::io::Wait::decode_from(&mut d)?)),
             DONE => {
                 let status = u16::try_from(d.num()?).unwrap_or(500);
@@ -589,7 +582,6 @@ mod tests {
                 line: "",
             },
             ToHost::NeedCode,
-            ToHost::Later,
             ToHost::Wait(crate::sandbox::io::Wait {
                 calls: vec![
                     crate::sandbox::io::HostCall::Fetch(

@@ -47,6 +47,9 @@ pub(crate) struct Outbound {
     replay: Option<(Arc<Vec<Subrequest>>, Vec<bool>)>,
     /// On replay: the run asked for something the recording lacks.
     needs_network: bool,
+    /// Log lines of finished requests, written when the run goes on (the
+    /// container's log stream names the run then: see [`Outbound::flush_log`]).
+    lines: Vec<(i32, String)>,
 }
 
 /// What a run's requests came to, for its reply.
@@ -95,6 +98,17 @@ impl Outbound {
                 (r, used)
             }),
             needs_network: false,
+            lines: Vec::new(),
+        }
+    }
+
+    /// Writes the lines of the requests that finished since the last call
+    /// to the container's log stream. Called as the run goes on, when the
+    /// stream names this run: requests finish while other runs of the
+    /// container may be running.
+    pub(crate) fn flush_log(&mut self) {
+        for (level, line) in self.lines.drain(..) {
+            self.sink.emit(level, line);
         }
     }
 
@@ -148,7 +162,7 @@ impl Outbound {
                     ),
                 ),
             };
-            self.sink.emit(level, line);
+            self.lines.push((level, line));
             *done = Some(Subrequest::of(request, outcome, ms));
         }
     }

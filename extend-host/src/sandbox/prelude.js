@@ -84,67 +84,88 @@
     };
     return res;
   }
-  // The current run's host I/O (fetch.js): calls not yet handed to the host,
-  // the settle functions of requests in flight by id, timers by id. A
-  // container runs one run at a time, so one record serves; `run` clears it,
-  // which is how timers and requests a settled run left behind are dropped.
-  const io = { calls: [], waiting: new Map(), timers: new Map(), next: 1, st: null };
-  function fail(e) {
-    const st = io.st;
-    if (st !== null && !st.d) { st.d = true; st.t = true; st.k = 2; st.e = e; }
+  // Host I/O of runs (fetch.js). Each run that uses it has its own record:
+  // calls not yet handed to the host, the settle functions of requests in
+  // flight by id, timers by id. `io.cur` is the run whose JavaScript is
+  // executing; several runs of a container may be parked at once in its
+  // runtime, each by the key the engine gave it. A run's record goes with
+  // it when it settles: that is how the timers and requests it left behind
+  // are dropped. The record is made on first use, so a run that does no
+  // I/O pays nothing for it.
+  const io = {
+    cur: null,
+    next: 1,
+    rec() {
+      const st = io.cur;
+      if (st === null) throw new TypeError('no run is in progress: fetch and timers belong to a run');
+      return st.io || (st.io = { calls: [], waiting: new Map(), timers: new Map() });
+    },
+  };
+  const parked = new Map(); // key -> the state of a run waiting on the host
+  function fail(st, e) {
+    if (!st.d) { st.d = true; st.t = true; st.k = 2; st.e = e; }
   }
-  // Called by the engine when the run has no job left: 0 = nothing to wait
-  // for, 1 = a due timer ran (drive jobs again), else [calls, ms until the
-  // next timer or -1]: the run parks.
-  function wait() {
-    const st = io.st;
-    if (st === null || st.d) return 0;
-    if (io.timers.size > 0 && fireDue()) return 1;
-    if (io.calls.length === 0 && io.waiting.size === 0 && io.timers.size === 0) return 0;
+  // Called by the engine when run `key` has no job left: 0 = nothing to
+  // wait for, 1 = a due timer ran (drive jobs again), else [calls, ms until
+  // the next timer or -1]: the run parks.
+  function wait(key) {
+    const st = parked.get(key);
+    if (st === undefined || st.d) return 0;
+    io.cur = st;
+    const r = st.io;
+    if (r === null) return 0;
+    if (r.timers.size > 0 && fireDue(st, r)) return 1;
+    if (r.calls.length === 0 && r.waiting.size === 0 && r.timers.size === 0) return 0;
     let wake = -1;
-    for (const t of io.timers.values()) if (wake < 0 || t.at < wake) wake = t.at;
-    return [io.calls.splice(0), wake < 0 ? -1 : Math.max(0, wake - Date.now())];
+    for (const t of r.timers.values()) if (wake < 0 || t.at < wake) wake = t.at;
+    return [r.calls.splice(0), wake < 0 ? -1 : Math.max(0, wake - Date.now())];
   }
-  function fireDue() {
+  function fireDue(st, r) {
     const now = Date.now();
     const due = [];
-    for (const [id, t] of io.timers) if (t.at <= now) due.push([id, t]);
+    for (const [id, t] of r.timers) if (t.at <= now) due.push([id, t]);
     if (due.length === 0) return false;
     due.sort((a, b) => a[1].at - b[1].at || a[0] - b[0]);
     for (const [id, t] of due) {
-      if (io.timers.get(id) !== t) continue; // cleared by an earlier callback
-      if (t.every >= 0) t.at = Date.now() + t.every; else io.timers.delete(id);
+      if (r.timers.get(id) !== t) continue; // cleared by an earlier callback
+      if (t.every >= 0) t.at = Date.now() + t.every; else r.timers.delete(id);
       // An exception in a timer has no caller: it fails the run, as an
       // uncaught exception fails a webtask on Node.
-      try { t.fn.apply(undefined, t.args); } catch (e) { fail(e); return true; }
+      try { t.fn.apply(undefined, t.args); } catch (e) { fail(st, e); return true; }
     }
     return true;
   }
-  // What the host brought back: [id, 1, response] or [id, 0, message].
-  function resume(results) {
-    for (const r of results) {
-      const w = io.waiting.get(r[0]);
-      if (w === undefined) continue;
-      io.waiting.delete(r[0]);
-      if (r[1]) w[0](r[2]); else w[1](r[2]);
+  // What the host brought back for run `key`: [id, 1, response] or
+  // [id, 0, message]. Answers its state, or null when no such run waits.
+  function resume(key, results) {
+    const st = parked.get(key);
+    if (st === undefined) return null;
+    io.cur = st;
+    const r = st.io;
+    if (r !== null) {
+      for (const x of results) {
+        const w = r.waiting.get(x[0]);
+        if (w === undefined) continue;
+        r.waiting.delete(x[0]);
+        if (x[1]) w[0](x[2]); else w[1](x[2]);
+      }
     }
-    return io.st;
+    return st;
   }
+  // The engine gives up on run `key` (it failed or ran out of time).
+  function forget(key) { parked.delete(key); io.cur = null; }
   const isAsync = (f) => f.constructor !== undefined && f.constructor.name === 'AsyncFunction';
-  function run(name, ctxJson, reqJson) {
+  function run(key, name, ctxJson, reqJson) {
     const fn = fns[name];
     // k: 1 = callback error or rejection, 2 = exception thrown by the call itself.
-    const st = { d: false, t: false, k: 0, e: undefined, r: undefined, raw: undefined };
+    const st = { d: false, t: false, k: 0, e: undefined, r: undefined, raw: undefined, key, io: null };
     const fin = (e, r) => {
       if (st.d) return;
       st.d = true;
       if (e !== undefined && e !== null) { st.t = true; st.k = 1; st.e = e; } else { st.r = r; }
     };
     const rej = (e) => { if (st.d) return; st.d = true; st.t = true; st.k = 1; st.e = e; };
-    io.st = st;
-    if (io.calls.length !== 0 || io.waiting.size !== 0 || io.timers.size !== 0) {
-      io.calls.length = 0; io.waiting.clear(); io.timers.clear();
-    }
+    io.cur = st;
     try {
       const c = JSON.parse(ctxJson);
       if (fn.length === 3) {
@@ -165,7 +186,9 @@
       if (!st.d) { st.d = true; st.t = true; st.k = 2; st.e = e; }
     }
     // Settled already (the common case): the outcome, saving the host a call.
-    return st.d ? outcome(st) : st;
+    if (st.d) return outcome(st);
+    parked.set(key, st);
+    return st;
   }
   const oom = (e) => e === null || (e !== undefined && e instanceof InternalError && /out of memory/i.test(e.message));
   // The outcome of a run, read by `read_outcome` in engine.rs, which documents
@@ -173,6 +196,8 @@
   // 'result' | 'error' | 'exception' | 'raw' | 'oom'.
   const out = (kind, status, body, headers) => [kind, status, body, headers];
   function outcome(st) {
+    parked.delete(st.key);
+    io.cur = null;
     if (!st.d) {
       return out('exception', 500, JSON.stringify({ code: 500, error: 'Script did not produce a result.',
         message: 'the extension finished without calling its callback, settling its promise or ending the response' }), null);
@@ -198,7 +223,7 @@
     return out('result', 200, body === undefined ? '{}' : wf(body), null);
   }
   Object.defineProperty(globalThis, '__extend_host', {
-    value: Object.freeze({ load, run, outcome, describe, wait, resume, io, drop(name) { delete fns[name]; } }),
+    value: Object.freeze({ load, run, outcome, describe, wait, resume, forget, io, drop(name) { delete fns[name]; } }),
     enumerable: false, writable: false, configurable: false,
   });
 })

@@ -57,9 +57,7 @@ pub(crate) enum Answer {
     /// The run parked, waiting on these calls; resume it with
     /// [`WorkerProcess::resume`].
     Wait(super::io::Wait),
-    /// The run was not started (its container has a run parked in this
-    /// worker): it goes back to its queue.
-    Later,
+
     /// The run's reply, and how many runtimes the worker holds now.
     Done {
         reply: Reply,
@@ -229,7 +227,6 @@ impl WorkerProcess {
             match ToHost::decode(tag, &self.buf)? {
                 ToHost::Log { level, line } => sink.emit(level, line.to_owned()),
                 ToHost::NeedCode => return Ok(Answer::NeedCode),
-                ToHost::Later => return Ok(Answer::Later),
                 ToHost::Wait(wait) => return Ok(Answer::Wait(wait)),
                 ToHost::Done(done) => return Ok(answer(done)),
             }

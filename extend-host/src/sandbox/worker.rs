@@ -89,14 +89,13 @@ impl Spent {
     }
 }
 
-/// A run parked in this worker, waiting on the host: its runtime (out of
-/// the resident set, so never evicted meanwhile), and what the run may
-/// still log.
-struct Parked {
+/// A container's runtime while runs of it wait on the host: out of the
+/// resident set (never evicted meanwhile), and shared by the container's
+/// next runs, which run beside the parked ones.
+struct Held {
     js: JsContainer,
-    container: String,
-    generation: u64,
-    lines_left: usize,
+    /// The keys (RUN frame sequence numbers) of its parked runs.
+    runs: std::collections::HashSet<u64>,
 }
 
 /// What the worker keeps between frames.
@@ -106,8 +105,10 @@ struct State {
     evictions: u64,
     /// The CPU the last runs used, by sequence number, oldest first.
     spent: Spent,
-    /// Parked runs by the sequence number of the RUN frame that started them.
-    parked: std::collections::HashMap<u64, Parked>,
+    /// Runtimes with parked runs, by container and generation.
+    held: std::collections::HashMap<(String, u64), Held>,
+    /// Each parked run: its runtime's key and the log lines it may still write.
+    parked: std::collections::HashMap<u64, ((String, u64), usize)>,
 }
 
 fn serve(limits: &Limits, budget: usize) -> io::Result<()> {
@@ -118,6 +119,7 @@ fn serve(limits: &Limits, budget: usize) -> io::Result<()> {
         resident: Resident::new(budget),
         evictions: 0,
         spent: Spent::default(),
+        held: std::collections::HashMap::new(),
         parked: std::collections::HashMap::new(),
     };
     let mut buf = Vec::new();
@@ -131,35 +133,7 @@ fn serve(limits: &Limits, budget: usize) -> io::Result<()> {
             }
             frame::RESUME => {
                 let r = frame::ResumeFrame::decode(&buf)?;
-                let Some(p) = state.parked.remove(&r.run) else {
-                    state.spent.record(r.seq, Duration::ZERO);
-                    let reply = Reply::error(
-                        500,
-                        Source::Proxy,
-                        "Script could not be run.",
-                        "the worker has no parked run to resume",
-                    );
-                    answer(&out, &mut state, &reply, false)?;
-                    continue;
-                };
-                let Parked {
-                    mut js,
-                    container,
-                    generation,
-                    lines_left: left,
-                } = p;
-                lines_left.store(left, Ordering::Relaxed);
-                let step = js.resume(r.resume);
-                settle(
-                    &out,
-                    &lines_left,
-                    &mut state,
-                    (r.run, r.seq),
-                    js,
-                    &container,
-                    generation,
-                    step,
-                )?;
+                resume_frame(&out, &lines_left, &mut state, r)?;
                 Duration::ZERO
             }
             other => {
@@ -174,6 +148,44 @@ fn serve(limits: &Limits, budget: usize) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+fn resume_frame(
+    out: &Out,
+    lines_left: &Arc<AtomicUsize>,
+    state: &mut State,
+    r: frame::ResumeFrame,
+) -> io::Result<()> {
+    let held = state.parked.remove(&r.run).and_then(|(rt, left)| {
+        let mut held = state.held.remove(&rt)?;
+        held.runs.remove(&r.run);
+        Some((rt, left, held))
+    });
+    let Some(((container, generation), left, held)) = held else {
+        state.spent.record(r.seq, Duration::ZERO);
+        // Its runtime was dropped: another run of the container ran out of
+        // time or memory, which resets the runtime and all it held.
+        let reply = Reply::error(
+            500,
+            Source::Webtask,
+            "Script could not be run.",
+            "the container's JavaScript runtime was reset while this run waited (another run of the container exceeded a limit)",
+        );
+        return answer(out, state, &reply, false);
+    };
+    lines_left.store(left, Ordering::Relaxed);
+    let Held { mut js, runs } = held;
+    let step = js.resume(r.run, r.resume);
+    settle(
+        out,
+        lines_left,
+        state,
+        (r.run, r.seq),
+        (js, runs),
+        &container,
+        generation,
+        step,
+    )
 }
 
 /// Writes a DONE frame with what the worker reports about itself.
@@ -197,11 +209,6 @@ fn run_frame(
     run: &frame::Run<'_>,
 ) -> io::Result<()> {
     let seq = run.seq;
-    // One run of a container at a time: it waits for the parked one.
-    if state.parked.values().any(|p| p.container == run.container) {
-        state.spent.record(seq, Duration::ZERO);
-        return write(out, &mut ToHost::Later.encode());
-    }
     let container = run.container.to_owned();
     let (code_id, generation) = (run.code_id, run.generation);
     // What the runs still unanswered when this one was sent used is not
@@ -216,11 +223,18 @@ fn run_frame(
         // fair first wait (the host's own refusals say more).
         return answer(out, state, &Reply::cpu_exhausted(&container, 1), false);
     }
-    let (js, stale) = state.resident.take(&container, generation);
-    drop(stale);
-    let js = match js {
-        Some(js) => Ok(js),
-        None => JsContainer::new(limits, logger(out, lines_left)),
+    // A runtime whose runs wait on the host runs the next ones beside them.
+    let (js, runs) = match state.held.remove(&(container.clone(), generation)) {
+        Some(held) => (Ok(held.js), held.runs),
+        None => {
+            let (js, stale) = state.resident.take(&container, generation);
+            drop(stale);
+            let js = match js {
+                Some(js) => Ok(js),
+                None => JsContainer::new(limits, logger(out, lines_left)),
+            };
+            (js, std::collections::HashSet::new())
+        }
     };
     let js = match js {
         Ok(js) => js,
@@ -232,11 +246,8 @@ fn run_frame(
     };
     if run.code.is_none() && !js.has(run.name, code_id) {
         state.spent.record(seq, Duration::ZERO);
-        let evicted = state.resident.put(&container, generation, js, 0);
-        state.evictions += evicted.len() as u64;
-        write(out, &mut ToHost::NeedCode.encode())?;
-        drop(evicted);
-        return Ok(());
+        put_back(state, &container, generation, (js, runs), 0);
+        return write(out, &mut ToHost::NeedCode.encode());
     }
     let input = RunInput {
         webtask: Arc::new(Webtask {
@@ -263,17 +274,35 @@ fn run_frame(
     let log_lines = usize::try_from(run.log_lines).unwrap_or(0);
     lines_left.store(log_lines.saturating_add(1), Ordering::Relaxed);
     let mut js = js;
-    let step = js.run(&input);
+    let step = js.run(seq, &input);
     settle(
         out,
         lines_left,
         state,
         (seq, seq),
-        js,
+        (js, runs),
         &container,
         generation,
         step,
     )
+}
+
+/// Puts a runtime back: held while runs of it wait, else resident.
+fn put_back(
+    state: &mut State,
+    container: &str,
+    generation: u64,
+    (js, runs): (JsContainer, std::collections::HashSet<u64>),
+    heap: i64,
+) {
+    if runs.is_empty() {
+        let evicted = state.resident.put(container, generation, js, heap);
+        state.evictions += evicted.len() as u64;
+    } else {
+        state
+            .held
+            .insert((container.to_owned(), generation), Held { js, runs });
+    }
 }
 
 /// After a run (or a part of one) ran: parks it, or answers and puts its
@@ -285,7 +314,7 @@ fn settle(
     lines_left: &Arc<AtomicUsize>,
     state: &mut State,
     (run, seq): (u64, u64),
-    js: JsContainer,
+    (js, mut runs): (JsContainer, std::collections::HashSet<u64>),
     container: &str,
     generation: u64,
     step: Step,
@@ -295,30 +324,27 @@ fn settle(
         Step::Wait(wait) => {
             // The CPU of this part is charged when the run ends.
             state.spent.record(seq, Duration::ZERO);
-            state.parked.insert(
-                run,
-                Parked {
-                    js,
-                    container: container.to_owned(),
-                    generation,
-                    lines_left: left,
-                },
-            );
+            runs.insert(run);
+            state
+                .parked
+                .insert(run, ((container.to_owned(), generation), left));
+            put_back(state, container, generation, (js, runs), 0);
             write(out, &mut ToHost::Wait(wait).encode())
         }
         Step::Done(reply, health) => {
             state.spent.record(seq, reply.cpu);
             let discard = health == Health::Discard;
-            let evicted = if discard {
+            if discard {
+                // The runtime goes, and with it the runs that waited in it:
+                // their resumes are answered as reset.
+                for other in &runs {
+                    state.parked.remove(other);
+                }
                 drop(js);
-                Vec::new()
             } else {
-                state.resident.put(container, generation, js, reply.heap)
-            };
-            state.evictions += evicted.len() as u64;
-            answer(out, state, &reply, discard)?;
-            drop(evicted);
-            Ok(())
+                put_back(state, container, generation, (js, runs), reply.heap);
+            }
+            answer(out, state, &reply, discard)
         }
     }
 }

@@ -109,6 +109,7 @@ impl Executor {
             state: Mutex::new(SlotState {
                 queue: VecDeque::new(),
                 scheduled: false,
+                holder: None,
             }),
             in_flight: AtomicUsize::new(0),
             quarantined: AtomicBool::new(false),
@@ -158,6 +159,11 @@ impl Executor {
             st.scheduled = true;
             drop(st);
             dispatch(&self.0, slot);
+        } else if let Some(holder) = st.holder.clone() {
+            // Runs of the container wait on the host in the holder's
+            // process: it runs this one beside them.
+            drop(st);
+            let _ = holder.wake.send(slot);
         }
         Ok(rx)
     }

@@ -21,8 +21,14 @@ use std::time::{Duration, Instant};
 
 /// A worker task (worker-process backend): it owns one process, started on
 /// its first job and again after one was killed. Between sessions it also
-/// resumes the runs parked in its process whose waits are over.
-pub(super) async fn work_async(shared: &Shared, me: &Arc<Worker>, inbox: &Receiver<Arc<Slot>>) {
+/// resumes the runs parked in its process whose waits are over, and serves
+/// the containers it holds (those with runs parked here) when they get work.
+pub(super) async fn work_async(
+    shared: &Shared,
+    me: &Arc<Worker>,
+    inbox: &Receiver<Arc<Slot>>,
+    wake: &Receiver<Arc<Slot>>,
+) {
     let Backend::Processes { program, budget } = &shared.backend else {
         return;
     };
@@ -30,44 +36,70 @@ pub(super) async fn work_async(shared: &Shared, me: &Arc<Worker>, inbox: &Receiv
     let mut seq = 0;
     let mut parking = Parking::default();
     loop {
-        let event = if parking.waits.is_empty() {
+        let event = if parking.runs.is_empty() {
             next_async(shared, me, inbox).await.map(Event::Slot)
         } else {
             tokio::select! {
                 slot = next_async(shared, me, inbox) => slot.map(Event::Slot),
                 Some(done) = parking.waits.join_next() => Some(Event::Resume(Box::new(done))),
+                Ok(slot) = wake.recv_async() => Some(Event::Held(slot)),
             }
         };
-        let slot = match event {
+        let (slot, first) = match event {
             None => break,
-            Some(Event::Slot(slot)) => slot,
-            Some(Event::Resume(done)) => {
+            Some(Event::Slot(slot)) => match take_job(shared, &slot) {
+                Some(first) => (slot, first),
+                None => continue,
+            },
+            Some(other) => {
                 // next_async had marked this worker idle: it is not. A
                 // dispatcher that claimed it first has sent a container to
                 // the inbox, taken on the next turn.
                 let _ = me
                     .idle
                     .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire);
-                let Ok((key, outbound, resume)) = *done else {
-                    continue;
-                };
-                let alive = match process.as_mut() {
-                    Some(p) => {
-                        resume_parked(shared, me, p, &mut parking, key, outbound, resume, &mut seq)
-                            .await
+                let slot = match other {
+                    Event::Resume(done) => {
+                        let Ok((key, outbound, resume)) = *done else {
+                            continue;
+                        };
+                        let resumed = match process.as_mut() {
+                            Some(p) => {
+                                resume_parked(
+                                    shared,
+                                    me,
+                                    p,
+                                    &mut parking,
+                                    (key, outbound, resume),
+                                    &mut seq,
+                                )
+                                .await
+                            }
+                            None => Ok(None),
+                        };
+                        match resumed {
+                            Ok(Some(slot)) => slot,
+                            Ok(None) => continue,
+                            Err(slot) => {
+                                process = None;
+                                me.resident.store(0, Ordering::Relaxed);
+                                fail_parked(shared, me, &mut parking, Some(&slot));
+                                continue;
+                            }
+                        }
                     }
-                    None => false,
+                    Event::Held(slot) => slot,
+                    Event::Slot(_) => continue,
                 };
-                if !alive {
-                    process = None;
-                    me.resident.store(0, Ordering::Relaxed);
-                    fail_parked(shared, me, &mut parking);
+                // A container held here may have work queued meanwhile.
+                if !parking.holds(&slot) {
+                    continue;
                 }
-                continue;
+                match take_more(shared, &slot) {
+                    Some(first) => (slot, first),
+                    None => continue,
+                }
             }
-        };
-        let Some(first) = take_job(shared, &slot) else {
-            continue;
         };
         if process.is_none() {
             match WorkerProcess::spawn(program, &shared.limits, *budget, me.low) {
@@ -87,41 +119,48 @@ pub(super) async fn work_async(shared: &Shared, me: &Arc<Worker>, inbox: &Receiv
                 }
             }
         }
-        let end = match process.as_mut() {
+        let alive = match process.as_mut() {
             Some(p) => session(shared, me, p, &slot, first, &mut seq, &mut parking).await,
-            None => SessionEnd::Open,
+            None => false,
         };
         *lock(&me.busy) = None;
-        match end {
-            SessionEnd::Open => hand_on(shared, &slot),
-            // The container stays scheduled until its parked run ends.
-            SessionEnd::Parked => {}
-            SessionEnd::Dead => {
-                // Killed or dead: the next job starts a new process.
-                process = None;
-                me.resident.store(0, Ordering::Relaxed);
-                hand_on(shared, &slot);
-                fail_parked(shared, me, &mut parking);
-            }
+        if alive {
+            let_go(shared, me, &parking, &slot);
+        } else {
+            // Killed or dead: the next job starts a new process.
+            process = None;
+            me.resident.store(0, Ordering::Relaxed);
+            fail_parked(shared, me, &mut parking, Some(&slot));
         }
     }
-    fail_parked(shared, me, &mut parking);
+    fail_parked(shared, me, &mut parking, None);
 }
 
 enum Event {
     Slot(Arc<Slot>),
     Resume(Box<Result<(u64, Outbound, Resume), tokio::task::JoinError>>),
+    /// A container this worker holds got work.
+    Held(Arc<Slot>),
 }
 
-/// How a session ended.
-pub(super) enum SessionEnd {
-    /// The container is handed on.
-    Open,
-    /// A run of the container parked in the process: the container stays
-    /// this worker's until the run ends.
-    Parked,
-    /// The process was killed or died.
-    Dead,
+/// After a session or a resume: a container with runs still parked here
+/// stays this worker's (its later runs share the runtime that holds them,
+/// and it still holds at most one worker), else it is handed on. Decided
+/// under the slot's lock, which `Executor::submit` takes too, so that a
+/// job submitted meanwhile either finds the holder to wake or is handed on.
+fn let_go(shared: &Shared, me: &Arc<Worker>, parking: &Parking, slot: &Arc<Slot>) {
+    if parking.holds(slot) {
+        let mut st = lock(&slot.state);
+        st.holder = Some(Arc::clone(me));
+        let more = !st.queue.is_empty();
+        drop(st);
+        if more {
+            let _ = me.wake.send(Arc::clone(slot));
+        }
+        return;
+    }
+    lock(&slot.state).holder = None;
+    hand_on(shared, slot);
 }
 
 /// A run parked in this task's worker process.
@@ -137,11 +176,17 @@ pub(super) struct ParkedRun {
 #[derive(Default)]
 pub(super) struct Parking {
     runs: std::collections::HashMap<u64, ParkedRun>,
+    /// Parked runs by container.
+    by_container: std::collections::HashMap<String, usize>,
     waits: tokio::task::JoinSet<(u64, Outbound, Resume)>,
 }
 
 impl Parking {
     fn park(&mut self, key: u64, run: ParkedRun, mut outbound: Outbound, wait: Wait) {
+        *self
+            .by_container
+            .entry(run.slot.container.clone())
+            .or_insert(0) += 1;
         self.runs.insert(key, run);
         outbound.add(wait);
         self.waits.spawn(async move {
@@ -149,30 +194,48 @@ impl Parking {
             (key, outbound, resume)
         });
     }
+
+    fn take(&mut self, key: u64) -> Option<ParkedRun> {
+        let run = self.runs.remove(&key)?;
+        if let Some(n) = self.by_container.get_mut(&run.slot.container) {
+            *n -= 1;
+            if *n == 0 {
+                self.by_container.remove(&run.slot.container);
+            }
+        }
+        Some(run)
+    }
+
+    /// Whether runs of `slot`'s container are parked here.
+    fn holds(&self, slot: &Slot) -> bool {
+        self.by_container.contains_key(&slot.container)
+    }
 }
 
-/// Hands a parked run what it waited for and reads what it does next.
-/// Returns `false` when the process was killed or died.
-#[allow(clippy::too_many_arguments)]
+/// Hands a parked run what it waited for and reads what it does next. The
+/// run's container (`None`: no such run), or `Err` with it when the
+/// process was killed or died.
 async fn resume_parked(
     shared: &Shared,
     me: &Arc<Worker>,
     p: &mut WorkerProcess,
     parking: &mut Parking,
-    key: u64,
-    outbound: Outbound,
-    resume: Resume,
+    (key, mut outbound, resume): (u64, Outbound, Resume),
     seq: &mut u64,
-) -> bool {
-    let Some(run) = parking.runs.remove(&key) else {
-        return true;
+) -> Result<Option<Arc<Slot>>, Arc<Slot>> {
+    let Some(run) = parking.take(key) else {
+        return Ok(None);
     };
     let hard = crate::sandbox::limit::hard_limit(&shared.limits, run.job.input.time_limit);
+    // The container's log stream names this run again, with the lines of
+    // its requests that finished while it waited.
+    begin(shared, me, &run.slot, &run.job);
     *lock(&me.busy) = Some(Busy {
         slot: Arc::clone(&run.slot),
         since: run.since,
         hard_limit: hard,
     });
+    outbound.flush_log();
     *seq += 1;
     let frame = ResumeFrame {
         seq: *seq,
@@ -184,10 +247,11 @@ async fn resume_parked(
         Err(e) => Ok(Err(e)),
     };
     *lock(&me.busy) = None;
+    let slot = Arc::clone(&run.slot);
     match answer {
         Ok(Ok(Answer::Wait(wait))) => {
             parking.park(key, run, outbound, wait);
-            true
+            Ok(Some(slot))
         }
         Ok(Ok(Answer::Done {
             reply,
@@ -198,19 +262,19 @@ async fn resume_parked(
             shared.evictions.fetch_add(evicted, Ordering::Relaxed);
             let reply = reply.with_made(outbound.made());
             complete(shared, me, &run.slot, &run.job, &reply, run.since);
-            hand_on(shared, &run.slot);
+            let_go(shared, me, parking, &run.slot);
             let _ = run.job.reply.send(reply);
-            true
+            Ok(Some(slot))
         }
-        Ok(Ok(Answer::NeedCode | Answer::Later)) => {
+        Ok(Ok(Answer::NeedCode)) => {
             tracing::error!(container = %run.slot.container, "a worker process answered a resumed run out of turn");
             finish_parked(shared, me, run, died_reply());
-            false
+            Err(slot)
         }
         Ok(Err(e)) => {
             tracing::error!(container = %run.slot.container, error = %e, "a worker process died during a run");
             finish_parked(shared, me, run, died_reply());
-            false
+            Err(slot)
         }
         Err(_elapsed) => {
             shared.killed.fetch_add(1, Ordering::Relaxed);
@@ -222,7 +286,7 @@ async fn resume_parked(
             );
             let reply = killed_reply(limit);
             finish_parked(shared, me, run, reply);
-            false
+            Err(slot)
         }
     }
 }
@@ -239,17 +303,28 @@ fn killed_reply(limit: Duration) -> Reply {
     )
 }
 
+/// Answers a parked run that will not go on. Its container is let go by
+/// the caller ([`fail_parked`]).
 fn finish_parked(shared: &Shared, me: &Arc<Worker>, run: ParkedRun, reply: Reply) {
     complete(shared, me, &run.slot, &run.job, &reply, run.since);
-    hand_on(shared, &run.slot);
     let _ = run.job.reply.send(reply);
 }
 
-/// The process is gone: every run parked in it fails, and its waits end.
-fn fail_parked(shared: &Shared, me: &Arc<Worker>, parking: &mut Parking) {
+/// The process is gone: every run parked in it fails, its waits end, and
+/// the containers it held are handed on, `also` among them (once each).
+fn fail_parked(shared: &Shared, me: &Arc<Worker>, parking: &mut Parking, also: Option<&Arc<Slot>>) {
     parking.waits.abort_all();
+    let mut held: Vec<Arc<Slot>> = also.into_iter().cloned().collect();
     for (_, run) in parking.runs.drain() {
+        if !held.iter().any(|s| Arc::ptr_eq(s, &run.slot)) {
+            held.push(Arc::clone(&run.slot));
+        }
         finish_parked(shared, me, run, died_reply());
+    }
+    parking.by_container.clear();
+    for slot in held {
+        lock(&slot.state).holder = None;
+        hand_on(shared, &slot);
     }
 }
 
@@ -270,10 +345,7 @@ pub(super) async fn session(
     (first, left): (Job, Duration),
     seq: &mut u64,
     parking: &mut Parking,
-) -> SessionEnd {
-    // Runs the worker sent back because the container's run parked, in order.
-    let mut later: Vec<Job> = Vec::new();
-    let mut parked = false;
+) -> bool {
     let generation = slot.generation.load(Ordering::Acquire);
     let lines = shared.limits.log_lines_per_run;
     let mut pipe: VecDeque<Sent> = VecDeque::with_capacity(2);
@@ -303,7 +375,7 @@ pub(super) async fn session(
     let mut sent_runs = 1;
     let mut since = match pipe.front() {
         Some(front) => begin(shared, me, slot, &front.job),
-        None => return SessionEnd::Open,
+        None => return true,
     };
     while alive {
         // The next run: when the pipe is empty, or behind the running ones
@@ -311,7 +383,6 @@ pub(super) async fn session(
         // be stopped by it); never past the session's share or when stopping.
         let room = pipe.is_empty() || (pipe.len() < PIPELINE && !penalized(shared, slot));
         if room
-            && !parked
             && sent_runs < SESSION_RUNS
             && !shared.stopping.load(Ordering::Acquire)
             && let Some((job, left)) = take_more(shared, slot)
@@ -351,16 +422,10 @@ pub(super) async fn session(
                     since,
                 };
                 parking.park(sent.seq, run, outbound, wait);
-                parked = true;
-                // What is still in the pipe comes back as `Later`; the log
-                // stream keeps the parked run's request.
-                *lock(&me.busy) = None;
-            }
-            Ok(Ok(Answer::Later)) => {
-                let Some(sent) = pipe.pop_front() else { break };
-                later.push(sent.job);
-                if !parked && let Some(next) = pipe.front() {
-                    since = begin(shared, me, slot, &next.job);
+                // The container's next runs go on beside it, in the same runtime.
+                match pipe.front() {
+                    Some(next) => since = begin(shared, me, slot, &next.job),
+                    None => *lock(&me.busy) = None,
                 }
             }
             Ok(Ok(Answer::Done {
@@ -376,17 +441,16 @@ pub(super) async fn session(
                     shared.penalized.fetch_add(1, Ordering::Relaxed);
                 }
                 match pipe.front() {
-                    Some(next) if !parked => since = begin(shared, me, slot, &next.job),
+                    Some(next) => since = begin(shared, me, slot, &next.job),
                     // Idle before the answer goes out, for whoever reads the stats.
-                    _ => *lock(&me.busy) = None,
+                    None => *lock(&me.busy) = None,
                 }
                 let _ = sent.job.reply.send(reply);
             }
             Ok(Err(e)) => {
                 tracing::error!(container = %slot.container, error = %e, "a worker process died during a run");
                 fail_pipe(shared, me, slot, &mut pipe, since, died_reply);
-                requeue(slot, later);
-                return SessionEnd::Dead;
+                return false;
             }
             Err(_elapsed) => {
                 // SIGKILL (kill_on_drop, by the caller): the run never polled its interrupt.
@@ -398,30 +462,16 @@ pub(super) async fn session(
                     "a run passed its hard time limit; its worker process was killed"
                 );
                 fail_pipe(shared, me, slot, &mut pipe, since, || killed_reply(limit));
-                requeue(slot, later);
-                return SessionEnd::Dead;
+                return false;
             }
         }
     }
-    requeue(slot, later);
     if !alive {
         tracing::error!(container = %slot.container, "a worker process's pipe broke");
         fail_pipe(shared, me, slot, &mut pipe, since, died_reply);
-        return SessionEnd::Dead;
+        return false;
     }
-    if parked {
-        SessionEnd::Parked
-    } else {
-        SessionEnd::Open
-    }
-}
-
-/// Puts runs the worker did not start back at the front of their queue, in order.
-fn requeue(slot: &Slot, later: Vec<Job>) {
-    let mut st = lock(&slot.state);
-    for job in later.into_iter().rev() {
-        st.queue.push_front(job);
-    }
+    true
 }
 
 /// The process is gone: the running job gets `reply()`; the ones sent after

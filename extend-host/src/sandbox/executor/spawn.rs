@@ -9,9 +9,11 @@ use std::sync::{Arc, Mutex};
 
 pub(super) fn spawn_worker(shared: &Arc<Shared>, low: bool) -> std::io::Result<()> {
     let (inbox, inbox_rx) = flume::unbounded();
+    let (wake, wake_rx) = flume::unbounded();
     let me = Arc::new(Worker {
         idle: AtomicBool::new(false),
         inbox,
+        wake,
         busy: Mutex::new(None),
         written_off: AtomicBool::new(false),
         resident: AtomicUsize::new(0),
@@ -20,7 +22,7 @@ pub(super) fn spawn_worker(shared: &Arc<Shared>, low: bool) -> std::io::Result<(
     let (s, w) = (Arc::clone(shared), Arc::clone(&me));
     match &shared.backend {
         Backend::Processes { .. } => {
-            tokio::spawn(async move { work_async(&s, &w, &inbox_rx).await });
+            tokio::spawn(async move { work_async(&s, &w, &inbox_rx, &wake_rx).await });
         }
         Backend::InProcess(_) => {
             // A large stack keeps QuickJS's own stack limit, not the thread's, the one that trips.

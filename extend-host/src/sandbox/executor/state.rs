@@ -74,6 +74,10 @@ pub(super) struct SlotState {
     pub(super) queue: VecDeque<Job>,
     /// On the ready queue or taken by a thread.
     pub(super) scheduled: bool,
+    /// The worker that holds the container while runs of it wait on the
+    /// host in its process (worker-process backend): the container stays
+    /// scheduled to it, and a new job wakes it.
+    pub(super) holder: Option<Arc<Worker>>,
 }
 
 pub(super) enum Msg {
@@ -93,6 +97,8 @@ pub(super) struct Worker {
     /// thread a container through `inbox`.
     pub(super) idle: AtomicBool,
     pub(super) inbox: Sender<Arc<Slot>>,
+    /// Containers this worker holds that got work (see [`SlotState::holder`]).
+    pub(super) wake: Sender<Arc<Slot>>,
     pub(super) busy: Mutex<Option<Busy>>,
     pub(super) written_off: AtomicBool,
     /// Runtimes resident in the worker process, as it last reported.

@@ -139,7 +139,8 @@ fn run_to_end(
     input: &RunInput,
 ) -> (Reply, Health) {
     let started = Instant::now();
-    let mut step = js.run(input);
+    // In-process, a run holds its thread to its end: one run per runtime at a time.
+    let mut step = js.run(0, input);
     let mut outbound: Option<crate::sandbox::outbound::Outbound> = None;
     loop {
         match step {
@@ -166,7 +167,8 @@ fn run_to_end(
                     let _ = tx.send((ob, resume));
                 });
                 let resume = match rx.blocking_recv() {
-                    Ok((ob, resume)) => {
+                    Ok((mut ob, resume)) => {
+                        ob.flush_log();
                         outbound = Some(ob);
                         resume
                     }
@@ -176,7 +178,7 @@ fn run_to_end(
                     },
                 };
                 shared.running.fetch_add(1, Ordering::AcqRel);
-                step = js.resume(resume);
+                step = js.resume(0, resume);
             }
         }
     }
