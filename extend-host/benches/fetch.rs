@@ -154,6 +154,36 @@ fn main() {
         );
     }
 
+    // What the failures were, if any: one burst of the same load, by status.
+    if ours.errors > 0 {
+        let statuses = rt.block_on(async {
+            let mut all = Vec::new();
+            for i in 0..conns {
+                let (http, url) = (http.clone(), host.webtask_url(&format!("f{}", i as usize % containers), "call"));
+                all.push(tokio::spawn(async move {
+                    match http.post(url).json(&json!({})).send().await {
+                        Ok(r) => {
+                            let status = r.status().as_u16();
+                            let body = r.text().await.unwrap_or_default();
+                            (status, body)
+                        }
+                        Err(e) => (0, e.to_string()),
+                    }
+                }));
+            }
+            let mut by: std::collections::BTreeMap<u16, (usize, String)> = Default::default();
+            for t in all {
+                let (status, body) = t.await.unwrap();
+                let e = by.entry(status).or_insert((0, body));
+                e.0 += 1;
+            }
+            by
+        });
+        for (status, (n, example)) in statuses {
+            println!("  a burst of {conns}: {n} answered {status}{}", if status == 200 { String::new() } else { format!(", e.g. {}", &example[..example.len().min(300)]) });
+        }
+    }
+
     // One run that fetches once, against the same request made directly.
     let n = scaled(200, 10);
     for (label, url, name) in [

@@ -146,6 +146,18 @@ fn main() {
         }
     );
     if section("throughput") {
+        // (d) Cloudflare's workerd, one process, a worker answering the same
+        // JSON, when the npm package is installed (`.ci/run` installs it).
+        let workerd = support::workerd_program().map(|p| {
+            support::Workerd::start(
+                &p,
+                "export default { async fetch(req) {\n  const body = await req.json();\n  return Response.json({ score: body.x * 2 });\n} };\n",
+                &[],
+            )
+        });
+        if workerd.is_none() {
+            println!("(d) workerd: skipped (not installed: npm install --prefix target/workerd workerd, or EXTEND_BENCH_WORKERD)");
+        }
         throughput(
             &rt,
             &http,
@@ -154,6 +166,7 @@ fn main() {
             &dir,
             &script,
             [&ours, &in_process, &floor, &node_url],
+            workerd.as_ref().map(|w| w.url.as_str()),
         );
     }
     let _ = node.kill();
@@ -191,13 +204,17 @@ fn throughput(
     dir: &std::path::Path,
     script: &std::path::Path,
     [ours, in_process, floor, node_url]: [&str; 4],
+    workerd: Option<&str>,
 ) {
-    let targets = [
+    let mut targets = vec![
         ("(a) extend-host, workers", ours),
         ("(a') extend-host, in-process", in_process),
         ("(b) raw axum", floor),
         ("(c) node http+vm timeout", node_url),
     ];
+    if let Some(url) = workerd {
+        targets.push(("(d) workerd", url));
+    }
     let mut results = Vec::new();
     // Per round, (a') against (b) measured just before or after it: this
     // machine's speed drifts by a third within minutes, so a ratio of two
@@ -249,6 +266,13 @@ fn throughput(
             get(c, 0).rps / get(c, 3).rps,
             get(c, 0).rps / get(c, 1).rps,
         );
+        if workerd.is_some() {
+            println!(
+                "c={c:<2} (a)/(d) = {:.2} (goal >= 3 at c=32), p50 (a)/(d) = {:.2}×",
+                get(c, 0).rps / get(c, 4).rps,
+                get(c, 0).p50_us / get(c, 4).p50_us,
+            );
+        }
     }
     for (conns, throughput, latency) in &paired {
         let range = |v: &[f64]| {

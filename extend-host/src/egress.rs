@@ -434,7 +434,9 @@ impl Egress {
             .no_proxy()
             .dns_resolver(Arc::new(CheckedResolver(Arc::clone(&policy))))
             .user_agent(concat!("extend-host/", env!("CARGO_PKG_VERSION")))
-            .pool_max_idle_per_host(8)
+            // Connections are kept for reuse as reqwest does by default (90 s
+            // idle): capping them at 8 per host made a busy host open a new
+            // connection for most requests.
             .build()
             .unwrap_or_default();
         Egress {
