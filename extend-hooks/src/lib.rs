@@ -60,6 +60,7 @@
 //! Every point registers a [`PointDescriptor`]; [`Catalog::collect`] lists them at startup.
 #![warn(missing_docs)]
 
+mod builder;
 pub mod catalog;
 mod classify;
 mod client;
@@ -79,11 +80,12 @@ mod webtask;
 #[path = "private.rs"]
 pub mod __private;
 
+#[cfg(feature = "rustls")]
+pub use builder::install_crypto_provider;
+pub use builder::{BuildError, ExtendBuilder};
 pub use catalog::Catalog;
 pub use client::Container;
-#[cfg(feature = "rustls")]
-pub use client::install_crypto_provider;
-pub use client::{BuildError, Extend, ExtendBuilder};
+pub use client::Extend;
 pub use deliver::{Outcome, OutcomeStatus, ShutdownReport};
 pub use error::{Error, ErrorKind};
 /// Declares an extensibility point; see the [crate documentation](crate#the-attribute).

@@ -159,7 +159,10 @@ fn main() {
         let statuses = rt.block_on(async {
             let mut all = Vec::new();
             for i in 0..conns {
-                let (http, url) = (http.clone(), host.webtask_url(&format!("f{}", i as usize % containers), "call"));
+                let (http, url) = (
+                    http.clone(),
+                    host.webtask_url(&format!("f{}", i as usize % containers), "call"),
+                );
                 all.push(tokio::spawn(async move {
                     match http.post(url).json(&json!({})).send().await {
                         Ok(r) => {
@@ -180,7 +183,14 @@ fn main() {
             by
         });
         for (status, (n, example)) in statuses {
-            println!("  a burst of {conns}: {n} answered {status}{}", if status == 200 { String::new() } else { format!(", e.g. {}", &example[..example.len().min(300)]) });
+            println!(
+                "  a burst of {conns} concurrent runs: {n} answered {status}{}",
+                if status == 200 {
+                    String::new()
+                } else {
+                    format!(", e.g. {}", example.chars().take(300).collect::<String>())
+                }
+            );
         }
     }
 

@@ -156,7 +156,9 @@ fn main() {
             )
         });
         if workerd.is_none() {
-            println!("(d) workerd: skipped (not installed: npm install --prefix target/workerd workerd, or EXTEND_BENCH_WORKERD)");
+            println!(
+                "(d) workerd: skipped (not installed: npm install --prefix target/workerd workerd, or EXTEND_BENCH_WORKERD)"
+            );
         }
         throughput(
             &rt,

@@ -1,10 +1,11 @@
 //! One container's JavaScript runtime: its own QuickJS heap, memory cap, stack
 //! cap and wall-clock interrupt, and the extensions compiled in it.
 
-use super::io::{HostCall, Resume, Wait};
+use super::cpu::{cpu_charge, start_cpu_accounting};
+use super::io::{Resume, Wait};
+use super::marshal::{Failure, completions, read_outcome, read_wait};
 use super::{Reply, RunInput};
 use crate::config::Limits;
-use crate::egress::{Outcome, Request};
 use crate::error::Source;
 use rquickjs::{
     CatchResultExt, Context, Ctx, Function, Object, Runtime, Value, context::EvalOptions,
@@ -33,48 +34,6 @@ pub(crate) enum Health {
 
 /// Where a runtime's `console.*` lines go: `(bunyan level, line)`.
 pub(crate) type Logger = Arc<dyn Fn(i32, String) + Send + Sync>;
-
-/// The CPU time this thread has used. Runs are charged for it against their
-/// container's CPU budget; a thread that cannot read it is charged wall time.
-fn thread_cpu() -> Option<Duration> {
-    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
-        .ok()
-        .map(Duration::from)
-}
-
-thread_local! {
-    /// This thread's CPU time at its last reading.
-    static CPU_READ: std::cell::Cell<Option<Duration>> = const { std::cell::Cell::new(None) };
-}
-
-/// Runs shorter than this (wall time) are charged their wall time.
-const SHORT_RUN: Duration = Duration::from_millis(1);
-
-/// What a run that took `wall` is charged against its container's CPU
-/// budget. Reading a thread's CPU clock is a system call that costs about
-/// 2 µs on a VM, a fifth of a small run, so short runs are charged their
-/// wall time, which is never less. A longer run is charged the CPU time
-/// its thread used since the thread's previous reading, at most its wall
-/// time: that reading was taken after the thread's last long run, so what
-/// the thread ran since (short runs, already charged) can only make the
-/// charge larger, never larger than the run's wall time.
-fn cpu_charge(wall: Duration) -> Duration {
-    if wall < SHORT_RUN {
-        return wall;
-    }
-    let now = thread_cpu();
-    match (CPU_READ.replace(now), now) {
-        (Some(before), Some(now)) => now.saturating_sub(before).min(wall),
-        _ => wall,
-    }
-}
-
-/// Takes this thread's first CPU reading before its first run.
-fn start_cpu_accounting() {
-    if CPU_READ.get().is_none() {
-        CPU_READ.set(thread_cpu());
-    }
-}
 
 pub(crate) struct JsContainer {
     // Which code (by id) each extension was compiled from.
@@ -131,12 +90,6 @@ impl std::fmt::Debug for JsContainer {
             .field("compiled", &self.compiled.keys())
             .finish_non_exhaustive()
     }
-}
-
-enum Failure {
-    Timeout,
-    OutOfMemory,
-    Other(String),
 }
 
 impl JsContainer {
@@ -489,89 +442,6 @@ fn drive<'js>(
         .map(Progress::Settled)
 }
 
-/// Reads `[calls, ms until the next timer or -1]` from `wait` in prelude.js;
-/// each call `['fetch', id, method, url, flat headers, body, redirect]` or
-/// `['cancel', id]` (fetch.js).
-fn read_wait(v: &Value<'_>) -> rquickjs::Result<Wait> {
-    let arr = v
-        .as_array()
-        .ok_or_else(|| rquickjs::Error::new_from_js("value", "array"))?;
-    let calls: rquickjs::Array<'_> = arr.get(0)?;
-    let wake: f64 = arr.get(1)?;
-    let mut out = Vec::with_capacity(calls.len());
-    for call in calls.iter::<rquickjs::Array<'_>>() {
-        let call = call?;
-        let kind: String = call.get(0)?;
-        let id = call.get::<f64>(1)? as u64;
-        if kind == "cancel" {
-            out.push(HostCall::Cancel(id));
-            continue;
-        }
-        let flat: Vec<String> = call.get(4)?;
-        let headers = flat
-            .chunks_exact(2)
-            .map(|p| (p[0].clone(), p[1].clone()))
-            .collect();
-        let body: Option<rquickjs::TypedArray<'_, u8>> = call.get(5)?;
-        let body = body.as_ref().map(super::web::bytes);
-        out.push(HostCall::Fetch(
-            id,
-            Request {
-                method: call.get(2)?,
-                url: call.get(3)?,
-                headers,
-                body,
-                redirect: super::io::redirect_of(call.get::<f64>(6)?.max(0.0) as u64),
-            },
-        ));
-    }
-    Ok(Wait {
-        calls: out,
-        wake_after: (wake >= 0.0).then(|| Duration::from_millis(wake as u64)),
-    })
-}
-
-/// The host's outcomes as `resume` in prelude.js takes them: `[id, 1,
-/// [status, statusText, url, redirected, flat headers, bytes]]` or `[id, 0,
-/// message]`.
-fn completions<'js>(
-    ctx: &Ctx<'js>,
-    completions: Vec<(u64, Outcome)>,
-) -> rquickjs::Result<rquickjs::Array<'js>> {
-    let out = rquickjs::Array::new(ctx.clone())?;
-    for (i, (id, outcome)) in completions.into_iter().enumerate() {
-        let entry = rquickjs::Array::new(ctx.clone())?;
-        entry.set(0, id as f64)?;
-        match outcome {
-            Outcome::Response {
-                status,
-                status_text,
-                url,
-                redirected,
-                headers,
-                body,
-            } => {
-                entry.set(1, 1)?;
-                let raw = rquickjs::Array::new(ctx.clone())?;
-                raw.set(0, status)?;
-                raw.set(1, status_text)?;
-                raw.set(2, url)?;
-                raw.set(3, redirected)?;
-                let flat: Vec<String> = headers.into_iter().flat_map(|(k, v)| [k, v]).collect();
-                raw.set(4, flat)?;
-                raw.set(5, rquickjs::ArrayBuffer::new(ctx.clone(), body)?)?;
-                entry.set(2, raw)?;
-            }
-            Outcome::Failed(message) => {
-                entry.set(1, 0)?;
-                entry.set(2, message)?;
-            }
-        }
-        out.set(i, entry)?;
-    }
-    Ok(out)
-}
-
 /// Turns an engine error into a failure, telling a time-limit stop and an
 /// out-of-memory (which QuickJS may throw as `null`) from everything else.
 fn classify(ctx: &Ctx<'_>, fired: &AtomicBool, e: rquickjs::Error) -> Failure {
@@ -599,77 +469,6 @@ fn classify(ctx: &Ctx<'_>, fired: &AtomicBool, e: rquickjs::Error) -> Failure {
     }
 }
 
-/// What a run produced, as `__extend_host.outcome` in `prelude.js` reports it
-/// (and `run`, when the run settled at once): an array
-/// `[kind, status, body, headers]`, read by index, which costs less than
-/// named properties.
-///
-/// | `kind` | meaning | `status` | `body` | `headers` |
-/// |---|---|---|---|---|
-/// | `"result"` | the callback's or promise's value | 200 | the value as JSON | `null` |
-/// | `"error"` | `cb(err)`, a rejection, or a result JSON cannot serialize | 400 or the error's `statusCode` | the error table's JSON | `null` |
-/// | `"exception"` | a synchronous throw, or no result at all | 500 | the error table's JSON | `null` |
-/// | `"raw"` | `res.end` of a `(ctx, req, res)` extension | as the code set it | as written | an object of strings |
-/// | `"oom"` | the code ran out of memory | - | - | - |
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum OutcomeKind {
-    Result,
-    Error,
-    Exception,
-    Raw,
-    OutOfMemory,
-}
-
-impl OutcomeKind {
-    fn parse(kind: &str) -> Option<Self> {
-        Some(match kind {
-            "result" => OutcomeKind::Result,
-            "error" => OutcomeKind::Error,
-            "exception" => OutcomeKind::Exception,
-            "raw" => OutcomeKind::Raw,
-            "oom" => OutcomeKind::OutOfMemory,
-            _ => return None,
-        })
-    }
-}
-
-fn read_outcome(out: &Object<'_>) -> rquickjs::Result<Result<Reply, Failure>> {
-    let kind: String = out.get(0)?;
-    let Some(kind) = OutcomeKind::parse(&kind) else {
-        return Ok(Err(Failure::Other(format!(
-            "the host's prelude reported an unknown outcome `{kind}`"
-        ))));
-    };
-    if kind == OutcomeKind::OutOfMemory {
-        return Ok(Err(Failure::OutOfMemory));
-    }
-    let status: i32 = out.get(1)?;
-    let body: rquickjs::Coerced<String> = out.get(2)?;
-    let mut reply = Reply::json(u16::try_from(status).unwrap_or(0), Source::Webtask, body.0);
-    if kind == OutcomeKind::Raw {
-        reply.json = false;
-        if let Some(headers) = out.get::<_, Option<Object<'_>>>(3)? {
-            for key in headers.keys::<String>() {
-                let key = key?;
-                let value: rquickjs::Coerced<String> = headers.get(key.as_str())?;
-                reply.headers.push((key, value.0));
-            }
-        }
-        // 1xx are interim responses: a final answer cannot be one.
-        if !(200..=599).contains(&status) {
-            return Ok(Ok(Reply::error(
-                500,
-                Source::Webtask,
-                "Script produced an invalid response.",
-                &format!(
-                    "the extension set the status code {status}; a response needs a final status from 200 to 599"
-                ),
-            )));
-        }
-    }
-    Ok(Ok(reply))
-}
-
 pub(crate) fn timeout_message(limit: Duration) -> String {
     format!(
         "the extension ran longer than its time limit of {} and was stopped",
@@ -682,54 +481,5 @@ pub(crate) fn human_duration(d: Duration) -> String {
         format!("{}s", d.as_secs())
     } else {
         format!("{}ms", d.as_millis())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn burn(d: Duration) {
-        let start = Instant::now();
-        let mut x = 0u64;
-        while start.elapsed() < d {
-            x = std::hint::black_box(x.wrapping_add(1));
-        }
-    }
-
-    #[test]
-    fn a_short_run_is_charged_its_wall_time() {
-        std::thread::spawn(|| {
-            start_cpu_accounting();
-            let before = CPU_READ.get();
-            let wall = Duration::from_micros(300);
-            assert_eq!(cpu_charge(wall), wall);
-            // No clock reading was taken for it.
-            assert_eq!(CPU_READ.get(), before);
-        })
-        .join()
-        .unwrap();
-    }
-
-    #[test]
-    fn a_long_run_is_charged_cpu_time_at_most_its_wall_time() {
-        std::thread::spawn(|| {
-            start_cpu_accounting();
-            let started = Instant::now();
-            burn(Duration::from_millis(20));
-            let wall = started.elapsed();
-            let charge = cpu_charge(wall);
-            assert!(charge <= wall, "{charge:?} > {wall:?}");
-            // Some CPU was used: a busy machine takes some of the 20 ms, not all.
-            assert!(charge >= Duration::from_millis(2), "{charge:?}");
-            // A sleeping run uses no CPU: charged far less than its wall time.
-            let started = Instant::now();
-            std::thread::sleep(Duration::from_millis(20));
-            let wall = started.elapsed();
-            let charge = cpu_charge(wall);
-            assert!(charge < wall / 2, "{charge:?} for {wall:?} of sleep");
-        })
-        .join()
-        .unwrap();
     }
 }

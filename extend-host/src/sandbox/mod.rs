@@ -1,11 +1,13 @@
 //! The JavaScript sandbox: QuickJS runtimes per container, run on a pool of
 //! executor threads with a watchdog.
 
+mod cpu;
 mod engine;
 mod executor;
 mod frame;
 pub(crate) mod io;
 pub(crate) mod limit;
+mod marshal;
 mod outbound;
 mod process;
 mod resident;
