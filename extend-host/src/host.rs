@@ -247,7 +247,7 @@ impl HostBuilder {
             logs.clone(),
             self.workers.unwrap_or_else(default_workers),
             self.isolation.clone(),
-            crate::egress::Egress::new(self.egress.clone()),
+            crate::egress::Egress::new(self.egress.clone()).with_extras(extras_loader(&store)),
         )
         .map_err(HostError::Executor)?;
         let keys = Arc::new(keys);
@@ -508,4 +508,18 @@ impl Drop for Host {
             self.app.executor.stop();
         }
     }
+}
+
+/// Reads a container's extra egress hosts from `store`, for the egress client.
+fn extras_loader(store: &Arc<dyn Store>) -> crate::egress::ExtrasLoader {
+    let store = Arc::clone(store);
+    Arc::new(move |container: String| {
+        let store = Arc::clone(&store);
+        Box::pin(async move {
+            store
+                .container_egress(&container)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    })
 }

@@ -1497,6 +1497,7 @@ mod unplugged {
     impl History for Unplugged {}
     impl Recordings for Unplugged {}
     impl Feed for Unplugged {}
+    impl extend_host::store::Settings for Unplugged {}
 
     impl Catalogs for Unplugged {
         fn catalogs(&self) -> BoxFuture<'_, Result<Vec<StoredCatalog>, StoreError>> {

@@ -917,3 +917,62 @@ async fn runs_of_one_container_wait_side_by_side_and_log_as_themselves() {
     }
     assert_eq!(checked, 40);
 }
+
+#[tokio::test]
+async fn the_platform_gives_one_container_more_egress_with_the_master_token() {
+    let t = target().await;
+    // The host's policy allows nothing local: only the platform's grant does.
+    let host = Host::builder()
+        .memory()
+        .worker_program(common::WORKER)
+        .start()
+        .await
+        .unwrap();
+    let env = common::Env::with_host(host);
+    let code = format!(
+        "module.exports = async () => {{ try {{ return (await fetch('http://{}/json')).json(); }} catch (e) {{ return e.message; }} }};",
+        t.addr
+    );
+    for c in ["acme", "globex"] {
+        env.install(c, "call", &code).await;
+    }
+    let (_, _, before) = env.run("acme", "call", json!({})).await;
+    assert!(
+        before.as_str().unwrap_or_default().contains("is loopback"),
+        "{before}"
+    );
+    let put = |token: String, body: Value| {
+        let env = &env;
+        async move {
+            env.http
+                .put(env.url("/api/egress/acme"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // A tenant cannot grant itself egress.
+    let tenant = env.tenant_token("acme").await;
+    let r = put(tenant, json!({"allow": [t.addr.to_string()]})).await;
+    assert_eq!(r.status(), 403);
+    // A bad entry is named.
+    let r = put(env.master().to_owned(), json!({"allow": ["bad host"]})).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("`bad host` is not HOST or HOST:PORT"));
+    let r = put(env.master().to_owned(), json!({"allow": [t.addr.to_string()]})).await;
+    assert_eq!(r.status(), 200);
+    let shown = env.get_json("/api/egress/acme").await;
+    assert_eq!(shown["allow"], json!([t.addr.to_string()]));
+    // acme reaches it now; globex still does not.
+    let (_, _, after) = env.run("acme", "call", json!({})).await;
+    assert_eq!(after, json!({"hello": "world"}));
+    let (_, _, other) = env.run("globex", "call", json!({})).await;
+    assert!(other.as_str().unwrap_or_default().contains("is loopback"), "{other}");
+    // Taken back.
+    let r = put(env.master().to_owned(), json!({"allow": []})).await;
+    assert_eq!(r.status(), 200);
+    let (_, _, again) = env.run("acme", "call", json!({})).await;
+    assert!(again.as_str().unwrap_or_default().contains("is loopback"), "{again}");
+}

@@ -100,6 +100,8 @@ impl History for Announcing {}
 impl Recordings for Announcing {}
 impl Catalogs for Announcing {}
 
+impl extend_host::store::Settings for Announcing {}
+
 impl Feed for Announcing {
     fn changes(&self) -> Option<broadcast::Receiver<Change>> {
         // Only other hosts' changes, as a shared database's feed delivers them.

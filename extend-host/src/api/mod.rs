@@ -7,6 +7,7 @@ mod changes;
 mod deploy;
 mod drafts;
 mod editor;
+mod egress;
 mod extract;
 mod front;
 mod logs;
@@ -77,6 +78,7 @@ pub(super) fn router(app: Arc<App>) -> Router {
         .route("/api/logs/tenant/{container}", get(logs::stream))
         .route("/api/changes", get(changes::stream))
         .route("/api/catalog", get(catalog::get).put(catalog::put))
+        .route("/api/egress/{container}", get(egress::get).put(egress::put))
         .route("/api/catalog/usage", get(catalog::usage))
         .route("/api/catalog/types.d.ts", get(catalog::types))
         .route("/api/catalog/{point}/template.js", get(catalog::template))

@@ -128,13 +128,33 @@ pub(crate) struct Budget {
     pub(crate) per_minute: u64,
 }
 
-/// The host's outbound client and policy.
+/// Reads a container's extra egress hosts (the store's
+/// [`Settings`](crate::store::Settings), through the host).
+pub(crate) type ExtrasLoader = Arc<
+    dyn Fn(String) -> crate::store::BoxFuture<'static, Result<Vec<String>, String>> + Send + Sync,
+>;
+
+/// How long a host trusts its copy of a container's extra egress hosts:
+/// another host may have changed them (this host forgets its copy at once
+/// when the change is made through it).
+const EXTRAS_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Containers' extra egress hosts as last read, with when.
+type ExtrasCache = std::sync::Mutex<std::collections::HashMap<String, (Instant, Arc<Vec<AllowedHost>>)>>;
+
+/// The host's outbound clients and policy.
 #[derive(Clone)]
 pub(crate) struct Egress {
     policy: Arc<EgressPolicy>,
+    /// For hosts the policy checks: its resolver hands the connector only
+    /// allowed addresses.
     client: reqwest::Client,
+    /// For hosts the operator or the platform named (any address).
+    named: reqwest::Client,
     meter: Arc<Meter>,
     pub(crate) counters: Arc<Counters>,
+    extras: Option<ExtrasLoader>,
+    cache: Arc<ExtrasCache>,
 }
 
 impl std::fmt::Debug for Egress {
@@ -151,6 +171,13 @@ impl Egress {
         // ring becomes the process default unless the application chose one.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let policy = Arc::new(policy);
+        let builder = || {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                .user_agent(concat!("extend-host/", env!("CARGO_PKG_VERSION")))
+        };
+        let named = builder().build().unwrap_or_default();
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
@@ -164,9 +191,61 @@ impl Egress {
         Egress {
             policy,
             client,
+            named,
             meter: Arc::default(),
             counters: Arc::default(),
+            extras: None,
+            cache: Arc::default(),
         }
+    }
+
+    /// Reads containers' extra egress hosts with `loader`.
+    pub(crate) fn with_extras(mut self, loader: ExtrasLoader) -> Self {
+        self.extras = Some(loader);
+        self
+    }
+
+    /// Drops this host's copy of `container`'s extra hosts (they changed).
+    pub(crate) fn forget_extras(&self, container: &str) {
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(container);
+    }
+
+    /// `container`'s extra egress hosts, read at most every [`EXTRAS_FRESH`].
+    /// One that cannot be read counts as none (and says so in the host's log).
+    async fn extras_of(&self, container: &str) -> Arc<Vec<AllowedHost>> {
+        let Some(loader) = &self.extras else {
+            return Arc::default();
+        };
+        if let Some((at, extra)) = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(container)
+            && at.elapsed() < EXTRAS_FRESH
+        {
+            return Arc::clone(extra);
+        }
+        let extra: Vec<AllowedHost> = match loader(container.to_owned()).await {
+            // Entries were checked when they were set.
+            Ok(list) => list.iter().filter_map(|h| h.parse().ok()).collect(),
+            Err(e) => {
+                tracing::warn!(container, error = %e, "cannot read the container's extra egress hosts");
+                Vec::new()
+            }
+        };
+        let extra = Arc::new(extra);
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() >= 10_000 {
+            cache.retain(|_, (at, _)| at.elapsed() < EXTRAS_FRESH);
+        }
+        cache.insert(container.to_owned(), (Instant::now(), Arc::clone(&extra)));
+        extra
     }
 
     /// Makes `request` of a run of `container` by the policy, within `deadline`.
@@ -252,10 +331,19 @@ impl Egress {
         let mut method = method;
         let mut url = url::Url::parse(&request.url)
             .map_err(|e| format!("`{}` is not a valid URL: {e}", request.url))?;
+        let extra = self.extras_of(container).await;
         let mut hops = 0;
         loop {
-            self.policy.check_url(&url)?;
-            let mut r = self.client.request(method.clone(), url.clone());
+            self.policy.check_url_with(&url, &extra)?;
+            // A host the operator or the platform named may be at any
+            // address; every other one goes through the checking resolver.
+            let named = url.host_str().is_some_and(|h| {
+                let h = h.trim_start_matches('[').trim_end_matches(']');
+                let port = url.port_or_known_default().unwrap_or(0);
+                self.policy.listed(h, port) || extra.iter().any(|a| a.matches(h, port))
+            });
+            let client = if named { &self.named } else { &self.client };
+            let mut r = client.request(method.clone(), url.clone());
             for (k, v) in &request.headers {
                 r = r.header(k.as_str(), v.as_str());
             }

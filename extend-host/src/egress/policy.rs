@@ -14,7 +14,7 @@ pub struct AllowedHost {
 }
 
 impl AllowedHost {
-    fn matches(&self, host: &str, port: u16) -> bool {
+    pub(super) fn matches(&self, host: &str, port: u16) -> bool {
         self.host == host && self.port.map_or(port == 80 || port == 443, |p| p == port)
     }
 }
@@ -115,7 +115,18 @@ impl EgressPolicy {
 
     /// Checks a URL before anything is sent: its scheme, port and, for an
     /// address written in the URL, the address.
+    #[cfg(test)]
     pub(crate) fn check_url(&self, url: &url::Url) -> Result<(), String> {
+        self.check_url_with(url, &[])
+    }
+
+    /// [`check_url`](Self::check_url) for a container the platform allowed
+    /// `extra` hosts besides the policy's.
+    pub(crate) fn check_url_with(
+        &self,
+        url: &url::Url,
+        extra: &[AllowedHost],
+    ) -> Result<(), String> {
         let scheme = url.scheme();
         if scheme != "http" && scheme != "https" {
             return Err(format!(
@@ -127,7 +138,7 @@ impl EgressPolicy {
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let port = url.port_or_known_default().unwrap_or(0);
-        if self.listed(host, port) {
+        if self.listed(host, port) || extra.iter().any(|a| a.matches(host, port)) {
             return Ok(());
         }
         if self.only_allowed {

@@ -422,4 +422,4 @@ impl Quota {
     }
 }
 
-pub use traits::{Catalogs, Drafts, Feed, History, Recordings, Store};
+pub use traits::{Catalogs, Drafts, Feed, History, Recordings, Settings, Store};

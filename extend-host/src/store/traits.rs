@@ -1,7 +1,7 @@
 //! What a store implements: the narrow [`Store`] every host needs, and the
 //! capabilities beside it ([`Drafts`], [`History`], [`Recordings`],
-//! [`Catalogs`], [`Feed`]) whose defaults refuse or keep nothing, each saying
-//! so where that matters.
+//! [`Catalogs`], [`Feed`], [`Settings`]) whose defaults refuse or keep
+//! nothing, each saying so where that matters.
 
 use super::*;
 use std::fmt;
@@ -14,7 +14,9 @@ impl fmt::Debug for dyn Store {
 }
 
 /// What a host stores. Every write is durable when its future resolves.
-pub trait Store: Drafts + History + Recordings + Catalogs + Feed + Send + Sync + 'static {
+pub trait Store:
+    Drafts + History + Recordings + Catalogs + Feed + Settings + Send + Sync + 'static
+{
     /// One webtask.
     fn get<'a>(
         &'a self,
@@ -211,6 +213,31 @@ pub trait Catalogs: Send + Sync + 'static {
     /// default keeps none.
     fn catalogs(&self) -> BoxFuture<'_, Result<Vec<StoredCatalog>, StoreError>> {
         Box::pin(async { Ok(Vec::new()) })
+    }
+}
+
+/// Per-container settings the platform manages with the master token: the
+/// hosts a container's extensions may call beyond the host's egress
+/// policy. Without it, setting them is refused and no container has any.
+pub trait Settings: Send + Sync + 'static {
+    /// `container`'s extra egress hosts (`HOST[:PORT]`, as given). The
+    /// default keeps none.
+    fn container_egress<'a>(
+        &'a self,
+        container: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, StoreError>> {
+        let _ = container;
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    /// Replaces `container`'s extra egress hosts; an empty list removes
+    /// them. The default refuses ([`StoreError::Unsupported`]).
+    fn set_container_egress<'a>(
+        &'a self,
+        container: &'a str,
+        allow: Vec<String>,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let _ = (container, allow);
+        Box::pin(async { Err(StoreError::Unsupported("container egress")) })
     }
 }
 

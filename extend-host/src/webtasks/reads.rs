@@ -95,6 +95,21 @@ impl Webtasks {
 
     /// Stores `document` (already checked) as the current catalog, and
     /// forgets the one this host served.
+    /// The hosts `container`'s extensions may call beyond the host's
+    /// egress policy, as the platform set them.
+    pub(crate) async fn container_egress(&self, container: &str) -> Result<Vec<String>, StoreError> {
+        self.store.container_egress(container).await
+    }
+
+    /// Replaces them (an empty list removes them).
+    pub(crate) async fn set_container_egress(
+        &self,
+        container: &str,
+        allow: Vec<String>,
+    ) -> Result<(), StoreError> {
+        self.store.set_container_egress(container, allow).await
+    }
+
     pub(crate) async fn publish_catalog(
         &self,
         document: String,

@@ -13,6 +13,7 @@ mod drafts;
 mod feed;
 mod history;
 mod recordings;
+mod settings;
 mod webtasks;
 
 mod conn;
@@ -40,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0003_versions.sql"),
     include_str!("../../../migrations/postgres/0004_drafts.sql"),
     include_str!("../../../migrations/postgres/0005_recorded_inputs.sql"),
+    include_str!("../../../migrations/postgres/0006_container_egress.sql"),
 ];
 
 /// Session advisory lock under which migrations run and the shared keys are

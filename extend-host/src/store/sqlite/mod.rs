@@ -9,6 +9,7 @@ mod drafts;
 mod feed;
 mod history;
 mod recordings;
+mod settings;
 mod webtasks;
 
 use super::change_log::{
@@ -33,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0005_versions.sql"),
     include_str!("../../../migrations/0006_drafts.sql"),
     include_str!("../../../migrations/0007_recorded_inputs.sql"),
+    include_str!("../../../migrations/0008_container_egress.sql"),
 ];
 
 /// Read connections of a file database.
