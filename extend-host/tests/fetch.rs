@@ -938,7 +938,10 @@ async fn the_platform_gives_one_container_more_egress_with_the_master_token() {
     }
     let (_, _, before) = env.run("acme", "call", json!({})).await;
     assert!(
-        before.as_str().unwrap_or_default().contains("is loopback"),
+        before
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("egress refused:"),
         "{before}"
     );
     let put = |token: String, body: Value| {
@@ -960,8 +963,17 @@ async fn the_platform_gives_one_container_more_egress_with_the_master_token() {
     // A bad entry is named.
     let r = put(env.master().to_owned(), json!({"allow": ["bad host"]})).await;
     assert_eq!(r.status(), 400);
-    assert!(r.text().await.unwrap().contains("`bad host` is not HOST or HOST:PORT"));
-    let r = put(env.master().to_owned(), json!({"allow": [t.addr.to_string()]})).await;
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("`bad host` is not HOST or HOST:PORT")
+    );
+    let r = put(
+        env.master().to_owned(),
+        json!({"allow": [t.addr.to_string()]}),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let shown = env.get_json("/api/egress/acme").await;
     assert_eq!(shown["allow"], json!([t.addr.to_string()]));
@@ -969,10 +981,48 @@ async fn the_platform_gives_one_container_more_egress_with_the_master_token() {
     let (_, _, after) = env.run("acme", "call", json!({})).await;
     assert_eq!(after, json!({"hello": "world"}));
     let (_, _, other) = env.run("globex", "call", json!({})).await;
-    assert!(other.as_str().unwrap_or_default().contains("is loopback"), "{other}");
+    assert!(
+        other
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("egress refused:"),
+        "{other}"
+    );
     // Taken back.
     let r = put(env.master().to_owned(), json!({"allow": []})).await;
     assert_eq!(r.status(), 200);
     let (_, _, again) = env.run("acme", "call", json!({})).await;
-    assert!(again.as_str().unwrap_or_default().contains("is loopback"), "{again}");
+    assert!(
+        again
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("egress refused:"),
+        "{again}"
+    );
+}
+
+#[tokio::test]
+async fn a_container_s_egress_is_kept_by_both_stores() {
+    for backend in [common::Backend::Sqlite, common::Backend::Postgres] {
+        let Some(env) = common::start_on(backend, Limits::default()).await else {
+            eprintln!("skipped on {backend:?}: no EXTEND_TEST_DATABASE_URL");
+            continue;
+        };
+        let r = env
+            .http
+            .put(env.url("/api/egress/acme"))
+            .bearer_auth(env.master())
+            .json(&json!({"allow": ["API.internal.example:8443", "[fd00::5]"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{backend:?}");
+        let shown = env.get_json("/api/egress/acme").await;
+        assert_eq!(
+            shown["allow"],
+            json!(["api.internal.example:8443", "[fd00::5]"]),
+            "{backend:?}: entries are kept as parsed"
+        );
+        assert_eq!(env.get_json("/api/egress/globex").await["allow"], json!([]));
+    }
 }

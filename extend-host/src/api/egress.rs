@@ -73,7 +73,9 @@ pub(super) async fn put(
         allow.push(parsed.to_string());
     }
     allow.dedup();
-    app.webtasks.set_container_egress(&container, allow.clone()).await?;
+    app.webtasks
+        .set_container_egress(&container, allow.clone())
+        .await?;
     app.executor.egress().forget_extras(&container);
     tracing::info!(container = %container, hosts = allow.len(), "container egress set");
     Ok(axum::Json(json!({ "container": container, "allow": allow })).into_response())

@@ -140,7 +140,8 @@ pub(crate) type ExtrasLoader = Arc<
 const EXTRAS_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Containers' extra egress hosts as last read, with when.
-type ExtrasCache = std::sync::Mutex<std::collections::HashMap<String, (Instant, Arc<Vec<AllowedHost>>)>>;
+type ExtrasCache =
+    std::sync::Mutex<std::collections::HashMap<String, (Instant, Arc<Vec<AllowedHost>>)>>;
 
 /// The host's outbound clients and policy.
 #[derive(Clone)]

@@ -55,15 +55,15 @@ pub(crate) const DRAFT_DELETE: &str =
     "DELETE FROM webtask_drafts WHERE container = $1 AND name = $2";
 
 /// A container's extra egress hosts (JSON array). Parameters: container.
-pub(crate) const CONTAINER_EGRESS: &str = 
-    "SELECT allow FROM container_egress WHERE container = $1";
+pub(crate) const CONTAINER_EGRESS: &str = "SELECT allow FROM container_egress WHERE container = $1";
 
 /// Sets a container's extra egress hosts. Parameters: container, JSON array, time.
 pub(crate) const CONTAINER_EGRESS_SET: &str = "INSERT INTO container_egress (container, allow, updated_at) VALUES ($1, $2, $3)
      ON CONFLICT (container) DO UPDATE SET allow = excluded.allow, updated_at = excluded.updated_at";
 
 /// Removes a container's extra egress hosts. Parameters: container.
-pub(crate) const CONTAINER_EGRESS_DELETE: &str = "DELETE FROM container_egress WHERE container = $1";
+pub(crate) const CONTAINER_EGRESS_DELETE: &str =
+    "DELETE FROM container_egress WHERE container = $1";
 
 /// Every shared statement, for the test that prepares each on both dialects.
 #[cfg(test)]

@@ -97,7 +97,10 @@ impl Webtasks {
     /// forgets the one this host served.
     /// The hosts `container`'s extensions may call beyond the host's
     /// egress policy, as the platform set them.
-    pub(crate) async fn container_egress(&self, container: &str) -> Result<Vec<String>, StoreError> {
+    pub(crate) async fn container_egress(
+        &self,
+        container: &str,
+    ) -> Result<Vec<String>, StoreError> {
         self.store.container_egress(container).await
     }
 
