@@ -1026,3 +1026,50 @@ async fn a_container_s_egress_is_kept_by_both_stores() {
         assert_eq!(env.get_json("/api/egress/globex").await["allow"], json!([]));
     }
 }
+
+#[tokio::test]
+async fn a_run_that_exceeds_its_limit_resets_the_runtime_its_waiting_siblings_share() {
+    let t = target().await;
+    let env = Arc::new(host(&t, 1, Limits::default()).await);
+    let code = format!(
+        "module.exports = async (ctx) => {{ if (ctx.body.spin) {{ while (true) {{}} }} return (await fetch('http://{}/slow')).text(); }};",
+        t.addr
+    );
+    env.install("shared", "w", &code).await;
+    let waiting = {
+        let env = Arc::clone(&env);
+        tokio::spawn(async move { env.run("shared", "w", json!({})).await })
+    };
+    t.reached.notified().await;
+    // A run of the same container, in the same runtime, stopped at its limit.
+    let r = env
+        .http
+        .post(env.host.webtask_url("shared", "w"))
+        .header("x-extend-deadline-ms", "300")
+        .json(&json!({"spin": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 500);
+    assert!(r.text().await.unwrap().contains("time limit"));
+    t.release.notify_one();
+    let (status, _, answer) = tokio::time::timeout(std::time::Duration::from_secs(20), waiting)
+        .await
+        .expect("the waiting run is answered")
+        .unwrap();
+    assert_eq!(status, 500, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("runtime was reset while this run waited"),
+        "{answer}"
+    );
+    // The container runs again, in a fresh runtime.
+    env.install("shared", "quick", "module.exports = async () => 'again';")
+        .await;
+    assert_eq!(
+        env.run("shared", "quick", json!({})).await.2,
+        json!("again")
+    );
+}
