@@ -16,7 +16,7 @@ mod support;
 use extend_host::{Host, KeyEncryptionKey, Limits};
 use serde_json::json;
 use std::time::{Duration, Instant};
-use support::{Load, median, pct, scaled, wrk};
+use support::{Load, median, pct, put, scaled, wrk};
 
 const CODE: &str = "module.exports = function (ctx, cb) { cb(null, { score: ctx.body.x * 2 }); };";
 const WORKER: &str = env!("CARGO_BIN_EXE_extend-host");
@@ -27,17 +27,6 @@ fn unthrottled() -> Limits {
     l.writes_per_second = 1e9;
     l.write_burst = u32::MAX;
     l
-}
-
-async fn put(http: &reqwest::Client, host: &Host, container: &str, name: &str, code: &str) {
-    let r = http
-        .put(format!("{}/api/webtask/{container}/{name}", host.url()))
-        .bearer_auth(host.master_token())
-        .json(&json!({ "code": code }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
 }
 
 async fn writes(http: &reqwest::Client, host: &Host) -> (f64, f64) {

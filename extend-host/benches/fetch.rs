@@ -11,10 +11,8 @@ mod support;
 
 use extend_host::{EgressPolicy, Host};
 use serde_json::json;
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{Workerd, median, pct, scaled, workerd_program, wrk};
+use support::{Workerd, median, pct, put, scaled, workerd_program, wrk};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_extend-host");
 
@@ -82,23 +80,7 @@ fn main() {
     // Node: one vm context running the same extension, Node's fetch.
     let code_file = dir.join("call.js");
     std::fs::write(&code_file, code(&slow)).unwrap();
-    let mut node = Command::new("node")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/benches/node-vm-server.js"
-        ))
-        .arg(&code_file)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("node is needed");
-    let mut line = String::new();
-    BufReader::new(node.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let node_url = format!(
-        "http://127.0.0.1:{}/",
-        line.trim().strip_prefix("listening on ").unwrap()
-    );
+    let (mut node, node_url) = support::node_vm_server(&code_file);
     let workerd = workerd_program().map(|p| {
         Workerd::start(
             &p,
@@ -253,15 +235,4 @@ async fn upstream() -> std::net::SocketAddr {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     addr
-}
-
-async fn put(http: &reqwest::Client, host: &Host, container: &str, name: &str, code: &str) {
-    let r = http
-        .put(format!("{}/api/webtask/{container}/{name}", host.url()))
-        .bearer_auth(host.master_token())
-        .json(&json!({ "code": code }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 }

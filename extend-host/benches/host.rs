@@ -13,10 +13,8 @@ mod support;
 
 use extend_host::Host;
 use serde_json::json;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{Load, median, pct, rss_kib, rss_split, scaled, wrk, wrk_cpu};
+use support::{Load, median, pct, put, rss_kib, rss_split, scaled, wrk, wrk_cpu};
 
 const CODE: &str = "module.exports = function (ctx, cb) { cb(null, { score: ctx.body.x * 2 }); };";
 /// Seconds per wrk measurement.
@@ -30,17 +28,6 @@ fn round_count() -> usize {
 }
 
 const WORKER: &str = env!("CARGO_BIN_EXE_extend-host");
-
-async fn put(http: &reqwest::Client, host: &Host, container: &str, name: &str, code: &str) {
-    let r = http
-        .put(format!("{}/api/webtask/{container}/{name}", host.url()))
-        .bearer_auth(host.master_token())
-        .json(&json!({ "code": code }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-}
 
 async fn floor_server() -> String {
     use axum::routing::post;
@@ -112,23 +99,7 @@ fn main() {
     let ours = host.webtask_url("bench", "double");
     let in_process = local.webtask_url("bench", "double");
     let floor = rt.block_on(floor_server());
-    let mut node = Command::new("node")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/benches/node-vm-server.js"
-        ))
-        .arg(&code_file)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("node is needed");
-    let mut line = String::new();
-    BufReader::new(node.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let node_url = format!(
-        "http://127.0.0.1:{}/",
-        line.trim().strip_prefix("listening on ").unwrap()
-    );
+    let (mut node, node_url) = support::node_vm_server(&code_file);
 
     if section("serve") {
         // For profiling: both hosts stay up until stdin closes.

@@ -274,3 +274,45 @@ const mainWorker :Workerd.Worker = (
         }
     }
 }
+
+/// Stores `code` as webtask `container/name` on `host` (master token).
+pub async fn put(
+    http: &reqwest::Client,
+    host: &extend_host::Host,
+    container: &str,
+    name: &str,
+    code: &str,
+) {
+    let r = http
+        .put(format!("{}/api/webtask/{container}/{name}", host.url()))
+        .bearer_auth(host.master_token())
+        .json(&serde_json::json!({ "code": code }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+}
+
+/// The Node peer (`node-vm-server.js`) running the extension in
+/// `code_file`, and its URL; kill the child when done.
+pub fn node_vm_server(code_file: &std::path::Path) -> (std::process::Child, String) {
+    use std::io::BufRead as _;
+    let mut node = Command::new("node")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/benches/node-vm-server.js"
+        ))
+        .arg(code_file)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("node is needed");
+    let mut line = String::new();
+    std::io::BufReader::new(node.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/",
+        line.trim().strip_prefix("listening on ").unwrap()
+    );
+    (node, url)
+}

@@ -5,13 +5,9 @@
 // when the run has nothing else to do; the promise settles when the host
 // brings back the outcome. A run ends when its callback or promise
 // settles: requests and timers still pending then are dropped.
-(function (io) {
+// `define` is web.js's: a global the extension assigned first keeps its value.
+(function (io, define) {
   'use strict';
-  const define = (name, value) => {
-    const d = Object.getOwnPropertyDescriptor(globalThis, name);
-    if (d && 'value' in d) return;
-    Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
-  };
   const str = (v) => String(v);
 
   // ---- timers ------------------------------------------------------------

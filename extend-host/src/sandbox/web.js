@@ -355,4 +355,5 @@
     return clone(value);
   }
   define('structuredClone', structuredClone);
+  return define;
 })

@@ -167,25 +167,19 @@ pub(crate) fn install_lazily<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<()> {
         if done.swap(true, std::sync::atomic::Ordering::Relaxed) {
             return Ok(());
         }
-        let options = || {
-            let mut opts = rquickjs::context::EvalOptions::default();
-            opts.global = true;
-            opts.filename = Some("extend-host.js".to_owned());
-            opts
-        };
-        let define: Function<'js> = ctx.eval_with_options(include_str!("web.js"), options())?;
-        define.call::<_, ()>((natives(&ctx)?,))?;
+        let install: Function<'js> =
+            ctx.eval_with_options(include_str!("web.js"), host_script())?;
+        // web.js answers the `define` it used, which fetch.js uses too.
+        let define: Function<'js> = install.call((natives(&ctx)?,))?;
         // fetch.js queues its requests and timers on the run's `io` record.
         let io: Object<'js> = ctx
             .globals()
             .get::<_, Object<'js>>("__extend_host")?
             .get("io")?;
-        let define: Function<'js> = ctx.eval_with_options(include_str!("fetch.js"), options())?;
-        define.call((io,))
+        let install: Function<'js> =
+            ctx.eval_with_options(include_str!("fetch.js"), host_script())?;
+        install.call((io, define))
     })?;
-    let mut opts = rquickjs::context::EvalOptions::default();
-    opts.global = true;
-    opts.filename = Some("extend-host.js".to_owned());
     let lazy: Function<'js> = ctx.eval_with_options(
         r#"(function (install, names) {
   'use strict';
@@ -204,9 +198,18 @@ pub(crate) fn install_lazily<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<()> {
     });
   }
 })"#,
-        opts,
+        host_script(),
     )?;
     lazy.call((install, GLOBALS.to_vec()))
+}
+
+/// How the host's own scripts are evaluated: as global code, under a file
+/// name that `prelude.js` leaves out of extensions' stack traces.
+fn host_script() -> rquickjs::context::EvalOptions {
+    let mut opts = rquickjs::context::EvalOptions::default();
+    opts.global = true;
+    opts.filename = Some("extend-host.js".to_owned());
+    opts
 }
 
 /// The object of native functions `web.js` is installed with.
