@@ -13,6 +13,7 @@
 //! `EXTEND_TEST_BROWSER=required` (as `.ci/run` sets it) makes that a failure.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -26,7 +27,9 @@ use serde_json::{Value, json};
 /// How long one step may take to show its result in the page.
 const STEP: Duration = Duration::from_secs(30);
 
-/// chromedriver on a port of its choosing, stopped on drop.
+/// chromedriver on a port of its choosing, in a process group of its own,
+/// stopped on drop with every chromium it started: a test that fails
+/// before closing its session leaves no browser running.
 struct Driver {
     child: Child,
     port: u16,
@@ -34,6 +37,10 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // The group's id is chromedriver's pid (`process_group(0)`).
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -59,6 +66,7 @@ fn start_driver() -> Option<Driver> {
         return None;
     };
     let mut child = Command::new(driver)
+        .process_group(0)
         .arg("--port=0")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -1139,6 +1147,7 @@ async fn a_mustache_template_is_written_run_and_deployed_in_the_browser() {
     .await
     .unwrap();
     assert_eq!(text, "Dear Bob,");
+    page.close().await.unwrap();
     host.shutdown().await.unwrap();
 }
 
@@ -1232,5 +1241,6 @@ async fn the_runner_lists_the_requests_a_draft_made() {
         "{listed}"
     );
     shot(&page, 40, "runner-subrequests").await;
+    page.close().await.unwrap();
     host.shutdown().await.unwrap();
 }
