@@ -60,33 +60,28 @@ pub(super) async fn work_async(
                     .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire);
                 let slot = match other {
                     Event::Resume(done) => {
-                        let Ok((key, outbound, resume)) = *done else {
-                            continue;
-                        };
+                        // Every wait that is over goes in one batch: the
+                        // frames are written together, so the process runs
+                        // them back to back with one wake-up.
+                        let mut batch: Vec<_> = (*done).into_iter().collect();
+                        while batch.len() < RESUME_BATCH
+                            && let Some(done) = parking.waits.try_join_next()
+                        {
+                            batch.extend(done);
+                        }
                         let resumed = match process.as_mut() {
                             Some(p) => {
-                                resume_parked(
-                                    shared,
-                                    me,
-                                    p,
-                                    &mut parking,
-                                    (key, outbound, resume),
-                                    &mut seq,
-                                )
-                                .await
+                                resume_parked(shared, me, p, &mut parking, batch, &mut seq).await
                             }
-                            None => Ok(None),
+                            None => Ok(()),
                         };
-                        match resumed {
-                            Ok(Some(slot)) => slot,
-                            Ok(None) => continue,
-                            Err(slot) => {
-                                process = None;
-                                me.resident.store(0, Ordering::Relaxed);
-                                fail_parked(shared, me, &mut parking, Some(&slot));
-                                continue;
-                            }
+                        if let Err(slots) = resumed {
+                            process = None;
+                            me.resident.store(0, Ordering::Relaxed);
+                            fail_parked(shared, me, &mut parking, &slots);
                         }
+                        // Containers held here got their work through `wake`.
+                        continue;
                     }
                     Event::Held(slot) => slot,
                     Event::Slot(_) => continue,
@@ -130,11 +125,14 @@ pub(super) async fn work_async(
             // Killed or dead: the next job starts a new process.
             process = None;
             me.resident.store(0, Ordering::Relaxed);
-            fail_parked(shared, me, &mut parking, Some(&slot));
+            fail_parked(shared, me, &mut parking, &[slot]);
         }
     }
-    fail_parked(shared, me, &mut parking, None);
+    fail_parked(shared, me, &mut parking, &[]);
 }
+
+/// Waits resumed in one batch, at most.
+const RESUME_BATCH: usize = 32;
 
 enum Event {
     Slot(Arc<Slot>),
@@ -212,83 +210,94 @@ impl Parking {
     }
 }
 
-/// Hands a parked run what it waited for and reads what it does next. The
-/// run's container (`None`: no such run), or `Err` with it when the
-/// process was killed or died.
+/// Hands parked runs what they waited for, all frames first, then reads
+/// what each does next, in order (the process answers frames in the order
+/// they came). `Err` with the containers to hand on when the process was
+/// killed or died; the runs of the batch are answered either way.
 async fn resume_parked(
     shared: &Shared,
     me: &Arc<Worker>,
     p: &mut WorkerProcess,
     parking: &mut Parking,
-    (key, mut outbound, resume): (u64, Outbound, Resume),
+    batch: Vec<(u64, Outbound, Resume)>,
     seq: &mut u64,
-) -> Result<Option<Arc<Slot>>, Arc<Slot>> {
-    let Some(run) = parking.take(key) else {
-        return Ok(None);
-    };
-    let hard = crate::sandbox::limit::hard_limit(&shared.limits, run.job.input.time_limit);
-    // The container's log stream names this run again, with the lines of
-    // its requests that finished while it waited.
-    begin(shared, me, &run.slot, &run.job);
-    *lock(&me.busy) = Some(Busy {
-        slot: Arc::clone(&run.slot),
-        since: run.since,
-        hard_limit: hard,
-    });
-    outbound.flush_log();
-    *seq += 1;
-    let frame = ResumeFrame {
-        seq: *seq,
-        run: key,
-        resume,
-    };
-    let answer = match p.resume(&frame).await {
-        Ok(()) => tokio::time::timeout_at((run.since + hard).into(), p.answer(&run.slot.log)).await,
-        Err(e) => Ok(Err(e)),
-    };
-    *lock(&me.busy) = None;
-    let slot = Arc::clone(&run.slot);
-    match answer {
-        Ok(Ok(Answer::Wait(wait))) => {
-            parking.park(key, run, outbound, wait);
-            Ok(Some(slot))
-        }
-        Ok(Ok(Answer::Done {
-            reply,
-            resident,
-            evicted,
-        })) => {
-            me.resident.store(resident, Ordering::Relaxed);
-            shared.evictions.fetch_add(evicted, Ordering::Relaxed);
-            let reply = reply.with_made(outbound.made());
-            complete(shared, me, &run.slot, &run.job, &reply, run.since);
-            let_go(shared, me, parking, &run.slot);
-            let _ = run.job.reply.send(reply);
-            Ok(Some(slot))
-        }
-        Ok(Ok(Answer::NeedCode)) => {
-            tracing::error!(container = %run.slot.container, "a worker process answered a resumed run out of turn");
+) -> Result<(), Vec<Arc<Slot>>> {
+    let mut sent = Vec::with_capacity(batch.len());
+    let mut dead = false;
+    for (key, outbound, resume) in batch {
+        let Some(run) = parking.take(key) else {
+            continue;
+        };
+        *seq += 1;
+        let frame = ResumeFrame {
+            seq: *seq,
+            run: key,
+            resume,
+        };
+        dead = dead || p.resume(&frame).await.is_err();
+        sent.push((key, run, outbound));
+    }
+    let mut slots = Vec::new();
+    for (key, run, mut outbound) in sent {
+        if dead {
+            slots.push(Arc::clone(&run.slot));
             finish_parked(shared, me, run, died_reply());
-            Err(slot)
+            continue;
         }
-        Ok(Err(e)) => {
-            tracing::error!(container = %run.slot.container, error = %e, "a worker process died during a run");
-            finish_parked(shared, me, run, died_reply());
-            Err(slot)
-        }
-        Err(_elapsed) => {
-            shared.killed.fetch_add(1, Ordering::Relaxed);
-            let limit = run.job.input.time_limit;
-            tracing::warn!(
-                container = %run.slot.container,
-                limit_ms = limit.as_millis() as u64,
-                "a run passed its hard time limit; its worker process was killed"
-            );
-            let reply = killed_reply(limit);
-            finish_parked(shared, me, run, reply);
-            Err(slot)
+        let hard = crate::sandbox::limit::hard_limit(&shared.limits, run.job.input.time_limit);
+        // The container's log stream names this run again, with the lines
+        // of its requests that finished while it waited.
+        begin(shared, me, &run.slot, &run.job);
+        *lock(&me.busy) = Some(Busy {
+            slot: Arc::clone(&run.slot),
+            since: run.since,
+            hard_limit: hard,
+        });
+        outbound.flush_log();
+        let answer =
+            tokio::time::timeout_at((run.since + hard).into(), p.answer(&run.slot.log)).await;
+        *lock(&me.busy) = None;
+        match answer {
+            Ok(Ok(Answer::Wait(wait))) => parking.park(key, run, outbound, wait),
+            Ok(Ok(Answer::Done {
+                reply,
+                resident,
+                evicted,
+            })) => {
+                me.resident.store(resident, Ordering::Relaxed);
+                shared.evictions.fetch_add(evicted, Ordering::Relaxed);
+                let reply = reply.with_made(outbound.made());
+                complete(shared, me, &run.slot, &run.job, &reply, run.since);
+                let_go(shared, me, parking, &run.slot);
+                let _ = run.job.reply.send(reply);
+            }
+            Ok(Ok(Answer::NeedCode)) => {
+                tracing::error!(container = %run.slot.container, "a worker process answered a resumed run out of turn");
+                dead = true;
+                slots.push(Arc::clone(&run.slot));
+                finish_parked(shared, me, run, died_reply());
+            }
+            Ok(Err(e)) => {
+                tracing::error!(container = %run.slot.container, error = %e, "a worker process died during a run");
+                dead = true;
+                slots.push(Arc::clone(&run.slot));
+                finish_parked(shared, me, run, died_reply());
+            }
+            Err(_elapsed) => {
+                shared.killed.fetch_add(1, Ordering::Relaxed);
+                let limit = run.job.input.time_limit;
+                tracing::warn!(
+                    container = %run.slot.container,
+                    limit_ms = limit.as_millis() as u64,
+                    "a run passed its hard time limit; its worker process was killed"
+                );
+                dead = true;
+                slots.push(Arc::clone(&run.slot));
+                finish_parked(shared, me, run, killed_reply(limit));
+            }
         }
     }
+    if dead { Err(slots) } else { Ok(()) }
 }
 
 fn killed_reply(limit: Duration) -> Reply {
@@ -312,9 +321,14 @@ fn finish_parked(shared: &Shared, me: &Arc<Worker>, run: ParkedRun, reply: Reply
 
 /// The process is gone: every run parked in it fails, its waits end, and
 /// the containers it held are handed on, `also` among them (once each).
-fn fail_parked(shared: &Shared, me: &Arc<Worker>, parking: &mut Parking, also: Option<&Arc<Slot>>) {
+fn fail_parked(shared: &Shared, me: &Arc<Worker>, parking: &mut Parking, also: &[Arc<Slot>]) {
     parking.waits.abort_all();
-    let mut held: Vec<Arc<Slot>> = also.into_iter().cloned().collect();
+    let mut held: Vec<Arc<Slot>> = Vec::new();
+    for slot in also {
+        if !held.iter().any(|s| Arc::ptr_eq(s, slot)) {
+            held.push(Arc::clone(slot));
+        }
+    }
     for (_, run) in parking.runs.drain() {
         if !held.iter().any(|s| Arc::ptr_eq(s, &run.slot)) {
             held.push(Arc::clone(&run.slot));
