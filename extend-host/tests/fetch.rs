@@ -163,6 +163,17 @@ async fn host(target: &Target, workers: usize, limits: Limits) -> common::Env {
     common::Env::with_host(host)
 }
 
+/// Runs `container/name` with an empty body in a task of its own: the
+/// status, headers and answer when it ends.
+fn spawn_run(
+    env: &Arc<common::Env>,
+    container: &str,
+    name: &str,
+) -> tokio::task::JoinHandle<(u16, String, Value)> {
+    let (env, container, name) = (Arc::clone(env), container.to_owned(), name.to_owned());
+    tokio::spawn(async move { env.run(&container, &name, json!({})).await })
+}
+
 /// Installs `body` as an `async (ctx)` extension with `BASE` defined and
 /// runs it; the status and answer.
 async fn eval(env: &common::Env, target: &Target, name: &str, body: &str) -> (u16, Value) {
@@ -399,10 +410,7 @@ async fn a_run_waiting_on_the_network_does_not_hold_its_worker() {
     env.install("waits", "slow", &code).await;
     env.install("other", "quick", "module.exports = async () => 'quick';")
         .await;
-    let slow = {
-        let env = Arc::clone(&env);
-        tokio::spawn(async move { env.run("waits", "slow", json!({})).await })
-    };
+    let slow = spawn_run(&env, "waits", "slow");
     t.reached.notified().await;
     // The slow run is parked on its request; another container runs
     // meanwhile (were the worker held, these would wait for the slow one).
@@ -597,10 +605,7 @@ async fn a_killed_worker_fails_its_parked_runs_and_cancels_their_requests() {
         "const h = 'a'.repeat(4e5), n = 'a'.repeat(2e5) + 'b'; module.exports = (ctx, cb) => cb(null, h.indexOf(n));",
     )
     .await;
-    let slow = {
-        let env = Arc::clone(&env);
-        tokio::spawn(async move { env.run("waits", "slow", json!({})).await })
-    };
+    let slow = spawn_run(&env, "waits", "slow");
     t.reached.notified().await;
     // In the same (only) worker, a run of another container that must be
     // killed: the caller waits 300 ms, so its hard limit is about 450 ms.
@@ -838,10 +843,7 @@ async fn two_hundred_runs_awaiting_a_slow_upstream_share_the_workers() {
     }
     let started = std::time::Instant::now();
     let runs: Vec<_> = (0..200)
-        .map(|i| {
-            let env = Arc::clone(&env);
-            tokio::spawn(async move { env.run(&format!("c{}", i % 50), "slow", json!({})).await })
-        })
+        .map(|i| spawn_run(&env, &format!("c{}", i % 50), "slow"))
         .collect();
     for r in runs {
         let (status, _, answer) = r.await.unwrap();
@@ -876,12 +878,7 @@ async fn runs_of_one_container_wait_side_by_side_and_log_as_themselves() {
     );
     env.install("solo", "slow", &code).await;
     let started = std::time::Instant::now();
-    let runs: Vec<_> = (0..20)
-        .map(|_| {
-            let env = Arc::clone(&env);
-            tokio::spawn(async move { env.run("solo", "slow", json!({})).await })
-        })
-        .collect();
+    let runs: Vec<_> = (0..20).map(|_| spawn_run(&env, "solo", "slow")).collect();
     for r in runs {
         let (status, _, answer) = r.await.unwrap();
         assert_eq!((status, answer), (200, json!("slow")));
@@ -1036,10 +1033,7 @@ async fn a_run_that_exceeds_its_limit_resets_the_runtime_its_waiting_siblings_sh
         t.addr
     );
     env.install("shared", "w", &code).await;
-    let waiting = {
-        let env = Arc::clone(&env);
-        tokio::spawn(async move { env.run("shared", "w", json!({})).await })
-    };
+    let waiting = spawn_run(&env, "shared", "w");
     t.reached.notified().await;
     // A run of the same container, in the same runtime, stopped at its limit.
     let r = env

@@ -1049,6 +1049,37 @@ async fn saves_keep_the_run_secret_bad_names_are_shown_and_drafts_survive_a_relo
 /// is in the language's syntax mode with no TypeScript check, a mistake is
 /// the compiler's error naming the template's line, and the deployed
 /// template answers the platform's typed call.
+/// Opens `container`'s editor with `token` and creates the extension `name`
+/// for `point` from the new-extension form, waiting for its starter.
+async fn open_new(
+    page: &Client,
+    base: &str,
+    container: &str,
+    token: &str,
+    point: &str,
+    name: &str,
+) {
+    page.goto(&format!("{base}/edit/{container}#//{token}"))
+        .await
+        .unwrap();
+    text_when(page, "[data-test=dialog]", "the new-extension form", |t| {
+        t.contains("New extension for")
+    })
+    .await;
+    page.find(Locator::Css("[data-test=new-point]"))
+        .await
+        .unwrap()
+        .select_by_value(point)
+        .await
+        .unwrap();
+    fill(page, "[data-test=new-name]", name).await;
+    click(page, "[data-test=create]").await;
+    text_when(page, "[data-test=status]", "the starter opens", |t| {
+        t.contains(&format!("New extension {name}"))
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mustache_template_is_written_run_and_deployed_in_the_browser() {
     let Some(driver) = start_driver() else {
@@ -1056,25 +1087,7 @@ async fn a_mustache_template_is_written_run_and_deployed_in_the_browser() {
     };
     let (host, extend, token) = platform("gamma").await;
     let page = browser(&driver).await;
-    page.goto(&format!("{}/edit/gamma#//{token}", host.url()))
-        .await
-        .unwrap();
-    text_when(&page, "[data-test=dialog]", "the new-extension form", |t| {
-        t.contains("New extension for")
-    })
-    .await;
-    page.find(Locator::Css("[data-test=new-point]"))
-        .await
-        .unwrap()
-        .select_by_value("format-email")
-        .await
-        .unwrap();
-    fill(&page, "[data-test=new-name]", "email").await;
-    click(&page, "[data-test=create]").await;
-    text_when(&page, "[data-test=status]", "the starter opens", |t| {
-        t.contains("New extension email")
-    })
-    .await;
+    open_new(&page, host.url(), "gamma", &token, "format-email", "email").await;
     text_when(&page, "[data-test=problems]", "no TypeScript check", |t| {
         t.contains("Written in mustache: no type check here")
     })
@@ -1185,24 +1198,14 @@ async fn the_runner_lists_the_requests_a_draft_made() {
     let (host, _extend, token) =
         platform_on("delta", Host::builder().memory().egress(egress)).await;
     let page = browser(&driver).await;
-    page.goto(&format!("{}/edit/delta#//{token}", host.url()))
-        .await
-        .unwrap();
-    text_when(&page, "[data-test=dialog]", "the new-extension form", |t| {
-        t.contains("New extension for")
-    })
-    .await;
-    page.find(Locator::Css("[data-test=new-point]"))
-        .await
-        .unwrap()
-        .select_by_value("enrich-lead")
-        .await
-        .unwrap();
-    fill(&page, "[data-test=new-name]", "enricher").await;
-    click(&page, "[data-test=create]").await;
-    text_when(&page, "[data-test=status]", "the starter opens", |t| {
-        t.contains("New extension enricher")
-    })
+    open_new(
+        &page,
+        host.url(),
+        "delta",
+        &token,
+        "enrich-lead",
+        "enricher",
+    )
     .await;
     set_code(
         &page,
