@@ -67,14 +67,15 @@ pub(crate) enum Answer {
     },
 }
 
-/// How many runs of a container may be in a worker's pipe at once: one
-/// running and the next waiting, so that the worker does not sleep between
-/// them. Deeper pipes were measured: 8 gave one container at c=32 1.4 times
-/// the throughput of 2 (0.67 of the floor instead of 0.48), but in the
-/// noisy-neighbour bench the victim then kept about a quarter less of its
-/// throughput under one spinning attacker, so it stays at 2 until that is
-/// understood. The worker's CPU accounting (`Spent`) holds for any depth.
-pub(crate) const PIPELINE: usize = 2;
+/// How many runs of a container may be in a worker's pipe at once: while
+/// one runs, the next are already there, so the worker does not sleep
+/// between them and the host writes several frames at once. Measured at
+/// c=32 on one container (#26): 2 gave (a)/(a') 0.52, 8 gave 0.81, with the
+/// noisy-neighbour ratios at 1.17 (one attacker) and 0.98 (two); runs sent
+/// ahead cannot overspend their container's budget (the worker subtracts
+/// what the unanswered ones used, `Spent`), and a container low on budget
+/// gets no runs sent ahead (`penalized`).
+pub(crate) const PIPELINE: usize = 8;
 
 /// One RUN frame's routing: its sequence number, the oldest frame still
 /// unanswered when it was sent (0 if none), and the container's CPU budget
@@ -175,26 +176,13 @@ impl WorkerProcess {
         }
         .encode();
         self.unsent.extend_from_slice(frame.finish());
-        // One attempt without waiting: most frames fit in the pipe at once.
-        poll_fn(
-            |cx| match write_unsent(&mut self.stdin, &mut self.unsent, &mut self.written, cx) {
-                Poll::Ready(r) => Poll::Ready(r),
-                Poll::Pending => Poll::Ready(Ok(())),
-            },
-        )
-        .await
+        Ok(())
     }
 
     /// Sends what a parked run waited for (answered like a run).
     pub(crate) async fn resume(&mut self, frame: &frame::ResumeFrame) -> io::Result<()> {
         self.unsent.extend_from_slice(frame.encode().finish());
-        poll_fn(
-            |cx| match write_unsent(&mut self.stdin, &mut self.unsent, &mut self.written, cx) {
-                Poll::Ready(r) => Poll::Ready(r),
-                Poll::Pending => Poll::Ready(Ok(())),
-            },
-        )
-        .await
+        Ok(())
     }
 
     /// The answer to the oldest unanswered frame, forwarding the log lines

@@ -205,3 +205,11 @@ pub(super) fn hand_on(shared: &Shared, slot: &Arc<Slot>) {
 /// Runs one worker makes for a container before the container goes to the
 /// back of the ready queue, so that busy containers take turns.
 pub(super) const SESSION_RUNS: usize = 32;
+
+/// Whether containers wait in `me`'s ready queue: a worker whose session
+/// used its share goes on with it only when none does, since ending the
+/// session drains the pipe (the process sleeps once per share).
+pub(super) fn others_wait(shared: &Shared, me: &Worker) -> bool {
+    let rx = if me.low { &shared.low_rx } else { &shared.rx };
+    !rx.is_empty()
+}

@@ -397,7 +397,7 @@ pub(super) async fn session(
         // be stopped by it); never past the session's share or when stopping.
         let room = pipe.is_empty() || (pipe.len() < PIPELINE && !penalized(shared, slot));
         if room
-            && sent_runs < SESSION_RUNS
+            && (sent_runs < SESSION_RUNS || !others_wait(shared, me))
             && !shared.stopping.load(Ordering::Acquire)
             && let Some((job, left)) = take_more(shared, slot)
         {
