@@ -145,17 +145,17 @@ impl WorkerProcess {
         })
     }
 
-    /// Sends a run (with its code when `with_code`): writes what the pipe
-    /// takes now and leaves the rest to [`answer`](Self::answer), so it
-    /// never waits on the worker.
-    pub(crate) async fn send(
+    /// Queues a run (with its code when `with_code`) for the worker; it is
+    /// written by [`answer`](Self::answer), together with the frames queued
+    /// beside it (one write, one wake-up of the worker, for several runs).
+    pub(crate) fn send(
         &mut self,
         input: &RunInput,
         generation: u64,
         log_lines: usize,
         with_code: bool,
         routing: Routing,
-    ) -> io::Result<()> {
+    ) {
         let w = &input.webtask;
         let mut frame = frame::Run {
             container: &w.container,
@@ -176,13 +176,11 @@ impl WorkerProcess {
         }
         .encode();
         self.unsent.extend_from_slice(frame.finish());
-        Ok(())
     }
 
     /// Sends what a parked run waited for (answered like a run).
-    pub(crate) async fn resume(&mut self, frame: &frame::ResumeFrame) -> io::Result<()> {
+    pub(crate) fn resume(&mut self, frame: &frame::ResumeFrame) {
         self.unsent.extend_from_slice(frame.encode().finish());
-        Ok(())
     }
 
     /// The answer to the oldest unanswered frame, forwarding the log lines

@@ -234,7 +234,7 @@ async fn resume_parked(
             run: key,
             resume,
         };
-        dead = dead || p.resume(&frame).await.is_err();
+        p.resume(&frame);
         sent.push((key, run, outbound));
     }
     let mut slots = Vec::new();
@@ -363,11 +363,12 @@ pub(super) async fn session(
     let generation = slot.generation.load(Ordering::Acquire);
     let lines = shared.limits.log_lines_per_run;
     let mut pipe: VecDeque<Sent> = VecDeque::with_capacity(2);
-    let mut send = async |p: &mut WorkerProcess,
-                          pipe: &mut VecDeque<Sent>,
-                          job: Job,
-                          left: Duration,
-                          with_code: bool| {
+    // Queued, not written: `answer` writes every queued frame at once.
+    let mut send = |p: &mut WorkerProcess,
+                    pipe: &mut VecDeque<Sent>,
+                    job: Job,
+                    left: Duration,
+                    with_code: bool| {
         *seq += 1;
         let routing = Routing {
             seq: *seq,
@@ -379,19 +380,16 @@ pub(super) async fn session(
                 Duration::ZERO
             },
         };
-        let sent = p
-            .send(&job.input, generation, lines, with_code, routing)
-            .await;
+        p.send(&job.input, generation, lines, with_code, routing);
         pipe.push_back(Sent { seq: *seq, job });
-        sent
     };
-    let mut alive = send(p, &mut pipe, first, left, false).await.is_ok();
+    send(p, &mut pipe, first, left, false);
     let mut sent_runs = 1;
     let mut since = match pipe.front() {
         Some(front) => begin(shared, me, slot, &front.job),
         None => return true,
     };
-    while alive {
+    loop {
         // The next run: when the pipe is empty, or behind the running ones
         // unless the container is low on budget (runs sent ahead could not
         // be stopped by it); never past the session's share or when stopping.
@@ -402,7 +400,7 @@ pub(super) async fn session(
             && let Some((job, left)) = take_more(shared, slot)
         {
             let was_empty = pipe.is_empty();
-            alive = send(p, &mut pipe, job, left, false).await.is_ok();
+            send(p, &mut pipe, job, left, false);
             sent_runs += 1;
             if was_empty && let Some(front) = pipe.front() {
                 since = begin(shared, me, slot, &front.job);
@@ -416,7 +414,7 @@ pub(super) async fn session(
             Ok(Ok(Answer::NeedCode)) => {
                 let Some(sent) = pipe.pop_front() else { break };
                 match cpu_left(slot, &shared.limits) {
-                    Ok(left) => alive = send(p, &mut pipe, sent.job, left, true).await.is_ok(),
+                    Ok(left) => send(p, &mut pipe, sent.job, left, true),
                     Err(retry_after) => {
                         slot.log.end();
                         release(slot, &sent.job);
@@ -479,11 +477,6 @@ pub(super) async fn session(
                 return false;
             }
         }
-    }
-    if !alive {
-        tracing::error!(container = %slot.container, "a worker process's pipe broke");
-        fail_pipe(shared, me, slot, &mut pipe, since, died_reply);
-        return false;
     }
     true
 }
