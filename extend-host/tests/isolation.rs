@@ -165,3 +165,50 @@ async fn a_run_stuck_past_its_hard_limit_of_one_and_a_half_times_its_limit_quara
         "out of quarantine once the run ended"
     );
 }
+
+/// Runs of a container go to its worker process several at a time. When
+/// one of them never polls its interrupt, only that run is killed: the
+/// runs sent ahead of it were answered as they ended (a worker that held
+/// their answers back while running the next got them killed with it), and
+/// the ones sent behind it run again in a new process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_stuck_run_of_those_sent_to_a_worker_together_is_killed() {
+    let mut limits = Limits::default();
+    limits.run_time = Duration::from_millis(300);
+    let env = start_with(limits).await;
+    // x < 0 never polls (indexOf on long strings); the others take 20 ms,
+    // so that the queue holds several when the stuck one is sent.
+    env.install(
+        "mixed",
+        "work",
+        "const h = 'a'.repeat(1.2e5), n = 'a'.repeat(6e4) + 'b';
+         module.exports = (ctx, cb) => {
+           if (ctx.body.x < 0) return cb(null, h.indexOf(n));
+           const until = Date.now() + 20; while (Date.now() < until) {}
+           cb(null, { score: ctx.body.x * 2 });
+         };",
+    )
+    .await;
+    let run = |x: i64| {
+        let (http, url) = (env.http.clone(), env.url("/api/run/mixed/work"));
+        tokio::spawn(async move {
+            let r = http.post(url).json(&json!({ "x": x })).send().await.unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<serde_json::Value>().await.unwrap(),
+            )
+        })
+    };
+    let ahead: Vec<_> = (0..6).map(run).collect();
+    while env.host.runs_in_flight("mixed") < 6 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let stuck = run(-1);
+    let behind: Vec<_> = (10..14).map(run).collect();
+    for (x, r) in (0..6).chain(10..14).zip(ahead.into_iter().chain(behind)) {
+        assert_eq!(r.await.unwrap(), (200, json!({ "score": x * 2 })), "x = {x}");
+    }
+    let (status, body) = stuck.await.unwrap();
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["error"], "Script exceeded the time limit.", "{body}");
+}

@@ -79,10 +79,15 @@ enum Progress {
 
 /// Runs between two measurements of the heap. Measuring walks every object
 /// (`JS_ComputeMemoryUsage`): done after each run it took a fifth of the
-/// worker's CPU on a trivial extension. Compiles, failures and every 32nd
-/// run measure; in between the resident budget uses the last figure (each
-/// runtime's own memory limit holds regardless).
-const MEASURE_EVERY: u32 = 32;
+/// worker's CPU on a trivial extension, and every 32nd run still 6% of
+/// its JavaScript thread (#26's profile). Compiles, failures, runs that
+/// took [`MEASURE_AFTER`] or more and every 128th run measure; in between
+/// the resident budget uses the last figure (each runtime's own memory
+/// limit holds regardless, and a run that short can allocate little).
+const MEASURE_EVERY: u32 = 128;
+
+/// A run this long measures the heap after it, whatever the count.
+const MEASURE_AFTER: Duration = Duration::from_millis(1);
 
 impl std::fmt::Debug for JsContainer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -226,7 +231,12 @@ impl JsContainer {
             Err(e) => Err(e),
         };
         self.unmeasured += 1;
-        if clock.compiles || result.is_err() || self.heap == 0 || self.unmeasured >= MEASURE_EVERY {
+        if clock.compiles
+            || result.is_err()
+            || self.heap == 0
+            || self.unmeasured >= MEASURE_EVERY
+            || clock.cpu >= MEASURE_AFTER
+        {
             self.heap = self.heap_bytes();
             self.unmeasured = 0;
         }

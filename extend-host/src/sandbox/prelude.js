@@ -158,13 +158,15 @@
   function run(key, name, ctxJson, reqJson) {
     const fn = fns[name];
     // k: 1 = callback error or rejection, 2 = exception thrown by the call itself.
-    const st = { d: false, t: false, k: 0, e: undefined, r: undefined, raw: undefined, key, io: null };
+    // p: whether it parked (it is in `parked` until its outcome is read).
+    const st = { d: false, t: false, k: 0, e: undefined, r: undefined, raw: undefined, key, io: null, p: false };
     const fin = (e, r) => {
       if (st.d) return;
       st.d = true;
       if (e !== undefined && e !== null) { st.t = true; st.k = 1; st.e = e; } else { st.r = r; }
     };
-    const rej = (e) => { if (st.d) return; st.d = true; st.t = true; st.k = 1; st.e = e; };
+    // Made only for a promise: most runs settle through `fin`.
+    const rej = () => (e) => { if (st.d) return; st.d = true; st.t = true; st.k = 1; st.e = e; };
     io.cur = st;
     try {
       const c = JSON.parse(ctxJson);
@@ -175,18 +177,19 @@
         fn(c, req, mkRes(st));
       } else if (fn.length === 2) {
         const r = fn(c, fin);
-        if (r && typeof r.then === 'function') r.then(undefined, rej);
+        if (r && typeof r.then === 'function') r.then(undefined, rej());
       } else if (fn.length === 1 && !isAsync(fn)) {
         fn(fin);
       } else {
         const r = fn(c);
-        if (r && typeof r.then === 'function') r.then((v) => fin(null, v), rej); else fin(null, r);
+        if (r && typeof r.then === 'function') r.then((v) => fin(null, v), rej()); else fin(null, r);
       }
     } catch (e) {
       if (!st.d) { st.d = true; st.t = true; st.k = 2; st.e = e; }
     }
     // Settled already (the common case): the outcome, saving the host a call.
     if (st.d) return outcome(st);
+    st.p = true;
     parked.set(key, st);
     return st;
   }
@@ -196,7 +199,7 @@
   // 'result' | 'error' | 'exception' | 'raw' | 'oom'.
   const out = (kind, status, body, headers) => [kind, status, body, headers];
   function outcome(st) {
-    parked.delete(st.key);
+    if (st.p) parked.delete(st.key);
     io.cur = null;
     if (!st.d) {
       return out('exception', 500, JSON.stringify({ code: 500, error: 'Script did not produce a result.',
