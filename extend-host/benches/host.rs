@@ -193,6 +193,7 @@ fn throughput(
     // machine's speed drifts by a third within minutes, so a ratio of two
     // medians taken minutes apart is mostly drift.
     let mut paired = Vec::new();
+    let mut cost = Vec::new();
     for conns in [1u32, 32] {
         for (_, url) in &targets {
             wrk(url, conns, 1, script); // warm-up
@@ -203,6 +204,13 @@ fn throughput(
                 rounds[i].push(wrk(url, conns, secs(), script));
             }
         }
+        // The cost of worker processes, paired the same way: (a)/(a').
+        let mut workers: Vec<(f64, f64)> = rounds[0]
+            .iter()
+            .zip(&rounds[1])
+            .map(|(a, local)| (a.rps / local.rps, a.p50_us / local.p50_us))
+            .collect();
+        workers.sort_by(|a, b| a.0.total_cmp(&b.0));
         let mut ratios: Vec<(f64, f64)> = rounds[1]
             .iter()
             .zip(&rounds[2])
@@ -213,6 +221,9 @@ fn throughput(
         let mut latency: Vec<f64> = ratios.iter().map(|r| r.1).collect();
         latency.sort_by(f64::total_cmp);
         paired.push((conns, throughput, latency));
+        let mut p50: Vec<f64> = workers.iter().map(|r| r.1).collect();
+        p50.sort_by(f64::total_cmp);
+        cost.push((conns, workers.iter().map(|r| r.0).collect::<Vec<_>>(), p50));
         for (i, (name, _)) in targets.iter().enumerate() {
             let m = median(rounds[i].clone());
             println!(
@@ -247,17 +258,25 @@ fn throughput(
             );
         }
     }
+    let range = |v: &[f64]| {
+        format!(
+            "{:.2} ({:.2} to {:.2})",
+            v[v.len() / 2],
+            v[0],
+            v[v.len() - 1]
+        )
+    };
     for (conns, throughput, latency) in &paired {
-        let range = |v: &[f64]| {
-            format!(
-                "{:.2} ({:.2} to {:.2})",
-                v[v.len() / 2],
-                v[0],
-                v[v.len() - 1]
-            )
-        };
         println!(
             "c={conns:<2} paired by round, median (min to max) of {} rounds: throughput (a')/(b) = {}, p50 (a')/(b) = {}×",
+            throughput.len(),
+            range(throughput),
+            range(latency),
+        );
+    }
+    for (conns, throughput, latency) in &cost {
+        println!(
+            "c={conns:<2} paired by round, median (min to max) of {} rounds: throughput (a)/(a') = {} (goal >= 0.9 at c=32), p50 (a)/(a') = {}× (goal <= 1.5 at c=1)",
             throughput.len(),
             range(throughput),
             range(latency),

@@ -192,7 +192,12 @@ async fn only_the_stuck_run_of_those_sent_to_a_worker_together_is_killed() {
     let run = |x: i64| {
         let (http, url) = (env.http.clone(), env.url("/api/run/mixed/work"));
         tokio::spawn(async move {
-            let r = http.post(url).json(&json!({ "x": x })).send().await.unwrap();
+            let r = http
+                .post(url)
+                .json(&json!({ "x": x }))
+                .send()
+                .await
+                .unwrap();
             (
                 r.status().as_u16(),
                 r.json::<serde_json::Value>().await.unwrap(),
@@ -206,7 +211,11 @@ async fn only_the_stuck_run_of_those_sent_to_a_worker_together_is_killed() {
     let stuck = run(-1);
     let behind: Vec<_> = (10..14).map(run).collect();
     for (x, r) in (0..6).chain(10..14).zip(ahead.into_iter().chain(behind)) {
-        assert_eq!(r.await.unwrap(), (200, json!({ "score": x * 2 })), "x = {x}");
+        assert_eq!(
+            r.await.unwrap(),
+            (200, json!({ "score": x * 2 })),
+            "x = {x}"
+        );
     }
     let (status, body) = stuck.await.unwrap();
     assert_eq!(status, 500, "{body}");

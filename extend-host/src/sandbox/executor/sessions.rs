@@ -385,6 +385,9 @@ pub(super) async fn session(
     };
     send(p, &mut pipe, first, left, false);
     let mut sent_runs = 1;
+    // The pipe is refilled once it is down to half, up to full: one write
+    // (and one read in the worker) carries several frames, not one an answer.
+    let mut filling = true;
     let mut since = match pipe.front() {
         Some(front) => begin(shared, me, slot, &front.job),
         None => return true,
@@ -393,7 +396,13 @@ pub(super) async fn session(
         // The next run: when the pipe is empty, or behind the running ones
         // unless the container is low on budget (runs sent ahead could not
         // be stopped by it); never past the session's share or when stopping.
-        let room = pipe.is_empty() || (pipe.len() < PIPELINE && !penalized(shared, slot));
+        if pipe.len() <= PIPELINE / 2 {
+            filling = true;
+        } else if pipe.len() == PIPELINE {
+            filling = false;
+        }
+        let room =
+            pipe.is_empty() || (filling && pipe.len() < PIPELINE && !penalized(shared, slot));
         if room
             && (sent_runs < SESSION_RUNS || !others_wait(shared, me))
             && !shared.stopping.load(Ordering::Acquire)
