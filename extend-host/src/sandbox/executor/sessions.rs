@@ -362,7 +362,7 @@ pub(super) async fn session(
 ) -> bool {
     let generation = slot.generation.load(Ordering::Acquire);
     let lines = shared.limits.log_lines_per_run;
-    let mut pipe: VecDeque<Sent> = VecDeque::with_capacity(2);
+    let mut pipe: VecDeque<Sent> = VecDeque::with_capacity(PIPELINE);
     // Queued, not written: `answer` writes every queued frame at once.
     let mut send = |p: &mut WorkerProcess,
                     pipe: &mut VecDeque<Sent>,
@@ -395,7 +395,8 @@ pub(super) async fn session(
     loop {
         // The next run: when the pipe is empty, or behind the running ones
         // unless the container is low on budget (runs sent ahead could not
-        // be stopped by it); never past the session's share or when stopping.
+        // be stopped by it); past the session's share only while no other
+        // container waits, and never when stopping.
         if pipe.len() <= PIPELINE / 2 {
             filling = true;
         } else if pipe.len() == PIPELINE {
