@@ -80,7 +80,7 @@ fn main() {
     // Node: one vm context running the same extension, Node's fetch.
     let code_file = dir.join("call.js");
     std::fs::write(&code_file, code(&slow)).unwrap();
-    let (mut node, node_url) = support::node_vm_server(&code_file);
+    let (node, node_url) = support::node_vm_server(&code_file);
     let workerd = workerd_program().map(|p| {
         Workerd::start(
             &p,
@@ -214,8 +214,7 @@ fn main() {
             }
         );
     }
-    let _ = node.kill();
-    let _ = node.wait();
+    drop(node);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

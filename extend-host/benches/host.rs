@@ -99,7 +99,7 @@ fn main() {
     let ours = host.webtask_url("bench", "double");
     let in_process = local.webtask_url("bench", "double");
     let floor = rt.block_on(floor_server());
-    let (mut node, node_url) = support::node_vm_server(&code_file);
+    let (node, node_url) = support::node_vm_server(&code_file);
 
     if section("serve") {
         // For profiling: both hosts stay up until stdin closes.
@@ -142,8 +142,7 @@ fn main() {
             workerd.as_ref().map(|w| w.url.as_str()),
         );
     }
-    let _ = node.kill();
-    let _ = node.wait();
+    drop(node);
     drop(local);
     if section("first") {
         first_runs(&rt, &http, &host);

@@ -293,9 +293,20 @@ pub async fn put(
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
 }
 
+/// A child process killed (and reaped) when dropped, so that a bench that
+/// panics leaves no server behind.
+pub struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The Node peer (`node-vm-server.js`) running the extension in
-/// `code_file`, and its URL; kill the child when done.
-pub fn node_vm_server(code_file: &std::path::Path) -> (std::process::Child, String) {
+/// `code_file`, and its URL; the child is killed when the guard is dropped.
+pub fn node_vm_server(code_file: &std::path::Path) -> (KillOnDrop, String) {
     use std::io::BufRead as _;
     let mut node = Command::new("node")
         .arg(concat!(
@@ -314,5 +325,5 @@ pub fn node_vm_server(code_file: &std::path::Path) -> (std::process::Child, Stri
         "http://127.0.0.1:{}/",
         line.trim().strip_prefix("listening on ").unwrap()
     );
-    (node, url)
+    (KillOnDrop(node), url)
 }
