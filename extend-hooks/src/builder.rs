@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::client::{Extend, Inner};
-use crate::deliver::{Outcome, OutcomeFn, Queue, QueueConfig};
 use crate::discovery::Discovery;
 use crate::invoke::Invoker;
+use crate::outcome::{Outcome, OutcomeFn};
 use crate::webtask::{Management, WebtaskApi, WebtaskDiscovery, WebtaskOptions};
 
 impl Extend {
@@ -96,7 +96,7 @@ impl ExtendBuilder {
     }
 
     /// Finds extensions through a webtask host's management API (a
-    /// [`WebtaskDiscovery`], cached) at `base_url` with `token`: the master
+    /// webtask discovery, cached) at `base_url` with `token`: the master
     /// token, or a tenant token when the client serves one tenant. Also enables
     /// [`Extend::management`]. Exactly one of this and
     /// [`ExtendBuilder::discovery`] is required.
@@ -254,38 +254,29 @@ impl ExtendBuilder {
             max_response_bytes: self.max_response_bytes,
             trace_parent: self.trace_parent,
         });
-        let outbox = match &self.outbox {
-            Some(config) => {
-                let store = config.open().map_err(BuildError::Outbox)?;
-                let worker = crate::outbox::Worker::start(
-                    Arc::clone(&store),
-                    Arc::clone(&invoker),
-                    config.clone(),
-                    self.on_outcome.clone(),
-                    &runtime,
-                );
-                Some(crate::outbox::Outbox { store, worker })
-            }
-            None => None,
-        };
-        let queue = Queue::new(
-            Arc::clone(&invoker),
-            QueueConfig {
-                capacity: self.queue_capacity,
-                concurrency: self.concurrency,
-                retry: crate::outbox::RetrySchedule::exponential(
+        let durable = self.outbox.is_some();
+        let config = self.outbox.unwrap_or_else(|| {
+            crate::outbox::OutboxConfig::in_memory(
+                self.queue_capacity,
+                self.concurrency,
+                crate::outbox::RetrySchedule::exponential(
                     self.backoff.0,
                     self.backoff.1,
                     self.max_attempts,
                 ),
-                on_outcome: self.on_outcome,
-                runtime,
-            },
-        );
+            )
+        });
+        let engine =
+            crate::outbox::Worker::start(config, Arc::clone(&invoker), self.on_outcome, &runtime)
+                .map_err(BuildError::Outbox)?;
+        let outbox = durable.then(|| crate::outbox::Outbox {
+            store: Arc::clone(&engine.store),
+            worker: Arc::clone(&engine),
+        });
         Ok(Extend {
             inner: Arc::new(Inner {
                 invoker,
-                queue,
+                engine,
                 outbox,
                 management,
                 watch,

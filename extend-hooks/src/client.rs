@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::deliver::{Queue, ShutdownReport};
 use crate::discovery::{DiscoveryError, Endpoint};
 use crate::error::Error;
 use crate::invoke::Invoker;
+use crate::outcome::ShutdownReport;
 use crate::point::PointDescriptor;
 use crate::webtask::Management;
 
@@ -40,9 +40,11 @@ pub struct Extend {
 
 pub(crate) struct Inner {
     pub(crate) invoker: Arc<Invoker>,
-    pub(crate) queue: Queue,
-    /// The durable outbox, when configured: async invocations go there
-    /// instead of the in-memory queue.
+    /// The delivery engine of async invocations, over the durable outbox
+    /// when one is configured, else over the in-memory queue.
+    pub(crate) engine: Arc<crate::outbox::Worker>,
+    /// The outbox's handle, when there is one (the in-memory queue keeps
+    /// no dead letters to list or replay).
     pub(crate) outbox: Option<crate::outbox::Outbox>,
     pub(crate) management: Option<Management>,
     /// The change-stream follower: it stops when the sender is dropped.
@@ -62,7 +64,7 @@ impl Extend {
     }
 
     /// Forgets the cached discovery answer for (container, point), so the next
-    /// invocation asks again (see [`Discovery::invalidate`]). Management calls
+    /// invocation asks again (see [`Discovery::invalidate`](crate::discovery::Discovery::invalidate)). Management calls
     /// made through [`Extend::management`] do this themselves.
     pub async fn invalidate(&self, container: &str, point: &str) {
         self.inner
@@ -93,17 +95,14 @@ impl Extend {
         self.inner.management.clone()
     }
 
-    /// Queues an async invocation (see [`crate::deliver`]).
+    /// Queues an async invocation (see [`crate::outbox`]).
     pub(crate) fn enqueue(
         &self,
         point: &'static PointDescriptor,
-        container: Arc<str>,
-        body: Bytes,
+        container: &Arc<str>,
+        body: &Bytes,
     ) -> Result<(), Error> {
-        match &self.inner.outbox {
-            Some(outbox) => outbox.worker.enqueue(point, &container, &body),
-            None => self.inner.queue.enqueue(point, container, body),
-        }
+        self.inner.engine.enqueue(point, container, body)
     }
 
     /// The same, awaiting the outbox's commit instead of blocking the
@@ -111,28 +110,23 @@ impl Extend {
     pub(crate) async fn enqueue_awaiting(
         &self,
         point: &'static PointDescriptor,
-        container: Arc<str>,
-        body: Bytes,
+        container: &Arc<str>,
+        body: &Bytes,
     ) -> Result<(), Error> {
-        match &self.inner.outbox {
-            Some(outbox) => {
-                outbox
-                    .worker
-                    .enqueue_awaiting(point, &container, &body)
-                    .await
-            }
-            None => self.inner.queue.enqueue(point, container, body),
-        }
+        self.inner
+            .engine
+            .enqueue_awaiting(point, container, body)
+            .await
     }
 
     /// The durable outbox, when the client was built with one
-    /// ([`ExtendBuilder::outbox`]): what is waiting, dead letters, replay.
+    /// ([`ExtendBuilder::outbox`](crate::ExtendBuilder::outbox)): what is waiting, dead letters, replay.
     pub fn outbox(&self) -> Option<&crate::outbox::Outbox> {
         self.inner.outbox.as_ref()
     }
 
     /// Whether the host's change stream is open right now (see
-    /// [`ExtendBuilder::watch_changes`]); `false` when not watching.
+    /// [`ExtendBuilder::watch_changes`](crate::ExtendBuilder::watch_changes)); `false` when not watching.
     pub fn change_stream_connected(&self) -> bool {
         self.inner.watch.as_ref().is_some_and(|(_, c)| *c.borrow())
     }
@@ -150,28 +144,32 @@ impl Extend {
             .is_ok_and(|r| r.is_ok())
     }
 
-    /// Async invocations queued or in flight right now.
+    /// Async invocations held in this process right now: with the
+    /// in-memory queue, those queued or in flight; with an outbox, those
+    /// this replica is delivering (the outbox's own count is
+    /// [`Outbox::depth`](crate::outbox::Outbox::depth)).
     pub fn pending(&self) -> usize {
-        self.inner.queue.pending()
+        self.inner.engine.pending()
     }
 
     /// Stops taking async invocations (new ones fail with
     /// [`ErrorKind::ShutDown`](crate::ErrorKind::ShutDown)) and waits up to
-    /// `grace` for the queued ones. What is still queued or in flight then is
-    /// cancelled, logged as dropped, and counted in the report.
+    /// `grace`. The in-memory queue goes on delivering what it holds until
+    /// it is empty or the grace ends; what is left then is cancelled, logged
+    /// as dropped, and counted in the report. An outbox loses nothing: what
+    /// was not delivered waits in it for the next process.
     pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
-        if let Some(outbox) = &self.inner.outbox {
-            // Recorded invocations are not dropped: they wait in the outbox.
-            outbox.worker.shutdown(grace).await;
+        ShutdownReport {
+            dropped: self.inner.engine.shutdown(grace).await,
         }
-        self.inner.queue.shutdown(grace).await
     }
 }
 
 impl fmt::Debug for Extend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Extend")
-            .field("queue", &self.inner.queue)
+            .field("pending", &self.pending())
+            .field("outbox", &self.inner.outbox.is_some())
             .field("max_response_bytes", &self.inner.invoker.max_response_bytes)
             .finish_non_exhaustive()
     }

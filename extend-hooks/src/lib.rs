@@ -64,13 +64,13 @@ mod builder;
 pub mod catalog;
 mod classify;
 mod client;
-mod deliver;
 pub mod discovery;
 mod error;
 mod invoke;
 pub mod management;
 mod observe;
 pub mod outbox;
+mod outcome;
 mod payload;
 mod point;
 mod scope;
@@ -86,7 +86,6 @@ pub use builder::{BuildError, ExtendBuilder};
 pub use catalog::Catalog;
 pub use client::Container;
 pub use client::Extend;
-pub use deliver::{Outcome, OutcomeStatus, ShutdownReport};
 pub use error::{Error, ErrorKind};
 /// Declares an extensibility point; see the [crate documentation](crate#the-attribute).
 pub use extend_hooks_macros::extension_point;
@@ -94,6 +93,7 @@ pub use extend_hooks_macros::extension_point;
 /// (e.g. [`wire::headers::DEADLINE`]), webtask metadata and secret names
 /// ([`wire::meta::RUN_SECRET`]), the point-name rule, trace ids.
 pub use extend_wire as wire;
+pub use outcome::{Outcome, OutcomeStatus, ShutdownReport};
 pub use payload::{Payload, ResponseBody};
 pub use point::{Location, Mode, PointDescriptor};
 pub use scope::Scope;

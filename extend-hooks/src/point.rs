@@ -141,7 +141,7 @@ impl PointDescriptor {
 
     /// The language its extensions are written in, when not JavaScript
     /// (`language` in the attribute): the name of a compiler the platform
-    /// publishes with its catalog ([`Catalog::compiler`](crate::Catalog::compiler)).
+    /// publishes with its catalog ([`Catalog::language`](crate::Catalog::language)).
     pub fn language(&self) -> Option<&'static str> {
         self.decl.language
     }

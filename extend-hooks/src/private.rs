@@ -63,9 +63,7 @@ pub fn invoke_async(
     body: Result<Vec<u8>, serde_json::Error>,
 ) -> Result<(), Error> {
     let body = payload_bytes(point, &container.name, body)?;
-    container
-        .extend
-        .enqueue(point, container.name.clone(), body)
+    container.extend.enqueue(point, &container.name, &body)
 }
 
 /// Queues an async invocation (a point declared as `async fn`): with a
@@ -78,6 +76,6 @@ pub async fn invoke_async_awaiting(
     let body = payload_bytes(point, &container.name, body)?;
     container
         .extend
-        .enqueue_awaiting(point, container.name.clone(), body)
+        .enqueue_awaiting(point, &container.name, &body)
         .await
 }

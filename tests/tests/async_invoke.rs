@@ -230,6 +230,27 @@ async fn shutdown_drains_queued_invocations_within_the_grace_period() {
     assert_eq!(err.kind(), &ErrorKind::ShutDown);
 }
 
+/// Shutdown goes on delivering what the queue holds, retries included: an
+/// invocation that failed once and waits for its backoff is delivered, not
+/// dropped, when the retry comes within the grace.
+#[tokio::test]
+async fn a_retry_due_within_the_grace_is_delivered_at_shutdown() {
+    let server = extensions().await;
+    let (extend, mut outcomes) = client(&server, "/flaky/1", |b| {
+        b.async_backoff(Duration::from_millis(200), Duration::from_millis(200))
+    });
+    lead_archived(&extend.container("acme"), &lead(), "x").unwrap();
+    let report = extend.shutdown(Duration::from_secs(30)).await;
+    assert_eq!(report.dropped, 0);
+    let outcome = outcomes
+        .try_recv()
+        .expect("reported before shutdown returned");
+    assert_eq!(outcome.status, Status::Delivered(200));
+    assert_eq!(outcome.attempts, 2);
+    assert_eq!(server.seen.flaky_hits.load(Ordering::SeqCst), 2);
+    assert_eq!(extend.pending(), 0);
+}
+
 #[tokio::test]
 async fn shutdown_reports_what_the_grace_period_could_not_deliver() {
     let server = extensions().await;
@@ -244,61 +265,4 @@ async fn shutdown_reports_what_the_grace_period_could_not_deliver() {
         let outcome = outcomes.recv().await.unwrap();
         assert_eq!(outcome.status, Status::Dropped);
     }
-}
-
-/// A log sink for the test's own subscriber.
-#[derive(Clone, Default)]
-struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-// A current-thread runtime: deliveries run on this thread, under the
-// subscriber set for it.
-#[tokio::test(flavor = "current_thread")]
-async fn every_outcome_is_logged_once_with_its_fields() {
-    use tracing_subscriber::util::SubscriberInitExt;
-    let logs = Logs::default();
-    let sink = logs.clone();
-    let _guard = tracing_subscriber::fmt()
-        .with_writer(move || sink.clone())
-        .with_ansi(false)
-        .finish()
-        .set_default();
-
-    let server = extensions().await;
-    let (extend, mut outcomes) = client(&server, "/flaky/1", |b| b);
-    lead_archived(&extend.container("acme"), &lead(), "x").unwrap();
-    lead_archived(&extend.container("globex"), &lead(), "x").unwrap();
-    for _ in 0..2 {
-        outcomes.recv().await.unwrap();
-    }
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    let delivered: Vec<&str> = text
-        .lines()
-        .filter(|l| l.contains("async extension delivered"))
-        .collect();
-    assert_eq!(delivered.len(), 1, "{text}");
-    for field in [
-        "point=\"lead-archived\"",
-        "container=\"acme\"",
-        "status=200",
-        "attempts=2",
-        "elapsed_ms=",
-    ] {
-        assert!(
-            delivered[0].contains(field),
-            "{field} missing from {}",
-            delivered[0]
-        );
-    }
-    // No extension is not worth a line at the default level.
-    assert!(!text.contains("globex"), "{text}");
 }

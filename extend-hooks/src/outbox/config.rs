@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::memory::MemoryOutbox;
 #[cfg(feature = "outbox-postgres")]
 use super::postgres;
 use super::record::{OutboxError, Store};
@@ -33,9 +34,26 @@ enum Backend {
     },
     #[cfg(feature = "outbox-postgres")]
     Postgres { url: String },
-    /// Keeps the enum inhabited when no backend feature is enabled.
-    #[allow(dead_code)]
-    None,
+    /// The client's queue when it has no outbox: not durable (see
+    /// [`MemoryOutbox`]); configured by the builder's `async_*` settings.
+    Memory { capacity: usize },
+}
+
+/// An opened backend: the store the engine delivers from, and the same as
+/// a [`MemoryOutbox`] when it is the in-memory one, whose end is the
+/// process's.
+pub(crate) struct Opened {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) memory: Option<Arc<MemoryOutbox>>,
+}
+
+impl Opened {
+    fn durable(store: Arc<dyn Store>) -> Self {
+        Opened {
+            store,
+            memory: None,
+        }
+    }
 }
 
 impl OutboxConfig {
@@ -49,6 +67,17 @@ impl OutboxConfig {
             batch: 256,
             poll: Duration::from_secs(1),
         }
+    }
+
+    /// The in-memory queue of a client without an outbox: at most
+    /// `capacity` invocations, `concurrency` deliveries at once (to any
+    /// container), retried on `schedule`.
+    pub(crate) fn in_memory(capacity: usize, concurrency: usize, schedule: RetrySchedule) -> Self {
+        let mut config = OutboxConfig::with(Backend::Memory { capacity });
+        config.schedule = schedule;
+        config.concurrency = concurrency;
+        config.per_container = concurrency;
+        config
     }
 
     /// An outbox in the SQLite file at `path` (created with its folder's
@@ -125,17 +154,23 @@ impl OutboxConfig {
         self
     }
 
-    pub(crate) fn open(&self) -> Result<Arc<dyn Store>, OutboxError> {
+    pub(crate) fn open(&self) -> Result<Opened, OutboxError> {
         match &self.backend {
             #[cfg(feature = "outbox-sqlite")]
-            Backend::Sqlite { path, fsync } => {
-                Ok(Arc::new(sqlite::SqliteOutbox::open(path, *fsync)?))
-            }
+            Backend::Sqlite { path, fsync } => Ok(Opened::durable(Arc::new(
+                sqlite::SqliteOutbox::open(path, *fsync)?,
+            ))),
             #[cfg(feature = "outbox-postgres")]
-            Backend::Postgres { url } => Ok(Arc::new(postgres::PostgresOutbox::open(url)?)),
-            Backend::None => Err(OutboxError::new(
-                "no outbox backend: enable the `outbox-sqlite` or `outbox-postgres` feature",
-            )),
+            Backend::Postgres { url } => Ok(Opened::durable(Arc::new(
+                postgres::PostgresOutbox::open(url)?,
+            ))),
+            Backend::Memory { capacity } => {
+                let memory = Arc::new(MemoryOutbox::new(*capacity));
+                Ok(Opened {
+                    store: Arc::clone(&memory) as Arc<dyn Store>,
+                    memory: Some(memory),
+                })
+            }
         }
     }
 }
@@ -148,7 +183,7 @@ impl fmt::Debug for OutboxConfig {
             // The URL may hold a password.
             #[cfg(feature = "outbox-postgres")]
             Backend::Postgres { .. } => "postgres".to_owned(),
-            Backend::None => "none".to_owned(),
+            Backend::Memory { capacity } => format!("memory (capacity {capacity})"),
         };
         f.debug_struct("OutboxConfig")
             .field("backend", &backend)

@@ -1,13 +1,14 @@
-//! The worker's intake: an invocation is recorded before the call that
+//! The engine's intake: an invocation is recorded before the call that
 //! queued it returns `Ok`, either blocking the caller's thread for the commit
-//! (an async point declared as `fn`) or awaiting it (`async fn`).
+//! (an async point declared as `fn`) or awaiting it (`async fn`). The
+//! in-memory queue commits at once, so neither waits there.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 
 use super::worker::Worker;
-use super::{Committed, OutboxError, delivery_id};
+use super::{Committed, OutboxError, Refused, delivery_id};
 use crate::error::{Error, ErrorKind};
 use crate::point::PointDescriptor;
 
@@ -20,6 +21,7 @@ impl Worker {
         container: &Arc<str>,
         body: &Bytes,
     ) -> Result<(), Error> {
+        self.admit(point, container)?;
         let (committed, answer) = std::sync::mpsc::sync_channel(1);
         self.submit(point, container, body, Committed::Blocking(committed))?;
         let result = answer.recv().unwrap_or_else(|_| Err(writer_gone()));
@@ -34,21 +36,21 @@ impl Worker {
         container: &Arc<str>,
         body: &Bytes,
     ) -> Result<(), Error> {
+        self.admit(point, container)?;
         let (committed, answer) = tokio::sync::oneshot::channel();
         self.submit(point, container, body, Committed::Awaiting(committed))?;
         let result = answer.await.unwrap_or_else(|_| Err(writer_gone()));
         self.committed(point, container, result)
     }
 
-    /// Refuses what cannot be delivered (shutting down, or the outbox is
-    /// unreadable), else hands the invocation to the backend's writer.
-    fn submit(
-        &self,
-        point: &'static PointDescriptor,
-        container: &Arc<str>,
-        body: &Bytes,
-        committed: Committed,
-    ) -> Result<(), Error> {
+    /// Refuses at once, before any work, what cannot be taken: shutting
+    /// down, the outbox unreadable, or the in-memory queue full (which then
+    /// costs its caller a fraction of a microsecond). The backend checks
+    /// again when it takes the invocation, so a race is refused there.
+    fn admit(&self, point: &'static PointDescriptor, container: &Arc<str>) -> Result<(), Error> {
+        if let Some(refused) = self.memory.as_ref().and_then(|m| m.refuses()) {
+            return Err(refusal(point, container, refused));
+        }
         if self.stop.is_cancelled() {
             return Err(Error::new(
                 point.name(),
@@ -68,16 +70,27 @@ impl Worker {
                 format!("the outbox cannot deliver what it holds: {why}"),
             ));
         }
+        Ok(())
+    }
+
+    /// Hands the invocation to the backend's writer.
+    fn submit(
+        &self,
+        point: &'static PointDescriptor,
+        container: &Arc<str>,
+        body: &Bytes,
+        committed: Committed,
+    ) -> Result<(), Error> {
         let record = (
             delivery_id(),
             point.name().to_owned(),
             container.to_string(),
-            body.to_vec(),
+            body.clone(),
             self.invoker.trace_id(),
         );
         self.store
             .enqueue(record, committed)
-            .map_err(|e| outbox_error(point, container, e.to_string()))
+            .map_err(|refused| refusal(point, container, refused))
     }
 
     /// After the writer answered: wakes the worker for what was committed.
@@ -91,6 +104,16 @@ impl Worker {
         self.wake();
         Ok(())
     }
+}
+
+/// Why a backend did not take an invocation, as the caller sees it.
+fn refusal(point: &PointDescriptor, container: &Arc<str>, refused: Refused) -> Error {
+    let kind = match refused {
+        Refused::Full { capacity } => ErrorKind::QueueFull { capacity },
+        Refused::ShutDown => ErrorKind::ShutDown,
+        Refused::Failed(e) => return outbox_error(point, container, e.to_string()),
+    };
+    Error::new(point.name(), container.clone(), kind)
 }
 
 /// An invocation the outbox could not take, as the caller sees it.

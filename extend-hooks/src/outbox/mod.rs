@@ -20,6 +20,12 @@
 //!   extension's `Retry-After`. After the last attempt, or on a permanent
 //!   error, the invocation is a [`DeadLetter`] with every attempt kept, until
 //!   [`Outbox::replay`] makes it due again or [`Outbox::purge`] removes it.
+//! - **Without an outbox**, the client's async invocations wait in a
+//!   bounded queue in memory, delivered by the same engine: a full queue
+//!   refuses at once (`QueueFull`), only transient failures are retried (on
+//!   the builder's `async_*` schedule: the queue is lost with the process,
+//!   so it can't wait hours for a fix), nothing is kept dead, and shutdown
+//!   drops (and reports) what its grace period could not deliver.
 
 // Without a backend feature the backends' helpers have no caller.
 #![cfg_attr(
@@ -27,10 +33,12 @@
     allow(dead_code, unused_imports)
 )]
 
+mod attempt;
 mod config;
 mod flow;
 mod handle;
 mod intake;
+mod memory;
 mod record;
 mod schedule;
 mod worker;
@@ -46,6 +54,7 @@ pub use record::{Attempt, DELIVERY_ID_HEADER, DeadLetter, DeadLetterFilter, Outb
 pub use schedule::RetrySchedule;
 
 pub(crate) use record::{
-    BoxFuture, Committed, NewRecord, Record, Store, delivery_id, history, history_text, ms, now_ms,
+    BoxFuture, Committed, NewRecord, Record, Refused, Store, delivery_id, history, history_text,
+    ms, now_ms,
 };
 pub(crate) use worker::Worker;

@@ -15,7 +15,7 @@ use tokio_postgres::NoTls;
 
 use super::{
     Attempt, BoxFuture, Committed, DeadLetter, DeadLetterFilter, NewRecord, OutboxError, Pending,
-    Record, Store, history, history_text, now_ms,
+    Record, Refused, Store, history, history_text, now_ms,
 };
 
 /// Recordings committed together at most.
@@ -198,7 +198,7 @@ async fn insert(
         ids.push(id.as_str());
         points.push(point.as_str());
         containers.push(container.as_str());
-        bodies.push(body.as_slice());
+        bodies.push(body.as_ref());
         traces.push(trace.as_str());
     }
     client
@@ -221,8 +221,8 @@ fn count(n: i32) -> u32 {
 const FILTER: &str = "($1::text IS NULL OR point = $1) AND ($2::text IS NULL OR container = $2) AND ($3::text IS NULL OR id = $3)";
 
 impl Store for PostgresOutbox {
-    fn enqueue(&self, row: NewRecord, reply: Committed) -> Result<(), OutboxError> {
-        self.writer.send((row, reply)).map_err(|_| stopped())
+    fn enqueue(&self, row: NewRecord, reply: Committed) -> Result<(), Refused> {
+        self.writer.send((row, reply)).map_err(|_| stopped().into())
     }
 
     fn lease<'a>(
@@ -255,7 +255,7 @@ impl Store for PostgresOutbox {
                     id: r.get(0),
                     point: r.get(1),
                     container: r.get(2),
-                    body: r.get(3),
+                    body: r.get::<_, Vec<u8>>(3).into(),
                     created_ms: r.get(4),
                     attempts: count(r.get(5)),
                     history: history(r.get(6)),

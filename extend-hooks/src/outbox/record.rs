@@ -121,8 +121,8 @@ pub struct DeadLetter {
     pub attempts: Vec<Attempt>,
 }
 
-/// Which dead letters [`Outbox::dead_letters`] lists and
-/// [`Outbox::replay`] revives: every field set must match.
+/// Which dead letters [`Outbox::dead_letters`](super::Outbox::dead_letters) lists and
+/// [`Outbox::replay`](super::Outbox::replay) revives: every field set must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DeadLetterFilter {
@@ -169,7 +169,8 @@ pub(crate) struct Record {
     pub id: String,
     pub point: String,
     pub container: String,
-    pub body: Vec<u8>,
+    /// Shared, not copied, between the in-memory queue and its attempts.
+    pub body: bytes::Bytes,
     pub created_ms: i64,
     pub attempts: u32,
     pub history: Vec<Attempt>,
@@ -178,7 +179,7 @@ pub(crate) struct Record {
 }
 
 /// An invocation to record: delivery id, point, container, body, trace id.
-pub(crate) type NewRecord = (String, String, String, Vec<u8>, String);
+pub(crate) type NewRecord = (String, String, String, bytes::Bytes, String);
 
 /// How a backend's writer tells the caller that its invocation is committed
 /// (or is not): a thread blocked on it (a point declared as a plain `fn`),
@@ -205,12 +206,32 @@ impl Committed {
     }
 }
 
+/// Why a backend did not take an invocation.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// The in-memory queue holds `capacity` invocations already.
+    Full {
+        /// Its capacity.
+        capacity: usize,
+    },
+    /// The in-memory queue is shutting down.
+    ShutDown,
+    /// A durable backend's writer has stopped.
+    Failed(OutboxError),
+}
+
+impl From<OutboxError> for Refused {
+    fn from(e: OutboxError) -> Self {
+        Refused::Failed(e)
+    }
+}
+
 /// What a backend does. Every call is one transaction.
 pub(crate) trait Store: Send + Sync + 'static {
     /// Hands an invocation, due now, to the backend's writer, which answers
-    /// `committed` once it is committed. An error here means the writer has
-    /// stopped and the invocation was not taken.
-    fn enqueue(&self, record: NewRecord, committed: Committed) -> Result<(), OutboxError>;
+    /// `committed` once it is committed. An error here means the invocation
+    /// was not taken: the queue is full or closed, or the writer has stopped.
+    fn enqueue(&self, record: NewRecord, committed: Committed) -> Result<(), Refused>;
     /// Takes up to `limit` due invocations for `owner` until `until_ms`,
     /// none of a container in `skip` (held back or at its limit).
     fn lease<'a>(

@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
     Attempt, BoxFuture, Committed, DeadLetter, DeadLetterFilter, NewRecord, OutboxError, Pending,
-    Record, Store, history, history_text, now_ms,
+    Record, Refused, Store, history, history_text, now_ms,
 };
 
 /// Recordings committed together at most.
@@ -179,7 +179,7 @@ fn insert(conn: &mut Connection, group: &[(Row, Committed)]) -> rusqlite::Result
              VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
         )?;
         for ((id, point, container, body, trace), _) in group {
-            stmt.execute(params![id, point, container, body, now, trace])?;
+            stmt.execute(params![id, point, container, body.as_ref(), now, trace])?;
         }
     }
     tx.commit()
@@ -189,10 +189,10 @@ const FILTER: &str =
     "(?1 IS NULL OR point = ?1) AND (?2 IS NULL OR container = ?2) AND (?3 IS NULL OR id = ?3)";
 
 impl Store for SqliteOutbox {
-    fn enqueue(&self, row: NewRecord, reply: Committed) -> Result<(), OutboxError> {
+    fn enqueue(&self, row: NewRecord, reply: Committed) -> Result<(), Refused> {
         self.ops
             .send(Op::Enqueue { row, reply })
-            .map_err(|_| stopped())
+            .map_err(|_| stopped().into())
     }
 
     fn lease<'a>(
@@ -223,7 +223,7 @@ impl Store for SqliteOutbox {
                         id: r.get(0)?,
                         point: r.get(1)?,
                         container: r.get(2)?,
-                        body: r.get(3)?,
+                        body: r.get::<_, Vec<u8>>(3)?.into(),
                         created_ms: r.get(4)?,
                         attempts: r.get(5)?,
                         history: history(&r.get::<_, String>(6)?),

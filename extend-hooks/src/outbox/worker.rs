@@ -1,50 +1,59 @@
-//! The delivery loop of an outbox: lease what is due, deliver it with the
-//! client's invoker, and record the outcome.
+//! The delivery engine of async invocations: lease what is due from the
+//! backend, deliver it with the client's invoker, and record the outcome.
+//! One engine for every backend; a durable one (an outbox) and the in-memory
+//! queue differ only in what a failure and a shutdown mean (the places that
+//! ask `self.memory`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::Instrument as _;
 
-use super::flow::{
-    COMPACT_EVERY, DISABLED_FRESH, FIRST_PAUSE, Flow, Known, LONGEST_PAUSE, held_back,
-};
-use super::{Attempt, OutboxConfig, Record, Store, delivery_id, ms, now_ms};
-use crate::deliver::{Outcome, OutcomeFn, OutcomeStatus, report};
+use super::config::Opened;
+use super::flow::{COMPACT_EVERY, Flow, Known};
+use super::memory::MemoryOutbox;
+use super::{OutboxConfig, OutboxError, Store, delivery_id, ms, now_ms};
+use crate::outcome::OutcomeFn;
 
-use crate::invoke::{Attempted, Invoker};
+use crate::invoke::Invoker;
 use crate::point::PointDescriptor;
 
+/// The delivery engine of one client, over its outbox or its in-memory
+/// queue. Its jobs are split by file: `intake` (taking an invocation),
+/// this file (the lease loop, leases, shutdown), `attempt` (one delivery and
+/// its verdict), `flow` (per-container holds).
 pub(crate) struct Worker {
-    pub(super) store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn Store>,
+    /// The same as `store` when it is the in-memory queue: failures are
+    /// then retried only when transient, nothing is kept dead, and shutdown
+    /// drops (and reports) what is left.
+    pub(super) memory: Option<Arc<MemoryOutbox>>,
     pub(super) invoker: Arc<Invoker>,
-    config: OutboxConfig,
+    pub(super) config: OutboxConfig,
     /// This replica's name on its leases.
-    owner: String,
-    points: HashMap<&'static str, &'static PointDescriptor>,
-    on_outcome: Option<OutcomeFn>,
-    notify: Notify,
+    pub(super) owner: String,
+    pub(super) points: HashMap<&'static str, &'static PointDescriptor>,
+    pub(super) on_outcome: Option<OutcomeFn>,
+    pub(super) notify: Notify,
     /// Stops taking new work.
     pub(super) stop: CancellationToken,
     /// Abandons deliveries in flight (after the shutdown grace).
-    abort: CancellationToken,
-    tracker: TaskTracker,
-    slots: Arc<Semaphore>,
+    pub(super) abort: CancellationToken,
+    pub(super) tracker: TaskTracker,
+    pub(super) slots: Arc<Semaphore>,
     /// Per container: deliveries in flight, and whether the host holds it back.
-    flows: std::sync::Mutex<HashMap<Arc<str>, Flow>>,
+    pub(super) flows: std::sync::Mutex<HashMap<Arc<str>, Flow>>,
     /// Why the last attempt to take due invocations failed, while it does:
     /// new invocations are refused rather than acknowledged into an
     /// outbox that cannot deliver them.
     pub(super) unreadable: std::sync::Mutex<Option<String>>,
     /// Invocations this replica is delivering, whose leases it renews.
-    delivering: std::sync::Mutex<std::collections::HashSet<String>>,
+    pub(super) delivering: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Disabled extensions by (container, point), and when that was asked.
-    disabled: std::sync::Mutex<HashMap<(String, &'static str), Known>>,
+    pub(super) disabled: std::sync::Mutex<HashMap<(String, &'static str), Known>>,
 }
 
 /// Gives a container's place back when a delivery ends, and wakes the loop
@@ -79,14 +88,14 @@ impl Drop for Place<'_> {
 }
 
 impl Worker {
-    /// Starts delivering from `store` on `runtime`.
+    /// Opens `config`'s backend and starts delivering from it on `runtime`.
     pub(crate) fn start(
-        store: Arc<dyn Store>,
-        invoker: Arc<Invoker>,
         mut config: OutboxConfig,
+        invoker: Arc<Invoker>,
         on_outcome: Option<OutcomeFn>,
         runtime: &tokio::runtime::Handle,
-    ) -> Arc<Worker> {
+    ) -> Result<Arc<Worker>, OutboxError> {
+        let Opened { store, memory } = config.open()?;
         let points: HashMap<&'static str, &'static PointDescriptor> =
             inventory::iter::<crate::__private::Registration>
                 .into_iter()
@@ -98,6 +107,7 @@ impl Worker {
         config.lease = config.lease.max(Duration::from_millis(400));
         let worker = Arc::new(Worker {
             store,
+            memory,
             invoker,
             slots: Arc::new(Semaphore::new(config.concurrency)),
             config,
@@ -115,9 +125,26 @@ impl Worker {
         });
         let run = Arc::clone(&worker);
         worker.tracker.spawn_on(run.run(), runtime);
-        let renew = Arc::clone(&worker);
-        worker.tracker.spawn_on(renew.renew(), runtime);
-        worker
+        if worker.memory.is_none() {
+            // Leases in memory never run out: nobody else could take them.
+            let renew = Arc::clone(&worker);
+            worker.tracker.spawn_on(renew.renew(), runtime);
+        }
+        Ok(worker)
+    }
+
+    /// Async invocations held in this process: for the in-memory queue,
+    /// every one not yet ended; with an outbox, those this replica is
+    /// delivering (the rest wait in the database: [`super::Outbox::depth`]).
+    pub(crate) fn pending(&self) -> usize {
+        match &self.memory {
+            Some(memory) => memory.len(),
+            None => self
+                .delivering
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .len(),
+        }
     }
 
     pub(crate) fn wake(&self) {
@@ -150,7 +177,7 @@ impl Worker {
         }
     }
 
-    fn flows(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Flow>> {
+    pub(super) fn flows(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Flow>> {
         self.flows
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -259,7 +286,9 @@ impl Worker {
                     tracing::warn!(error = %e, "outbox: could not take due invocations");
                 }
             }
-            if let Ok(depth) = self.store.depth().await {
+            if self.memory.is_some() {
+                // Not an outbox: no depth to publish, no space to give back.
+            } else if let Ok(depth) = self.store.depth().await {
                 metrics::gauge!("extend_outbox_depth").set(depth as f64);
                 // Emptied since it last held something: give the space back
                 // (at most once per COMPACT_EVERY).
@@ -292,243 +321,28 @@ impl Worker {
         }
     }
 
-    /// The host held `container`'s delivery back: nothing of it is
-    /// delivered before the returned time.
-    fn hold_back(&self, container: &Arc<str>, retry_after: Option<Duration>) -> i64 {
-        let mut flows = self.flows();
-        let f = flows.entry(Arc::clone(container)).or_default();
-        let wait = retry_after
-            .unwrap_or(f.backoff.max(FIRST_PAUSE))
-            .clamp(Duration::from_millis(100), LONGEST_PAUSE);
-        f.backoff = (f.backoff.max(FIRST_PAUSE) * 2).min(LONGEST_PAUSE);
-        f.paused_until_ms = f.paused_until_ms.max(now_ms() + ms(wait));
-        f.paused_until_ms
-    }
-
-    /// The names of `container`'s disabled extensions for `point`, asked
-    /// of discovery at most every [`DISABLED_FRESH`] per (container, point),
-    /// since most containers without an extension have none disabled either.
-    async fn disabled(&self, point: &PointDescriptor, container: &Arc<str>) -> Vec<String> {
-        let key = (container.to_string(), point.name());
-        let now = std::time::Instant::now();
-        {
-            let known = self
-                .disabled
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some((at, names)) = known.get(&key)
-                && now.duration_since(*at) < DISABLED_FRESH
-            {
-                return names.clone();
+    /// Stops taking invocations and waits up to `grace`. An outbox stops
+    /// taking due ones at once, lets deliveries in flight finish, then
+    /// abandons the rest and hands their leases back: nothing is lost. The
+    /// in-memory queue goes on delivering what it holds (retries included)
+    /// until it is empty or the grace ends; what is left then is dropped,
+    /// reported as such, and counted in the returned number.
+    pub(crate) async fn shutdown(&self, grace: Duration) -> usize {
+        if let Some(memory) = &self.memory {
+            memory.close();
+            let emptied = tokio::time::timeout(grace, memory.emptied()).await.is_ok();
+            self.stop.cancel();
+            self.tracker.close();
+            if !emptied {
+                self.abort.cancel();
             }
-        }
-        let names = self
-            .invoker
-            .discovery
-            .disabled(container, point.name())
-            .await
-            .unwrap_or_default();
-        let mut known = self
-            .disabled
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if known.len() >= 10_000 {
-            known.clear();
-        }
-        known.insert(key, (now, names.clone()));
-        names
-    }
-
-    /// The host took one of `container`'s deliveries: no more backing off.
-    fn flowing(&self, container: &Arc<str>) {
-        if let Some(f) = self.flows().get_mut(container) {
-            f.backoff = Duration::ZERO;
-        }
-    }
-
-    async fn deliver(&self, record: Record) {
-        let trace_id = if record.trace_id.is_empty() {
-            self.invoker.trace_id()
-        } else {
-            record.trace_id.clone()
-        };
-        let span = crate::observe::span(&record.point, &record.container, "async", &trace_id);
-        self.deliver_in(record, &trace_id, &span)
-            .instrument(span.clone())
-            .await;
-    }
-
-    async fn deliver_in(&self, mut record: Record, trace_id: &str, span: &tracing::Span) {
-        let started = std::time::Instant::now();
-        let container: Arc<str> = record.container.as_str().into();
-        let Some(point) = self.points.get(record.point.as_str()).copied() else {
-            let error = format!(
-                "point `{}` is not declared in this binary: nothing can deliver it",
-                record.point
-            );
-            record.history.push(Attempt {
-                at_ms: now_ms(),
-                status: None,
-                error: error.clone(),
-            });
-            tracing::warn!(point = %record.point, container = %record.container, id = %record.id, "{error}");
-            self.save(
-                self.store.bury(&record.id, now_ms(), &record.history),
-                &record.id,
-            )
-            .await;
-            return;
-        };
-        let attempted = self
-            .invoker
-            .attempt_async(
-                point,
-                &container,
-                Bytes::from(std::mem::take(&mut record.body)),
-                &record.id,
-                trace_id,
-            )
-            .await;
-        let elapsed = Duration::from_millis(
-            u64::try_from(now_ms().saturating_sub(record.created_ms)).unwrap_or(0),
-        );
-        let failed = match attempted {
-            Attempted::NoExtension if !self.disabled(point, &container).await.is_empty() => {
-                // Disabled, not removed: kept as a dead letter to replay
-                // once the tenant enables it again, instead of dropped.
-                self.flowing(&container);
-                let names = self.disabled(point, &container).await;
-                record.history.push(Attempt {
-                    at_ms: now_ms(),
-                    status: None,
-                    error: format!(
-                        "the extension for \"{}\" in container \"{container}\" is disabled ({}): replay this invocation once it is enabled again",
-                        point.name(),
-                        names.join(", ")
-                    ),
-                });
-                self.save(
-                    self.store.bury(&record.id, now_ms(), &record.history),
-                    &record.id,
-                )
-                .await;
-                metrics::counter!("extend_dead_letters_total", "point" => point.name())
-                    .increment(1);
-                let attempts = u32::try_from(record.history.len()).unwrap_or(u32::MAX);
-                crate::deliver::observe_outcome(
-                    span,
-                    point,
-                    started,
-                    &OutcomeStatus::NoExtension,
-                    attempts,
-                );
-                self.report(
-                    point,
-                    container,
-                    OutcomeStatus::NoExtension,
-                    attempts,
-                    elapsed,
-                    &record.id,
-                );
-                return;
+            self.tracker.wait().await;
+            let left = memory.drain();
+            for record in &left {
+                self.dropped(record);
             }
-            Attempted::Delivered { .. } | Attempted::NoExtension => {
-                self.flowing(&container);
-                self.save(self.store.done(&record.id), &record.id).await;
-                let status = match attempted {
-                    Attempted::Delivered { status } => OutcomeStatus::Delivered { status },
-                    _ => OutcomeStatus::NoExtension,
-                };
-                // Every attempt the invocation had, those before a replay
-                // included (its history keeps them), and this one.
-                let attempts = u32::try_from(record.history.len()).unwrap_or(u32::MAX)
-                    + u32::from(matches!(status, OutcomeStatus::Delivered { .. }));
-                crate::deliver::observe_outcome(span, point, started, &status, attempts);
-                self.report(point, container, status, attempts, elapsed, &record.id);
-                return;
-            }
-            Attempted::Failed(failed) => failed,
-        };
-        if held_back(&failed.error) {
-            // Back-pressure, not a failed attempt: the invocation waits
-            // with its attempts unchanged, and so does the container.
-            let at = self.hold_back(&container, failed.retry_after);
-            tracing::debug!(point = point.name(), container = %container, id = %record.id,
-                error = %failed.error, retry_in_ms = at - now_ms(), "outbox: the host holds deliveries back; waiting");
-            self.save(self.store.postpone(&record.id, at), &record.id)
-                .await;
-            return;
+            return left.len();
         }
-        record.attempts += 1;
-        record.history.push(Attempt {
-            at_ms: now_ms(),
-            status: failed.error.status(),
-            error: failed.error.to_string(),
-        });
-        // Every failure is retried on the schedule, as webhook systems do:
-        // over hours, the tenant may well fix a failing extension.
-        let next = self
-            .config
-            .schedule
-            .next(record.attempts, failed.retry_after);
-        match next {
-            Some(wait) => {
-                tracing::debug!(point = point.name(), container = %container, id = %record.id,
-                    attempts = record.attempts, error = %failed.error, retry_in_ms = ms(wait), "outbox: attempt failed; retrying");
-                self.save(
-                    self.store
-                        .retry(&record.id, now_ms() + ms(wait), &record.history),
-                    &record.id,
-                )
-                .await;
-            }
-            None => {
-                self.save(
-                    self.store.bury(&record.id, now_ms(), &record.history),
-                    &record.id,
-                )
-                .await;
-                metrics::counter!("extend_dead_letters_total", "point" => point.name())
-                    .increment(1);
-                let status = OutcomeStatus::Failed(failed.error);
-                let attempts = u32::try_from(record.history.len()).unwrap_or(u32::MAX);
-                crate::deliver::observe_outcome(span, point, started, &status, attempts);
-                self.report(point, container, status, attempts, elapsed, &record.id);
-            }
-        }
-    }
-
-    /// Writes an outcome; a failure leaves the lease to run out, after
-    /// which the invocation is delivered again (at least once).
-    async fn save(&self, write: super::BoxFuture<'_, Result<(), super::OutboxError>>, id: &str) {
-        if let Err(e) = write.await {
-            tracing::warn!(id, error = %e, "outbox: could not record a delivery outcome; it will be delivered again");
-        }
-    }
-
-    fn report(
-        &self,
-        point: &'static PointDescriptor,
-        container: Arc<str>,
-        status: OutcomeStatus,
-        attempts: u32,
-        elapsed: Duration,
-        id: &str,
-    ) {
-        let outcome = Outcome {
-            point: point.name(),
-            container,
-            status,
-            attempts,
-            elapsed,
-            delivery_id: Some(id.into()),
-        };
-        report(&outcome, self.on_outcome.as_ref());
-    }
-
-    /// Stops taking work, lets deliveries in flight finish for up to
-    /// `grace`, then abandons the rest and hands their leases back.
-    pub(crate) async fn shutdown(&self, grace: Duration) {
         self.stop.cancel();
         self.tracker.close();
         if tokio::time::timeout(grace, self.tracker.wait())
@@ -541,5 +355,6 @@ impl Worker {
         if let Err(e) = self.store.release(&self.owner).await {
             tracing::warn!(error = %e, "outbox: could not hand back leases at shutdown; they run out by themselves");
         }
+        0
     }
 }
