@@ -203,26 +203,22 @@ fn throughput(
                 rounds[i].push(wrk(url, conns, secs(), script));
             }
         }
-        // The cost of worker processes, paired the same way: (a)/(a').
-        let mut workers: Vec<(f64, f64)> = rounds[0]
-            .iter()
-            .zip(&rounds[1])
-            .map(|(a, local)| (a.rps / local.rps, a.p50_us / local.p50_us))
-            .collect();
-        workers.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let mut ratios: Vec<(f64, f64)> = rounds[1]
-            .iter()
-            .zip(&rounds[2])
-            .map(|(ours, raw)| (ours.rps / raw.rps, ours.p50_us / raw.p50_us))
-            .collect();
-        ratios.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let throughput: Vec<f64> = ratios.iter().map(|r| r.0).collect();
-        let mut latency: Vec<f64> = ratios.iter().map(|r| r.1).collect();
-        latency.sort_by(f64::total_cmp);
+        // (a')/(b) per round, and the cost of worker processes, (a)/(a'),
+        // paired the same way: throughput ratios and p50 ratios, each sorted.
+        let pair = |x: &[Load], y: &[Load]| {
+            let (mut t, mut p): (Vec<f64>, Vec<f64>) = x
+                .iter()
+                .zip(y)
+                .map(|(x, y)| (x.rps / y.rps, x.p50_us / y.p50_us))
+                .unzip();
+            t.sort_by(f64::total_cmp);
+            p.sort_by(f64::total_cmp);
+            (t, p)
+        };
+        let (throughput, latency) = pair(&rounds[1], &rounds[2]);
         paired.push((conns, throughput, latency));
-        let mut p50: Vec<f64> = workers.iter().map(|r| r.1).collect();
-        p50.sort_by(f64::total_cmp);
-        cost.push((conns, workers.iter().map(|r| r.0).collect::<Vec<_>>(), p50));
+        let (throughput, p50) = pair(&rounds[0], &rounds[1]);
+        cost.push((conns, throughput, p50));
         for (i, (name, _)) in targets.iter().enumerate() {
             let m = median(rounds[i].clone());
             println!(
