@@ -305,3 +305,121 @@ async fn a_store_without_version_history_says_so_with_501() {
         "{body}"
     );
 }
+
+/// SQLite underneath, with a live feed that lags until the test lets it
+/// through, as PostgreSQL's notifications reach a host after the commit
+/// that a read of the log already sees.
+struct Lagging {
+    inner: Arc<SqliteStore>,
+    feed: broadcast::Sender<Change>,
+}
+
+impl Lagging {
+    /// Forwards the inner store's changes once `through` is true.
+    fn new(inner: Arc<SqliteStore>, mut through: tokio::sync::watch::Receiver<bool>) -> Self {
+        let (feed, _) = broadcast::channel(1024);
+        let mut changes = inner.changes().unwrap();
+        let out = feed.clone();
+        tokio::spawn(async move {
+            while let Ok(change) = changes.recv().await {
+                if through.wait_for(|through| *through).await.is_err() {
+                    return;
+                }
+                let _ = out.send(change);
+            }
+        });
+        Lagging { inner, feed }
+    }
+}
+
+impl Store for Lagging {
+    fn get<'a>(
+        &'a self,
+        container: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredWebtask>, StoreError>> {
+        self.inner.get(container, name)
+    }
+    fn put(&self, webtask: StoredWebtask) -> BoxFuture<'_, Result<StoredWebtask, StoreError>> {
+        self.inner.put(webtask)
+    }
+    fn delete<'a>(
+        &'a self,
+        container: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        self.inner.delete(container, name)
+    }
+    fn list<'a>(
+        &'a self,
+        container: &'a str,
+        meta: &'a [(String, String)],
+        offset: u64,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<Vec<StoredWebtask>, StoreError>> {
+        self.inner.list(container, meta, offset, limit)
+    }
+    fn usage<'a>(&'a self, container: &'a str) -> BoxFuture<'a, Result<Usage, StoreError>> {
+        self.inner.usage(container)
+    }
+    fn revoke<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.inner.revoke(jti)
+    }
+    fn revoked(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
+        self.inner.revoked()
+    }
+}
+
+impl Drafts for Lagging {}
+impl History for Lagging {}
+impl Recordings for Lagging {}
+impl Catalogs for Lagging {}
+impl extend_host::store::Settings for Lagging {}
+
+impl Feed for Lagging {
+    fn changes(&self) -> Option<broadcast::Receiver<Change>> {
+        Some(self.feed.subscribe())
+    }
+    fn changes_since<'a>(
+        &'a self,
+        after: u64,
+        container: Option<&'a str>,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<extend_host::store::ChangeLog, StoreError>> {
+        self.inner.changes_since(after, container, limit)
+    }
+}
+
+/// A client whose last event id this host never sent is told to start over
+/// and then gets the changes after that moment: a change the log already
+/// had (it is in what the client lists next) is not sent again when a
+/// lagging live feed brings it after the reset. It was, on PostgreSQL,
+/// whenever the notification came after the stream opened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_reset_a_late_live_change_the_log_already_had_is_not_sent() {
+    let dir = tempdir();
+    let inner = Arc::new(SqliteStore::open(&dir.join("lagging.db")).unwrap());
+    let (through, held) = tokio::sync::watch::channel(false);
+    let host = HostBuilder::default()
+        .data_dir(&dir)
+        .store(Arc::new(Lagging::new(inner, held)))
+        .start()
+        .await
+        .unwrap();
+    let env = common::Env::with_host(host);
+    env.install("globex", "w", "module.exports = cb => cb(null, 1)")
+        .await;
+    let mut ahead = common::Changes::open(&env, "?container=globex", Some(1_000_000)).await;
+    assert_eq!(ahead.next().await.event, "reset");
+    // The feed catches up: it brings `w` now, then `w2`.
+    through.send(true).unwrap();
+    env.install("globex", "w2", "module.exports = cb => cb(null, 2)")
+        .await;
+    let next = ahead.next().await;
+    assert_eq!(
+        (next.event.as_str(), next.data["name"].as_str()),
+        ("webtask", Some("w2")),
+        "{:?}",
+        next.data
+    );
+}

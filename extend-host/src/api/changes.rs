@@ -156,9 +156,12 @@ impl Watch {
             }
         };
         if !log.complete {
-            // From here on every live change goes out: the client starts over.
+            // The client starts over from what is there now: a change the
+            // log already has is in what it lists next, and one that a
+            // lagging live feed (PostgreSQL's notifications) still brings
+            // is not sent again after the reset.
             self.catching_up = None;
-            self.last = 0;
+            self.last = log.latest;
             return Some(reset_event(
                 "the changes after the last event id are not known to this host",
             ));

@@ -306,6 +306,10 @@ pub struct ChangeLog {
     /// `false` when changes after the asked position were already pruned
     /// from the log: the reader has missed some and must start over.
     pub complete: bool,
+    /// The id of the newest change in the whole log when it was read (0
+    /// when empty): a reader that starts over has what came up to here,
+    /// and skips it when a lagging live feed brings it again.
+    pub latest: u64,
 }
 
 /// A log record written by a run on another host sharing the store.

@@ -44,6 +44,7 @@ impl Feed for PostgresStore {
                     })
                     .collect(),
                 complete: log_is_complete(oldest, latest, after),
+                latest: latest.map_or(0, |id| id.max(0) as u64),
             })
         })
     }

@@ -43,6 +43,7 @@ impl Feed for SqliteStore {
             Ok(ChangeLog {
                 changes: rows.collect::<Result<_, _>>().map_err(db)?,
                 complete,
+                latest: latest.map_or(0, |id| id.max(0) as u64),
             })
         })
     }
