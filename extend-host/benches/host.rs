@@ -336,7 +336,7 @@ fn cpu_split(in_process: &str, floor: &str, script: &std::path::Path) {
 }
 
 fn first_runs(rt: &tokio::runtime::Runtime, http: &reqwest::Client, host: &Host) {
-    // First run after create: each in a fresh container, so a runtime is built and the code compiled.
+    // First run after create: each in a fresh container, so a runtime is built and its code (unique) compiled.
     let mut first = Vec::new();
     let mut warm = Vec::new();
     rt.block_on(async {
@@ -356,7 +356,7 @@ fn first_runs(rt: &tokio::runtime::Runtime, http: &reqwest::Client, host: &Host)
         }
         for i in 0..scaled(200, 10) {
             let c = format!("fresh{i}");
-            put(http, host, &c, "double", CODE).await;
+            put(http, host, &c, "double", &format!("{CODE}// {c}")).await;
             let url = host.webtask_url(&c, "double");
             for sink in [&mut first, &mut warm] {
                 let t = Instant::now();
@@ -516,7 +516,7 @@ fn overrun(rt: &tokio::runtime::Runtime, http: &reqwest::Client) {
     }
 }
 
-/// 100,000 containers with one extension each, each run once: RSS of the
+/// 100,000 containers with one extension each (its own code), each run once: RSS of the
 /// host and its workers against the resident budget, then the latency of
 /// runs whose runtime was evicted (a rebuild and compile) against warm runs.
 fn many_containers(rt: &tokio::runtime::Runtime, http: &reqwest::Client) {
@@ -546,7 +546,7 @@ fn many_containers(rt: &tokio::runtime::Runtime, http: &reqwest::Client) {
                     let r = http
                         .put(format!("{url}/api/webtask/c{i}/double"))
                         .bearer_auth(&token)
-                        .json(&json!({ "code": CODE }))
+                        .json(&json!({ "code": format!("{CODE}// c{i}") }))
                         .send()
                         .await
                         .unwrap();
