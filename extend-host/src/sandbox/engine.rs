@@ -1,21 +1,22 @@
 //! One container's JavaScript runtime: its own QuickJS heap, memory cap, stack
 //! cap and wall-clock interrupt, and the extensions compiled in it.
 
+use super::bytecode::{self, HostScript};
 use super::cpu::{cpu_charge, start_cpu_accounting};
 use super::io::{Resume, Wait};
 use super::marshal::{Failure, completions, read_outcome, read_wait};
 use super::{Reply, RunInput};
 use crate::config::Limits;
 use crate::error::Source;
-use rquickjs::{
-    CatchResultExt, Context, Ctx, Function, Object, Runtime, Value, context::EvalOptions,
-};
+use rquickjs::{CatchResultExt, Context, Ctx, Function, Object, Runtime, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+/// The prelude: the host's side of a run in JavaScript (`prelude.js`).
+static PRELUDE: HostScript = HostScript::new(include_str!("prelude.js"));
 /// Nanoseconds since the first call, for deadlines the interrupt handler can
 /// read without a lock.
 fn now_ns() -> u64 {
@@ -121,13 +122,8 @@ impl JsContainer {
                 log(level, msg);
             })
             .map_err(|e| e.to_string())?;
-            let mut opts = EvalOptions::default();
-            opts.global = true;
-            opts.filename = Some("extend-host.js".to_owned());
-            let install: Function<'_> = ctx
-                .eval_with_options(include_str!("prelude.js"), opts)
-                .catch(&ctx)
-                .map_err(|e| e.to_string())?;
+            let install: Function<'_> =
+                PRELUDE.eval(&ctx).catch(&ctx).map_err(|e| e.to_string())?;
             install
                 .call::<_, ()>((host_log,))
                 .catch(&ctx)
@@ -300,7 +296,7 @@ impl JsContainer {
         let (name, code_id) = (&input.webtask.name, input.webtask.code_id);
         if !self.has(name, code_id) {
             self.compiled.remove(name.as_str());
-            if let Some(reply) = self.compile(name, &input.webtask.code)? {
+            if let Some(reply) = self.compile(name, code_id, &input.webtask.code)? {
                 return Ok(Progress::Settled(reply));
             }
             self.compiled.insert(name.clone(), code_id);
@@ -363,18 +359,23 @@ impl JsContainer {
     }
 
     /// Compiles and loads an extension. `Ok(Some(reply))` is a compiler error to answer with.
-    fn compile(&mut self, name: &str, code: &str) -> Result<Option<Reply>, Failure> {
+    fn compile(&mut self, name: &str, code_id: u64, code: &str) -> Result<Option<Reply>, Failure> {
         let fired = Arc::clone(&self.fired);
         self.ctx.with(|ctx| {
             let api: Object<'_> = ctx.globals().get("__extend_host").map_err(|e| Failure::Other(e.to_string()))?;
-            // The wrapper starts on the code's first line so error positions match the user's file.
-            let wrapped = format!("(function (module, exports, require) {{{code}\n}})");
-            let mut opts = EvalOptions::default();
-            opts.global = true;
-            opts.strict = false;
-            opts.filename = Some(format!("{name}.js"));
-            let loaded = ctx
-                .eval_with_options::<Function<'_>, _>(wrapped, opts)
+            // A runtime made again (after an eviction) loads the bytecode
+            // this process compiled before instead of parsing the code.
+            let compiled = match bytecode::cached(code_id, name, code) {
+                Some(code) => Ok(code),
+                None => {
+                    // The wrapper starts on the code's first line so error positions match the user's file.
+                    let wrapped = format!("(function (module, exports, require) {{{code}\n}})");
+                    bytecode::compile(&ctx, &wrapped, &format!("{name}.js"), false)
+                        .inspect(|compiled| bytecode::keep(code_id, name, code, compiled))
+                }
+            };
+            let loaded = compiled
+                .and_then(|compiled| bytecode::eval::<Function<'_>>(&ctx, &compiled))
                 .and_then(|factory| api.get::<_, Function<'_>>("load")?.call::<_, ()>((name, factory)));
             match loaded {
                 Ok(()) => Ok(None),

@@ -1,6 +1,7 @@
 //! The JavaScript sandbox: QuickJS runtimes per container, run on a pool of
 //! executor threads with a watchdog.
 
+mod bytecode;
 mod cpu;
 mod engine;
 mod executor;

@@ -10,6 +10,7 @@
 //! names (`TypeError`, `DOMException`), so no Rust error text reaches an
 //! extension.
 
+use super::bytecode::HostScript;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use rquickjs::{Ctx, Function, Object, TypedArray};
@@ -167,8 +168,7 @@ pub(crate) fn install_lazily<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<()> {
         if done.swap(true, std::sync::atomic::Ordering::Relaxed) {
             return Ok(());
         }
-        let install: Function<'js> =
-            ctx.eval_with_options(include_str!("web.js"), host_script())?;
+        let install: Function<'js> = WEB.eval(&ctx)?;
         // web.js answers the `define` it used, which fetch.js uses too.
         let define: Function<'js> = install.call((natives(&ctx)?,))?;
         // fetch.js queues its requests and timers on the run's `io` record.
@@ -176,12 +176,19 @@ pub(crate) fn install_lazily<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<()> {
             .globals()
             .get::<_, Object<'js>>("__extend_host")?
             .get("io")?;
-        let install: Function<'js> =
-            ctx.eval_with_options(include_str!("fetch.js"), host_script())?;
+        let install: Function<'js> = FETCH.eval(&ctx)?;
         install.call((io, define))
     })?;
-    let lazy: Function<'js> = ctx.eval_with_options(
-        r#"(function (install, names) {
+    let lazy: Function<'js> = LAZY.eval(ctx)?;
+    lazy.call((install, GLOBALS.to_vec()))
+}
+
+/// The host's own scripts, compiled once per process (`bytecode.rs`), under
+/// a file name that `prelude.js` leaves out of extensions' stack traces.
+static WEB: HostScript = HostScript::new(include_str!("web.js"));
+static FETCH: HostScript = HostScript::new(include_str!("fetch.js"));
+static LAZY: HostScript = HostScript::new(
+    r#"(function (install, names) {
   'use strict';
   for (const name of names) {
     Object.defineProperty(globalThis, name, {
@@ -198,19 +205,7 @@ pub(crate) fn install_lazily<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<()> {
     });
   }
 })"#,
-        host_script(),
-    )?;
-    lazy.call((install, GLOBALS.to_vec()))
-}
-
-/// How the host's own scripts are evaluated: as global code, under a file
-/// name that `prelude.js` leaves out of extensions' stack traces.
-fn host_script() -> rquickjs::context::EvalOptions {
-    let mut opts = rquickjs::context::EvalOptions::default();
-    opts.global = true;
-    opts.filename = Some("extend-host.js".to_owned());
-    opts
-}
+);
 
 /// The object of native functions `web.js` is installed with.
 pub(crate) fn natives<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
