@@ -10,6 +10,7 @@ pub(crate) mod io;
 pub(crate) mod limit;
 mod marshal;
 mod outbound;
+mod pipe;
 mod process;
 mod resident;
 mod web;
@@ -24,8 +25,9 @@ use crate::error::Source;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Waits for a run's reply. It first polls for up to `spin` (nonzero when
-/// the host is otherwise idle), yielding to the runtime between polls, so
+/// Waits for a run's reply. It first polls for up to `spin` (nonzero on the
+/// in-process backend when the host is otherwise idle, `Caller::reply_spin`),
+/// yielding to the runtime and the CPU between polls, so
 /// the tokio worker keeps serving other tasks and never sleeps: waking a
 /// sleeping worker takes tens of microseconds on a VM, as long as a small
 /// run. Under load the runtime has other work and no caller spins.
@@ -41,7 +43,13 @@ pub(crate) async fn reply(
                 Ok(reply) => return Ok(reply),
                 Err(TryRecvError::Closed) => break,
                 Err(TryRecvError::Empty) if std::time::Instant::now() >= until => break,
-                Err(TryRecvError::Empty) => tokio::task::yield_now().await,
+                Err(TryRecvError::Empty) => {
+                    // The CPU too: the executor thread that is to answer
+                    // may be waiting for this one (2 cores, traced with
+                    // `perf sched`; docs/benchmarks.md).
+                    std::thread::yield_now();
+                    tokio::task::yield_now().await
+                }
             }
         }
     }

@@ -9,6 +9,7 @@
 //! for its next job.
 
 use super::frame::{self, Done, Encoder, ToHost};
+use super::pipe::Answers;
 use super::{Reply, RunInput};
 use crate::config::Limits;
 use crate::logs::LogSink;
@@ -20,7 +21,7 @@ use std::process::Stdio;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 use tokio::io::{AsyncWrite, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::process::{Child, ChildStdin, Command};
 
 /// The environment variable that makes a process a worker, and carries its
 /// settings: `memory,stack,resident` in bytes.
@@ -31,7 +32,7 @@ pub(crate) struct WorkerProcess {
     // Kept for `kill_on_drop`.
     _child: Child,
     stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
+    stdout: BufReader<Answers>,
     buf: Vec<u8>,
     /// Frames sent but not yet written to the worker's stdin, and how much
     /// of them was written. Writing never waits on its own: a worker
@@ -138,7 +139,7 @@ impl WorkerProcess {
         Ok(WorkerProcess {
             _child: child,
             stdin,
-            stdout: BufReader::with_capacity(64 << 10, stdout),
+            stdout: BufReader::with_capacity(64 << 10, Answers::new(stdout)),
             buf: Vec::new(),
             unsent: Vec::new(),
             written: 0,
@@ -186,8 +187,10 @@ impl WorkerProcess {
     /// The answer to the oldest unanswered frame, forwarding the log lines
     /// of its run to `sink` as they come.
     /// Frames not yet written go out meanwhile: reading and writing never
-    /// wait on each other.
-    pub(crate) async fn answer(&mut self, sink: &LogSink) -> io::Result<Answer> {
+    /// wait on each other. With a nonzero `spin` (the host is quiet), the
+    /// answer is awaited that long without sleeping ([`Answers`]).
+    pub(crate) async fn answer(&mut self, sink: &LogSink, spin: Duration) -> io::Result<Answer> {
+        self.stdout.get_mut().spin(spin);
         loop {
             let tag = {
                 let Self {

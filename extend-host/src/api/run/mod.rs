@@ -330,12 +330,7 @@ pub(super) async fn run_reply(
         }
     };
     let in_flight = app.metrics.running();
-    let spin = if caller.quiet() {
-        app.limits.idle_spin
-    } else {
-        std::time::Duration::ZERO
-    };
-    let reply = crate::sandbox::reply(rx, spin).await;
+    let reply = crate::sandbox::reply(rx, caller.reply_spin()).await;
     drop(caller);
     drop(in_flight);
     let reply =

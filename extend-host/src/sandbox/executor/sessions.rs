@@ -254,8 +254,11 @@ async fn resume_parked(
             hard_limit: hard,
         });
         outbound.flush_log();
-        let answer =
-            tokio::time::timeout_at((run.since + hard).into(), p.answer(&run.slot.log)).await;
+        let answer = tokio::time::timeout_at(
+            (run.since + hard).into(),
+            p.answer(&run.slot.log, Duration::ZERO),
+        )
+        .await;
         *lock(&me.busy) = None;
         match answer {
             Ok(Ok(Answer::Wait(wait))) => parking.park(key, run, outbound, wait),
@@ -374,11 +377,7 @@ pub(super) async fn session(
             seq: *seq,
             after: pipe.front().map_or(0, |s| s.seq),
             cpu_left: left,
-            spin: if quiet(shared) {
-                shared.limits.idle_spin
-            } else {
-                Duration::ZERO
-            },
+            spin: idle_spin(shared),
         };
         p.send(&job.input, generation, lines, with_code, routing);
         pipe.push_back(Sent { seq: *seq, job });
@@ -420,7 +419,10 @@ pub(super) async fn session(
         let Some(front) = pipe.front() else { break };
         let deadline =
             since + crate::sandbox::limit::hard_limit(&shared.limits, front.job.input.time_limit);
-        match tokio::time::timeout_at(deadline.into(), p.answer(&slot.log)).await {
+        // Awaited without sleeping while the host is quiet: at one
+        // connection the answer comes before a sleeping thread would wake.
+        let answer = p.answer(&slot.log, idle_spin(shared));
+        match tokio::time::timeout_at(deadline.into(), answer).await {
             Ok(Ok(Answer::NeedCode)) => {
                 let Some(sent) = pipe.pop_front() else { break };
                 match cpu_left(slot, &shared.limits) {

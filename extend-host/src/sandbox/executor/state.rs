@@ -178,9 +178,18 @@ pub struct ExecutorStats {
 pub(crate) struct Caller(pub(super) Arc<Shared>);
 
 impl Caller {
-    /// Whether this is the only request waiting on a run.
-    pub(crate) fn quiet(&self) -> bool {
-        quiet(&self.0)
+    /// How long this request waits for its reply without sleeping
+    /// ([`crate::sandbox::reply`]): [`Limits::idle_spin`] when it is the only
+    /// request waiting on a run on the in-process backend, where the reply
+    /// comes from an executor thread. Zero on the worker-process backend:
+    /// there the worker task waits for the answer on the pipe without
+    /// sleeping instead (`sandbox::pipe`), and a second spinning task only
+    /// made tokio wake its other threads (measured, docs/benchmarks.md).
+    pub(crate) fn reply_spin(&self) -> Duration {
+        match self.0.backend {
+            Backend::InProcess(_) => idle_spin(&self.0),
+            Backend::Processes { .. } => Duration::ZERO,
+        }
     }
 }
 
@@ -238,6 +247,17 @@ pub(super) fn refuse_queued(slot: &Slot, reply: fn() -> Reply) {
 /// spinning would take CPU from the requests themselves.
 pub(super) fn quiet(shared: &Shared) -> bool {
     shared.callers.load(Ordering::Acquire) <= 1
+}
+
+/// How long to wait for the other side without sleeping: [`Limits::idle_spin`]
+/// when the host is [`quiet`], else zero (under load some thread is always
+/// running, and spinning would only take its CPU).
+pub(super) fn idle_spin(shared: &Shared) -> Duration {
+    if quiet(shared) {
+        shared.limits.idle_spin
+    } else {
+        Duration::ZERO
+    }
 }
 
 /// The host's side of a run (`input`) of `slot` that parked, started at `since`.
