@@ -1,7 +1,9 @@
 // The comparison peer for the host benchmark: Node's `http` plus `vm`, running
 // one webtask-style extension per context with a per-run timeout, the way the
 // original webtask runtime bounded synchronous execution in-process.
-// Usage: node node-vm-server.js <code-file>   (prints "listening on <port>")
+// Usage: node node-vm-server.js <code-file>   (prints "listening on <port>";
+// exits when its stdin closes, so that it dies with the bench that started
+// it even when that bench is killed by a signal)
 'use strict';
 const http = require('http');
 const vm = require('vm');
@@ -46,3 +48,9 @@ http
   .listen(0, '127.0.0.1', function () {
     console.log('listening on ' + this.address().port);
   });
+
+// The bench holds the other end of stdin; the kernel closes it when the
+// bench exits, however it exits.
+process.stdin.on('end', () => process.exit(0));
+process.stdin.on('error', () => process.exit(0));
+process.stdin.resume();

@@ -305,7 +305,9 @@ impl Drop for KillOnDrop {
 }
 
 /// The Node peer (`node-vm-server.js`) running the extension in
-/// `code_file`, and its URL; the child is killed when the guard is dropped.
+/// `code_file`, and its URL; the child is killed when the guard is dropped,
+/// and exits by itself when this process dies otherwise (a signal): it
+/// watches its stdin, a pipe whose only writer is the guard's `Child`.
 pub fn node_vm_server(code_file: &std::path::Path) -> (KillOnDrop, String) {
     use std::io::BufRead as _;
     let mut node = Command::new("node")
@@ -314,6 +316,7 @@ pub fn node_vm_server(code_file: &std::path::Path) -> (KillOnDrop, String) {
             "/benches/node-vm-server.js"
         ))
         .arg(code_file)
+        .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("node is needed");
