@@ -219,6 +219,21 @@ fn throughput(
         paired.push((conns, throughput, latency));
         let (throughput, p50) = pair(&rounds[0], &rounds[1]);
         cost.push((conns, throughput, p50));
+        // Each round's p50 of (a) and (a'), in the order run: at c=1 the
+        // latency is two-moded (docs/benchmarks.md), and a median of ratios
+        // alone hides which mode each round caught.
+        let p50s = |i: usize| {
+            rounds[i]
+                .iter()
+                .map(|l| format!("{:.0}", l.p50_us))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        println!(
+            "c={conns:<2} p50 by round, µs: (a) {}; (a') {}",
+            p50s(0),
+            p50s(1)
+        );
         for (i, (name, _)) in targets.iter().enumerate() {
             let m = median(rounds[i].clone());
             println!(
