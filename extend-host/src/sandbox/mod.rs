@@ -45,8 +45,9 @@ pub(crate) async fn reply(
                 Err(TryRecvError::Empty) if std::time::Instant::now() >= until => break,
                 Err(TryRecvError::Empty) => {
                     // The CPU too: the executor thread that is to answer
-                    // may be waiting for this one (2 cores, traced with
-                    // `perf sched`; docs/benchmarks.md).
+                    // may be waiting for this one, as the worker process
+                    // was in the `perf sched` trace (measured in-process:
+                    // c=1 p50 59 -> 49.5 µs; docs/benchmarks.md).
                     std::thread::yield_now();
                     tokio::task::yield_now().await
                 }
