@@ -1,11 +1,11 @@
 //! One container's JavaScript runtime: its own QuickJS heap, memory cap, stack
 //! cap and wall-clock interrupt, and the extensions compiled in it.
 
+use super::Reply;
 use super::bytecode::{self, HostScript};
 use super::cpu::{cpu_charge, start_cpu_accounting};
 use super::io::{Resume, Wait};
 use super::marshal::{Failure, completions, read_outcome, read_wait};
-use super::{Reply, RunInput};
 use crate::config::Limits;
 use crate::error::Source;
 use rquickjs::{CatchResultExt, Context, Ctx, Function, Object, Runtime, Value};
@@ -60,6 +60,28 @@ struct RunClock {
     limit: Duration,
     cpu: Duration,
     compiles: bool,
+}
+
+/// What the engine needs of one run, borrowed from wherever it was read:
+/// a worker process takes it straight out of the RUN frame, without
+/// copying the request into a [`super::RunInput`] first (#26: allocations
+/// per run on the worker's side).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Job<'a> {
+    /// The extension's name in its container.
+    pub(crate) name: &'a str,
+    /// Which version of its code this run wants.
+    pub(crate) code_id: u64,
+    /// The code, compiled when the runtime does not hold `code_id` yet.
+    pub(crate) code: &'a str,
+    /// The `ctx` object as JSON.
+    pub(crate) ctx_json: &'a str,
+    /// The `req` object of `(ctx, req, res)` extensions as JSON.
+    pub(crate) req_json: &'a str,
+    /// Wall-clock time the run, compilation included, may take.
+    pub(crate) time_limit: Duration,
+    /// Only compile the code.
+    pub(crate) compile_only: bool,
 }
 
 /// Where a run stands after the engine ran it as far as it could.
@@ -167,13 +189,13 @@ impl JsContainer {
     /// A run that awaits the host (`fetch`, a timer) parks: [`Step::Wait`].
     /// `key` names the run until it ends, should it park: unique among
     /// this runtime's runs in progress.
-    pub(crate) fn run(&mut self, key: u64, input: &RunInput) -> Step {
+    pub(crate) fn run(&mut self, key: u64, input: Job<'_>) -> Step {
         start_cpu_accounting();
         let clock = RunClock {
             started: Instant::now(),
             limit: input.time_limit,
             cpu: Duration::ZERO,
-            compiles: !self.has(&input.webtask.name, input.webtask.code_id),
+            compiles: !self.has(input.name, input.code_id),
         };
         self.arm(clock.limit);
         let segment = Instant::now();
@@ -292,14 +314,14 @@ impl JsContainer {
         });
     }
 
-    fn compile_and_run(&mut self, key: u64, input: &RunInput) -> Result<Progress, Failure> {
-        let (name, code_id) = (&input.webtask.name, input.webtask.code_id);
+    fn compile_and_run(&mut self, key: u64, input: Job<'_>) -> Result<Progress, Failure> {
+        let (name, code_id) = (input.name, input.code_id);
         if !self.has(name, code_id) {
-            self.compiled.remove(name.as_str());
-            if let Some(reply) = self.compile(name, code_id, &input.webtask.code)? {
+            self.compiled.remove(name);
+            if let Some(reply) = self.compile(name, code_id, input.code)? {
                 return Ok(Progress::Settled(reply));
             }
-            self.compiled.insert(name.clone(), code_id);
+            self.compiled.insert(name.to_owned(), code_id);
         }
         if input.compile_only {
             return Ok(Progress::Settled(Reply::json(
@@ -316,12 +338,8 @@ impl JsContainer {
                 .map_err(|e| Failure::Other(e.to_string()))?;
             let run: Function<'_> = api.get("run").map_err(|e| Failure::Other(e.to_string()))?;
             // The outcome (an array) when the run settled at once, else its state.
-            let st: Object<'_> = match run.call((
-                key as f64,
-                name.as_str(),
-                input.ctx_json.as_str(),
-                input.req_json.as_str(),
-            )) {
+            let st: Object<'_> = match run.call((key as f64, name, input.ctx_json, input.req_json))
+            {
                 Ok(st) => st,
                 Err(e) => return Err(classify(&ctx, &fired, e)),
             };

@@ -164,7 +164,6 @@ impl WorkerProcess {
             code_id: w.code_id,
             generation,
             code: with_code.then_some(&*w.code),
-            request_id: &input.request_id,
             ctx_json: &input.ctx_json,
             req_json: &input.req_json,
             time_limit: input.time_limit,

@@ -1,11 +1,11 @@
 //! The worker process's side: read runs from stdin, run them in resident
 //! JavaScript runtimes, write log lines and replies to stdout.
 
-use super::engine::{Health, JsContainer, Logger, Step};
+use super::Reply;
+use super::engine::{Health, Job, JsContainer, Logger, Step};
 use super::frame::{self, Encoder, ToHost};
 use super::process::{PIPELINE, WORKER_ENV, encode_done};
 use super::resident::Resident;
-use super::{Reply, RunInput, Webtask};
 use crate::config::Limits;
 use crate::error::Source;
 use std::io::{self, BufReader, BufWriter, Write as _};
@@ -249,32 +249,21 @@ fn run_frame(
         put_back(state, &container, generation, (js, runs), 0);
         return write(out, &mut ToHost::NeedCode.encode());
     }
-    let input = RunInput {
-        webtask: Arc::new(Webtask {
-            container: container.clone(),
-            name: run.name.to_owned(),
-            code: run.code.unwrap_or("").into(),
-            code_id,
-            secrets_json: String::new(),
-            meta_json: String::new(),
-            extension_secret: None,
-            point: None,
-        }),
-        request_id: run.request_id.to_owned(),
-        // Log records are written by the host, which knows the trace.
-        trace_id: String::new(),
-        ctx_json: run.ctx_json.to_owned(),
-        req_json: run.req_json.to_owned(),
+    // Borrowed from the frame: nothing of the request is copied.
+    let input = Job {
+        name: run.name,
+        code_id,
+        code: run.code.unwrap_or(""),
+        ctx_json: run.ctx_json,
+        req_json: run.req_json,
         time_limit: limit,
         compile_only: run.compile_only,
-        // Replays are answered by the host, which keeps the recording.
-        replay: None,
     };
     // One more than the limit, so that the host can say lines were cut.
     let log_lines = usize::try_from(run.log_lines).unwrap_or(0);
     lines_left.store(log_lines.saturating_add(1), Ordering::Relaxed);
     let mut js = js;
-    let step = js.run(seq, &input);
+    let step = js.run(seq, input);
     settle(
         out,
         lines_left,

@@ -125,7 +125,6 @@ pub(crate) struct Run<'a> {
     pub(crate) generation: u64,
     /// The code, when the worker asked for it (or the host knows it lacks it).
     pub(crate) code: Option<&'a str>,
-    pub(crate) request_id: &'a str,
     pub(crate) ctx_json: &'a str,
     pub(crate) req_json: &'a str,
     pub(crate) time_limit: std::time::Duration,
@@ -154,7 +153,6 @@ impl<'a> Run<'a> {
             .num(self.generation)
             .num(u64::from(self.code.is_some()))
             .str(self.code.unwrap_or(""))
-            .str(self.request_id)
             .str(self.ctx_json)
             .str(self.req_json)
             .num(nanos(self.time_limit))
@@ -182,7 +180,6 @@ impl<'a> Run<'a> {
             code_id,
             generation,
             code: with_code.then_some(code),
-            request_id: d.str()?,
             ctx_json: d.str()?,
             req_json: d.str()?,
             time_limit: std::time::Duration::from_nanos(d.num()?),

@@ -11,7 +11,6 @@ fn a_run_frame_round_trips_with_and_without_code() {
             code_id: u64::MAX,
             generation: 7 << 32,
             code,
-            request_id: "a1b2",
             ctx_json: "{\"body\":{\"x\":\"\\u0000\"}}",
             req_json: "{}",
             time_limit: Duration::from_millis(2500),
