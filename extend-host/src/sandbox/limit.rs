@@ -20,12 +20,15 @@ pub(crate) fn within_budget(limit: Duration, cpu_left: Duration) -> Duration {
     limit.min(cpu_left)
 }
 
-/// When a run that started with `limit` is killed: half its limit later, at
-/// most [`Limits::kill_grace`] and at least 50 ms later (the interrupt of a
-/// very short run needs a moment to be answered).
+/// When a run that started with `limit` is killed: two fifths of its limit
+/// later, at most [`Limits::kill_grace`] and at least 50 ms later (the
+/// interrupt of a very short run needs a moment to be answered). Not half:
+/// the kill itself (SIGKILL, reaping the worker, answering) takes some
+/// milliseconds, and the promise is that no run holds a core past 1.5× its
+/// limit (the overrun bench measured 1.51 s for a 1 s limit killed at 1.5 s).
 pub(crate) fn hard_limit(limits: &Limits, limit: Duration) -> Duration {
     limit
-        + (limit / 2).clamp(
+        + (limit * 2 / 5).clamp(
             Duration::from_millis(50),
             limits.kill_grace.max(Duration::from_millis(50)),
         )
@@ -36,7 +39,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_caller_and_the_budget_only_shorten_a_run_and_the_kill_comes_at_most_half_later() {
+    fn the_caller_and_the_budget_only_shorten_a_run_and_the_kill_comes_two_fifths_later() {
         let mut limits = Limits {
             run_time: Duration::from_secs(2),
             kill_grace: Duration::from_secs(5),
@@ -57,7 +60,7 @@ mod tests {
         );
         assert_eq!(
             hard_limit(&limits, Duration::from_secs(2)),
-            Duration::from_secs(3)
+            Duration::from_millis(2800)
         );
         assert_eq!(
             hard_limit(&limits, Duration::from_millis(10)),
