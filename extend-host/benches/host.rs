@@ -29,6 +29,13 @@ fn round_count() -> usize {
 
 const WORKER: &str = env!("CARGO_BIN_EXE_extend-host");
 
+/// The worker program of the hosts: [`WORKER`], or `EXTEND_BENCH_WORKER`
+/// (a wrapper that runs it under a profiler, as `tools/instructions.sh`
+/// does with callgrind).
+fn worker() -> std::path::PathBuf {
+    std::env::var_os("EXTEND_BENCH_WORKER").map_or_else(|| WORKER.into(), Into::into)
+}
+
 async fn floor_server() -> String {
     use axum::routing::post;
     let app = axum::Router::new().route(
@@ -87,7 +94,7 @@ fn main() {
             Host::builder()
                 .memory()
                 .limits(limits.clone())
-                .worker_program(WORKER)
+                .worker_program(worker())
                 .start(),
         )
         .unwrap();

@@ -155,6 +155,51 @@
   // The engine gives up on run `key` (it failed or ran out of time).
   function forget(key) { parked.delete(key); io.cur = null; }
   const isAsync = (f) => f.constructor !== undefined && f.constructor.name === 'AsyncFunction';
+  // QuickJS shares the shape (the property layout) of objects whose keys
+  // were added in the same order, but only through shapes that are alive:
+  // an object adding its n-th key finds the shape for those n keys only if
+  // some live object has exactly them, and a shape is freed with the last
+  // object that has it. So each run's `ctx` and state, and the holder
+  // `JSON.stringify` wraps a value in, were laid out from nothing and freed
+  // again (#26: 3,000 of a trivial run's 70,000 instructions in the worker,
+  // counted with callgrind). Objects holding every prefix of those keys (no
+  // values) keep the shapes alive: the state's and the holder's once, a
+  // recent `ctx`'s every `KEEP_EVERY` runs, three levels deep, at most 16
+  // keys an object and 32 objects (a few KiB). Not before a runtime's 16th
+  // run: a container run once pays neither the time nor the memory. Not
+  // the result's: reading its keys and values could run the extension's
+  // getters or proxy traps an extra time.
+  const MAX_KEYS = 16, MAX_KEPT = 32, KEEP_EVERY = 1024;
+  // Taken now: an extension may replace them, and must not be called here.
+  const keysOf = Object.keys, define = Object.defineProperty, isArray = Array.isArray;
+  // No prototype: a `get` an extension put on Object.prototype is not read.
+  const slot = { __proto__: null, value: null, writable: true, enumerable: true, configurable: true };
+  function prefixes(keys, into) {
+    for (let n = 1; n <= keys.length && n <= MAX_KEYS && into.length < MAX_KEPT; n++) {
+      const o = {};
+      // Defined, as JSON.parse does (same flags, so the same shapes), not
+      // set: no setter an extension put on Object.prototype runs, and
+      // `__proto__` is a key like any other.
+      for (let i = 0; i < n; i++) define(o, keys[i], slot);
+      into[into.length] = o;
+    }
+    return into;
+  }
+  function ctxShapes(v, depth, into) {
+    if (v === null || typeof v !== 'object' || isArray(v) || depth === 0) return into;
+    const keys = keysOf(v);
+    prefixes(keys, into);
+    for (let i = 0; i < keys.length && i < MAX_KEYS && into.length < MAX_KEPT; i++) ctxShapes(v[keys[i]], depth - 1, into);
+    return into;
+  }
+  let kept = null;
+  let untilKept = 16;
+  function keepShapes(c) {
+    // The keys of `st` in `run`, in its order, and the holder's ('').
+    kept = prefixes(['d', 't', 'k', 'e', 'r', 'raw', 'key', 'io', 'p'], prefixes([''], []));
+    ctxShapes(c, 3, kept);
+    untilKept = KEEP_EVERY;
+  }
   function run(key, name, ctxJson, reqJson) {
     const fn = fns[name];
     // k: 1 = callback error or rejection, 2 = exception thrown by the call itself.
@@ -170,6 +215,8 @@
     io.cur = st;
     try {
       const c = JSON.parse(ctxJson);
+      // Taken again now and then, so that the keys requests use now are kept.
+      if (--untilKept <= 0) keepShapes(c);
       if (fn.length === 3) {
         const req = JSON.parse(reqJson);
         req.headers = c.headers;
