@@ -106,11 +106,14 @@ pub(super) fn completions<'js>(
 ///
 /// | `kind` | meaning | `status` | `body` | `headers` |
 /// |---|---|---|---|---|
-/// | `"result"` | the callback's or promise's value | 200 | the value as JSON | `null` |
-/// | `"error"` | `cb(err)`, a rejection, or a result JSON cannot serialize | 400 or the error's `statusCode` | the error table's JSON | `null` |
-/// | `"exception"` | a synchronous throw, or no result at all | 500 | the error table's JSON | `null` |
-/// | `"raw"` | `res.end` of a `(ctx, req, res)` extension | as the code set it | as written | an object of strings |
-/// | `"oom"` | the code ran out of memory | - | - | - |
+/// | 0, `RESULT` | the callback's or promise's value | 200 | the value as JSON | `null` |
+/// | 1, `ERROR` | `cb(err)`, a rejection, or a result JSON cannot serialize | 400 or the error's `statusCode` | the error table's JSON | `null` |
+/// | 2, `EXCEPTION` | a synchronous throw, or no result at all | 500 | the error table's JSON | `null` |
+/// | 3, `RAW` | `res.end` of a `(ctx, req, res)` extension | as the code set it | as written | an object of strings |
+/// | 4, `OOM` | the code ran out of memory | - | - | - |
+///
+/// `kind` is a number (the prelude's constants of those names): reading a
+/// string would cost a conversion and an allocation every run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum OutcomeKind {
     Result,
@@ -121,21 +124,21 @@ enum OutcomeKind {
 }
 
 impl OutcomeKind {
-    fn parse(kind: &str) -> Option<Self> {
+    fn from_code(kind: i32) -> Option<Self> {
         Some(match kind {
-            "result" => OutcomeKind::Result,
-            "error" => OutcomeKind::Error,
-            "exception" => OutcomeKind::Exception,
-            "raw" => OutcomeKind::Raw,
-            "oom" => OutcomeKind::OutOfMemory,
+            0 => OutcomeKind::Result,
+            1 => OutcomeKind::Error,
+            2 => OutcomeKind::Exception,
+            3 => OutcomeKind::Raw,
+            4 => OutcomeKind::OutOfMemory,
             _ => return None,
         })
     }
 }
 
 pub(super) fn read_outcome(out: &Object<'_>) -> rquickjs::Result<Result<Reply, Failure>> {
-    let kind: String = out.get(0)?;
-    let Some(kind) = OutcomeKind::parse(&kind) else {
+    let kind: i32 = out.get(0)?;
+    let Some(kind) = OutcomeKind::from_code(kind) else {
         return Ok(Err(Failure::Other(format!(
             "the host's prelude reported an unknown outcome `{kind}`"
         ))));
