@@ -1,11 +1,11 @@
 //! One container's JavaScript runtime: its own QuickJS heap, memory cap, stack
 //! cap and wall-clock interrupt, and the extensions compiled in it.
 
-use super::Reply;
 use super::bytecode::{self, HostScript};
 use super::cpu::{cpu_charge, start_cpu_accounting};
 use super::io::{Resume, Wait};
 use super::marshal::{Failure, completions, read_outcome, read_wait};
+use super::{Reply, RunInput};
 use crate::config::Limits;
 use crate::error::Source;
 use rquickjs::{CatchResultExt, Context, Ctx, Function, Object, Runtime, Value};
@@ -82,6 +82,21 @@ pub(crate) struct Job<'a> {
     pub(crate) time_limit: Duration,
     /// Only compile the code.
     pub(crate) compile_only: bool,
+}
+
+impl<'a> Job<'a> {
+    /// What the engine needs of a run the host prepared (in-process).
+    pub(crate) fn of(input: &'a RunInput) -> Self {
+        Job {
+            name: &input.webtask.name,
+            code_id: input.webtask.code_id,
+            code: &input.webtask.code,
+            ctx_json: &input.ctx_json,
+            req_json: &input.req_json,
+            time_limit: input.time_limit,
+            compile_only: input.compile_only,
+        }
+    }
 }
 
 /// Where a run stands after the engine ran it as far as it could.

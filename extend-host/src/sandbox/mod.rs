@@ -119,19 +119,6 @@ pub(crate) struct RunInput {
 }
 
 impl RunInput {
-    /// What the engine needs of it.
-    pub(crate) fn job(&self) -> engine::Job<'_> {
-        engine::Job {
-            name: &self.webtask.name,
-            code_id: self.webtask.code_id,
-            code: &self.webtask.code,
-            ctx_json: &self.ctx_json,
-            req_json: &self.req_json,
-            time_limit: self.time_limit,
-            compile_only: self.compile_only,
-        }
-    }
-
     pub(crate) fn compile(webtask: Arc<Webtask>, time_limit: Duration) -> Self {
         RunInput {
             webtask,

@@ -140,7 +140,7 @@ fn run_to_end(
 ) -> (Reply, Health) {
     let started = Instant::now();
     // In-process, a run holds its thread to its end: one run per runtime at a time.
-    let mut step = js.run(0, input.job());
+    let mut step = js.run(0, crate::sandbox::engine::Job::of(input));
     let mut outbound: Option<crate::sandbox::outbound::Outbound> = None;
     loop {
         match step {
