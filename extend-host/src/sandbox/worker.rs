@@ -224,7 +224,13 @@ fn run_frame(
         return answer(out, state, &Reply::cpu_exhausted(&container, 1), false);
     }
     // A runtime whose runs wait on the host runs the next ones beside them.
-    let (js, runs) = match state.held.remove(&(container.clone(), generation)) {
+    // Most runs find no held runtime: no key is built to look for one then.
+    let held = if state.held.is_empty() {
+        None
+    } else {
+        state.held.remove(&(container.clone(), generation))
+    };
+    let (js, runs) = match held {
         Some(held) => (Ok(held.js), held.runs),
         None => {
             let (js, stale) = state.resident.take(&container, generation);
