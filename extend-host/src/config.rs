@@ -31,9 +31,9 @@ pub struct Limits {
     pub log_lines_per_run: usize,
     /// How long past its time limit a run that does not stop (a builtin that
     /// never polls the interrupt) may go on: it is killed at its limit plus
-    /// half of it, at most plus this. With worker processes the process is
-    /// SIGKILLed; in-process, the thread is written off and the container
-    /// quarantined until the run ends. Default 1 s.
+    /// two fifths of it, at most plus this. With worker processes the
+    /// process is SIGKILLed; in-process, the thread is written off and the
+    /// container quarantined until the run ends. Default 1 s.
     pub kill_grace: Duration,
     /// The CPU budget of one container: CPU seconds it earns per second.
     /// Default 0.5 (half a core, sustained). A container past half of what

@@ -1,10 +1,11 @@
 //! One container's JavaScript runtime: its own QuickJS heap, memory cap, stack
 //! cap and wall-clock interrupt, and the extensions compiled in it.
 
-use super::bytecode::{self, HostScript};
+use super::bytecode;
 use super::cpu::{cpu_charge, start_cpu_accounting};
 use super::io::{Resume, Wait};
 use super::marshal::{Failure, completions, read_outcome, read_wait};
+use super::prelude::{Api, PRELUDE};
 use super::{Reply, RunInput};
 use crate::config::Limits;
 use crate::error::Source;
@@ -15,8 +16,6 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// The prelude: the host's side of a run in JavaScript (`prelude.js`).
-static PRELUDE: HostScript = HostScript::new(include_str!("prelude.js"));
 /// Nanoseconds since the first call, for deadlines the interrupt handler can
 /// read without a lock.
 fn now_ns() -> u64 {
@@ -37,9 +36,11 @@ pub(crate) enum Health {
 pub(crate) type Logger = Arc<dyn Fn(i32, String) + Send + Sync>;
 
 pub(crate) struct JsContainer {
-    // Which code (by id) each extension was compiled from.
-    compiled: HashMap<String, u64>,
-    // `ctx` before `rt`: fields drop in order, and a context must go before its runtime.
+    // What each loaded extension was compiled from, and how it is called.
+    compiled: HashMap<String, Loaded>,
+    // `api`, then `ctx`, then `rt`: fields drop in order, what is kept from
+    // a context must go before it, and a context before its runtime.
+    api: Api,
     ctx: Context,
     rt: Runtime,
     deadline: Arc<AtomicU64>,
@@ -51,6 +52,16 @@ pub(crate) struct JsContainer {
     /// Runs waiting on the host (see [`super::io`]), by the key their
     /// caller gave them: a container's runs may wait side by side.
     parked: HashMap<u64, RunClock>,
+}
+
+/// An extension loaded into a runtime.
+#[derive(Debug, Clone, Copy)]
+struct Loaded {
+    /// The code it was compiled from.
+    code_id: u64,
+    /// Whether it is a `(ctx, req, res)` function: only those are given
+    /// `req`, so other runs do not make a JavaScript string of it (#26).
+    takes_req: bool,
 }
 
 /// A run's time: when it started and may end, and the CPU its segments used.
@@ -154,7 +165,7 @@ impl JsContainer {
         })));
         let ctx =
             Context::full(&rt).map_err(|e| format!("cannot create a JavaScript context: {e}"))?;
-        ctx.with(|ctx| -> Result<(), String> {
+        let api = ctx.with(|ctx| -> Result<Api, String> {
             let host_log = Function::new(ctx.clone(), move |level: i32, msg: String| {
                 log(level, msg);
             })
@@ -169,10 +180,12 @@ impl JsContainer {
             // when an extension first touches one of them: web.rs.
             super::web::install_lazily(&ctx)
                 .catch(&ctx)
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string())?;
+            Api::of(&ctx).catch(&ctx).map_err(|e| e.to_string())
         })?;
         Ok(JsContainer {
             compiled: HashMap::new(),
+            api,
             ctx,
             rt,
             deadline,
@@ -315,7 +328,9 @@ impl JsContainer {
 
     /// Whether `name` is compiled from the code with id `code_id`.
     pub(crate) fn has(&self, name: &str, code_id: u64) -> bool {
-        self.compiled.get(name) == Some(&code_id)
+        self.compiled
+            .get(name)
+            .is_some_and(|l| l.code_id == code_id)
     }
 
     /// Drops what the prelude keeps of run `key` (it failed).
@@ -331,13 +346,19 @@ impl JsContainer {
 
     fn compile_and_run(&mut self, key: u64, input: Job<'_>) -> Result<Progress, Failure> {
         let (name, code_id) = (input.name, input.code_id);
-        if !self.has(name, code_id) {
-            self.compiled.remove(name);
-            if let Some(reply) = self.compile(name, code_id, input.code)? {
-                return Ok(Progress::Settled(reply));
+        let loaded = match self.compiled.get(name) {
+            Some(&l) if l.code_id == code_id => l,
+            _ => {
+                self.compiled.remove(name);
+                let takes_req = match self.compile(name, code_id, input.code)? {
+                    Ok(takes_req) => takes_req,
+                    Err(reply) => return Ok(Progress::Settled(reply)),
+                };
+                let l = Loaded { code_id, takes_req };
+                self.compiled.insert(name.to_owned(), l);
+                l
             }
-            self.compiled.insert(name.to_owned(), code_id);
-        }
+        };
         if input.compile_only {
             return Ok(Progress::Settled(Reply::json(
                 204,
@@ -346,15 +367,12 @@ impl JsContainer {
             )));
         }
         let fired = Arc::clone(&self.fired);
+        let api = &self.api;
         self.ctx.with(|ctx| {
-            let api: Object<'_> = ctx
-                .globals()
-                .get("__extend_host")
-                .map_err(|e| Failure::Other(e.to_string()))?;
-            let run: Function<'_> = api.get("run").map_err(|e| Failure::Other(e.to_string()))?;
+            let run = api.run(&ctx).map_err(|e| Failure::Other(e.to_string()))?;
             // The outcome (an array) when the run settled at once, else its state.
-            let st: Object<'_> = match run.call((key as f64, name, input.ctx_json, input.req_json))
-            {
+            let req_json = loaded.takes_req.then_some(input.req_json);
+            let st: Object<'_> = match run.call((key as f64, name, input.ctx_json, req_json)) {
                 Ok(st) => st,
                 Err(e) => return Err(classify(&ctx, &fired, e)),
             };
@@ -366,33 +384,36 @@ impl JsContainer {
                     .map_err(|e| classify(&ctx, &fired, e))?
                     .map(Progress::Settled);
             }
-            drive(&ctx, &api, &fired, key, st)
+            drive(&ctx, api, &fired, key, st)
         })
     }
 
     /// Hands the host's outcomes to the parked run `key` and drives it on.
     fn continue_run(&mut self, key: u64, resume: Resume) -> Result<Progress, Failure> {
         let fired = Arc::clone(&self.fired);
+        let api = &self.api;
         self.ctx.with(|ctx| {
-            let api: Object<'_> = ctx
-                .globals()
-                .get("__extend_host")
-                .map_err(|e| Failure::Other(e.to_string()))?;
             let results =
                 completions(&ctx, resume.completions).map_err(|e| classify(&ctx, &fired, e))?;
             let st: Option<Object<'_>> = api
-                .get::<_, Function<'_>>("resume")
+                .resume(&ctx)
                 .and_then(|f| f.call((key as f64, results)))
                 .map_err(|e| classify(&ctx, &fired, e))?;
             let st = st.ok_or_else(|| {
                 Failure::Other("the run to resume is not in the container's runtime".to_owned())
             })?;
-            drive(&ctx, &api, &fired, key, st)
+            drive(&ctx, api, &fired, key, st)
         })
     }
 
-    /// Compiles and loads an extension. `Ok(Some(reply))` is a compiler error to answer with.
-    fn compile(&mut self, name: &str, code_id: u64, code: &str) -> Result<Option<Reply>, Failure> {
+    /// Compiles and loads an extension: whether it takes `(ctx, req, res)`,
+    /// or the compiler error to answer with.
+    fn compile(
+        &mut self,
+        name: &str,
+        code_id: u64,
+        code: &str,
+    ) -> Result<Result<bool, Reply>, Failure> {
         let fired = Arc::clone(&self.fired);
         self.ctx.with(|ctx| {
             let api: Object<'_> = ctx.globals().get("__extend_host").map_err(|e| Failure::Other(e.to_string()))?;
@@ -409,9 +430,9 @@ impl JsContainer {
             };
             let loaded = compiled
                 .and_then(|compiled| bytecode::eval::<Function<'_>>(&ctx, &compiled))
-                .and_then(|factory| api.get::<_, Function<'_>>("load")?.call::<_, ()>((name, factory)));
+                .and_then(|factory| api.get::<_, Function<'_>>("load")?.call::<_, bool>((name, factory)));
             match loaded {
-                Ok(()) => Ok(None),
+                Ok(takes_req) => Ok(Ok(takes_req)),
                 Err(rquickjs::Error::Exception) => {
                     let e = ctx.catch();
                     if fired.load(Ordering::Relaxed) {
@@ -429,7 +450,7 @@ impl JsContainer {
                         "error": message,
                         "stack": if stack.is_empty() { format!("{kind}: {message}") } else { format!("{kind}: {message}\n{stack}") },
                     });
-                    Ok(Some(Reply::json(400, Source::Compiler, body.to_string())))
+                    Ok(Err(Reply::json(400, Source::Compiler, body.to_string())))
                 }
                 Err(e) => Err(classify(&ctx, &fired, e)),
             }
@@ -441,7 +462,7 @@ impl JsContainer {
 /// when none are left, fires due timers, or parks the run on what it awaits.
 fn drive<'js>(
     ctx: &Ctx<'js>,
-    api: &Object<'js>,
+    api: &Api,
     fired: &AtomicBool,
     key: u64,
     st: Object<'js>,
@@ -463,7 +484,7 @@ fn drive<'js>(
             break;
         }
         let wait: Value<'js> = api
-            .get::<_, Function<'js>>("wait")
+            .wait(ctx)
             .and_then(|f| f.call((key as f64,)))
             .map_err(|e| classify(ctx, fired, e))?;
         match wait.as_int() {
@@ -477,8 +498,8 @@ fn drive<'js>(
             }
         }
     }
-    let outcome: Function<'js> = api
-        .get("outcome")
+    let outcome = api
+        .outcome(ctx)
         .map_err(|e| Failure::Other(e.to_string()))?;
     let out: Object<'js> = outcome.call((st,)).map_err(|e| classify(ctx, fired, e))?;
     read_outcome(&out)

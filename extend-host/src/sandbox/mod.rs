@@ -11,6 +11,7 @@ pub(crate) mod limit;
 mod marshal;
 mod outbound;
 mod pipe;
+mod prelude;
 mod process;
 mod resident;
 mod web;

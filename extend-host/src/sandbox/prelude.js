@@ -57,6 +57,8 @@
         '([ctx], callback), (ctx, req, res) or async (ctx).');
     }
     fns[name] = f;
+    // Only a (ctx, req, res) function is given `req`: the engine keeps this.
+    return f.length === 3;
   }
   function mkRes(st) {
     const h = Object.create(null);
@@ -219,7 +221,8 @@
       const c = JSON.parse(ctxJson);
       // Taken again now and then, so that the keys requests use now are kept.
       if (--untilKept <= 0) keepShapes(c);
-      if (fn.length === 3) {
+      // `reqJson` comes only for a function `load` found taking three.
+      if (reqJson !== undefined) {
         const req = JSON.parse(reqJson);
         req.headers = c.headers;
         req.query = c.query;
