@@ -116,3 +116,69 @@ async fn ctx_keeps_the_requests_keys_in_their_order_across_runs() {
         }
     }
 }
+
+/// The engine names an extension to the prelude by a slot it gave the name
+/// (#26): extensions of one runtime keep their own functions across new
+/// code, code that fails to load, and a change of calling convention, and
+/// only a `(ctx, req, res)` function is given `req`.
+#[tokio::test]
+async fn extensions_of_one_runtime_keep_their_own_functions_across_new_code() {
+    for env in [start().await, in_process().await] {
+        let run = |name: &'static str| {
+            let env = &env;
+            async move { env.run("acme", name, json!({ "x": 1 })).await }
+        };
+        env.install(
+            "acme",
+            "a",
+            "module.exports = (ctx, cb) => cb(null, { v: 'a1' });",
+        )
+        .await;
+        env.install(
+            "acme",
+            "b",
+            "module.exports = (ctx, cb) => cb(null, { v: 'b1' });",
+        )
+        .await;
+        assert_eq!(run("a").await.2, json!({ "v": "a1" }));
+        assert_eq!(run("b").await.2, json!({ "v": "b1" }));
+        // Code that does not load: the run says so, and `b` is untouched.
+        env.install("acme", "a", "module.exports = 42;").await;
+        let (status, _, body) = run("a").await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(run("b").await.2, json!({ "v": "b1" }));
+        // A new name after the failure gets a slot of its own.
+        env.install(
+            "acme",
+            "c",
+            "module.exports = (ctx, cb) => cb(null, { v: 'c1' });",
+        )
+        .await;
+        assert_eq!(run("c").await.2, json!({ "v": "c1" }));
+        // `a` loads again, as (ctx, req, res): it is given `req`.
+        env.install(
+            "acme",
+            "a",
+            "module.exports = (ctx, req, res) => { res.writeHead(200, { 'content-type': 'application/json' });
+               res.end(JSON.stringify({ v: 'a3', method: req.method, body: req.body })); };",
+        )
+        .await;
+        assert_eq!(
+            run("a").await.2,
+            json!({ "v": "a3", "method": "POST", "body": "{\"x\":1}" })
+        );
+        // And back to (ctx, cb), which has no `req`.
+        env.install(
+            "acme",
+            "a",
+            "module.exports = function (ctx, cb) { cb(null, { v: 'a4', args: arguments.length, req: typeof arguments[2] }); };",
+        )
+        .await;
+        assert_eq!(
+            run("a").await.2,
+            json!({ "v": "a4", "args": 2, "req": "undefined" })
+        );
+        assert_eq!(run("b").await.2, json!({ "v": "b1" }));
+        assert_eq!(run("c").await.2, json!({ "v": "c1" }));
+    }
+}

@@ -45,7 +45,8 @@ pub(crate) struct JsContainer {
     rt: Runtime,
     deadline: Arc<AtomicU64>,
     fired: Arc<AtomicBool>,
-    limits: Limits,
+    /// The heap's cap, for the out-of-memory message.
+    memory_limit: usize,
     /// The heap at the last measurement, and runs since.
     heap: i64,
     unmeasured: u32,
@@ -57,8 +58,14 @@ pub(crate) struct JsContainer {
 /// An extension loaded into a runtime.
 #[derive(Debug, Clone, Copy)]
 struct Loaded {
-    /// The code it was compiled from.
-    code_id: u64,
+    /// The code it was compiled from; `None` while it has none that
+    /// compiled (it is kept for its slot).
+    code_id: Option<u64>,
+    /// Where the prelude keeps its function (`fns` in prelude.js): runs name
+    /// it by this number, not by a string made each run (#26). A name keeps
+    /// its slot for the runtime's life, so new code replaces the old
+    /// function instead of leaving it behind.
+    slot: i32,
     /// Whether it is a `(ctx, req, res)` function: only those are given
     /// `req`, so other runs do not make a JavaScript string of it (#26).
     takes_req: bool,
@@ -190,7 +197,7 @@ impl JsContainer {
             rt,
             deadline,
             fired,
-            limits: limits.clone(),
+            memory_limit: limits.memory,
             heap: 0,
             unmeasured: 0,
             parked: HashMap::new(),
@@ -314,7 +321,7 @@ impl JsContainer {
                     "Script exceeded the memory limit.",
                     &format!(
                         "the extension ran out of memory (the container's limit is {} MiB)",
-                        self.limits.memory >> 20
+                        self.memory_limit >> 20
                     ),
                 ),
                 Health::Discard,
@@ -330,7 +337,7 @@ impl JsContainer {
     pub(crate) fn has(&self, name: &str, code_id: u64) -> bool {
         self.compiled
             .get(name)
-            .is_some_and(|l| l.code_id == code_id)
+            .is_some_and(|l| l.code_id == Some(code_id))
     }
 
     /// Drops what the prelude keeps of run `key` (it failed).
@@ -346,15 +353,27 @@ impl JsContainer {
 
     fn compile_and_run(&mut self, key: u64, input: Job<'_>) -> Result<Progress, Failure> {
         let (name, code_id) = (input.name, input.code_id);
-        let loaded = match self.compiled.get(name) {
-            Some(&l) if l.code_id == code_id => l,
+        let current = self.compiled.get(name).copied();
+        let loaded = match current {
+            Some(l) if l.code_id == Some(code_id) => l,
             _ => {
-                self.compiled.remove(name);
-                let takes_req = match self.compile(name, code_id, input.code)? {
+                // Runtimes hold at most a container's webtasks: the count fits.
+                let slot = current.map_or(self.compiled.len() as i32, |l| l.slot);
+                let unloaded = Loaded {
+                    code_id: None,
+                    takes_req: false,
+                    slot,
+                };
+                self.compiled.insert(name.to_owned(), unloaded);
+                let takes_req = match self.compile(name, slot, code_id, input.code)? {
                     Ok(takes_req) => takes_req,
                     Err(reply) => return Ok(Progress::Settled(reply)),
                 };
-                let l = Loaded { code_id, takes_req };
+                let l = Loaded {
+                    code_id: Some(code_id),
+                    takes_req,
+                    slot,
+                };
                 self.compiled.insert(name.to_owned(), l);
                 l
             }
@@ -372,7 +391,8 @@ impl JsContainer {
             let run = api.run(&ctx).map_err(|e| Failure::Other(e.to_string()))?;
             // The outcome (an array) when the run settled at once, else its state.
             let req_json = loaded.takes_req.then_some(input.req_json);
-            let st: Object<'_> = match run.call((key as f64, name, input.ctx_json, req_json)) {
+            let st: Object<'_> = match run.call((key as f64, loaded.slot, input.ctx_json, req_json))
+            {
                 Ok(st) => st,
                 Err(e) => return Err(classify(&ctx, &fired, e)),
             };
@@ -406,11 +426,12 @@ impl JsContainer {
         })
     }
 
-    /// Compiles and loads an extension: whether it takes `(ctx, req, res)`,
-    /// or the compiler error to answer with.
+    /// Compiles and loads an extension into `slot`: whether it takes
+    /// `(ctx, req, res)`, or the compiler error to answer with.
     fn compile(
         &mut self,
         name: &str,
+        slot: i32,
         code_id: u64,
         code: &str,
     ) -> Result<Result<bool, Reply>, Failure> {
@@ -430,7 +451,7 @@ impl JsContainer {
             };
             let loaded = compiled
                 .and_then(|compiled| bytecode::eval::<Function<'_>>(&ctx, &compiled))
-                .and_then(|factory| api.get::<_, Function<'_>>("load")?.call::<_, bool>((name, factory)));
+                .and_then(|factory| api.get::<_, Function<'_>>("load")?.call::<_, bool>((slot, factory)));
             match loaded {
                 Ok(takes_req) => Ok(Ok(takes_req)),
                 Err(rquickjs::Error::Exception) => {

@@ -3,6 +3,7 @@
 // handles: those are !Send, and a container moves between executor threads.
 (function (hostLog) {
   'use strict';
+  // Extensions' functions by the slot the engine gave each (`Loaded` in engine.rs).
   const fns = Object.create(null);
   // Strings leave QuickJS as UTF-8, which cannot carry a lone surrogate
   // ('😀'.slice(0, 1)): they become U+FFFD on the way out.
@@ -47,7 +48,7 @@
     if (e !== null && typeof e === 'object') return [wf(str(e.name)), wf(str(e.message)), wf(str(e.stack))];
     return ['Error', wf(str(e)), ''];
   }
-  function load(name, factory) {
+  function load(slot, factory) {
     const module = { exports: {} };
     const r = factory.call(undefined, module, module.exports, require);
     const f = typeof module.exports === 'function' ? module.exports : r;
@@ -56,7 +57,7 @@
       throw new TypeError('The JavaScript function must have one of the following signatures: ' +
         '([ctx], callback), (ctx, req, res) or async (ctx).');
     }
-    fns[name] = f;
+    fns[slot] = f;
     // Only a (ctx, req, res) function is given `req`: the engine keeps this.
     return f.length === 3;
   }
@@ -206,8 +207,8 @@
   // (most runs settle through their callback): a closure made in every run
   // cost 1,700 of its instructions.
   const rejecter = (st) => (e) => { if (st.d) return; st.d = true; st.t = true; st.k = 1; st.e = e; };
-  function run(key, name, ctxJson, reqJson) {
-    const fn = fns[name];
+  function run(key, slot, ctxJson, reqJson) {
+    const fn = fns[slot];
     // k: 1 = callback error or rejection, 2 = exception thrown by the call itself.
     // p: whether it parked (it is in `parked` until its outcome is read).
     const st = { d: false, t: false, k: 0, e: undefined, r: undefined, raw: undefined, key, io: null, p: false };
@@ -279,7 +280,7 @@
     return out(RESULT, 200, body === undefined ? '{}' : wf(body), null);
   }
   Object.defineProperty(globalThis, '__extend_host', {
-    value: Object.freeze({ load, run, outcome, describe, wait, resume, forget, io, drop(name) { delete fns[name]; } }),
+    value: Object.freeze({ load, run, outcome, describe, wait, resume, forget, io, drop(slot) { delete fns[slot]; } }),
     enumerable: false, writable: false, configurable: false,
   });
 })

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 const OVERHEAD: usize = 120 << 10;
 
 struct Entry {
-    js: JsContainer,
+    js: Box<JsContainer>,
     /// The container's generation it was built for; an older one is stale
     /// (a webtask of the container was deleted since).
     generation: u64,
@@ -20,7 +20,9 @@ struct Entry {
 }
 
 /// Idle runtimes by container. A runtime in use is taken out, so it is
-/// neither counted nor evicted while it runs.
+/// neither counted nor evicted while it runs. Runtimes are boxed: one is
+/// taken out and put back on every run, and moving the container itself
+/// copied it several times a run (#26, callgrind).
 pub(crate) struct Resident {
     budget: usize,
     used: usize,
@@ -56,7 +58,7 @@ impl Resident {
         &mut self,
         container: &str,
         generation: u64,
-    ) -> (Option<JsContainer>, Option<JsContainer>) {
+    ) -> (Option<Box<JsContainer>>, Option<Box<JsContainer>>) {
         let Some(e) = self.map.remove(container) else {
             return (None, None);
         };
@@ -76,7 +78,7 @@ impl Resident {
         &mut self,
         container: &str,
         generation: u64,
-        js: JsContainer,
+        js: Box<JsContainer>,
         heap: i64,
     ) -> Vec<JsContainer> {
         self.tick += 1;
@@ -97,7 +99,7 @@ impl Resident {
             // Only one runtime of a container runs at a time, so this is rare.
             self.order.remove(&old.tick);
             self.used -= old.bytes;
-            evicted.push(old.js);
+            evicted.push(*old.js);
         }
         while self.used > self.budget && self.map.len() > 1 {
             let Some((_, oldest)) = self.order.pop_first() else {
@@ -105,7 +107,7 @@ impl Resident {
             };
             if let Some(e) = self.map.remove(&oldest) {
                 self.used -= e.bytes;
-                evicted.push(e.js);
+                evicted.push(*e.js);
             }
         }
         evicted
@@ -120,7 +122,7 @@ impl Resident {
     pub(crate) fn clear(&mut self) -> Vec<JsContainer> {
         self.order.clear();
         self.used = 0;
-        self.map.drain().map(|(_, e)| e.js).collect()
+        self.map.drain().map(|(_, e)| *e.js).collect()
     }
 }
 
@@ -130,8 +132,8 @@ mod tests {
     use crate::config::Limits;
     use std::sync::Arc;
 
-    fn runtime() -> JsContainer {
-        JsContainer::new(&Limits::default(), Arc::new(|_, _| {})).unwrap()
+    fn runtime() -> Box<JsContainer> {
+        Box::new(JsContainer::new(&Limits::default(), Arc::new(|_, _| {})).unwrap())
     }
 
     #[test]

@@ -9,6 +9,7 @@ use super::resident::Resident;
 use crate::config::Limits;
 use crate::error::Source;
 use std::io::{self, BufReader, BufWriter, Write as _};
+use std::os::fd::AsFd as _;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -17,7 +18,11 @@ use std::time::Duration;
 /// The longest log line sent to the host; it cuts lines further itself.
 const MAX_LOG_LINE: usize = 16 << 10;
 
-type Out = Arc<Mutex<BufWriter<io::Stdout>>>;
+/// The frames to the host. On a `File` of stdout's descriptor rather than
+/// `io::Stdout`, whose lock and line buffering (a search for a newline in
+/// every frame) cost ~600 instructions an answer (#26, callgrind); nothing
+/// else in a worker writes to stdout.
+type Out = Arc<Mutex<BufWriter<std::fs::File>>>;
 
 /// Settings of a worker, from [`WORKER_ENV`].
 fn settings() -> Result<(Limits, usize), String> {
@@ -93,7 +98,7 @@ impl Spent {
 /// resident set (never evicted meanwhile), and shared by the container's
 /// next runs, which run beside the parked ones.
 struct Held {
-    js: JsContainer,
+    js: Box<JsContainer>,
     /// The keys (RUN frame sequence numbers) of its parked runs.
     runs: std::collections::HashSet<u64>,
 }
@@ -113,7 +118,8 @@ struct State {
 
 fn serve(limits: &Limits, budget: usize) -> io::Result<()> {
     let mut stdin = BufReader::with_capacity(64 << 10, io::stdin().lock());
-    let out: Out = Arc::new(Mutex::new(BufWriter::with_capacity(64 << 10, io::stdout())));
+    let stdout = std::fs::File::from(io::stdout().as_fd().try_clone_to_owned()?);
+    let out: Out = Arc::new(Mutex::new(BufWriter::with_capacity(64 << 10, stdout)));
     let lines_left = Arc::new(AtomicUsize::new(0));
     let mut state = State {
         resident: Resident::new(budget),
@@ -237,7 +243,7 @@ fn run_frame(
             drop(stale);
             let js = match js {
                 Some(js) => Ok(js),
-                None => JsContainer::new(limits, logger(out, lines_left)),
+                None => JsContainer::new(limits, logger(out, lines_left)).map(Box::new),
             };
             (js, std::collections::HashSet::new())
         }
@@ -287,7 +293,7 @@ fn put_back(
     state: &mut State,
     container: &str,
     generation: u64,
-    (js, runs): (JsContainer, std::collections::HashSet<u64>),
+    (js, runs): (Box<JsContainer>, std::collections::HashSet<u64>),
     heap: i64,
 ) {
     if runs.is_empty() {
@@ -309,7 +315,7 @@ fn settle(
     lines_left: &Arc<AtomicUsize>,
     state: &mut State,
     (run, seq): (u64, u64),
-    (js, mut runs): (JsContainer, std::collections::HashSet<u64>),
+    (js, mut runs): (Box<JsContainer>, std::collections::HashSet<u64>),
     container: &str,
     generation: u64,
     step: Step,
@@ -349,7 +355,6 @@ fn settle(
 /// process takes tens of microseconds on a VM, as long as a small run.
 fn spin_for_input(spin: Duration) {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    use std::os::fd::AsFd as _;
     let stdin = io::stdin();
     let until = std::time::Instant::now() + spin;
     while std::time::Instant::now() < until {

@@ -103,7 +103,7 @@ pub(super) fn run_here(
         None => {
             let sink = slot.log.clone();
             let logger: Logger = Arc::new(move |level, msg| sink.emit(level, msg));
-            JsContainer::new(&shared.limits, logger)
+            JsContainer::new(&shared.limits, logger).map(Box::new)
         }
     };
     let mut js = match js {
