@@ -162,7 +162,15 @@ fn request_id(prefix: &str, n: u64) -> String {
 mod tests {
     #[test]
     fn request_ids_are_the_prefix_and_at_least_eight_hex_digits() {
-        for n in [0, 1, 0xabc, 0xffff_ffff, 0x1_0000_0000, 0x1234_5678_9abc, u64::MAX] {
+        for n in [
+            0,
+            1,
+            0xabc,
+            0xffff_ffff,
+            0x1_0000_0000,
+            0x1234_5678_9abc,
+            u64::MAX,
+        ] {
             assert_eq!(super::request_id("a1b2", n), format!("a1b2{n:08x}"));
         }
     }
