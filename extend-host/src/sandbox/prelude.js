@@ -1,6 +1,8 @@
 // Installed once in every container's context. Extensions are kept in a
-// registry inside the JavaScript heap rather than as Rust-side persistent
-// handles: those are !Send, and a container moves between executor threads.
+// registry inside the JavaScript heap, by a slot number the engine gives
+// each name (`Loaded` in engine.rs), not as Rust-side persistent handles,
+// which are !Send (a container moves between threads; prelude.rs keeps the
+// few functions of this file the engine calls, and says why that is sound).
 (function (hostLog) {
   'use strict';
   // Extensions' functions by the slot the engine gave each (`Loaded` in engine.rs).
@@ -280,7 +282,7 @@
     return out(RESULT, 200, body === undefined ? '{}' : wf(body), null);
   }
   Object.defineProperty(globalThis, '__extend_host', {
-    value: Object.freeze({ load, run, outcome, describe, wait, resume, forget, io, drop(slot) { delete fns[slot]; } }),
+    value: Object.freeze({ load, run, outcome, describe, wait, resume, forget, io }),
     enumerable: false, writable: false, configurable: false,
   });
 })
