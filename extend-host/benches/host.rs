@@ -63,10 +63,21 @@ fn main() {
     let code_file = dir.join("double.js");
     std::fs::write(&code_file, CODE).unwrap();
 
-    // `EXTEND_BENCH_IDLE_SPIN=0` (µs) measures the hosts without idle spinning.
+    // `EXTEND_BENCH_IDLE_SPIN=0` (µs) measures the hosts without idle spinning;
+    // `EXTEND_BENCH_LIMITS=cpu_per_second=0.25,...` sets any other limit.
     let mut limits = extend_host::Limits::default();
     if let Ok(us) = std::env::var("EXTEND_BENCH_IDLE_SPIN") {
         limits.idle_spin = Duration::from_micros(us.parse().expect("EXTEND_BENCH_IDLE_SPIN is µs"));
+    }
+    for setting in std::env::var("EXTEND_BENCH_LIMITS")
+        .unwrap_or_default()
+        .split(',')
+    {
+        if let Some((name, value)) = setting.split_once('=') {
+            limits
+                .set(name.trim(), value.trim())
+                .expect("EXTEND_BENCH_LIMITS");
+        }
     }
     let host = rt
         .block_on(
