@@ -56,6 +56,7 @@ struct Counters {
     answer: Line,
 }
 
+/// Sleeps while `word` is still `seen` (returns at once if it is not).
 fn futex_wait(word: &AtomicU32, seen: u32, private: bool) {
     let op = if private {
         libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG
@@ -75,6 +76,7 @@ fn futex_wait(word: &AtomicU32, seen: u32, private: bool) {
     };
 }
 
+/// Wakes one side sleeping on `word`.
 fn futex_wake(word: &AtomicU32, private: bool) {
     let op = if private {
         libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG
@@ -107,6 +109,7 @@ fn wait_change(word: &AtomicU32, seen: u32, how: Wait) -> u32 {
     }
 }
 
+/// Sets `word` to `value` and, with futexes, wakes the other side.
 fn publish(word: &AtomicU32, value: u32, how: Wait) {
     word.store(value, Ordering::Release);
     if let Wait::Futex { private } = how {
@@ -274,6 +277,7 @@ fn time(n: usize, mut trip: impl FnMut(u32)) -> Vec<Duration> {
         .collect()
 }
 
+/// Round trips to a thread of this process, both sides sleeping on futexes.
 fn threads(n: usize) -> Trips {
     let how = Wait::Futex { private: true };
     let counters: &'static Counters = Box::leak(Box::new(Counters {
@@ -299,6 +303,7 @@ fn threads(n: usize) -> Trips {
     }
 }
 
+/// This bench binary, to be run as a peer of `mode`, given the page `fd`.
 fn peer(mode: &str, fd: Option<i32>) -> std::process::Command {
     let mut c = std::process::Command::new(std::env::current_exe().unwrap());
     c.env(PEER, mode).env_remove("EXTEND_BENCH_ONLY");
@@ -308,8 +313,8 @@ fn peer(mode: &str, fd: Option<i32>) -> std::process::Command {
     c
 }
 
-/// CPU of a process that has exited but not been reaped yet is gone, so the
-/// peer's is read just before it is told to stop.
+/// Round trips to a peer process over a pipe each way. The peer's CPU is
+/// read before it is told to stop: an exited process's schedstat is gone.
 fn processes_pipe(n: usize) -> Trips {
     let mut child = peer("pipe", None)
         .stdin(std::process::Stdio::piped())
@@ -330,6 +335,7 @@ fn processes_pipe(n: usize) -> Trips {
     Trips { times, cpu }
 }
 
+/// Round trips to a peer process over a shared page, waiting as `how` says.
 fn processes_shared(n: usize, how: Wait) -> Trips {
     let page = Page::new();
     let mode = if how == Wait::Spin { "spin" } else { "futex" };
