@@ -18,7 +18,7 @@ Editor.prototype.renderSecrets = function () {
     var change = c.secretChanges[n];
     var platform = n === RUN_SECRET;
     var state = change === null ? 'to be deleted' : change !== undefined ? 'changed, not saved yet' : 'saved';
-    var value = h('input', { type: 'password', placeholder: 'new value', 'aria-label': 'New value of ' + n, 'data-secret-value': n, disabled: platform || !editable });
+    var value = h('input', { type: 'password', autocomplete: 'new-password', placeholder: 'new value', 'aria-label': 'New value of ' + n, 'data-secret-value': n, disabled: platform || !editable });
     return h('tr', { 'data-secret': n },
       h('td', { class: 'xe-key' }, n),
       h('td', {}, platform ? 'set by the platform' : '••••••••  (' + state + ')'),
@@ -32,7 +32,7 @@ Editor.prototype.renderSecrets = function () {
   p.appendChild(h('table', { class: 'xe-table' }, rows.length ? rows : h('tr', {}, h('td', {}, 'No secrets.'))));
   if (!editable) return;
   var key = h('input', { 'data-test': 'secret-name', 'aria-label': 'Secret name', placeholder: 'name' });
-  var val = h('input', { 'data-test': 'secret-value', 'aria-label': 'Secret value', type: 'password', placeholder: 'value' });
+  var val = h('input', { 'data-test': 'secret-value', 'aria-label': 'Secret value', type: 'password', autocomplete: 'new-password', placeholder: 'value' });
   p.appendChild(h('form', {
     class: 'xe-inline', onsubmit: function (e) {
       e.preventDefault();
